@@ -1,0 +1,92 @@
+"""Quick and full modes, the device, and the one line every result carries.
+
+One switch serves every notebook and script: the environment variable
+``CAPSLIB_MODE`` set to ``quick``, ``full`` or ``auto`` (the default).
+``auto`` means ``full`` where a CUDA GPU is present and ``quick`` otherwise.
+
+* quick: small data and few steps, so that each notebook runs in under three
+  minutes on two CPU cores (the book is built and tested in this mode);
+* full: the paper's settings (complete data, full schedules), meant for a GPU.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+import torch
+
+MODE_ENV_VAR = "CAPSLIB_MODE"
+MODES = ("quick", "full")
+
+
+def get_mode(mode: str | None = None) -> str:
+    """Return ``"quick"`` or ``"full"``.
+
+    ``mode`` overrides the environment variable ``CAPSLIB_MODE``; either may be
+    ``"auto"`` (full on a CUDA GPU, quick otherwise).
+    """
+    value = mode if mode is not None else os.environ.get(MODE_ENV_VAR, "auto")
+    if not isinstance(value, str):
+        raise TypeError(f"mode: expected a string (quick, full or auto), got {type(value).__name__}")
+    value = value.strip().lower() or "auto"
+    if value == "auto":
+        return "full" if torch.cuda.is_available() else "quick"
+    if value not in MODES:
+        raise ValueError(
+            f"{MODE_ENV_VAR} must be one of quick, full or auto, got {value!r}; "
+            f"fix it with e.g. `export {MODE_ENV_VAR}=quick`"
+        )
+    return value
+
+
+def is_quick(mode: str | None = None) -> bool:
+    """True in quick mode (see :func:`get_mode`)."""
+    return get_mode(mode) == "quick"
+
+
+def default_device() -> torch.device:
+    """The device to compute on: the first CUDA GPU if there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    """A human-readable name, e.g. ``"NVIDIA H100 80GB HBM3"`` or ``"CPU (2 threads, x86_64)"``."""
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads, {platform.machine() or 'unknown'})"
+
+
+def describe_run(*, mode: str | None = None, device: torch.device | str | None = None,
+                 data: str | None = None) -> str:
+    """The line that every training or evaluation output carries.
+
+    >>> describe_run(mode="quick", device="cpu", data="MNIST sample: 5,000 train")  # doctest: +ELLIPSIS
+    'mode=quick | data=MNIST sample: 5,000 train | device=CPU (...)'
+    """
+    parts = [f"mode={get_mode(mode)}"]
+    if data:
+        parts.append(f"data={data}")
+    parts.append(f"device={device_name(device)}")
+    return " | ".join(parts)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries the course depends on."""
+    import matplotlib
+    import numpy
+    import torchvision
+
+    from capslib import __version__
+
+    report = {
+        "python": sys.version.split()[0],
+        "capslib": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "matplotlib": matplotlib.__version__,
+        "cuda": torch.version.cuda or "none",
+    }
+    return report
