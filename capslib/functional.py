@@ -1,0 +1,372 @@
+"""The mathematics of capsule networks as plain functions (no parameters).
+
+Sabour, Frosst & Hinton (2017), "Dynamic Routing Between Capsules", NeurIPS.
+https://arxiv.org/abs/1710.09829
+
+* :func:`squash` (Eq. 1) and :func:`capsule_length`;
+* :func:`dynamic_routing` (Procedure 1, Eqs. 2-3), vectorised, and
+  :func:`dynamic_routing_loop`, the same procedure written one input/output
+  pair at a time, as the paper reads (for teaching and testing);
+* :func:`margin_loss` (Eq. 4) and :func:`reconstruction_loss` (Section 4.1).
+
+Modules with parameters (:mod:`capslib.nn`) call these functions.  Every public
+function checks its inputs and says what it expected and what it got.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "capsule_length",
+    "dynamic_routing",
+    "dynamic_routing_loop",
+    "margin_loss",
+    "reconstruction_loss",
+    "squash",
+]
+
+# dtypes too narrow for a safe squared-norm reduction: we reduce in float32.
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+# ----------------------------------------------------------------------------
+# input checks
+# ----------------------------------------------------------------------------
+def _describe(x: Tensor) -> str:
+    return f"shape {tuple(x.shape)} of dtype {str(x.dtype).replace('torch.', '')}"
+
+
+def _require_tensor(x, fn: str, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
+
+
+def _require_floating(x: Tensor, fn: str, name: str) -> None:
+    _require_tensor(x, fn, name)
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{fn}: expected {name} to be a floating tensor (float32, float64, float16 or "
+            f"bfloat16), got {_describe(x)}; convert it with {name}.float()"
+        )
+
+
+def _require_finite(x: Tensor, fn: str, name: str) -> None:
+    # One reduction and one host sync: cheap next to a forward pass, and it turns a
+    # silent NaN loss into an error that says where the NaN came in.
+    if not bool(torch.isfinite(x).all()):
+        n_nan = int(torch.isnan(x).sum())
+        n_inf = int(torch.isinf(x).sum())
+        raise ValueError(
+            f"{fn}: expected finite values in {name}, got {n_nan} NaN and {n_inf} infinite "
+            f"entries in a tensor of {_describe(x)}"
+        )
+
+
+def _check_dim(x: Tensor, dim: int, fn: str, name: str) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"{fn}: expected dim to be an int, got {type(dim).__name__}")
+    if x.dim() == 0:
+        raise ValueError(
+            f"{fn}: expected {name} with a capsule dimension (at least 1-D), got {_describe(x)}"
+        )
+    if not -x.dim() <= dim < x.dim():
+        raise ValueError(
+            f"{fn}: dim={dim} is out of range for {name} of {_describe(x)} "
+            f"(expected {-x.dim()} <= dim < {x.dim()})"
+        )
+    return dim
+
+
+# ----------------------------------------------------------------------------
+# Eq. 1: the squashing non-linearity, and the length of a capsule
+# ----------------------------------------------------------------------------
+def squash(s: Tensor, dim: int = -1, eps: float = 1e-8) -> Tensor:
+    r"""Shrink each vector along ``dim`` to a length in [0, 1), keeping its direction (Eq. 1).
+
+    .. math:: v = \frac{\|s\|^2}{1 + \|s\|^2} \frac{s}{\|s\|}
+
+    Short vectors shrink to almost zero (:math:`\|v\| \approx \|s\|^2`), long
+    ones to a length just below one.
+
+    Args:
+        s: ``(..., capsule_dim, ...)`` any floating tensor; the capsule vectors
+            lie along ``dim``.
+        dim: the capsule dimension.
+        eps: added under the square root, so that the value *and* the gradient
+            are finite at an exact zero vector (where the output is zero).
+
+    Returns:
+        ``v``, shaped and typed like ``s``.
+
+    Under float16/bfloat16 (e.g. inside ``torch.autocast``) the squared norm is
+    reduced in float32, where ``eps`` is representable, then cast back.
+    """
+    _require_floating(s, "squash", "s")
+    dim = _check_dim(s, dim, "squash", "s")
+    work = s.float() if s.dtype in _LOW_PRECISION else s
+    squared_norm = (work * work).sum(dim=dim, keepdim=True)           # ||s||^2
+    norm = torch.sqrt(squared_norm + eps)                              # ||s||, safe at s = 0
+    v = (squared_norm / (1.0 + squared_norm)) * (work / norm)          # Eq. 1
+    return v.to(s.dtype)
+
+
+def capsule_length(v: Tensor, dim: int = -1) -> Tensor:
+    r"""The length :math:`\|v\|` of each capsule vector along ``dim`` (the probability an entity is present).
+
+    Exact (no epsilon), zero at an exact zero vector, and with a finite
+    gradient there (the sub-gradient 0): the square root only ever sees
+    strictly positive numbers.
+
+    Args:
+        v: ``(..., capsule_dim, ...)`` floating tensor.
+        dim: the capsule dimension, removed from the output.
+
+    Returns:
+        ``(...)``: ``v`` without ``dim``, in ``v``'s dtype.
+    """
+    _require_floating(v, "capsule_length", "v")
+    dim = _check_dim(v, dim, "capsule_length", "v")
+    work = v.float() if v.dtype in _LOW_PRECISION else v
+    squared = (work * work).sum(dim=dim)
+    positive = squared > 0
+    # the "double where": sqrt never sees 0, so its gradient (1 / 2 sqrt) stays finite
+    safe = torch.where(positive, squared, torch.ones_like(squared))
+    length = torch.where(positive, torch.sqrt(safe), torch.zeros_like(squared))
+    return length.to(v.dtype)
+
+
+# ----------------------------------------------------------------------------
+# Procedure 1: routing by agreement
+# ----------------------------------------------------------------------------
+def _check_routing_inputs(u_hat: Tensor, iterations: int, fn: str) -> None:
+    _require_floating(u_hat, fn, "u_hat")
+    if u_hat.dim() != 4:
+        raise ValueError(
+            f"{fn}: expected u_hat of rank 4 (batch, in_caps, out_caps, out_dim), "
+            f"got {_describe(u_hat)}"
+        )
+    if isinstance(iterations, bool) or not isinstance(iterations, int):
+        raise TypeError(f"{fn}: expected iterations to be an int >= 1, got {type(iterations).__name__}")
+    if iterations < 1:
+        raise ValueError(f"{fn}: expected iterations >= 1, got {iterations}")
+
+
+def dynamic_routing(
+    u_hat: Tensor,
+    iterations: int = 3,
+    return_couplings: bool = False,
+    detach_intermediate: bool = False,
+):
+    r"""Routing by agreement (Procedure 1 of the paper), vectorised over capsules.
+
+    For every example the routing logits start at zero, :math:`b_{ij} = 0`, and
+    each iteration does
+
+    .. math::
+
+        c_{ij} = \frac{\exp b_{ij}}{\sum_k \exp b_{ik}} \qquad
+        s_j = \sum_i c_{ij}\, \hat u_{j|i} \qquad
+        v_j = \operatorname{squash}(s_j) \qquad
+        b_{ij} \mathrel{+}= \hat u_{j|i} \cdot v_j
+
+    the last update being skipped after the final iteration (it would not be
+    used).  With ``iterations=1`` the couplings are uniform, :math:`c_{ij} =
+    1/\text{out\_caps}`, and ``v`` is the squashed average prediction.
+
+    Args:
+        u_hat: ``(batch, in_caps, out_caps, out_dim)``: the prediction
+            :math:`\hat u_{j|i} = W_{ij} u_i` of each input capsule ``i`` for
+            each output capsule ``j`` (Eq. 2).
+        iterations: number of routing iterations ``r >= 1`` (the paper uses 3).
+        return_couplings: also return the couplings ``c`` that produced ``v``.
+        detach_intermediate: if True, gradients flow through ``u_hat`` only in
+            the last iteration (a common variant; the official implementation,
+            and the default here, backpropagates through every iteration).
+
+    Returns:
+        ``v``: ``(batch, out_caps, out_dim)``; with ``return_couplings=True``
+        the pair ``(v, c)`` with ``c``: ``(batch, in_caps, out_caps)``, whose
+        rows sum to one over the output capsules.
+    """
+    _check_routing_inputs(u_hat, iterations, "dynamic_routing")
+    batch, in_caps, out_caps, _ = u_hat.shape
+    # b_ij = 0 for every example; float32 at least, so softmax is accurate under autocast
+    logits_dtype = torch.float32 if u_hat.dtype in _LOW_PRECISION else u_hat.dtype
+    b = torch.zeros(batch, in_caps, out_caps, dtype=logits_dtype, device=u_hat.device)
+    for r in range(iterations):
+        last = r == iterations - 1
+        u = u_hat if (last or not detach_intermediate) else u_hat.detach()
+        c = torch.softmax(b, dim=2)                                  # over output capsules j
+        s = torch.einsum("bij,bijd->bjd", c.to(u.dtype), u)          # s_j = sum_i c_ij u_hat_j|i
+        v = squash(s, dim=-1)                                        # v_j = squash(s_j)
+        if not last:
+            b = b + torch.einsum("bijd,bjd->bij", u, v).to(b.dtype)  # b_ij += u_hat_j|i . v_j
+    if return_couplings:
+        return v, c
+    return v
+
+
+def dynamic_routing_loop(
+    u_hat: Tensor,
+    iterations: int = 3,
+    return_couplings: bool = False,
+    detach_intermediate: bool = False,
+):
+    r"""Procedure 1 written as the paper reads it: one input/output capsule pair at a time.
+
+    Same arguments, results and checks as :func:`dynamic_routing` (they agree
+    to float rounding); slow (Python loops over ``i`` and ``j``), so use it to
+    read and to test, and :func:`dynamic_routing` to train.  Only the batch is
+    vectorised.
+
+    Args:
+        u_hat: ``(batch, in_caps, out_caps, out_dim)``.
+
+    Returns:
+        ``v``: ``(batch, out_caps, out_dim)`` [and ``c``: ``(batch, in_caps, out_caps)``].
+    """
+    _check_routing_inputs(u_hat, iterations, "dynamic_routing_loop")
+    batch, in_caps, out_caps, _ = u_hat.shape
+    # 1: for all capsule i in layer l and capsule j in layer (l+1): b_ij <- 0
+    b = [[u_hat.new_zeros(batch) for _ in range(out_caps)] for _ in range(in_caps)]
+    for r in range(iterations):                                      # 2: for r iterations do
+        last = r == iterations - 1
+        u = u_hat if (last or not detach_intermediate) else u_hat.detach()
+        # 3: for all capsule i in layer l: c_i <- softmax(b_i)
+        c = []
+        for i in range(in_caps):
+            c_i = torch.softmax(torch.stack(b[i], dim=-1), dim=-1)   # over output capsules j
+            c.append(list(c_i.unbind(dim=-1)))
+        v = []
+        for j in range(out_caps):
+            # 4: for all capsule j in layer (l+1): s_j <- sum_i c_ij u_hat_j|i
+            s_j = sum(c[i][j].unsqueeze(-1) * u[:, i, j, :] for i in range(in_caps))
+            # 5: for all capsule j in layer (l+1): v_j <- squash(s_j)
+            v.append(squash(s_j, dim=-1))
+        if not last:
+            # 6: for all capsule i in layer l and capsule j in layer (l+1): b_ij <- b_ij + u_hat_j|i . v_j
+            b = [[b[i][j] + (u[:, i, j, :] * v[j]).sum(-1) for j in range(out_caps)]
+                 for i in range(in_caps)]
+    v_out = torch.stack(v, dim=1)                                    # (batch, out_caps, out_dim)
+    if return_couplings:
+        c_out = torch.stack([torch.stack(row, dim=-1) for row in c], dim=1)  # (batch, in_caps, out_caps)
+        return v_out, c_out
+    return v_out
+
+
+# ----------------------------------------------------------------------------
+# Eq. 4: margin loss; Section 4.1: reconstruction loss
+# ----------------------------------------------------------------------------
+def _targets_as_multi_hot(targets: Tensor, batch: int, classes: int, fn: str, dtype, device) -> Tensor:
+    _require_tensor(targets, fn, "targets")
+    if targets.dim() == 1:
+        if targets.is_floating_point() or targets.dtype == torch.bool or targets.is_complex():
+            raise TypeError(
+                f"{fn}: expected class indices (batch,) of an integer dtype or a multi-hot "
+                f"(batch, classes) tensor, got targets of {_describe(targets)}"
+            )
+        if targets.shape[0] != batch:
+            raise ValueError(
+                f"{fn}: expected targets of shape ({batch},) to match lengths' batch, "
+                f"got {_describe(targets)}"
+            )
+        if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= classes):
+            raise ValueError(
+                f"{fn}: expected class labels in the range [0, {classes}), got labels from "
+                f"{int(targets.min())} to {int(targets.max())}"
+            )
+        return torch.nn.functional.one_hot(targets.long(), classes).to(dtype=dtype, device=device)
+    if targets.dim() == 2:
+        if tuple(targets.shape) != (batch, classes):
+            raise ValueError(
+                f"{fn}: expected multi-hot targets of shape ({batch}, {classes}) like lengths, "
+                f"got {_describe(targets)}"
+            )
+        t = targets.to(dtype=dtype, device=device)
+        _require_finite(t, fn, "targets")
+        if t.numel() and (float(t.min()) < 0 or float(t.max()) > 1):
+            raise ValueError(
+                f"{fn}: expected multi-hot targets with values in [0, 1], got values from "
+                f"{float(t.min())} to {float(t.max())}"
+            )
+        return t
+    raise ValueError(
+        f"{fn}: expected targets as class indices (batch,) or multi-hot (batch, classes), "
+        f"got {_describe(targets)}"
+    )
+
+
+def margin_loss(
+    lengths: Tensor,
+    targets: Tensor,
+    m_plus: float = 0.9,
+    m_minus: float = 0.1,
+    lambda_: float = 0.5,
+) -> Tensor:
+    r"""The margin loss of Eq. 4, summed over classes and averaged over the batch.
+
+    .. math::
+
+        L_k = T_k \max(0, m^+ - \|v_k\|)^2 + \lambda (1 - T_k) \max(0, \|v_k\| - m^-)^2
+
+    Args:
+        lengths: ``(batch, classes)``: the lengths :math:`\|v_k\|` of the class capsules.
+        targets: class indices ``(batch,)`` (integer dtype), or multi-hot
+            ``(batch, classes)`` with :math:`T_k \in \{0, 1\}` (e.g. two digits
+            present in MultiMNIST).
+        m_plus, m_minus: the margins (paper: 0.9 and 0.1).
+        lambda_: down-weighting of absent classes (paper: 0.5).
+
+    Returns:
+        A scalar tensor: :math:`\frac{1}{\text{batch}} \sum_n \sum_k L_k^{(n)}`.
+    """
+    fn = "margin_loss"
+    _require_floating(lengths, fn, "lengths")
+    if lengths.dim() != 2:
+        raise ValueError(f"{fn}: expected lengths of shape (batch, classes), got {_describe(lengths)}")
+    _require_finite(lengths, fn, "lengths")
+    batch, classes = lengths.shape
+    t = _targets_as_multi_hot(targets, batch, classes, fn, lengths.dtype, lengths.device)
+    present = t * torch.clamp(m_plus - lengths, min=0) ** 2                 # T_k max(0, m+ - |v_k|)^2
+    absent = lambda_ * (1 - t) * torch.clamp(lengths - m_minus, min=0) ** 2  # lambda (1-T_k) max(0, |v_k| - m-)^2
+    return (present + absent).sum(dim=1).mean()
+
+
+def reconstruction_loss(reconstructions: Tensor, images: Tensor, scale: float = 0.0005) -> Tensor:
+    r"""Sum of squared pixel errors per image, times ``scale``, averaged over the batch.
+
+    .. math:: L_\text{rec} = \text{scale} \cdot \frac{1}{\text{batch}} \sum_n \sum_p (r_{np} - x_{np})^2
+
+    The paper scales the *sum* of squared errors by 0.0005 "so that it does not
+    dominate the margin loss".  Using the mean squared error instead (a common
+    bug) makes the term 784 times weaker on 28x28 images.
+
+    Args:
+        reconstructions: ``(batch, C, H, W)`` or ``(batch, C*H*W)``, floating.
+        images: ``(batch, C, H, W)`` or ``(batch, C*H*W)``, floating, with the
+            same number of elements per example.
+        scale: the weight (paper: 0.0005).
+
+    Returns:
+        A scalar tensor.
+    """
+    fn = "reconstruction_loss"
+    _require_floating(reconstructions, fn, "reconstructions")
+    _require_floating(images, fn, "images")
+    if reconstructions.dim() < 2 or images.dim() < 2:
+        raise ValueError(
+            f"{fn}: expected batched tensors (batch, ...) for reconstructions and images, got "
+            f"reconstructions of {_describe(reconstructions)} and images of {_describe(images)}"
+        )
+    if reconstructions.shape[0] != images.shape[0] or reconstructions[0].numel() != images[0].numel():
+        raise ValueError(
+            f"{fn}: expected reconstructions and images with the same batch size and the same "
+            f"number of pixels per example, got reconstructions of {_describe(reconstructions)} "
+            f"and images of {_describe(images)}"
+        )
+    _require_finite(reconstructions, fn, "reconstructions")
+    _require_finite(images, fn, "images")
+    r = reconstructions.reshape(reconstructions.shape[0], -1)
+    x = images.reshape(images.shape[0], -1).to(r.dtype)
+    return scale * ((r - x) ** 2).sum(dim=1).mean()
