@@ -21,3 +21,15 @@ __all__ = [
     "seed_everything",
     "versions",
 ]
+
+
+def __getattr__(name: str):
+    """Import submodules on first use, so that ``capslib.exercises.check_squash`` works after ``import capslib``."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
