@@ -1,0 +1,267 @@
+"""Reading training runs from ``results/<run>/`` for the book's notebooks.
+
+The training CLI (``python -m capslib.train ... --out results/NAME``) leaves in
+its output folder:
+
+* ``summary.json``: one JSON object with the run's outcome and provenance (git
+  commit, torch version, device name, mode, dataset and sizes, epochs, wall
+  time, images/s, best validation and final test accuracy);
+* ``metrics.jsonl``: one JSON object per line, appended as training goes
+  (per epoch, or per logging step).
+
+Chapters 8-10 show full GPU runs when they exist and say so plainly when they
+do not.  The rule, documented here once:
+
+* :func:`load_run` returns a :class:`Run` when ``results/<name>/summary.json``
+  exists, and **``None`` when it does not** ("no such run yet"), so that a
+  notebook can write ``run = load_run("mnist-paper")`` and branch on
+  ``run is None``; with ``missing="raise"`` it raises :class:`RunNotFoundError`
+  instead, whose message says which command makes the run;
+* a ``summary.json`` that exists but cannot be read is an error
+  (:class:`RunFormatError`), never silently "absent";
+* a ``metrics.jsonl`` whose *last* line is cut short (a run killed mid-write)
+  is read without that line, and the run's :attr:`Run.notes` say so; a bad
+  line elsewhere is an error.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "RESULTS_ENV_VAR",
+    "Run",
+    "RunFormatError",
+    "RunNotFoundError",
+    "default_results_dir",
+    "list_runs",
+    "load_run",
+    "read_metrics",
+    "runs_table",
+]
+
+RESULTS_ENV_VAR = "CAPSLIB_RESULTS"
+REPO_RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+
+class RunNotFoundError(FileNotFoundError):
+    """No ``summary.json`` for the requested run: the run has not been made (or not copied here)."""
+
+
+class RunFormatError(ValueError):
+    """A run's files exist but are not what the training CLI writes."""
+
+
+def default_results_dir() -> Path:
+    """Where runs live: ``$CAPSLIB_RESULTS`` if set, else the repository's ``results/`` folder."""
+    value = os.environ.get(RESULTS_ENV_VAR)
+    return Path(value) if value else REPO_RESULTS_DIR
+
+
+def _as_dir(results_dir) -> Path:
+    if results_dir is None:
+        return default_results_dir()
+    if not isinstance(results_dir, (str, os.PathLike)):
+        raise TypeError(f"results_dir: expected a path (str or Path), got {type(results_dir).__name__}")
+    return Path(results_dir)
+
+
+# Names under which the quantities the notebooks need may appear in summary.json.
+# The first one found wins; nested keys are written "outer.inner".
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "test_accuracy": ("test_accuracy", "final_test_accuracy", "test_acc", "test.accuracy"),
+    "best_val_accuracy": ("best_val_accuracy", "best_validation_accuracy", "best_val_acc", "val_accuracy",
+                          "validation.best_accuracy"),
+    "images_per_s": ("images_per_s", "images_per_second", "train_images_per_s", "throughput"),
+    "wall_time_s": ("wall_time_s", "wall_s", "wall_time", "elapsed_s"),
+    "device": ("device_name", "device", "provenance.device_name", "provenance.device"),
+    "mode": ("mode", "provenance.mode"),
+    "epochs": ("epochs", "config.epochs"),
+    "dataset": ("dataset", "data.name", "data.dataset", "config.dataset"),
+    "git_commit": ("git_commit", "commit", "provenance.git_commit"),
+    "torch": ("torch_version", "torch", "versions.torch", "provenance.torch_version"),
+}
+
+
+def _lookup(mapping: dict, dotted: str):
+    value = mapping
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+@dataclass
+class Run:
+    """One training run read from ``results/<name>/``.
+
+    ``summary``: the parsed ``summary.json``; ``metrics``: the records of
+    ``metrics.jsonl`` in file order (empty if the file is absent).
+    """
+
+    name: str
+    path: Path
+    summary: dict
+    metrics: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def get(self, quantity: str, default=None):
+        """A value from the summary by its usual name (``"test_accuracy"``, ``"device"``, ...).
+
+        Known quantities are looked up under the names the training CLI may use
+        for them; any other name is looked up as given (``"outer.inner"`` for
+        nested keys).
+        """
+        for key in _ALIASES.get(quantity, (quantity,)):
+            value = _lookup(self.summary, key)
+            if value is not None:
+                return value
+        return default
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """The final test accuracy as a fraction in [0, 1] (converted if the file stores percent)."""
+        value = self.get("test_accuracy")
+        return None if value is None else _fraction(float(value))
+
+    @property
+    def test_error_percent(self) -> float | None:
+        """100 x (1 - test accuracy): the number the paper's Table 1 reports."""
+        accuracy = self.test_accuracy
+        return None if accuracy is None else 100.0 * (1.0 - accuracy)
+
+    @property
+    def best_val_accuracy(self) -> float | None:
+        value = self.get("best_val_accuracy")
+        return None if value is None else _fraction(float(value))
+
+    def provenance(self) -> str:
+        """One line saying where the numbers come from: mode, data, device, epochs, commit, torch."""
+        parts = [f"run={self.name}"]
+        for label, quantity in (("mode", "mode"), ("data", "dataset"), ("device", "device"),
+                                ("epochs", "epochs"), ("commit", "git_commit"), ("torch", "torch")):
+            value = self.get(quantity)
+            if value is not None:
+                if isinstance(value, str) and quantity == "git_commit":
+                    value = value[:10]
+                parts.append(f"{label}={value}")
+        return " | ".join(parts)
+
+    def series(self, key: str, *, x: str = "epoch", where: dict | None = None) -> tuple[list, list]:
+        """The metric ``key`` over training: two lists ``(xs, ys)`` from the records that have both.
+
+        ``where`` keeps only records whose fields equal the given values,
+        e.g. ``where={"split": "val"}``.  Records without ``x`` use their index.
+        """
+        xs, ys = [], []
+        for index, record in enumerate(self.metrics):
+            if where and any(record.get(k) != v for k, v in where.items()):
+                continue
+            value = record.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                xs.append(record.get(x, index))
+                ys.append(value)
+        return xs, ys
+
+    def metric_names(self) -> list[str]:
+        """The numeric fields found in the metrics records, in first-seen order."""
+        names: dict[str, None] = {}
+        for record in self.metrics:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    names.setdefault(key, None)
+        return list(names)
+
+
+def _fraction(value: float) -> float:
+    """Accuracies are fractions; a value above 1 was written in percent."""
+    if not math.isfinite(value) or value < 0 or value > 100:
+        raise RunFormatError(f"expected an accuracy in [0, 1] or in percent, got {value}")
+    return value / 100.0 if value > 1.0 else value
+
+
+def read_metrics(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
+    """Read a ``metrics.jsonl`` file: ``(records, notes)``.
+
+    Blank lines are skipped.  An unreadable *last* line (a run killed while
+    writing it) is dropped and reported in ``notes``; an unreadable line
+    elsewhere, or a line that is not a JSON object, raises :class:`RunFormatError`.
+    """
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    records, notes = [], []
+    for position, (number, line) in enumerate(numbered):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            if position == len(numbered) - 1:
+                notes.append(f"{path}: dropped an incomplete last line {number} ({err.msg})")
+                break
+            raise RunFormatError(f"{path}, line {number}: expected a JSON object, got invalid JSON ({err.msg})") from err
+        if not isinstance(record, dict):
+            raise RunFormatError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+    return records, notes
+
+
+def load_run(name: str, results_dir: str | os.PathLike | None = None, *, missing: str = "none") -> Run | None:
+    """Read the run ``results_dir/name`` (``results/`` of the repository by default).
+
+    Returns a :class:`Run`, or ``None`` when the run's ``summary.json`` does not
+    exist (no such run has been made yet); with ``missing="raise"`` that case
+    raises :class:`RunNotFoundError` instead.  A ``summary.json`` that is not a
+    JSON object raises :class:`RunFormatError`.
+    """
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"load_run: expected a run name such as 'mnist-paper' (a folder in results/), got {name!r}")
+    if missing not in ("none", "raise"):
+        raise ValueError(f"load_run: missing must be 'none' or 'raise', got {missing!r}")
+    folder = _as_dir(results_dir) / name
+    summary_path = folder / "summary.json"
+    if not summary_path.is_file():
+        if missing == "raise":
+            raise RunNotFoundError(
+                f"no run {name!r}: {summary_path} does not exist. Make it with "
+                f"`python -m capslib.train --config paper --dataset mnist --out results/{name}` "
+                f"(on a GPU for the full run), or copy its results/{name}/ folder here."
+            )
+        return None
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise RunFormatError(f"{summary_path}: expected a JSON object, got invalid JSON ({err})") from err
+    if not isinstance(summary, dict):
+        raise RunFormatError(f"{summary_path}: expected a JSON object, got {type(summary).__name__}")
+    metrics, notes = [], []
+    metrics_path = folder / "metrics.jsonl"
+    if metrics_path.is_file():
+        metrics, notes = read_metrics(metrics_path)
+    else:
+        notes.append(f"{metrics_path} is absent: no training curves for this run")
+    return Run(name=name, path=folder, summary=summary, metrics=metrics, notes=notes)
+
+
+def list_runs(results_dir: str | os.PathLike | None = None) -> list[str]:
+    """The names of the runs in ``results_dir`` that have a ``summary.json``, sorted."""
+    folder = _as_dir(results_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / "summary.json").is_file())
+
+
+def runs_table(runs: Iterable[Run]) -> str:
+    """A small text table of runs: name, test error (%), best validation accuracy, device."""
+    rows = [("run", "test error %", "best val acc", "device")]
+    for run in runs:
+        err = run.test_error_percent
+        val = run.best_val_accuracy
+        rows.append((run.name, "-" if err is None else f"{err:.2f}", "-" if val is None else f"{val:.4f}",
+                     str(run.get("device", "-"))))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
