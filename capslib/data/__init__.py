@@ -4,8 +4,28 @@
 Submodules, one idea each:
 
 * :mod:`capslib.data.idx`: the strict IDX file reader;
-* :mod:`capslib.data.sources`: where the data comes from (disk, download, bundled sample).
+* :mod:`capslib.data.sources`: where the data comes from (disk, download, bundled sample);
+* :mod:`capslib.data.device`: datasets held on the device, batches and shift augmentation drawn there,
+  a validation split carved from the training data;
+* :mod:`capslib.data.derived`: the affine (affNIST-like) test set, the 40x40 shifted training set
+  and MultiMNIST, seeded.
 """
+from .derived import (
+    AFFINE_RANGES,
+    MultiDigitDataset,
+    affine_mnist,
+    multi_mnist,
+    pad_to_canvas,
+    shifted_mnist,
+)
+from .device import (
+    DeviceDataset,
+    epoch_plan,
+    iterate_batches,
+    random_shift,
+    shift_images,
+    train_validation_split,
+)
 from .idx import IDXError, read_idx, write_idx
 from .sources import (
     DATA_ENV_VAR,
@@ -16,6 +36,18 @@ from .sources import (
 )
 
 __all__ = [
+    "AFFINE_RANGES",
+    "DeviceDataset",
+    "MultiDigitDataset",
+    "affine_mnist",
+    "epoch_plan",
+    "iterate_batches",
+    "multi_mnist",
+    "pad_to_canvas",
+    "random_shift",
+    "shift_images",
+    "shifted_mnist",
+    "train_validation_split",
     "DATA_ENV_VAR",
     "DataNotFoundError",
     "IDXError",
