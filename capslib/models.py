@@ -1,0 +1,370 @@
+"""CapsNet and the paper's baseline CNN, with the paper's defaults in one dataclass.
+
+Sabour, Frosst & Hinton (2017), "Dynamic Routing Between Capsules", Section 4
+(architecture, Figures 1-2), Section 5 (baseline) and Section 6 (MultiMNIST).
+
+>>> model = CapsNet()                       # the paper's 28x28 MNIST network
+>>> sum(p.numel() for p in model.parameters())
+8215568
+>>> out = model(torch.rand(2, 1, 28, 28))
+>>> out.lengths.shape, out.poses.shape, out.reconstructions.shape
+(torch.Size([2, 10]), torch.Size([2, 10, 16]), torch.Size([2, 1, 28, 28]))
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from . import functional as F
+from .nn import CapsuleDecoder, PrimaryCapsules, RoutingCapsules
+
+__all__ = ["BaselineCNN", "CapsNet", "CapsNetConfig", "CapsNetLoss", "CapsNetOutput", "capsnet_loss"]
+
+
+# ----------------------------------------------------------------------------
+# configuration
+# ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CapsNetConfig:
+    """Every hyper-parameter of CapsNet, named as in the paper, with the paper's values.
+
+    ``CapsNetConfig()`` and :meth:`paper` are the paper's MNIST network;
+    :meth:`small` trains on a CPU in minutes.  Change a field with
+    ``dataclasses.replace(config, routing_iterations=1)`` or
+    ``CapsNet(routing_iterations=1)``.
+
+    Architecture (Section 4): ``conv_channels`` ReLU units with
+    ``conv_kernel`` x ``conv_kernel`` kernels (stride 1); PrimaryCaps with
+    ``primary_types`` types of ``primary_dim``-D capsules (kernel
+    ``primary_kernel``, stride ``primary_stride``); ``num_classes`` DigitCaps
+    of ``digit_dim`` dimensions with ``routing_iterations`` iterations; a
+    decoder with ``decoder_hidden`` ReLU layers.  Input: ``in_channels`` x
+    ``input_size`` x ``input_size`` (28 for MNIST, 36 for MultiMNIST, 40 for
+    the affNIST test).
+
+    Loss (Eq. 4 and Section 4.1): ``m_plus``, ``m_minus``, ``lambda_``,
+    ``reconstruction_scale``.
+
+    Additions, not in the paper: ``detach_intermediate`` (stop the gradient
+    through routing's early iterations) and ``routing_weight_std`` (the
+    official implementation's initial std of the DigitCaps weights).
+    """
+
+    conv_channels: int = 256
+    conv_kernel: int = 9
+    primary_types: int = 32
+    primary_dim: int = 8
+    primary_kernel: int = 9
+    primary_stride: int = 2
+    digit_dim: int = 16
+    num_classes: int = 10
+    routing_iterations: int = 3
+    decoder_hidden: tuple[int, ...] = (512, 1024)
+    use_decoder: bool = True
+    input_size: int = 28
+    in_channels: int = 1
+    m_plus: float = 0.9
+    m_minus: float = 0.1
+    lambda_: float = 0.5
+    reconstruction_scale: float = 0.0005
+    detach_intermediate: bool = False
+    routing_weight_std: float = 0.1
+
+    @classmethod
+    def paper(cls, **overrides) -> CapsNetConfig:
+        """The paper's MNIST CapsNet (8,215,568 parameters); ``overrides`` change fields."""
+        return cls(**overrides)
+
+    @classmethod
+    def small(cls, **overrides) -> CapsNetConfig:
+        """A CapsNet that trains on a CPU in minutes: same structure, fewer channels.
+
+        64 conv channels, 16 primary capsule types of 8D (576 primary capsules
+        on 28x28 inputs), 10 digit capsules of 16D, 3 routing iterations, the
+        paper's decoder.  About 2.8M parameters (1.4M of them in the decoder).
+        """
+        values = dict(conv_channels=64, primary_types=16)
+        values.update(overrides)
+        return cls(**values)
+
+    # -- derived sizes -------------------------------------------------------
+    @property
+    def conv_output_size(self) -> int:
+        """Side of conv1's output (20 for the paper's 28x28 input)."""
+        return self.input_size - self.conv_kernel + 1
+
+    @property
+    def primary_grid(self) -> int:
+        """Side of the primary capsule grid (6 for 28x28, 10 for 36x36, 12 for 40x40)."""
+        return (self.conv_output_size - self.primary_kernel) // self.primary_stride + 1
+
+    @property
+    def num_primary_caps(self) -> int:
+        """Number of primary capsules (1152 for 28x28, 3200 for 36x36, 4608 for 40x40)."""
+        return self.primary_types * self.primary_grid ** 2
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.input_size, self.input_size)
+
+    # -- validation ----------------------------------------------------------
+    def __post_init__(self) -> None:
+        positive = ["conv_channels", "conv_kernel", "primary_types", "primary_dim", "primary_kernel",
+                    "primary_stride", "digit_dim", "num_classes", "routing_iterations", "input_size",
+                    "in_channels"]
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"CapsNetConfig.{name}: expected a positive int, got {value!r}")
+        hidden = self.decoder_hidden
+        if isinstance(hidden, list):
+            hidden = tuple(hidden)
+            object.__setattr__(self, "decoder_hidden", hidden)
+        if not isinstance(hidden, tuple) or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            raise ValueError(
+                f"CapsNetConfig.decoder_hidden: expected a tuple of positive ints, got {hidden!r}")
+        if not isinstance(self.use_decoder, bool):
+            raise ValueError(f"CapsNetConfig.use_decoder: expected a bool, got {self.use_decoder!r}")
+        if not isinstance(self.detach_intermediate, bool):
+            raise ValueError(
+                f"CapsNetConfig.detach_intermediate: expected a bool, got {self.detach_intermediate!r}")
+        for name in ("m_plus", "m_minus", "lambda_", "reconstruction_scale", "routing_weight_std"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"CapsNetConfig.{name}: expected a finite number, got {value!r}")
+        if not 0 <= self.m_minus < self.m_plus <= 1:
+            raise ValueError(
+                f"CapsNetConfig.m_plus/m_minus: expected 0 <= m_minus < m_plus <= 1, "
+                f"got m_minus={self.m_minus} and m_plus={self.m_plus}")
+        if self.lambda_ < 0:
+            raise ValueError(f"CapsNetConfig.lambda_: expected a number >= 0, got {self.lambda_}")
+        if self.reconstruction_scale < 0:
+            raise ValueError(
+                f"CapsNetConfig.reconstruction_scale: expected a number >= 0, got {self.reconstruction_scale}")
+        if self.routing_weight_std <= 0:
+            raise ValueError(
+                f"CapsNetConfig.routing_weight_std: expected a positive number, got {self.routing_weight_std}")
+        if self.conv_output_size < self.primary_kernel:
+            raise ValueError(
+                f"CapsNetConfig.input_size: {self.input_size} is too small for conv_kernel="
+                f"{self.conv_kernel} then primary_kernel={self.primary_kernel} (expected input_size >= "
+                f"{self.conv_kernel + self.primary_kernel - 1})")
+
+
+# ----------------------------------------------------------------------------
+# CapsNet
+# ----------------------------------------------------------------------------
+class CapsNetOutput(NamedTuple):
+    """What :class:`CapsNet` returns.
+
+    * ``lengths``: ``(batch, num_classes)``: class capsule lengths, in [0, 1);
+    * ``poses``: ``(batch, num_classes, digit_dim)``: the class capsules ``v_j``;
+    * ``reconstructions``: ``(batch, C, H, W)``, or ``None`` without a decoder;
+    * ``couplings``: ``(batch, num_primary_caps, num_classes)`` when asked, else ``None``.
+    """
+
+    lengths: Tensor
+    poses: Tensor
+    reconstructions: Tensor | None
+    couplings: Tensor | None
+
+
+class CapsNetLoss(NamedTuple):
+    """``total = margin + reconstruction`` (scalars); ``reconstruction`` is 0 without a decoder."""
+
+    total: Tensor
+    margin: Tensor
+    reconstruction: Tensor
+
+
+def capsnet_loss(output: CapsNetOutput, images: Tensor, targets: Tensor,
+                 config: CapsNetConfig | None = None) -> CapsNetLoss:
+    """The paper's training loss: margin loss (Eq. 4) + scaled reconstruction loss (Section 4.1).
+
+    Args:
+        output: what :class:`CapsNet` returned for ``images``.
+        images: ``(batch, C, H, W)`` floating.
+        targets: class indices ``(batch,)`` or multi-hot ``(batch, num_classes)``.
+        config: supplies ``m_plus``, ``m_minus``, ``lambda_`` and
+            ``reconstruction_scale`` (default: the paper's).
+    """
+    config = config or CapsNetConfig()
+    margin = F.margin_loss(output.lengths, targets, m_plus=config.m_plus, m_minus=config.m_minus,
+                           lambda_=config.lambda_)
+    if output.reconstructions is None:
+        reconstruction = margin.new_zeros(())
+    else:
+        reconstruction = F.reconstruction_loss(output.reconstructions, images,
+                                               scale=config.reconstruction_scale)
+    return CapsNetLoss(margin + reconstruction, margin, reconstruction)
+
+
+class CapsNet(nn.Module):
+    """The CapsNet of Sabour, Frosst & Hinton (2017), Figure 1 (+ the decoder of Figure 2).
+
+    conv1 (ReLU) -> :class:`~capslib.nn.PrimaryCapsules` -> :class:`~capslib.nn.RoutingCapsules`
+    (routing by agreement) -> class capsule lengths; the
+    :class:`~capslib.nn.CapsuleDecoder` reconstructs the input from the
+    masked class capsules.  With the paper's configuration: 8,215,568
+    parameters (6,804,224 without the decoder).
+
+    Args:
+        config: a :class:`CapsNetConfig` (default: the paper's).
+        **overrides: fields of the configuration to change, e.g.
+            ``CapsNet(routing_iterations=1, use_decoder=False)``.
+
+    ``forward(images, targets=None, return_couplings=False, mask_with=None)``:
+    ``images`` ``(batch, in_channels, input_size, input_size)`` floating;
+    ``targets`` (class indices or multi-hot) choose the capsule the decoder
+    sees in training mode; in eval mode it sees the longest capsule, unless
+    ``mask_with`` says which.  Returns a :class:`CapsNetOutput`.
+    """
+
+    def __init__(self, config: CapsNetConfig | None = None, **overrides):
+        super().__init__()
+        if config is None:
+            config = CapsNetConfig()
+        if not isinstance(config, CapsNetConfig):
+            raise TypeError(f"CapsNet: expected a CapsNetConfig, got {type(config).__name__}")
+        if overrides:
+            fields = {f.name for f in dataclasses.fields(CapsNetConfig)}
+            unknown = sorted(set(overrides) - fields)
+            if unknown:
+                raise TypeError(f"CapsNet: unknown configuration field(s) {unknown}; expected some of {sorted(fields)}")
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        c = config
+        self.conv1 = nn.Conv2d(c.in_channels, c.conv_channels, c.conv_kernel)
+        self.primary_caps = PrimaryCapsules(c.conv_channels, c.primary_types, c.primary_dim,
+                                            c.primary_kernel, c.primary_stride)
+        self.digit_caps = RoutingCapsules(c.num_primary_caps, c.primary_dim, c.num_classes, c.digit_dim,
+                                          iterations=c.routing_iterations,
+                                          detach_intermediate=c.detach_intermediate,
+                                          weight_std=c.routing_weight_std)
+        self.decoder = (CapsuleDecoder(c.num_classes, c.digit_dim, c.decoder_hidden, c.image_shape)
+                        if c.use_decoder else None)
+
+    def _check_images(self, images) -> None:
+        if not isinstance(images, Tensor):
+            raise TypeError(f"CapsNet: expected images as a torch.Tensor, got {type(images).__name__}")
+        expected = self.config.image_shape
+        if not images.is_floating_point():
+            raise TypeError(
+                f"CapsNet: expected floating images (batch, {', '.join(map(str, expected))}) with values "
+                f"in [0, 1], got shape {tuple(images.shape)} of dtype {str(images.dtype).replace('torch.', '')}; "
+                f"convert with images.float() / 255")
+        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(
+                f"CapsNet: expected images of shape (batch, {', '.join(map(str, expected))}), got shape "
+                f"{tuple(images.shape)} (set input_size / in_channels in CapsNetConfig for other sizes)")
+
+    def forward(self, images: Tensor, targets: Tensor | None = None, return_couplings: bool = False,
+                mask_with: Tensor | None = None) -> CapsNetOutput:
+        self._check_images(images)
+        features = torch.relu(self.conv1(images))                     # (batch, conv_channels, 20, 20)
+        u = self.primary_caps(features)                                # (batch, 1152, 8)
+        routed = self.digit_caps(u, return_couplings=return_couplings)
+        poses, couplings = routed if return_couplings else (routed, None)  # (batch, 10, 16)
+        lengths = F.capsule_length(poses, dim=-1)                      # (batch, 10)
+        reconstructions = None
+        if self.decoder is not None:
+            reconstructions = self.decoder(poses, targets=targets, mask_with=mask_with)
+        return CapsNetOutput(lengths, poses, reconstructions, couplings)
+
+    def loss(self, output: CapsNetOutput, images: Tensor, targets: Tensor) -> CapsNetLoss:
+        """``(total, margin, reconstruction)`` with this model's configuration; see :func:`capsnet_loss`."""
+        return capsnet_loss(output, images, targets, self.config)
+
+    @torch.no_grad()
+    def predict(self, images: Tensor) -> Tensor:
+        """Class indices ``(batch,)``: the longest class capsule (no decoder run)."""
+        self._check_images(images)
+        u = self.primary_caps(torch.relu(self.conv1(images)))
+        return F.capsule_length(self.digit_caps(u), dim=-1).argmax(dim=1)
+
+
+# ----------------------------------------------------------------------------
+# the baseline CNN of Section 5
+# ----------------------------------------------------------------------------
+class BaselineCNN(nn.Module):
+    """The paper's baseline CNN (Section 5): three 5x5 convolutions and two fully connected layers.
+
+    "Three convolutional layers of 256, 256, 128 channels. Each has 5x5
+    kernels and stride of 1. The last convolutional layers are followed by two
+    fully connected layers of size 328, 192. The last fully connected layer is
+    connected with dropout to a 10 class softmax layer with cross entropy loss."
+
+    The paper does not say how the convolutions are padded, nor whether there
+    is pooling.  We use 'same' padding (2) and no pooling: that is the reading
+    whose size matches the paper's count.  On 28x28 inputs the parameters are
+
+    ======================  ===========
+    conv 1x5x5 -> 256             6,656
+    conv 256x5x5 -> 256       1,638,656
+    conv 256x5x5 -> 128         819,328
+    fc 28*28*128 -> 328      32,915,784
+    fc 328 -> 192                63,168
+    fc 192 -> 10                  1,930
+    **total**              **35,445,522**
+    ======================  ===========
+
+    i.e. 35.4M, the paper's figure (the paper rounds; with 'valid' padding the
+    count would be 13.3M, and any pooling would shrink it further).  The count
+    grows with the input, because the first fully connected layer sees every
+    position: 36x36 inputs give 56,941,330, 40x40 give 69,704,466.  ReLU follows every
+    hidden layer; dropout (p=0.5) precedes the output layer.
+
+    The layer sizes are arguments (paper defaults), so a smaller baseline can
+    be built for CPU runs.
+
+    Shapes: ``images`` ``(batch, in_channels, input_size, input_size)`` -> logits ``(batch, num_classes)``.
+    """
+
+    def __init__(self, input_size: int = 28, in_channels: int = 1, num_classes: int = 10,
+                 conv_channels: tuple[int, ...] = (256, 256, 128), kernel_size: int = 5,
+                 hidden: tuple[int, ...] = (328, 192), dropout: float = 0.5):
+        super().__init__()
+        owner = "BaselineCNN"
+        for name, value in [("input_size", input_size), ("in_channels", in_channels),
+                            ("num_classes", num_classes), ("kernel_size", kernel_size)]:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{owner}: expected {name} to be a positive int, got {value!r}")
+        if kernel_size % 2 == 0:
+            raise ValueError(f"{owner}: expected an odd kernel_size ('same' padding), got {kernel_size}")
+        for name, sizes in [("conv_channels", conv_channels), ("hidden", hidden)]:
+            if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes) or not sizes:
+                raise ValueError(f"{owner}: expected {name} to be a non-empty tuple of positive ints, got {sizes!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"{owner}: expected 0 <= dropout < 1, got {dropout!r}")
+        self.input_size, self.in_channels, self.num_classes = input_size, in_channels, num_classes
+        convs: list[nn.Module] = []
+        channels = [in_channels, *conv_channels]
+        for n_in, n_out in zip(channels[:-1], channels[1:]):
+            convs += [nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2), nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*convs)
+        sizes = [channels[-1] * input_size * input_size, *hidden]
+        fcs: list[nn.Module] = [nn.Flatten()]
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            fcs += [nn.Linear(n_in, n_out), nn.ReLU(inplace=True)]
+        fcs += [nn.Dropout(dropout), nn.Linear(sizes[-1], num_classes)]
+        self.classifier = nn.Sequential(*fcs)
+
+    def forward(self, images: Tensor) -> Tensor:
+        if not isinstance(images, Tensor):
+            raise TypeError(f"BaselineCNN: expected images as a torch.Tensor, got {type(images).__name__}")
+        expected = (self.in_channels, self.input_size, self.input_size)
+        if not images.is_floating_point():
+            raise TypeError(
+                f"BaselineCNN: expected floating images (batch, {', '.join(map(str, expected))}), got shape "
+                f"{tuple(images.shape)} of dtype {str(images.dtype).replace('torch.', '')}")
+        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(
+                f"BaselineCNN: expected images of shape (batch, {', '.join(map(str, expected))}), got shape "
+                f"{tuple(images.shape)}")
+        return self.classifier(self.features(images))
