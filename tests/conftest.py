@@ -1,0 +1,18 @@
+"""Shared fixtures. Tests run on the CPU in quick mode with a fixed seed."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("CAPSLIB_MODE", "quick")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same random state."""
+    import capslib
+
+    capslib.seed_everything(0)
+    yield

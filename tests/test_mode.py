@@ -1,0 +1,59 @@
+"""Quick and full modes, the run description, and seeding."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import capslib
+
+
+def test_explicit_modes(monkeypatch):
+    monkeypatch.setenv("CAPSLIB_MODE", "full")
+    assert capslib.get_mode() == "full"
+    monkeypatch.setenv("CAPSLIB_MODE", " Quick ")
+    assert capslib.get_mode() == "quick" and capslib.is_quick()
+    assert capslib.get_mode("full") == "full"  # the argument wins over the environment
+
+
+def test_auto_follows_the_hardware(monkeypatch):
+    monkeypatch.setenv("CAPSLIB_MODE", "auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert capslib.get_mode() == "full"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert capslib.get_mode() == "quick"
+    monkeypatch.delenv("CAPSLIB_MODE")
+    assert capslib.get_mode() == "quick"
+
+
+def test_bad_mode_names_the_fix(monkeypatch):
+    monkeypatch.setenv("CAPSLIB_MODE", "fast")
+    with pytest.raises(ValueError, match=r"CAPSLIB_MODE must be one of quick, full or auto, got 'fast'.*export"):
+        capslib.get_mode()
+
+
+def test_describe_run_names_mode_data_and_device():
+    line = capslib.describe_run(mode="quick", device="cpu", data="MNIST sample, train split: 5,000 images")
+    assert line.startswith("mode=quick | data=MNIST sample, train split: 5,000 images | device=CPU (")
+
+
+def test_versions_report():
+    report = capslib.versions()
+    assert report["torch"] == torch.__version__ and report["capslib"] == capslib.__version__
+
+
+def test_seed_everything_repeats_random_streams():
+    capslib.seed_everything(123)
+    a = (torch.rand(3), __import__("numpy").random.rand(2).tolist(), __import__("random").random())
+    capslib.seed_everything(123)
+    b = (torch.rand(3), __import__("numpy").random.rand(2).tolist(), __import__("random").random())
+    assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
+    with pytest.raises(TypeError):
+        capslib.seed_everything(1.5)
+    with pytest.raises(ValueError):
+        capslib.seed_everything(-1)
+
+
+def test_lazy_submodules():
+    assert capslib.exercises.check_class_means.__module__ == "capslib.exercises.ch00"
+    with pytest.raises(AttributeError):
+        capslib.no_such_module

@@ -1,0 +1,123 @@
+"""Where the data comes from: complete data, bundled sample, clear errors offline."""
+from __future__ import annotations
+
+import socket
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from capslib.data import DataNotFoundError, IDXError, load_fashion_mnist, load_mnist, sources, write_idx
+
+
+def closed_loopback_port() -> tuple[str, int]:
+    """A loopback port nothing listens on: connecting is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No network: the probe goes to a closed loopback port."""
+    monkeypatch.setattr(sources, "NETWORK_PROBE", closed_loopback_port())
+
+
+def make_mnist_like(folder, n_train=30, n_test=20, seed=0):
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+
+
+def test_bundled_sample(capsys, tmp_path, offline):
+    train = load_mnist("train", source="sample", data_dir_=tmp_path)
+    test = load_mnist("test", source="sample", data_dir_=tmp_path)
+    assert len(train) == 5000 and len(test) == 10000
+    assert train.images.shape == (5000, 1, 28, 28) and train.images.dtype == torch.float32
+    assert 0.0 == train.images.min() and train.images.max() == 1.0
+    assert torch.equal(torch.bincount(train.labels), torch.full((10,), 500))
+    assert train.name == "MNIST sample" and "LeCun" in train.credit
+    assert "5,000-digit training sample" in capsys.readouterr().out
+
+
+def test_auto_uses_complete_data_when_present(capsys, tmp_path, offline):
+    make_mnist_like(tmp_path / "mnist")
+    train = load_mnist("train", data_dir_=tmp_path)
+    assert len(train) == 30 and train.name == "MNIST"
+    assert f"complete MNIST train set: 30 images from {tmp_path / 'mnist'}" in capsys.readouterr().out
+
+
+def test_capslib_data_environment_variable(monkeypatch, tmp_path, offline):
+    make_mnist_like(tmp_path)  # files directly in the folder also count
+    monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path))
+    assert len(load_mnist("test", verbose=False)) == 20
+
+
+def test_torchvision_layout_is_found(tmp_path, offline):
+    make_mnist_like(tmp_path / "MNIST" / "raw")
+    assert len(load_mnist("train", source="full", data_dir_=tmp_path, verbose=False)) == 30
+
+
+def test_auto_falls_back_to_the_sample_and_says_so(capsys, tmp_path, offline):
+    train = load_mnist("train", data_dir_=tmp_path)
+    assert train.name == "MNIST sample"
+    out = capsys.readouterr().out
+    assert "no complete MNIST" in out and "CAPSLIB_DATA" in out
+
+
+def test_missing_dataset_offline_fails_fast_with_the_fix(tmp_path, offline):
+    start = time.monotonic()
+    with pytest.raises(DataNotFoundError, match=r"no network to download them.*CAPSLIB_DATA"):
+        load_mnist("train", source="full", data_dir_=tmp_path)
+    assert time.monotonic() - start < 10, "offline, the loader must fail in seconds, not hang"
+
+
+def test_network_probe_is_bounded():
+    start = time.monotonic()
+    assert sources.network_available(closed_loopback_port(), timeout=1.0) is False
+    assert time.monotonic() - start < 5
+
+
+def test_mismatched_image_and_label_files(tmp_path, offline):
+    make_mnist_like(tmp_path / "mnist")
+    write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte.gz", np.zeros(29, np.uint8))
+    with pytest.raises(IDXError, match=r"30 images but .*29 labels"):
+        load_mnist("train", data_dir_=tmp_path)
+
+
+def test_labels_out_of_range(tmp_path, offline):
+    make_mnist_like(tmp_path / "mnist")
+    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", np.full(20, 12, np.uint8))
+    with pytest.raises(IDXError, match=r"labels must lie in 0..9, found 12..12"):
+        load_mnist("test", data_dir_=tmp_path)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="split: expected 'train' or 'test', got 'validation'"):
+        load_mnist("validation")
+    with pytest.raises(ValueError, match="source must be 'auto', 'full' or 'sample'"):
+        load_mnist("train", source="complete")
+
+
+def test_fashion_mnist_missing_says_how_to_install(monkeypatch, tmp_path, offline):
+    monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "none")
+    with pytest.raises(DataNotFoundError, match=r"apt-get install dataset-fashion-mnist"):
+        load_fashion_mnist("train", data_dir_=tmp_path)
+
+
+def test_fashion_mnist_from_a_data_folder(monkeypatch, tmp_path, offline):
+    monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "none")
+    make_mnist_like(tmp_path / "fashion-mnist")
+    data = load_fashion_mnist("test", data_dir_=tmp_path, verbose=False)
+    assert len(data) == 20 and data.classes[9] == "Ankle boot" and "Xiao" in data.credit
+
+
+def test_subset_is_deterministic(tmp_path, offline):
+    train = load_mnist("train", source="sample", verbose=False)
+    a, b = train.subset(100, seed=3), train.subset(100, seed=3)
+    assert torch.equal(a.images, b.images) and len(a) == 100
+    assert torch.equal(train.subset(10).labels, train.labels[:10])
+    with pytest.raises(ValueError, match=r"expected 0 < n <= 5000, got 6000"):
+        train.subset(6000)
