@@ -1,0 +1,133 @@
+"""Tests for capslib.inspect: the perturbation figure and couplings on the image grid."""
+import pytest
+import torch
+
+from capslib.inspect import (
+    couplings_for_class,
+    perturbation_grid,
+    perturbation_offsets,
+    perturbed_poses,
+    primary_capsule_lengths,
+    receptive_field,
+    spread_to_image,
+)
+from capslib.models import CapsNet, CapsNetConfig
+from capslib.nn import CapsuleDecoder, PrimaryCapsules
+
+
+def test_offsets_are_the_papers_eleven_steps():
+    offsets = perturbation_offsets()
+    assert offsets.shape == (11,)
+    assert offsets[0].item() == pytest.approx(-0.25) and offsets[-1].item() == pytest.approx(0.25)
+    assert torch.allclose(offsets[1:] - offsets[:-1], torch.full((10,), 0.05), atol=1e-6)
+    assert offsets[5].item() == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="multiple"):
+        perturbation_offsets(0.25, 0.07)
+
+
+def test_perturbed_poses_move_one_dimension_at_a_time():
+    pose = torch.arange(16, dtype=torch.float32) / 10
+    varied = perturbed_poses(pose)
+    assert varied.shape == (16, 11, 16)
+    offsets = perturbation_offsets()
+    for d in (0, 7, 15):
+        assert torch.allclose(varied[d, :, d], pose[d] + offsets)
+        others = [k for k in range(16) if k != d]
+        assert torch.equal(varied[d][:, others], pose[others].expand(11, 15))
+    subset = perturbed_poses(pose, torch.tensor([-1.0, 1.0]), dims=[3])
+    assert subset.shape == (1, 2, 16) and subset[0, 1, 3].item() == pytest.approx(1.3)
+    with pytest.raises(ValueError, match="dims"):
+        perturbed_poses(pose, dims=[16])
+
+
+def test_perturbation_grid_decodes_only_the_chosen_capsule():
+    torch.manual_seed(0)
+    decoder = CapsuleDecoder(10, 16, (8, 8), (1, 28, 28)).train()
+    poses = torch.randn(10, 16) * 0.2
+    grid = perturbation_grid(decoder, poses, label=3)
+    assert grid.shape == (16, 11, 1, 28, 28)
+    assert decoder.training                      # left as it was
+    # the offset-0 column is the plain reconstruction masked to capsule 3
+    plain = decoder.eval()(poses.unsqueeze(0), mask_with=torch.tensor([3]))
+    assert torch.allclose(grid[:, 5], plain.expand(16, 1, 28, 28), atol=1e-6)
+    # one cell by hand: dimension 2 moved by +0.25
+    moved = poses.clone()
+    moved[3, 2] += 0.25
+    assert torch.allclose(grid[2, 10], decoder(moved.unsqueeze(0), mask_with=torch.tensor([3]))[0], atol=1e-6)
+    # the other capsules are masked: changing them changes nothing
+    other = poses.clone()
+    other[[0, 1, 2, 4]] += 5.0
+    assert torch.allclose(perturbation_grid(decoder, other, label=3), grid, atol=1e-6)
+    with pytest.raises(ValueError, match="label"):
+        perturbation_grid(decoder, poses, label=10)
+
+
+def test_couplings_for_class_follows_the_primary_capsule_layout():
+    # a conv output whose every channel holds the position id y * 6 + x, cut into capsules by the
+    # core's PrimaryCapsules: mapping a per-capsule value back must give the position ids again.
+    types, dim, grid = 4, 8, 6
+    layer = PrimaryCapsules(in_channels=1, capsule_types=types, capsule_dim=dim, kernel_size=1, stride=1)
+    position_id = torch.arange(grid * grid, dtype=torch.float32).view(1, 1, grid, grid)
+    conv_out = position_id.expand(1, types * dim, grid, grid)
+    per_capsule = layer.capsules_from_channels(conv_out)[..., 0]                 # (1, types * 36)
+    couplings = torch.stack([per_capsule, -per_capsule], dim=-1)                # (1, in_caps, 2 classes)
+    mapped = couplings_for_class(couplings, torch.tensor([0]), types, grid)
+    assert torch.equal(mapped[0], position_id[0, 0])
+    assert torch.equal(couplings_for_class(couplings, torch.tensor([1]), types, grid)[0], -position_id[0, 0])
+
+
+def test_couplings_for_class_averages_and_weights_types():
+    couplings = torch.zeros(1, 2 * 2 * 2, 3)
+    couplings[0, 0, 1] = 0.6          # type 0 at (0, 0)
+    couplings[0, 4, 1] = 0.2          # type 1 at (0, 0)
+    mapped = couplings_for_class(couplings, torch.tensor([1]), capsule_types=2, grid=2)
+    assert mapped[0, 0, 0].item() == pytest.approx(0.4) and mapped[0, 1, 1].item() == 0
+    weights = torch.ones(1, 8)
+    weights[0, 4] = 3.0               # type 1 at (0, 0) counts three times
+    weighted = couplings_for_class(couplings, torch.tensor([1]), 2, 2, weights=weights)
+    assert weighted[0, 0, 0].item() == pytest.approx((0.6 + 3 * 0.2) / 4)
+    with pytest.raises(ValueError, match="input capsules"):
+        couplings_for_class(couplings, torch.tensor([1]), capsule_types=3, grid=2)
+
+
+def test_receptive_field_of_the_paper_network():
+    assert receptive_field(CapsNetConfig.paper()) == (17, 2)
+
+
+def test_spread_to_image_lights_each_positions_patch():
+    grid_map = torch.zeros(1, 6, 6)
+    grid_map[0, 2, 4] = 1.0
+    image = spread_to_image(grid_map, size=17, stride=2, image_size=28)
+    assert image.shape == (1, 28, 28)
+    # only pixels of the patch rows 4..20, columns 8..24 can be non-zero
+    inside = torch.zeros(28, 28, dtype=torch.bool)
+    inside[4:21, 8:25] = True
+    assert (image[0][~inside] == 0).all() and (image[0][inside] > 0).all()
+    # a constant map stays constant where covered (an average); row/column 27 is seen by no position
+    flat = spread_to_image(torch.full((1, 6, 6), 0.3), 17, 2, 28)
+    assert torch.allclose(flat[0, :27, :27], torch.full((27, 27), 0.3))
+    assert (flat[0, 27] == 0).all() and (flat[0, :, 27] == 0).all()
+    # pixel (4, 8) is seen by positions y in {0, 1, 2} and x in {0, ..., 4}: 15 of them, one is lit
+    assert image[0, 4, 8].item() == pytest.approx(1.0 / 15)
+    # pixel (0, 0) is seen by position (0, 0) alone
+    corner = torch.zeros(1, 6, 6)
+    corner[0, 0, 0] = 0.7
+    assert spread_to_image(corner, 17, 2, 28)[0, 0, 0].item() == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="cover"):
+        spread_to_image(grid_map, 17, 2, 20)
+
+
+def test_primary_capsule_lengths_and_couplings_of_a_capsnet():
+    torch.manual_seed(0)
+    config = CapsNetConfig.small(conv_channels=8, primary_types=4, decoder_hidden=(8, 8))
+    model = CapsNet(config).eval()
+    images = torch.rand(2, 1, 28, 28)
+    out = model(images, return_couplings=True)
+    lengths = primary_capsule_lengths(model, images)
+    assert lengths.shape == (2, 4 * 36) and ((lengths >= 0) & (lengths < 1)).all()
+    mapped = couplings_for_class(out.couplings, out.lengths.argmax(1), 4, config.primary_grid, weights=lengths)
+    assert mapped.shape == (2, 6, 6)
+    # couplings are probabilities over 10 classes: each averaged value lies in [0, 1]
+    assert ((mapped >= 0) & (mapped <= 1)).all()
+    size, stride = receptive_field(config)
+    assert spread_to_image(mapped, size, stride, 28).shape == (2, 28, 28)
