@@ -1,0 +1,88 @@
+"""``python -m capslib.train``: train CapsNet or the baseline CNN from the command line.
+
+Examples::
+
+    python -m capslib.train --config small --dataset mnist-sample --epochs 2 --out results/try
+    python -m capslib.train --config paper --dataset mnist --epochs 50 --out results/mnist-paper
+    python -m capslib.train ... --out results/mnist-paper --resume          # continue after Ctrl-C
+    torchrun --nproc_per_node=4 -m capslib.train --config paper --dataset mnist --out results/ddp
+
+Unset options take the defaults of the mode (``CAPSLIB_MODE`` or ``--mode``):
+quick (small subsets, 2 epochs, the small configuration) or full (the paper's).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .checkpoint import CheckpointError
+from .trainer import CONFIGS, DATASETS, DTYPES, MODELS, TrainConfig, TrainingInterrupted, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m capslib.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--model", choices=MODELS, default="capsnet", help="capsnet (default) or the paper's baseline CNN")
+    add("--config", choices=CONFIGS, default=None, help="model size: paper or small (default: the mode's)")
+    add("--dataset", choices=DATASETS, default="mnist-sample")
+    add("--epochs", type=int, default=None)
+    add("--batch-size", type=int, default=128)
+    add("--lr", type=float, default=1e-3, help="initial learning rate (paper: 1e-3)")
+    add("--lr-decay", type=float, default=0.96, help="decay factor per --lr-decay-steps (official: 0.96)")
+    add("--lr-decay-steps", type=int, default=2000)
+    add("--staircase", action="store_true", help="decay in steps instead of smoothly (official: smooth)")
+    add("--routing-iterations", type=int, default=None, help="routing iterations (paper: 3)")
+    add("--no-reconstruction", action="store_true", help="train without the decoder (Table 1 ablation)")
+    add("--max-shift", type=int, default=None, help="shift augmentation in px (default 2; 6 for affine)")
+    add("--train-size", "--max-train", dest="train_size", type=int, default=None,
+        help="number of training examples (MultiMNIST: pairs)")
+    add("--validation-size", type=int, default=None)
+    add("--test-size", type=int, default=None)
+    add("--seed", type=int, default=0)
+    add("--dtype", choices=DTYPES, default="auto", help="autocast dtype (auto: bf16 on GPUs that support it)")
+    add("--compile", action="store_true", help="torch.compile the model")
+    add("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    add("--mode", choices=("quick", "full", "auto"), default=None, help="override CAPSLIB_MODE")
+    add("--out", default=None, help="output folder, e.g. results/NAME (metrics, checkpoints, summary)")
+    add("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
+    add("--max-steps", type=int, default=None, help="stop (with a checkpoint) after this many steps")
+    add("--log-every", type=int, default=0, help="also log a step record every N steps")
+    add("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        model=args.model, config=args.config, dataset=args.dataset, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, lr_decay_steps=args.lr_decay_steps,
+        staircase=args.staircase, routing_iterations=args.routing_iterations,
+        reconstruction=not args.no_reconstruction, max_shift=args.max_shift, train_size=args.train_size,
+        validation_size=args.validation_size, test_size=args.test_size, seed=args.seed, dtype=args.dtype,
+        compile=args.compile, device=args.device, mode=args.mode, out=args.out, max_steps=args.max_steps,
+        log_every=args.log_every, progress=False if args.no_progress else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.resume and not args.out:
+        print("error: --resume needs --out (the folder of the run to continue)", file=sys.stderr)
+        return 2
+    try:
+        result = train(config_from_args(args), resume=args.resume)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as err:
+        print(f"\n{err}", file=sys.stderr)
+        return 130
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if result.status == "finished" and result.run_dir is not None:
+        print(f"summary: {result.run_dir / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Checkpoints that survive a crash and resume a run exactly.
+
+A checkpoint holds everything that decides what training does next: the
+model's and optimizer's and scheduler's state, the step and epoch, and the
+state of every random number generator (Python, NumPy, torch CPU, every CUDA
+device).  Two rules make it safe:
+
+* **atomic writes**: the new file is written beside the old one under a
+  temporary name, flushed to disk, and then renamed over it with
+  ``os.replace`` (atomic on POSIX and Windows).  Before that, the last good
+  checkpoint is kept as ``<name>.prev.pt``.  A crash in the middle of a write
+  leaves the temporary file, never a half-written checkpoint;
+* **safe loading**: ``torch.load(weights_only=True)``, which unpickles only
+  tensors and plain Python containers (no code).  So every state is stored as
+  tensors, numbers, strings, lists and dicts.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_NAME = "last.pt"
+PREVIOUS_SUFFIX = ".prev.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or not a capslib training checkpoint."""
+
+
+def previous_path(path: str | os.PathLike) -> Path:
+    """Where the previous good checkpoint is kept: ``last.pt`` -> ``last.prev.pt``."""
+    path = Path(path)
+    return path.with_name(path.name[: -len(path.suffix)] + PREVIOUS_SUFFIX if path.suffix else path.name + PREVIOUS_SUFFIX)
+
+
+def rng_state() -> dict[str, Any]:
+    """The state of every generator, as tensors and plain types (loadable with ``weights_only=True``)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+        "cuda": [s for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        cuda = state["cuda"][: torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` to ``path`` atomically, keeping the previous checkpoint as ``*.prev.pt``.
+
+    ``state`` must hold only tensors and plain types (so that it loads with
+    ``weights_only=True``).  Returns the path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.replace(path, previous_path(path))  # the last good checkpoint stays on disk
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+
+    Raises :class:`CheckpointError` naming the file and the fix when it is
+    missing, unreadable (corrupt, cut short) or not a training checkpoint.
+    The file itself is never modified, and the previous checkpoint is kept.
+    """
+    path = Path(path)
+    previous = previous_path(path)
+    fallback = (f" The previous checkpoint {previous} is still there: to resume from it, "
+                f"copy it over {path} (`cp {previous} {path}`) and run again with --resume."
+                if previous.is_file() else "")
+    if not path.is_file():
+        raise CheckpointError(
+            f"cannot resume: no checkpoint at {path}. Fix: check the --out folder (the checkpoint is "
+            f"<out>/checkpoints/{CHECKPOINT_NAME}), or start the run without --resume.{fallback}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged file
+        raise CheckpointError(
+            f"cannot resume: the checkpoint {path} is corrupt or unreadable ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It was left as it is.{fallback} "
+            f"Otherwise delete it and start the run without --resume.") from err
+    missing = [key for key in ("model", "optimizer", "scheduler", "step", "epoch", "rng") if key not in state] \
+        if isinstance(state, dict) else ["everything"]
+    if missing:
+        raise CheckpointError(f"cannot resume: {path} is not a capslib training checkpoint (missing "
+                              f"{', '.join(missing)}).{fallback}")
+    return state

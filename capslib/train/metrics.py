@@ -1,0 +1,112 @@
+"""Metrics written where a notebook can plot them: ``results/<run>/metrics.jsonl``.
+
+One JSON object per line, appended as training goes: a record with
+``"kind": "epoch"`` after each epoch (training loss and accuracy, validation
+loss and accuracy, learning rate, images/s, elapsed time) and, when asked, a
+record with ``"kind": "step"`` every N steps.  :func:`plot_metrics` draws them.
+Accuracies are fractions in [0, 1].
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import torch
+
+
+def accuracy_counts(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """How many examples are right, as a 0-d tensor (no host sync).
+
+    ``scores``: ``(batch, classes)`` (capsule lengths or logits).
+    ``labels``: ``(batch,)`` class indices, or ``(batch, k)`` for ``k`` digits
+    per image (MultiMNIST), where an example is right when its ``k`` highest
+    scores are exactly its ``k`` labels (the paper's criterion).
+    """
+    if labels.ndim == 1:
+        return (scores.argmax(1) == labels).sum()
+    k = labels.shape[1]
+    top = scores.topk(k, dim=1).indices.sort(1).values
+    return (top == labels.sort(1).values).all(1).sum()
+
+
+class MetricsWriter:
+    """Append JSON records to ``path`` (one per line, flushed at once so a crash loses at most one)."""
+
+    def __init__(self, path: str | os.PathLike, *, enabled: bool = True):
+        self.path = Path(path)
+        self.enabled = enabled
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(clean, sort_keys=False) + "\n")
+            handle.flush()
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records beyond ``step`` (a resumed run rewrites what came after its checkpoint)."""
+        if not self.enabled or not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by the interruption
+            if record.get("step", 0) <= step:
+                kept.append(line)
+        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """The records of ``run_dir/metrics.jsonl`` (or of that file, if given), skipping a cut-short last line."""
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"read_metrics: no metrics at {path}; train with "
+                                "`python -m capslib.train --out <run_dir>` first")
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return records
+
+
+def plot_metrics(run_dir: str | os.PathLike, *, ax=None, title: str | None = None):
+    """Plot loss and accuracy per epoch (training and validation) of a run; returns the figure.
+
+    ``run_dir``: a ``results/<run>`` folder (or its ``metrics.jsonl``).
+    """
+    import matplotlib.pyplot as plt
+
+    records = [r for r in read_metrics(run_dir) if r.get("kind") == "epoch"]
+    if not records:
+        raise ValueError(f"plot_metrics: {run_dir} has no epoch records yet")
+    epochs = [r["epoch"] for r in records]
+    if ax is None:
+        fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
+    else:
+        loss_ax, acc_ax = ax
+        fig = loss_ax.figure
+    loss_ax.plot(epochs, [r["train_loss"] for r in records], "o-", label="training")
+    loss_ax.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
+    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
+    acc_ax.plot(epochs, [100 * r["train_accuracy"] for r in records], "o-", label="training")
+    acc_ax.plot(epochs, [100 * r["val_accuracy"] for r in records], "s-", label="validation")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for a in (loss_ax, acc_ax):
+        a.legend()
+        a.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,674 @@
+"""Train CapsNet (or the baseline CNN) with the paper's optimiser, on any device, resumably.
+
+Sabour, Frosst & Hinton (2017) train with Adam and the official
+implementation (Sabour's ``research/capsules``) decays the learning rate as
+``tf.train.exponential_decay(0.001, step, 2000, 0.96)``, which is *smooth*
+(``staircase=False``): ``lr = 1e-3 * 0.96 ** (step / 2000)``, updated every
+step.  We do the same (``staircase=True`` gives the stepwise variant).
+
+One call, :func:`train`, does the whole run:
+
+1. load the data, carve a validation split from the training data, move
+   everything to the device once (:mod:`capslib.data.device`);
+2. each epoch: a seeded plan (order + 2 px shifts), batches drawn on the
+   device, bf16 autocast where the GPU supports it, optional
+   ``torch.compile``, a tqdm bar with loss, accuracy and images/s;
+3. after each epoch: evaluate on the *validation* split (never the test
+   set), append a record to ``metrics.jsonl``, keep the best model by
+   validation accuracy, write a checkpoint atomically;
+4. at the end: the test accuracy of the model chosen on validation, and a
+   ``summary.json`` with the provenance.
+
+Interrupting (Ctrl-C, or ``max_steps``) saves a checkpoint at that step;
+``resume=True`` continues exactly where it stopped: on a CPU the resumed
+run's per-step losses and final weights are bitwise those of an
+uninterrupted run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as TF
+
+from .. import mode as mode_lib
+from ..data.device import DeviceDataset, epoch_plan, iterate_batches, steps_per_epoch, train_validation_split
+from ..repro import seed_everything
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .distributed import DistributedContext, all_reduce_sum, barrier, cleanup_distributed, setup_distributed
+from .metrics import MetricsWriter, accuracy_counts
+
+DATASETS = ("mnist", "mnist-sample", "fashion-mnist", "multimnist", "affine")
+MODELS = ("capsnet", "baseline")
+CONFIGS = ("paper", "small", "tiny")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+#: Defaults that depend on the mode: quick (a CPU, minutes) and full (the paper's settings, a GPU).
+MODE_DEFAULTS = {
+    "quick": dict(epochs=2, train_size=2000, validation_size=500, test_size=2000, config="small"),
+    "full": dict(epochs=50, train_size=None, validation_size=5000, test_size=None, config="paper"),
+}
+MULTIMNIST_PAIRS = {"quick": 4000, "full": 600_000}   # training pairs (the paper drew 60M, 1,000 per digit)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped early (Ctrl-C); a checkpoint of the current step was written."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run.  ``None`` means "the mode's default" (see :data:`MODE_DEFAULTS`).
+
+    model: ``"capsnet"`` or ``"baseline"`` (the paper's CNN, cross-entropy).
+    config: ``"paper"`` (the paper's sizes), ``"small"`` (trains on a CPU in
+        minutes) or ``"tiny"`` (tests only).
+    dataset: ``"mnist"`` (complete, or an error), ``"mnist-sample"`` (the
+        bundled 5,000 digits), ``"fashion-mnist"``, ``"multimnist"`` (36x36,
+        two digits) or ``"affine"`` (train on 40x40 digits shifted by up to 6
+        px, test on the affine-transformed test set).
+    max_shift: the shift augmentation in pixels (default 2, the paper's; 6 for ``affine``).
+    train_size / validation_size / test_size: numbers of examples (``None``: the mode's default;
+        in full mode all the training data minus 5,000 for validation, and the whole test set).
+    dtype: ``"auto"`` (bf16 autocast on a GPU that supports it, float32 otherwise),
+        ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast; weights stay float32).
+    max_steps: stop (with a checkpoint) after this many steps in all: simulates an interruption.
+    log_every: also write a ``"step"`` record every N steps (0: epoch records only).
+    """
+
+    model: str = "capsnet"
+    config: str | None = None
+    dataset: str = "mnist-sample"
+    epochs: int | None = None
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_decay: float = 0.96
+    lr_decay_steps: int = 2000
+    staircase: bool = False
+    routing_iterations: int | None = None
+    reconstruction: bool = True
+    max_shift: int | None = None
+    train_size: int | None = None
+    validation_size: int | None = None
+    test_size: int | None = None
+    seed: int = 0
+    dtype: str = "auto"
+    compile: bool = False
+    device: str | None = None
+    mode: str | None = None
+    out: str | None = None
+    max_steps: int | None = None
+    log_every: int = 0
+    eval_batch_size: int = 500
+    progress: bool | None = None
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with the mode's defaults filled in and every field checked."""
+        mode = mode_lib.get_mode(self.mode)
+        defaults = MODE_DEFAULTS[mode]
+        values = dataclasses.asdict(self)
+        values["mode"] = mode
+        for key in ("epochs", "train_size", "validation_size", "test_size", "config"):
+            if values[key] is None:
+                values[key] = defaults[key]
+        if self.validation_size is None and self.dataset == "mnist-sample":
+            values["validation_size"] = 500  # the bundled sample holds 5,000 training digits
+        if values["max_shift"] is None:
+            values["max_shift"] = 6 if self.dataset == "affine" else 2
+        config = TrainConfig(**values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        def choice(name, options):
+            if getattr(self, name) not in options:
+                raise ValueError(f"TrainConfig.{name}: expected one of {', '.join(options)}, got {getattr(self, name)!r}")
+        choice("model", MODELS)
+        choice("config", CONFIGS)
+        choice("dataset", DATASETS)
+        choice("dtype", DTYPES)
+        for name in ("epochs", "batch_size", "lr_decay_steps", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name}: expected a positive int, got {value!r}")
+        for name in ("train_size", "test_size", "max_steps", "routing_iterations"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"TrainConfig.{name}: expected a positive int or None, got {value!r}")
+        if not isinstance(self.validation_size, int) or self.validation_size < 1:
+            raise ValueError(f"TrainConfig.validation_size: expected a positive int (model selection needs a "
+                             f"validation split), got {self.validation_size!r}")
+        if not (self.lr > 0 and 0 < self.lr_decay <= 1):
+            raise ValueError(f"TrainConfig: expected lr > 0 and 0 < lr_decay <= 1, got {self.lr} and {self.lr_decay}")
+        if self.max_shift < 0 or self.log_every < 0:
+            raise ValueError(f"TrainConfig: expected max_shift >= 0 and log_every >= 0, got "
+                             f"{self.max_shift} and {self.log_every}")
+
+
+@dataclass
+class RunData:
+    """The three splits on the device and how to describe them."""
+
+    train: DeviceDataset
+    validation: DeviceDataset
+    test: DeviceDataset
+    name: str
+    credit: str
+
+    def describe(self) -> str:
+        return (f"{self.name}: {len(self.train):,} train / {len(self.validation):,} validation / "
+                f"{len(self.test):,} test")
+
+
+def load_run_data(config: TrainConfig, device: torch.device, *, verbose: bool = True) -> RunData:
+    """Load ``config.dataset``, carve the validation split, cut to the configured sizes, move to ``device``."""
+    from ..data import derived, sources
+
+    def cut(dataset, size, seed=None):
+        return dataset if size is None or size >= len(dataset) else dataset.subset(size, seed=seed)
+
+    name = config.dataset
+    if name in ("mnist", "mnist-sample", "multimnist", "affine"):
+        source = {"mnist": "full", "mnist-sample": "sample"}.get(name, "auto")
+        train_all = sources.load_mnist("train", source=source, verbose=verbose)
+        test = sources.load_mnist("test", source=source, verbose=verbose)
+    else:
+        train_all = sources.load_fashion_mnist("train", verbose=verbose)
+        test = sources.load_fashion_mnist("test", verbose=verbose)
+    if config.validation_size >= len(train_all):
+        raise ValueError(f"validation_size {config.validation_size} leaves no training data out of "
+                         f"{len(train_all):,} images")
+    train, validation = train_validation_split(train_all, config.validation_size, seed=config.seed)
+    train = cut(train, config.train_size, seed=config.seed)
+    test = cut(test, config.test_size)
+    if name == "multimnist":
+        pairs = config.train_size or MULTIMNIST_PAIRS[config.mode]
+        parts = [derived.multi_mnist(train, pairs, seed=config.seed),
+                 derived.multi_mnist(validation, seed=config.seed + 1),
+                 derived.multi_mnist(test, seed=config.seed + 2)]
+        for part, split in zip(parts, ("train", "validation", "test")):
+            part.split = split
+        train, validation, test = (part.to_device(device) for part in parts)
+        return RunData(train, validation, test, f"MultiMNIST from {train_all.name}", train_all.credit)
+    if name == "affine":
+        # Training digits are centred on 40x40; the trainer's shift augmentation (up to 6 px) places them
+        # anywhere on the canvas, fresh each epoch. Validation: a fixed shifted set; test: the affine set.
+        train = sources.ImageDataset(derived.pad_to_canvas(train.images, derived.AFFINE_CANVAS), train.labels,
+                                     train.name, "train", train.source, train.classes, train.credit, train.notes)
+        validation = derived.shifted_mnist(validation, seed=config.seed + 1)
+        validation.split = "validation"
+        test = derived.affine_mnist(test, seed=config.seed + 2)
+        data_name = f"{train_all.name} 40x40 shifted (train, validation) / affine (test)"
+    else:
+        data_name = train_all.name
+    return RunData(DeviceDataset.from_dataset(train, device), DeviceDataset.from_dataset(validation, device),
+                   DeviceDataset.from_dataset(test, device), data_name, train_all.credit)
+
+
+def build_model(config: TrainConfig, image_size: int) -> torch.nn.Module:
+    """The model ``config`` asks for, for ``image_size`` x ``image_size`` inputs."""
+    from ..models import BaselineCNN, CapsNet, CapsNetConfig
+
+    if config.model == "baseline":
+        if config.config == "paper":
+            return BaselineCNN(input_size=image_size)
+        sizes = dict(small=((32, 32, 16), (128, 64)), tiny=((8, 8, 4), (32, 16)))[config.config]
+        return BaselineCNN(input_size=image_size, conv_channels=sizes[0], hidden=sizes[1])
+    overrides: dict[str, Any] = dict(input_size=image_size, use_decoder=config.reconstruction)
+    if config.routing_iterations is not None:
+        overrides["routing_iterations"] = config.routing_iterations
+    if config.config == "paper":
+        caps_config = CapsNetConfig.paper(**overrides)
+    elif config.config == "small":
+        caps_config = CapsNetConfig.small(**overrides)
+    else:
+        caps_config = CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64), **overrides)
+    return CapsNet(caps_config)
+
+
+def autocast_dtype(dtype: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``dtype`` on ``device`` (``None``: plain float32)."""
+    if dtype == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+    return {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """The official schedule ``lr = lr0 * decay ** (step / decay_steps)``, stepped once per training step."""
+    if config.staircase:
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_decay_steps, gamma=config.lr_decay)
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay ** (1.0 / config.lr_decay_steps))
+
+
+def git_commit() -> str:
+    """The repository's current commit (with ``-dirty`` if files changed), or ``"unknown"`` outside git."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("-dirty" if dirty else "") if commit else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _progress_enabled(requested: bool | None) -> bool:
+    if requested is not None:
+        return requested
+    if "ipykernel" in sys.modules:
+        return True
+    return sys.stderr.isatty()
+
+
+def _multi_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    return TF.one_hot(labels, classes).sum(1).clamp_(max=1) if labels.ndim == 2 else labels
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the summary (also in ``summary.json``), the folder, the per-step losses."""
+
+    summary: dict
+    run_dir: Path | None
+    step_losses: list[float] = field(default_factory=list)
+    model: torch.nn.Module | None = None
+    status: str = "finished"
+
+
+class Trainer:
+    """The training loop behind :func:`train` (see the module docstring)."""
+
+    def __init__(self, config: TrainConfig, *, on_step: Callable[["Trainer"], None] | None = None,
+                 context: DistributedContext | None = None, verbose: bool = True):
+        self.config = config.resolved()
+        self.on_step = on_step
+        self.context = context or setup_distributed(config.device)
+        self.device = self.context.device
+        self.verbose = verbose and self.context.is_main
+        self.run_dir = Path(self.config.out) if self.config.out else None
+        self.step = 0
+        self.epoch = 0
+        self.step_in_epoch = 0
+        self.step_losses: list[float] = []
+        self.epoch_sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "time": 0.0}
+        self.best = {"val_accuracy": -1.0, "epoch": None}
+        self.train_time = 0.0
+        self.best_state: dict | None = None
+
+    # -- set-up -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        c = self.config
+        seed_everything(c.seed)
+        self.data = load_run_data(c, self.device, verbose=self.verbose)
+        self.model = build_model(c, self.data.train.image_size).to(self.device)
+        self.is_capsnet = c.model == "capsnet"
+        self.classes = 10
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
+        self.scheduler = make_scheduler(self.optimizer, c)
+        self.amp_dtype = autocast_dtype(c.dtype, self.device)
+        forward_model = self.model
+        if self.context.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            forward_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.forward_model = torch.compile(forward_model) if c.compile else forward_model
+        self.steps_per_epoch = steps_per_epoch(len(self.data.train), c.batch_size)
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"batch size {c.batch_size} is larger than the {len(self.data.train):,} training images")
+        self.describe = mode_lib.describe_run(mode=c.mode, device=self.device, data=self.data.describe())
+        if self.context.enabled:
+            self.describe += f" | processes={self.context.world_size} ({self.context.backend})"
+        self.metrics = MetricsWriter(self.run_dir / "metrics.jsonl" if self.run_dir else os.devnull,
+                                     enabled=self.run_dir is not None and self.context.is_main)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / "checkpoints" / CHECKPOINT_NAME if self.run_dir else None
+
+    # -- one step -----------------------------------------------------------------------------
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def compute_loss(self, model, images: torch.Tensor, labels: torch.Tensor):
+        """``(loss, scores)`` for a batch: the paper's margin + reconstruction loss, or cross-entropy."""
+        targets = _multi_hot(labels, self.classes)
+        if self.is_capsnet:
+            output = model(images, targets=targets)
+            loss = self.model.loss(output, images, targets).total
+            return loss, output.lengths
+        logits = model(images)
+        if labels.ndim == 2:
+            return TF.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="sum") \
+                / len(images), logits
+        return TF.cross_entropy(logits.float(), labels), logits
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.model.train()
+        with self._autocast():
+            loss, scores = self.compute_loss(self.forward_model, images, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.detach(), accuracy_counts(scores.detach(), labels)
+
+    @torch.no_grad()
+    def evaluate(self, dataset: DeviceDataset) -> dict[str, float]:
+        """Loss and accuracy on ``dataset`` (in order, no augmentation), shared among processes."""
+        self.model.eval()
+        totals = torch.zeros(3, dtype=torch.float64, device=self.device)
+        for index, (images, labels) in enumerate(iterate_batches(dataset, self.config.eval_batch_size,
+                                                                 drop_last=False)):
+            if index % self.context.world_size != self.context.rank:
+                continue
+            with self._autocast():
+                loss, scores = self.compute_loss(self.model, images, labels)
+            totals += torch.stack([loss.double() * len(labels), accuracy_counts(scores, labels).double(),
+                                   torch.tensor(float(len(labels)), dtype=torch.float64, device=self.device)])
+        all_reduce_sum(totals, self.context)
+        loss_sum, correct, seen = totals.tolist()
+        return {"loss": loss_sum / seen, "accuracy": correct / seen}
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": "capslib-train-checkpoint-1",
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+            "epoch_sums": dict(self.epoch_sums), "best": dict(self.best), "train_time": self.train_time,
+            "step_losses": list(self.step_losses),
+            "rng": rng_state(),
+            "config": json.dumps(dataclasses.asdict(self.config)),
+        }
+
+    def save(self) -> None:
+        if self.checkpoint_path is not None and self.context.is_main:
+            save_checkpoint(self.checkpoint_path, self.state())
+        barrier(self.context)
+
+    def restore(self) -> None:
+        if self.checkpoint_path is None:
+            raise CheckpointError("cannot resume: no output folder given (--out), so there is no checkpoint")
+        state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        saved = json.loads(state["config"])
+        for key in ("model", "config", "dataset", "batch_size", "seed", "routing_iterations", "reconstruction"):
+            if saved.get(key) != getattr(self.config, key):
+                raise CheckpointError(f"cannot resume from {self.checkpoint_path}: it was made with {key}="
+                                      f"{saved.get(key)!r}, this run asks for {getattr(self.config, key)!r}. "
+                                      "Fix: use the same settings, or a new --out folder.")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
+        self.epoch_sums, self.best = dict(state["epoch_sums"]), dict(state["best"])
+        self.train_time, self.step_losses = state["train_time"], list(state["step_losses"])
+        set_rng_state(state["rng"])
+        self.metrics.truncate_after(self.step)
+        if self.verbose:
+            print(f"Resumed from {self.checkpoint_path}: epoch {self.epoch}, step {self.step}")
+
+    def _save_best(self) -> None:
+        if self.run_dir is None:
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        elif self.context.is_main:
+            save_checkpoint(self.run_dir / "checkpoints" / "best.pt",
+                            {"model": self.model.state_dict(), "epoch": self.epoch, "step": self.step,
+                             "optimizer": {}, "scheduler": {}, "rng": {}})
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run_epoch(self) -> str:
+        """Train one epoch from ``step_in_epoch``; returns ``"done"``, ``"stopped"`` (max_steps)."""
+        from tqdm.auto import tqdm
+
+        c = self.config
+        plan = epoch_plan(len(self.data.train), seed=c.seed, epoch=self.epoch, max_shift=c.max_shift,
+                          device=self.device)
+        batches = iterate_batches(self.data.train, c.batch_size, plan=plan, start_step=self.step_in_epoch,
+                                  rank=self.context.rank, world_size=self.context.world_size)
+        bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{c.epochs}",
+                   disable=not (_progress_enabled(c.progress) and self.context.is_main), leave=False,
+                   dynamic_ncols=True)
+        losses, corrects = [], []
+        start = time.perf_counter()
+        status = "done"
+        try:
+            for images, labels in batches:
+                loss, correct = self.train_step(images, labels)
+                losses.append(loss)
+                corrects.append(correct)
+                self.step += 1
+                self.step_in_epoch += 1
+                bar.update(1)
+                refresh = self.step_in_epoch % 20 == 0 or self.step_in_epoch == self.steps_per_epoch
+                if c.log_every and self.step % c.log_every == 0:
+                    self._flush(losses, corrects, start)
+                    losses, corrects, start = [], [], time.perf_counter()
+                    self.metrics.write({"kind": "step", "epoch": self.epoch, "step": self.step,
+                                        "loss": self.step_losses[-1], "lr": self.scheduler.get_last_lr()[0]})
+                elif refresh and bar.disable is False:
+                    self._flush(losses, corrects, start)
+                    losses, corrects, start = [], [], time.perf_counter()
+                if refresh and not bar.disable:
+                    s = self.epoch_sums
+                    bar.set_postfix(loss=f"{s['loss'] / max(s['seen'], 1):.4f}",
+                                    acc=f"{s['correct'] / max(s['seen'], 1):.3f}",
+                                    img_s=f"{s['seen'] / max(s['time'], 1e-9):,.0f}")
+                if self.on_step is not None:
+                    self.on_step(self)
+                if c.max_steps is not None and self.step >= c.max_steps and self.step_in_epoch < self.steps_per_epoch:
+                    status = "stopped"
+                    break
+        except KeyboardInterrupt:
+            self._flush(losses, corrects, start)
+            bar.close()
+            self.save()
+            raise TrainingInterrupted(
+                f"interrupted at epoch {self.epoch + 1}, step {self.step}; checkpoint written to "
+                f"{self.checkpoint_path}. Resume with --resume.") from None
+        self._flush(losses, corrects, start)
+        bar.close()
+        return status
+
+    def _flush(self, losses: list, corrects: list, start: float) -> None:
+        """Move the accumulated step values to the host (one sync) and add them to the epoch's sums."""
+        if not losses:
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        elapsed = time.perf_counter() - start
+        values = torch.stack(losses).float().tolist()
+        correct = float(torch.stack(corrects).sum())
+        share = self.config.batch_size // self.context.world_size
+        self.step_losses.extend(values)
+        self.epoch_sums["loss"] += sum(values) * share
+        self.epoch_sums["correct"] += correct
+        self.epoch_sums["seen"] += share * len(values)
+        self.epoch_sums["time"] += elapsed
+        self.train_time += elapsed
+
+    def end_epoch(self) -> dict:
+        sums = torch.tensor([self.epoch_sums["loss"], self.epoch_sums["correct"], self.epoch_sums["seen"]],
+                            dtype=torch.float64, device=self.device)
+        all_reduce_sum(sums, self.context)
+        loss_sum, correct, seen = sums.tolist()
+        validation = self.evaluate(self.data.validation)
+        record = {"kind": "epoch", "epoch": self.epoch + 1, "step": self.step,
+                  "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                  "val_loss": validation["loss"], "val_accuracy": validation["accuracy"],
+                  "lr": self.scheduler.get_last_lr()[0],
+                  "images_per_s": seen / max(self.epoch_sums["time"], 1e-9),
+                  "epoch_time_s": self.epoch_sums["time"], "train_time_s": self.train_time}
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.epoch_sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "time": 0.0}
+        if validation["accuracy"] > self.best["val_accuracy"]:
+            self.best = {"val_accuracy": validation["accuracy"], "epoch": self.epoch}
+            self._save_best()
+        self.metrics.write(record)
+        self.save()
+        if self.verbose:
+            print(f"epoch {record['epoch']}/{self.config.epochs}: train loss {record['train_loss']:.4f}, "
+                  f"train acc {record['train_accuracy']:.4f}, val acc {record['val_accuracy']:.4f}, "
+                  f"{record['images_per_s']:,.0f} images/s")
+        return record
+
+    def run(self, *, resume: bool = False) -> TrainResult:
+        wall_start = time.perf_counter()
+        self.setup()
+        if resume:
+            self.restore()
+        elif self.run_dir is not None and self.context.is_main:
+            if (self.run_dir / "metrics.jsonl").exists():
+                (self.run_dir / "metrics.jsonl").unlink()
+        if self.verbose:
+            print(self.describe)
+        status = "finished"
+        try:
+            while self.epoch < self.config.epochs:
+                if self.run_epoch() == "stopped":
+                    self.save()
+                    status = "stopped"
+                    break
+                self.end_epoch()
+                if self.config.max_steps is not None and self.step >= self.config.max_steps \
+                        and self.epoch < self.config.epochs:
+                    status = "stopped"
+                    break
+            if status == "finished":
+                summary = self.finish(time.perf_counter() - wall_start)
+            else:
+                summary = {"status": "stopped", "step": self.step, "epoch": self.epoch, "describe": self.describe}
+                if self.verbose:
+                    print(f"stopped at step {self.step} (max_steps); checkpoint in {self.checkpoint_path}")
+        finally:
+            cleanup_distributed(self.context)
+        return TrainResult(summary, self.run_dir, list(self.step_losses), self.model, status)
+
+    def finish(self, wall_time: float) -> dict:
+        """Test the model chosen on validation, write ``summary.json``; returns the summary."""
+        best_path = self.run_dir / "checkpoints" / "best.pt" if self.run_dir else None
+        barrier(self.context)
+        final_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+        if best_path is not None and best_path.is_file():
+            self.model.load_state_dict(torch.load(best_path, map_location=self.device, weights_only=True)["model"])
+        elif self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        test = self.evaluate(self.data.test)  # the model chosen on validation
+        self.final_state = final_state
+        c = self.config
+        seen = self.step * c.batch_size
+        summary = {
+            "status": "finished",
+            "describe": self.describe,
+            "git_commit": git_commit(),
+            "torch_version": torch.__version__,
+            "cuda_version": torch.version.cuda or "none",
+            "device_name": mode_lib.device_name(self.device),
+            "processes": self.context.world_size,
+            "mode": c.mode,
+            "dataset": c.dataset,
+            "data": self.data.describe(),
+            "train_size": len(self.data.train),
+            "validation_size": len(self.data.validation),
+            "test_size": len(self.data.test),
+            "model": c.model,
+            "model_config": c.config,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "epochs": self.epoch,
+            "steps": self.step,
+            "batch_size": c.batch_size,
+            "dtype": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "float32",
+            "compile": c.compile,
+            "wall_time_s": wall_time,
+            "train_time_s": self.train_time,
+            "images_per_s": seen / max(self.train_time, 1e-9),
+            "best_val_accuracy": self.best["val_accuracy"],
+            "best_val_epoch": self.best["epoch"],
+            "test_accuracy": test["accuracy"],
+            "test_error_percent": 100 * (1 - test["accuracy"]),
+            "test_loss": test["loss"],
+            "credit": self.data.credit,
+            "config": dataclasses.asdict(c),
+        }
+        validate_summary(summary)
+        if self.run_dir is not None and self.context.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            path = self.run_dir / "summary.json"
+            temporary = path.with_suffix(".json.tmp")
+            temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            os.replace(temporary, path)
+        if self.verbose:
+            print(f"test accuracy {test['accuracy']:.4f} (model of epoch {self.best['epoch']}, chosen on "
+                  f"validation accuracy {self.best['val_accuracy']:.4f}); {summary['images_per_s']:,.0f} images/s; "
+                  f"wall time {wall_time:.1f} s")
+            print(self.describe)
+        return summary
+
+
+def train(config: TrainConfig | None = None, *, resume: bool = False,
+          on_step: Callable[[Trainer], None] | None = None, verbose: bool = True, **fields) -> TrainResult:
+    """Train as ``config`` says (fields may also be given as keywords); see the module docstring.
+
+    >>> result = train(dataset="mnist-sample", epochs=1, out="results/try")  # doctest: +SKIP
+    >>> result.summary["test_accuracy"]  # doctest: +SKIP
+    """
+    config = dataclasses.replace(config or TrainConfig(), **fields)
+    return Trainer(config, on_step=on_step, verbose=verbose).run(resume=resume)
+
+
+#: The fields of ``summary.json`` and their types (the CLI test validates every summary against this).
+SUMMARY_SCHEMA: dict[str, tuple[type, ...]] = {
+    "status": (str,), "describe": (str,), "git_commit": (str,), "torch_version": (str,),
+    "device_name": (str,), "mode": (str,), "dataset": (str,), "data": (str,),
+    "train_size": (int,), "validation_size": (int,), "test_size": (int,), "model": (str,),
+    "epochs": (int,), "steps": (int,), "batch_size": (int,), "dtype": (str,), "compile": (bool,),
+    "wall_time_s": (float, int), "images_per_s": (float, int), "best_val_accuracy": (float, int),
+    "best_val_epoch": (int,), "test_accuracy": (float, int), "config": (dict,),
+}
+
+
+def validate_summary(summary: dict) -> dict:
+    """Check that ``summary`` has every field of :data:`SUMMARY_SCHEMA` with a sensible value; return it.
+
+    Raises ``ValueError`` listing every problem (missing field, wrong type,
+    accuracy outside [0, 1], a non-positive time or throughput, a mode other
+    than quick/full).
+    """
+    if not isinstance(summary, dict):
+        raise ValueError(f"summary: expected a JSON object, got {type(summary).__name__}")
+    problems = []
+    for key, types in SUMMARY_SCHEMA.items():
+        if key not in summary:
+            problems.append(f"missing {key!r}")
+        elif isinstance(summary[key], bool) and bool not in types or not isinstance(summary[key], types):
+            problems.append(f"{key!r}: expected {' or '.join(t.__name__ for t in types)}, "
+                            f"got {type(summary[key]).__name__}")
+    if not problems:
+        for key in ("best_val_accuracy", "test_accuracy"):
+            if not 0 <= summary[key] <= 1:
+                problems.append(f"{key!r}: expected a fraction in [0, 1], got {summary[key]}")
+        for key in ("wall_time_s", "images_per_s"):
+            if not (math.isfinite(summary[key]) and summary[key] > 0):
+                problems.append(f"{key!r}: expected a positive number, got {summary[key]}")
+        if summary["mode"] not in mode_lib.MODES:
+            problems.append(f"'mode': expected quick or full, got {summary['mode']!r}")
+        for key in ("train_size", "validation_size", "test_size", "epochs", "steps", "batch_size"):
+            if summary[key] < 1:
+                problems.append(f"{key!r}: expected a positive count, got {summary[key]}")
+    if problems:
+        raise ValueError("summary.json is not valid: " + "; ".join(problems))
+    return summary
