@@ -38,6 +38,7 @@ __all__ = [
     "part_to_whole_transforms",
     "face_parts",
     "scramble_parts",
+    "jitter_parts",
     "predict_whole",
     "agreement_spread",
     "draw_face_predictions",
@@ -118,6 +119,28 @@ def scramble_parts(parts: dict[str, torch.Tensor], seed: int = 0) -> dict[str, t
         pose[:2, 2] = parts[names[source]][:2, 2]
         scrambled[name] = pose
     return scrambled
+
+
+def jitter_parts(parts: dict[str, torch.Tensor], *, position: float = 0.03, angle: float = 0.05,
+                 log_scale: float = 0.05, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The parts as an imperfect detector would see them: each pose slightly perturbed.
+
+    Each part's position moves by Gaussian noise of standard deviation
+    ``position`` (in face units, where the face is about 1 wide), its angle by
+    ``angle`` radians and its log-scale by ``log_scale``; reproducible with
+    ``seed``.
+    """
+    if min(position, angle, log_scale) < 0:
+        raise ValueError(f"jitter_parts: expected noise levels >= 0, got position={position}, angle={angle}, "
+                         f"log_scale={log_scale}")
+    generator = torch.Generator().manual_seed(seed)
+    jittered = {}
+    for name, pose in parts.items():
+        noise = torch.randn(4, generator=generator, dtype=torch.float64)
+        x, y, scale, turn = pose_parameters(pose).tolist()
+        jittered[name] = pose_matrix(x + position * float(noise[0]), y + position * float(noise[1]),
+                                     scale * math.exp(log_scale * float(noise[2])), turn + angle * float(noise[3]))
+    return jittered
 
 
 def predict_whole(parts: dict[str, torch.Tensor],

@@ -66,6 +66,22 @@ def test_spread_grows_with_the_displacement_of_one_part():
     assert spreads[-1] == pytest.approx(0.4 * math.sqrt(3) / 4, rel=1e-9)
 
 
+def test_jitter_is_small_reproducible_and_separates_from_scrambling():
+    parts = toy.face_parts(0.2, 0.1, 1.0, 0.3)
+    jittered = toy.jitter_parts(parts, position=0.03, angle=0.05, log_scale=0.05, seed=3)
+    assert toy.jitter_parts(parts, seed=3).keys() == parts.keys()
+    for name in parts:
+        torch.testing.assert_close(jittered[name], toy.jitter_parts(parts, seed=3)[name])
+        assert (jittered[name][:2, 2] - parts[name][:2, 2]).norm() < 0.2
+    torch.testing.assert_close(toy.jitter_parts(parts, position=0, angle=0, log_scale=0)["nose"], parts["nose"])
+    spreads_face = [toy.agreement_spread(toy.predict_whole(toy.jitter_parts(parts, seed=k))) for k in range(20)]
+    spreads_scrambled = [toy.agreement_spread(toy.predict_whole(toy.jitter_parts(toy.scramble_parts(parts, seed=k),
+                                                                                 seed=k))) for k in range(20)]
+    assert 0 < max(spreads_face) < min(spreads_scrambled)
+    with pytest.raises(ValueError, match=">= 0"):
+        toy.jitter_parts(parts, position=-1.0)
+
+
 def test_agreement_spread_hand_value():
     a, b = toy.pose_matrix(0, 0), toy.pose_matrix(2, 0)
     # vectors (0,0,1,0) and (2,0,1,0): each 1 from the mean
