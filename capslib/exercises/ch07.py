@@ -45,16 +45,16 @@ def check_capsnet_parameters(fn, *, verbose: bool = True) -> CheckReport:
     network, the small one, one without decoder and one for 40x40 inputs.
     """
     configs = {
-        "paper": CapsNetConfig.paper(),
-        "paper without decoder": CapsNetConfig.paper(use_decoder=False),
-        "small": CapsNetConfig.small(),
-        "small, 40x40 inputs": CapsNetConfig.small(input_size=40),
+        "the paper's network": CapsNetConfig.paper(),
+        "the paper's network without decoder": CapsNetConfig.paper(use_decoder=False),
+        "the small network": CapsNetConfig.small(),
+        "the small network on 40x40 inputs": CapsNetConfig.small(input_size=40),
     }
     with check("Exercise 7.2: CapsNet's parameter count by formula", verbose=verbose) as report:
         for name, config in configs.items():
             with torch.device("meta"):            # count without allocating or initialising the weights
                 expected = count_parameters(CapsNet(config))
-            with report.attempt(f"the {name} network"):
+            with report.attempt(name):
                 got = fn(config)
                 hint = f"got {got!r}"
                 if isinstance(got, int) and got != expected:
@@ -65,7 +65,7 @@ def check_capsnet_parameters(fn, *, verbose: bool = True) -> CheckReport:
                         hint += ": each of the primary capsules at every position has its own W_ij, not one per type"
                     else:
                         hint += ": remember the biases (conv1, primary capsules, decoder layers); W_ij has none"
-                report.expect(got == expected, f"the {name} network has {expected:,} parameters", hint)
+                report.expect(got == expected, f"{name} has {expected:,} parameters", hint)
     return report
 
 
