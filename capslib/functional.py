@@ -94,7 +94,9 @@ def squash(s: Tensor, dim: int = -1, eps: float = 1e-8) -> Tensor:
             lie along ``dim``.
         dim: the capsule dimension.
         eps: added under the square root, so that the value *and* the gradient
-            are finite at an exact zero vector (where the output is zero).
+            are finite at an exact zero vector (where the output is zero).  It
+            shortens ``v`` by a relative ``eps / (2 ||s||^2)``: negligible
+            unless ``||s|| < 1e-3``, where ``||v|| < 1e-6`` anyway.
 
     Returns:
         ``v``, shaped and typed like ``s``.
