@@ -1,0 +1,248 @@
+"""capslib.models: CapsNet and the baseline CNN against the paper's sizes, and the configuration's checks."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from capslib.functional import margin_loss, reconstruction_loss
+from capslib.models import BaselineCNN, CapsNet, CapsNetConfig, CapsNetOutput, capsnet_loss
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.fixture(scope="module")
+def paper_model() -> CapsNet:
+    torch.manual_seed(0)
+    return CapsNet()
+
+
+def tiny_config(**overrides) -> CapsNetConfig:
+    """A very small CapsNet for fast behavioural tests (same structure)."""
+    values = dict(conv_channels=8, primary_types=4, primary_dim=4, digit_dim=6, decoder_hidden=(16, 32))
+    values.update(overrides)
+    return CapsNetConfig(**values)
+
+
+# ----------------------------------------------------------------------------
+# the paper's sizes
+# ----------------------------------------------------------------------------
+def test_paper_parameter_counts(paper_model):
+    assert count(paper_model) == 8_215_568
+    assert count(CapsNet(use_decoder=False)) == 6_804_224
+    assert count(paper_model.conv1) == 9 * 9 * 1 * 256 + 256 == 20_992
+    assert count(paper_model.primary_caps) == 9 * 9 * 256 * 256 + 256 == 5_308_672
+    assert count(paper_model.digit_caps) == 1152 * 10 * 16 * 8 == 1_474_560
+    assert count(paper_model.decoder) == (160 * 512 + 512) + (512 * 1024 + 1024) + (1024 * 784 + 784)
+
+
+def test_paper_config_values():
+    c = CapsNetConfig.paper()
+    assert c == CapsNetConfig()
+    assert (c.conv_channels, c.conv_kernel, c.primary_types, c.primary_dim, c.primary_kernel,
+            c.primary_stride, c.digit_dim, c.num_classes, c.routing_iterations) == (256, 9, 32, 8, 9, 2, 16, 10, 3)
+    assert c.decoder_hidden == (512, 1024) and c.use_decoder and c.input_size == 28 and c.in_channels == 1
+    assert (c.m_plus, c.m_minus, c.lambda_, c.reconstruction_scale) == (0.9, 0.1, 0.5, 0.0005)
+    assert c.conv_output_size == 20 and c.primary_grid == 6 and c.num_primary_caps == 1152
+
+
+@pytest.mark.parametrize("size, primary_caps", [(28, 1152), (36, 3200), (40, 4608)])
+def test_output_shapes_for_28_36_and_40_pixel_inputs(size, primary_caps):
+    torch.manual_seed(1)
+    model = CapsNet(input_size=size).eval()
+    assert model.config.num_primary_caps == primary_caps
+    assert model.digit_caps.weight.shape == (primary_caps, 10, 16, 8)
+    with torch.no_grad():
+        out = model(torch.rand(2, 1, size, size), return_couplings=True)
+    assert isinstance(out, CapsNetOutput)
+    assert out.lengths.shape == (2, 10)
+    assert out.poses.shape == (2, 10, 16)
+    assert out.reconstructions.shape == (2, 1, size, size)
+    assert out.couplings.shape == (2, primary_caps, 10)
+    assert torch.all((out.lengths >= 0) & (out.lengths < 1))
+    assert torch.all((out.reconstructions > 0) & (out.reconstructions < 1))
+    torch.testing.assert_close(out.couplings.sum(-1), torch.ones(2, primary_caps))
+
+
+def test_outputs_without_decoder_or_couplings():
+    model = CapsNet(tiny_config(use_decoder=False))
+    assert model.decoder is None
+    out = model(torch.rand(3, 1, 28, 28))
+    assert out.reconstructions is None and out.couplings is None
+    torch.testing.assert_close(out.lengths, out.poses.norm(dim=-1))
+
+
+def test_small_config_is_the_same_network_with_fewer_channels():
+    small = CapsNetConfig.small()
+    assert small.conv_channels == 64 and small.primary_types == 16 and small.primary_dim == 8
+    assert small.num_primary_caps == 576 and small.routing_iterations == 3 and small.digit_dim == 16
+    assert count(CapsNet(small)) == (
+        (81 * 64 + 64) + (81 * 64 * 128 + 128) + 576 * 10 * 16 * 8 + 1_411_344) == 2_817_552
+    assert CapsNetConfig.small(routing_iterations=1).routing_iterations == 1
+
+
+# ----------------------------------------------------------------------------
+# behaviour
+# ----------------------------------------------------------------------------
+def test_decoder_uses_the_label_in_training_and_the_prediction_in_eval():
+    torch.manual_seed(2)
+    model = CapsNet(tiny_config())
+    images = torch.rand(4, 1, 28, 28)
+    model.eval()
+    with torch.no_grad():
+        out = model(images)
+        predicted = out.lengths.argmax(1)
+        other = (predicted + 1) % 10
+        torch.testing.assert_close(model(images, targets=other).reconstructions, out.reconstructions)
+        torch.testing.assert_close(model(images, mask_with=predicted).reconstructions, out.reconstructions)
+        model.train()
+        by_label = model(images, targets=other).reconstructions
+        torch.testing.assert_close(by_label, model(images, mask_with=other).reconstructions)
+        assert not torch.equal(by_label, out.reconstructions)   # a different capsule was decoded
+
+
+def test_predict_is_the_longest_capsule():
+    torch.manual_seed(3)
+    model = CapsNet(tiny_config()).eval()
+    images = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        lengths = model(images).lengths
+    assert torch.equal(model.predict(images), lengths.argmax(1))
+
+
+def test_routing_iterations_reach_the_layer():
+    model = CapsNet(tiny_config(), routing_iterations=1, detach_intermediate=True)
+    assert model.digit_caps.iterations == 1 and model.digit_caps.detach_intermediate
+    # one iteration: uniform couplings 1/10
+    out = model(torch.rand(2, 1, 28, 28), return_couplings=True)
+    torch.testing.assert_close(out.couplings, torch.full_like(out.couplings, 0.1))
+
+
+def test_loss_is_margin_plus_scaled_reconstruction_with_the_config_constants():
+    torch.manual_seed(4)
+    config = tiny_config(m_plus=0.8, m_minus=0.2, lambda_=0.25, reconstruction_scale=0.01)
+    model = CapsNet(config).train()
+    images, labels = torch.rand(4, 1, 28, 28), torch.tensor([0, 3, 9, 3])
+    out = model(images, labels)
+    total, margin, reconstruction = model.loss(out, images, labels)
+    torch.testing.assert_close(margin, margin_loss(out.lengths, labels, 0.8, 0.2, 0.25))
+    torch.testing.assert_close(reconstruction, reconstruction_loss(out.reconstructions, images, 0.01))
+    torch.testing.assert_close(total, margin + reconstruction)
+    paper = capsnet_loss(out, images, labels)                  # the paper's constants by default
+    torch.testing.assert_close(paper.margin, margin_loss(out.lengths, labels))
+    torch.testing.assert_close(paper.reconstruction, reconstruction_loss(out.reconstructions, images))
+    no_decoder = CapsNet(tiny_config(use_decoder=False))
+    out = no_decoder(images)
+    loss = no_decoder.loss(out, images, labels)
+    assert loss.reconstruction.item() == 0 and torch.equal(loss.total, loss.margin)
+
+
+def test_every_parameter_gets_a_finite_gradient_and_training_lowers_the_loss():
+    torch.manual_seed(5)
+    model = CapsNet(tiny_config()).train()
+    images = torch.rand(8, 1, 28, 28)
+    labels = torch.arange(8) % 10
+    out = model(images, labels)
+    first = model.loss(out, images, labels).total
+    first.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(10):
+        optimiser.zero_grad()
+        loss = model.loss(model(images, labels), images, labels).total
+        loss.backward()
+        optimiser.step()
+    assert model.loss(model(images, labels), images, labels).total.item() < 0.8 * first.item()
+
+
+def test_same_seed_same_model():
+    torch.manual_seed(6)
+    a = CapsNet(tiny_config())
+    torch.manual_seed(6)
+    b = CapsNet(tiny_config())
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(a.eval()(x).lengths, b.eval()(x).lengths, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------
+# errors
+# ----------------------------------------------------------------------------
+def test_capsnet_rejects_bad_images():
+    model = CapsNet(tiny_config())
+    with pytest.raises(TypeError, match=r"floating images.*dtype uint8"):
+        model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"images of shape \(batch, 1, 28, 28\), got shape \(2, 28, 28\)"):
+        model(torch.rand(2, 28, 28))
+    with pytest.raises(ValueError, match=r"\(batch, 1, 28, 28\), got shape \(2, 1, 36, 36\)"):
+        model(torch.rand(2, 1, 36, 36))
+    with pytest.raises(ValueError, match=r"class labels in the range \[0, 10\)"):
+        model.train()(torch.rand(2, 1, 28, 28), targets=torch.tensor([0, 12]))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("conv_channels", 0, "CapsNetConfig.conv_channels: expected a positive int, got 0"),
+    ("routing_iterations", 0, "CapsNetConfig.routing_iterations: expected a positive int, got 0"),
+    ("primary_dim", 2.5, "CapsNetConfig.primary_dim: expected a positive int, got 2.5"),
+    ("m_minus", 0.95, r"CapsNetConfig.m_plus/m_minus: expected 0 <= m_minus < m_plus <= 1"),
+    ("lambda_", -1.0, r"CapsNetConfig.lambda_: expected a number >= 0"),
+    ("reconstruction_scale", float("nan"), "CapsNetConfig.reconstruction_scale: expected a finite number"),
+    ("input_size", 16, r"CapsNetConfig.input_size: 16 is too small.*input_size >= 17"),
+    ("decoder_hidden", (512, 0), "CapsNetConfig.decoder_hidden: expected a tuple of positive ints"),
+])
+def test_config_rejects_bad_values_naming_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        CapsNetConfig(**{field: value})
+
+
+def test_overrides_are_checked():
+    with pytest.raises(TypeError, match=r"unknown configuration field\(s\) \['routing_iteration'\]"):
+        CapsNet(routing_iteration=2)
+    with pytest.raises(TypeError, match="expected a CapsNetConfig"):
+        CapsNet({"conv_channels": 8})
+    assert CapsNet(tiny_config(), in_channels=3).conv1.in_channels == 3
+    assert dataclasses.replace(CapsNetConfig(), decoder_hidden=[4, 8]).decoder_hidden == (4, 8)
+
+
+# ----------------------------------------------------------------------------
+# the baseline CNN
+# ----------------------------------------------------------------------------
+def test_baseline_parameter_count_matches_the_papers_35_4_million():
+    model = BaselineCNN()
+    conv = (25 * 1 * 256 + 256) + (25 * 256 * 256 + 256) + (25 * 256 * 128 + 128)
+    fc = (28 * 28 * 128 * 328 + 328) + (328 * 192 + 192) + (192 * 10 + 10)
+    assert count(model) == conv + fc == 35_445_522
+    assert round(count(model) / 1e6, 1) == 35.4
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.out_channels, m.kernel_size, m.stride) for m in convs] == [
+        (256, (5, 5), (1, 1)), (256, (5, 5), (1, 1)), (128, (5, 5), (1, 1))]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [328, 192, 10]
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(dropouts) == 1 and dropouts[0].p == 0.5
+    assert isinstance(model.classifier[-2], torch.nn.Dropout)      # dropout just before the output
+
+
+@pytest.mark.parametrize("size, params", [(36, 56_941_330), (40, 69_704_466)])
+def test_baseline_larger_inputs(size, params):
+    model = BaselineCNN(input_size=size, conv_channels=(8, 8, 4), hidden=(16, 8))
+    logits = model.eval()(torch.rand(2, 1, size, size))
+    assert logits.shape == (2, 10)
+    assert count(BaselineCNN(input_size=size)) == params
+
+
+def test_baseline_forward_and_errors():
+    model = BaselineCNN().eval()
+    with torch.no_grad():
+        logits = model(torch.rand(2, 1, 28, 28))
+    assert logits.shape == (2, 10) and torch.isfinite(logits).all()
+    with pytest.raises(TypeError, match="floating images"):
+        model(torch.zeros(2, 1, 28, 28, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"images of shape \(batch, 1, 28, 28\), got shape \(2, 1, 40, 40\)"):
+        model(torch.rand(2, 1, 40, 40))
+    with pytest.raises(ValueError, match="dropout"):
+        BaselineCNN(dropout=1.0)
