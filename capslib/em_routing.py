@@ -356,7 +356,9 @@ class MatrixCapsNetConfig:
 
     @classmethod
     def small(cls, **overrides) -> "MatrixCapsNetConfig":
-        return replace(cls(conv_channels=32, primary_types=8, conv_caps1_types=8, conv_caps2_types=8,
+        """16 convolution channels, 4 capsule types per layer, 2 routing iterations (about 0.2 s of
+        one CPU core per training step of 24 images)."""
+        return replace(cls(conv_channels=16, primary_types=4, conv_caps1_types=4, conv_caps2_types=4,
                            routing_iterations=2), **overrides)
 
     def grid_sizes(self) -> tuple[int, int, int]:
