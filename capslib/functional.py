@@ -51,10 +51,20 @@ def _require_floating(x: Tensor, fn: str, name: str) -> None:
         )
 
 
+def _checking_values() -> bool:
+    """Whether to run the checks that read tensor values (one host sync each).
+
+    They turn a silent NaN loss or an out-of-range label into an error that
+    says where it came in, and cost little next to a forward pass; they are
+    skipped while ``torch.compile`` traces (they would break the graph).
+    """
+    compiler = getattr(torch, "compiler", None)
+    is_compiling = getattr(compiler, "is_compiling", None)
+    return not (is_compiling is not None and is_compiling())
+
+
 def _require_finite(x: Tensor, fn: str, name: str) -> None:
-    # One reduction and one host sync: cheap next to a forward pass, and it turns a
-    # silent NaN loss into an error that says where the NaN came in.
-    if not bool(torch.isfinite(x).all()):
+    if _checking_values() and not bool(torch.isfinite(x).all()):
         n_nan = int(torch.isnan(x).sum())
         n_inf = int(torch.isinf(x).sum())
         raise ValueError(
@@ -273,7 +283,7 @@ def _targets_as_multi_hot(targets: Tensor, batch: int, classes: int, fn: str, dt
                 f"{fn}: expected targets of shape ({batch},) to match lengths' batch, "
                 f"got {_describe(targets)}"
             )
-        if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= classes):
+        if _checking_values() and targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= classes):
             raise ValueError(
                 f"{fn}: expected class labels in the range [0, {classes}), got labels from "
                 f"{int(targets.min())} to {int(targets.max())}"
@@ -287,7 +297,7 @@ def _targets_as_multi_hot(targets: Tensor, batch: int, classes: int, fn: str, dt
             )
         t = targets.to(dtype=dtype, device=device)
         _require_finite(t, fn, "targets")
-        if t.numel() and (float(t.min()) < 0 or float(t.max()) > 1):
+        if _checking_values() and t.numel() and (float(t.min()) < 0 or float(t.max()) > 1):
             raise ValueError(
                 f"{fn}: expected multi-hot targets with values in [0, 1], got values from "
                 f"{float(t.min())} to {float(t.max())}"
@@ -321,13 +331,16 @@ def margin_loss(
         lambda_: down-weighting of absent classes (paper: 0.5).
 
     Returns:
-        A scalar tensor: :math:`\frac{1}{\text{batch}} \sum_n \sum_k L_k^{(n)}`.
+        A scalar tensor: :math:`\frac{1}{\text{batch}} \sum_n \sum_k L_k^{(n)}`
+        (float32 when ``lengths`` is float16/bfloat16).
     """
     fn = "margin_loss"
     _require_floating(lengths, fn, "lengths")
     if lengths.dim() != 2:
         raise ValueError(f"{fn}: expected lengths of shape (batch, classes), got {_describe(lengths)}")
     _require_finite(lengths, fn, "lengths")
+    if lengths.dtype in _LOW_PRECISION:   # e.g. under autocast: the loss is reduced in float32
+        lengths = lengths.float()
     batch, classes = lengths.shape
     t = _targets_as_multi_hot(targets, batch, classes, fn, lengths.dtype, lengths.device)
     present = t * torch.clamp(m_plus - lengths, min=0) ** 2                 # T_k max(0, m+ - |v_k|)^2
@@ -351,7 +364,7 @@ def reconstruction_loss(reconstructions: Tensor, images: Tensor, scale: float = 
         scale: the weight (paper: 0.0005).
 
     Returns:
-        A scalar tensor.
+        A scalar tensor (float32 when ``reconstructions`` is float16/bfloat16).
     """
     fn = "reconstruction_loss"
     _require_floating(reconstructions, fn, "reconstructions")
@@ -370,5 +383,7 @@ def reconstruction_loss(reconstructions: Tensor, images: Tensor, scale: float = 
     _require_finite(reconstructions, fn, "reconstructions")
     _require_finite(images, fn, "images")
     r = reconstructions.reshape(reconstructions.shape[0], -1)
+    if r.dtype in _LOW_PRECISION:         # e.g. under autocast: sum the squared errors in float32
+        r = r.float()
     x = images.reshape(images.shape[0], -1).to(r.dtype)
     return scale * ((r - x) ** 2).sum(dim=1).mean()

@@ -457,3 +457,15 @@ def test_reconstruction_loss_rejects_bad_inputs():
     nan_recons[1, 5] = float("nan")
     with pytest.raises(ValueError, match="finite values in reconstructions, got 1 NaN"):
         reconstruction_loss(nan_recons, images)
+
+
+def test_losses_of_low_precision_inputs_are_float32_and_close():
+    torch.manual_seed(7)
+    lengths, labels = torch.rand(8, 10), torch.randint(0, 10, (8,))
+    images, recons = torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28)
+    for dtype in (torch.bfloat16, torch.float16):
+        m = margin_loss(lengths.to(dtype), labels)
+        r = reconstruction_loss(recons.to(dtype), images)
+        assert m.dtype == torch.float32 and r.dtype == torch.float32
+        assert m.item() == pytest.approx(margin_loss(lengths, labels).item(), rel=2e-2)
+        assert r.item() == pytest.approx(reconstruction_loss(recons, images).item(), rel=1e-2)

@@ -246,3 +246,19 @@ def test_baseline_forward_and_errors():
         model(torch.rand(2, 1, 40, 40))
     with pytest.raises(ValueError, match="dropout"):
         BaselineCNN(dropout=1.0)
+
+
+def test_forward_and_loss_under_cpu_autocast_bfloat16():
+    torch.manual_seed(7)
+    model = CapsNet(tiny_config()).train()
+    images, labels = torch.rand(4, 1, 28, 28), torch.tensor([1, 2, 3, 4])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(images, labels)
+        loss = model.loss(out, images, labels)
+    assert loss.total.dtype == torch.float32                 # losses are reduced in float32
+    assert torch.all((out.lengths >= 0) & (out.lengths < 1))
+    loss.total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    with torch.no_grad():                                    # close to the float32 result
+        reference = model.loss(model(images, labels), images, labels).total
+    assert loss.total.item() == pytest.approx(reference.item(), rel=0.05)
