@@ -38,6 +38,7 @@ __all__ = [
     "RunFormatError",
     "RunNotFoundError",
     "default_results_dir",
+    "find_runs",
     "list_runs",
     "load_run",
     "read_metrics",
@@ -168,6 +169,28 @@ class Run:
                 ys.append(value)
         return xs, ys
 
+    def variant(self) -> dict:
+        """What was trained, for tables such as the paper's Table 1.
+
+        ``{"model", "model_config", "dataset", "mode", "routing_iterations", "reconstruction"}``;
+        a CapsNet run that does not record its routing iterations used the
+        paper's 3, and one that does not record ``reconstruction`` had the
+        decoder (the CLI's default).  The baseline CNN has ``None`` for both.
+        """
+        config = self.summary.get("config") if isinstance(self.summary.get("config"), dict) else {}
+        model = self.summary.get("model", config.get("model", "capsnet"))
+        capsnet = model == "capsnet"
+        iterations = config.get("routing_iterations", self.summary.get("routing_iterations"))
+        reconstruction = config.get("reconstruction", self.summary.get("reconstruction"))
+        return {
+            "model": model,
+            "model_config": self.summary.get("model_config", config.get("config")),
+            "dataset": self.get("dataset"),
+            "mode": self.get("mode"),
+            "routing_iterations": (iterations if iterations is not None else 3) if capsnet else None,
+            "reconstruction": (reconstruction if reconstruction is not None else True) if capsnet else None,
+        }
+
     def metric_names(self) -> list[str]:
         """The numeric fields found in the metrics records, in first-seen order."""
         names: dict[str, None] = {}
@@ -253,6 +276,20 @@ def list_runs(results_dir: str | os.PathLike | None = None) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir() if (p / "summary.json").is_file())
+
+
+def find_runs(results_dir: str | os.PathLike | None = None, **where) -> list[Run]:
+    """The runs in ``results_dir`` whose :meth:`Run.variant` (or summary) has the given values.
+
+    >>> find_runs(mode="full", dataset="mnist", model="capsnet", routing_iterations=3)  # doctest: +SKIP
+    """
+    found = []
+    for name in list_runs(results_dir):
+        run = load_run(name, results_dir)
+        variant = run.variant()
+        if all((variant[key] if key in variant else run.get(key)) == value for key, value in where.items()):
+            found.append(run)
+    return found
 
 
 def runs_table(runs: Iterable[Run]) -> str:

@@ -124,3 +124,24 @@ def test_results_dir_from_the_environment(tmp_path, monkeypatch):
     assert load_run("env-run").test_accuracy == pytest.approx(0.9975)
     monkeypatch.delenv(RESULTS_ENV_VAR)
     assert default_results_dir().name == "results"
+
+
+def test_variant_and_find_runs_pick_table1_rows(tmp_path):
+    from capslib.results import find_runs
+    base = dict(SUMMARY, mode="full", dataset="mnist")
+    write_run(tmp_path, "r3", dict(base, model="capsnet", model_config="paper",
+                                   config={"routing_iterations": None, "reconstruction": True}))
+    write_run(tmp_path, "r1-norec", dict(base, model="capsnet", model_config="paper",
+                                         config={"routing_iterations": 1, "reconstruction": False}))
+    write_run(tmp_path, "cnn", dict(base, model="baseline", model_config="paper", config={"routing_iterations": None}))
+    write_run(tmp_path, "quick", dict(base, mode="quick", model="capsnet", config={}))
+    assert load_run("r3", tmp_path).variant() == {"model": "capsnet", "model_config": "paper", "dataset": "mnist",
+                                                  "mode": "full", "routing_iterations": 3, "reconstruction": True}
+    assert load_run("cnn", tmp_path).variant()["routing_iterations"] is None
+    names = lambda runs: [r.name for r in runs]  # noqa: E731
+    assert names(find_runs(tmp_path, mode="full", model="capsnet", routing_iterations=3)) == ["r3"]
+    assert names(find_runs(tmp_path, routing_iterations=1, reconstruction=False)) == ["r1-norec"]
+    assert names(find_runs(tmp_path, model="baseline")) == ["cnn"]
+    assert names(find_runs(tmp_path, mode="quick")) == ["quick"]
+    assert names(find_runs(tmp_path, epochs=30, mode="full")) == ["cnn", "r1-norec", "r3"]
+    assert find_runs(tmp_path / "absent", mode="full") == []
