@@ -13,6 +13,11 @@ images written with a remote address in the chapters' markdown. This extension:
 - reports any other remote image as a Sphinx warning naming the page and the address, which
   fails the build under ``--warningiserror`` (``make book``), instead of leaving a broken image
   for the browser tests (``tests/test_browser.py``) to find.
+
+It also includes each inline script once per page: sphinx-thebe adds its configuration
+script after the HTML builder has started, so Sphinx 7 lists it twice (once with the file name
+``None``, once with ``""``), and the second copy throws "Identifier 'THEBE_JS_URL' has already
+been declared" in the console of every page.
 """
 
 from __future__ import annotations
@@ -55,6 +60,22 @@ def serve_remote_images_locally(app: Sphinx, doctree: nodes.document, docname: s
         image["uri"] = relative_uri(page_uri, local)
 
 
+def include_each_script_once(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Drop repeated scripts (same file or same inline body, same attributes) from a page."""
+    scripts = context.get("script_files")
+    if not isinstance(scripts, list):
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        attributes = getattr(script, "attributes", {})
+        key = (str(getattr(script, "filename", script) or ""), tuple(sorted(attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("doctree-resolved", serve_remote_images_locally)
+    app.connect("html-page-context", include_each_script_once)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,558 @@
+"""The rendered book, tested in a real browser (headless Chromium driven by Playwright).
+
+Every page of the table of contents is opened from ``_build/html`` (served on localhost, every
+request to another origin blocked) and checked as a reader would see it: it loads without
+errors and offline, its equations are typeset, its images and figures appear, its exercise
+solutions are hidden until clicked, a notebook page links to itself on Colab, its links
+resolve; the search finds "squash"; a screenshot of every page is saved in ``_build/screenshots``.
+
+The negative tests break one thing in a copy of a built page (MathJax files removed, a CDN
+script, an image with a bad address or hidden, a solution un-hidden, ...) and show that the
+same check functions (``tests/browser/bookcheck.py``) report it.
+
+Needs a built book: ``make book`` (``make test`` builds a fresh one first). Without it these
+tests fail and say so. ``CAPSLIB_BOOK_ROOT`` points them at another book folder (with its own
+``_build``), e.g. a copy built in /tmp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+import bookcheck  # noqa: E402  (tests/browser is not a package: it holds the checker and its fixtures)
+
+REPO = Path(__file__).resolve().parents[1]
+BOOK_ROOT = Path(os.environ.get("CAPSLIB_BOOK_ROOT", REPO)).resolve()
+BUILD = BOOK_ROOT / "_build"
+HTML = BUILD / "html"
+SCREENSHOTS = BUILD / "screenshots"
+DOCNAMES = bookcheck.toc_docnames(BOOK_ROOT / "_toc.yml")
+NOTEBOOKS = [name for name in DOCNAMES if (BOOK_ROOT / f"{name}.ipynb").exists()]
+SEARCH_TERM = "squash"
+
+browser_test = pytest.mark.browser
+
+
+def _repository() -> tuple[str, str, str]:
+    """(url, branch, path_to_book) from the book's ``_config.yml``."""
+    config = yaml.safe_load((BOOK_ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repository = config.get("repository", {})
+    path = (repository.get("path_to_book") or "").strip("/")
+    return repository["url"], repository.get("branch", "main"), f"{path}/" if path else ""
+
+
+def expected_colab_url(docname: str) -> str:
+    url, branch, path_to_book = _repository()
+    return bookcheck.colab_url(url, branch, f"{path_to_book}{docname}.ipynb")
+
+
+def require_built_book(html: Path = HTML, docnames: list[str] = DOCNAMES) -> None:
+    """Fail (not skip) when the book has not been built: the browser tests need it."""
+    if not (html / "index.html").exists():
+        pytest.fail(f"no built book at {html}: run `make book` first (or `make test`, which builds a fresh one)")
+    missing = [name for name in docnames if not (html / f"{name}.html").exists()]
+    if missing:
+        pytest.fail(f"the built book at {html} lacks pages of _toc.yml: {missing}; run `make book` first")
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (the system's, e.g. Debian's ``chromium``) for the whole session."""
+    from playwright.sync_api import sync_playwright
+
+    executable = bookcheck.find_chromium()
+    if executable is None:
+        pytest.fail("no Chromium found: install Debian's `chromium` (.ci/run does) or set $CHROMIUM")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=bookcheck.CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def context(browser):
+    """A browser context with a laptop-sized window; every page of the session opens in it."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+    yield ctx
+    ctx.close()
+
+
+class BuiltBook:
+    """The built book served on localhost; each page is visited once and all checks recorded."""
+
+    def __init__(self, context, html: Path = HTML):
+        self.context = context
+        self.html = html
+        self.links = bookcheck.LinkChecker()
+        self._stack = contextlib.ExitStack()
+        self._base_url: str | None = None
+        self._reports: dict[str, dict[str, list[str]]] = {}
+
+    @property
+    def base_url(self) -> str:
+        require_built_book(self.html)
+        if self._base_url is None:
+            self._base_url = self._stack.enter_context(bookcheck.serve(self.html))
+        return self._base_url
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def report(self, docname: str) -> dict[str, list[str]]:
+        """{check name: problems} for one page of the book (visited on first use)."""
+        if docname not in self._reports:
+            self._reports[docname] = self._check_page(docname)
+        return self._reports[docname]
+
+    def _check_page(self, docname: str) -> dict[str, list[str]]:
+        record = bookcheck.visit(self.context, f"{self.base_url}{docname}.html")
+        page, source = record.page, bookcheck.source_of(BOOK_ROOT, docname)
+        try:
+            problems = {
+                "math": bookcheck.check_math_typeset(page, expect_math=bookcheck.source_has_math(source)),
+                "images": bookcheck.check_images_loaded(page),
+                "links": self.links.check(bookcheck.page_links(page)),
+            }
+            if docname in NOTEBOOKS:
+                executed = bookcheck.executed_notebook(BUILD, BOOK_ROOT, docname)
+                expected = bookcheck.figure_outputs(executed) if executed is not None else 0
+                problems["figures"] = bookcheck.check_figures(page, expected, bookcheck.source_plots(source))
+                problems["colab"] = bookcheck.check_colab_link(page, expected_colab_url(docname))
+            bookcheck.save_screenshot(page, SCREENSHOTS / bookcheck.screenshot_name(docname))
+            problems["solutions"] = bookcheck.check_solutions_hidden_until_clicked(
+                page, bookcheck.source_solution_count(source)
+            )
+            # last, so that errors raised by opening the solutions count too
+            problems["errors"] = bookcheck.check_loads_cleanly(record)
+            problems["offline"] = bookcheck.check_offline(record)
+        finally:
+            page.close()
+        return problems
+
+
+@pytest.fixture(scope="session")
+def book(context):
+    built = BuiltBook(context)
+    yield built
+    built.close()
+
+
+def assert_no_problems(docname: str, problems: list[str]) -> None:
+    assert not problems, f"{docname}:\n  " + "\n  ".join(problems)
+
+
+# --------------------------------------------------------------------------- the built book
+
+
+@browser_test
+def test_every_page_of_the_toc_was_built():
+    require_built_book()
+
+
+@browser_test
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_page_loads_without_errors(book, docname):
+    assert_no_problems(docname, book.report(docname)["errors"])
+
+
+@browser_test
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_page_fetches_nothing_from_another_origin(book, docname):
+    assert_no_problems(docname, book.report(docname)["offline"])
+
+
+@browser_test
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_equations_are_typeset(book, docname):
+    assert_no_problems(docname, book.report(docname)["math"])
+
+
+@browser_test
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_images_load(book, docname):
+    assert_no_problems(docname, book.report(docname)["images"])
+
+
+@browser_test
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_notebook_figures_appear(book, docname):
+    assert_no_problems(docname, book.report(docname)["figures"])
+
+
+@browser_test
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_solutions_are_hidden_until_clicked(book, docname):
+    assert_no_problems(docname, book.report(docname)["solutions"])
+
+
+@browser_test
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_notebook_page_links_to_itself_on_colab(book, docname):
+    assert_no_problems(docname, book.report(docname)["colab"])
+
+
+@browser_test
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_internal_links_resolve(book, docname):
+    assert_no_problems(docname, book.report(docname)["links"])
+
+
+@browser_test
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_screenshot_saved(book, docname):
+    book.report(docname)
+    path = SCREENSHOTS / bookcheck.screenshot_name(docname)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+
+
+@browser_test
+def test_search_finds_squash(book, context):
+    assert_no_problems("search.html", bookcheck.check_search(context, book.base_url, SEARCH_TERM))
+
+
+@browser_test
+def test_the_book_has_math_figures_and_solutions(book):
+    """The checks above are not vacuous: the book has typeset math, figures and hidden solutions."""
+    require_built_book()
+    pages = {name: (HTML / f"{name}.html").read_text(encoding="utf-8") for name in DOCNAMES}
+    assert any('class="math' in text for text in pages.values()), "no page of the book has math"
+    assert any(re.search(r'class="cell_output[^"]*".*?<img', text, re.S) for text in pages.values()), \
+        "no notebook page of the book shows a figure"
+    assert any('class="solution dropdown' in text for text in pages.values()), "no page has a hidden solution"
+
+
+# --------------------------------------------------------------------------- negative tests
+# Each breaks one thing in a copy of a built page (the template chapter: it has math, figures
+# and solutions) and shows that the corresponding check reports it. The copy links to the
+# original files except the broken ones, so the original build is never touched.
+
+
+@pytest.fixture(scope="module")
+def template():
+    """The first notebook page of the book with math, a figure and a hidden solution."""
+    require_built_book()
+    for name in NOTEBOOKS:
+        text = (HTML / f"{name}.html").read_text(encoding="utf-8")
+        if 'class="math' in text and 'class="solution dropdown' in text and re.search(
+            r'class="cell_output[^"]*".*?<img', text, re.S
+        ):
+            return name
+    pytest.fail("no notebook page has math, a figure and a hidden solution (the template chapter should)")
+
+
+@pytest.fixture
+def broken_copy(tmp_path, context):
+    """make(omit=(), change=None) -> (visit of the template page in a broken copy, base URL)."""
+    stack = contextlib.ExitStack()
+
+    def make(docname: str, omit=(), change=None):
+        site = bookcheck.mirror(HTML, tmp_path / "site", omit=omit)
+        if change is not None:
+            bookcheck.write_variant(site, f"{docname}.html", change)
+        base_url = stack.enter_context(bookcheck.serve(site))
+        record = bookcheck.visit(context, f"{base_url}{docname}.html")
+        stack.callback(record.page.close)
+        return record, base_url
+
+    yield make
+    stack.close()
+
+
+def _insert_into_article(html: str, fragment: str) -> str:
+    """Put an HTML fragment right after the title of the page's article."""
+    return re.sub(r"(<article.*?</h1>)", lambda m: m.group(1) + fragment, html, count=1, flags=re.S)
+
+
+def _first_figure_src(html: str) -> str:
+    """The src="..." attribute of the first figure (notebook output image) of the page."""
+    match = re.search(r'class="cell_output[^"]*".*?<img[^>]*\b(src="[^"]+")', html, re.S)
+    assert match, "the template page has no figure"
+    return match.group(1)
+
+
+@browser_test
+def test_an_unbroken_copy_passes_every_check(broken_copy, template):
+    """The control: the copy itself breaks nothing, so each failure below comes from its change."""
+    record, _ = broken_copy(template)
+    executed = bookcheck.executed_notebook(BUILD, BOOK_ROOT, template)
+    source = bookcheck.source_of(BOOK_ROOT, template)
+    assert bookcheck.check_math_typeset(record.page, expect_math=True) == []
+    assert bookcheck.check_images_loaded(record.page) == []
+    assert bookcheck.check_figures(record.page, bookcheck.figure_outputs(executed), True) == []
+    assert bookcheck.check_colab_link(record.page, expected_colab_url(template)) == []
+    assert bookcheck.check_solutions_hidden_until_clicked(
+        record.page, bookcheck.source_solution_count(source)) == []
+    assert bookcheck.check_loads_cleanly(record) == []
+    assert bookcheck.check_offline(record) == []
+
+
+@browser_test
+def test_removed_mathjax_files_are_caught(broken_copy, template):
+    record, _ = broken_copy(template, omit=["_static/mathjax"])
+    problems = bookcheck.check_math_typeset(record.page, expect_math=True)
+    assert any("not typeset" in problem for problem in problems), problems
+    assert any("tex-chtml.js" in problem for problem in bookcheck.check_loads_cleanly(record))
+
+
+@browser_test
+def test_mathjax_from_a_cdn_is_caught(broken_copy, template):
+    """The default Jupyter Book page: MathJax from jsdelivr, which offline shows raw TeX."""
+    cdn = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"
+    record, _ = broken_copy(template, change=lambda html: re.sub(
+        r'src="[^"]*_static/mathjax/tex-chtml\.js[^"]*"', f'src="{cdn}"', html))
+    assert bookcheck.check_offline(record) == [f"request to another origin (the book must work offline): {cdn}"]
+    assert any("not typeset" in problem for problem in bookcheck.check_math_typeset(record.page))
+
+
+@browser_test
+def test_raw_tex_in_the_text_is_caught(broken_copy, template):
+    """TeX that MathJax did not take (here its closing $$ is lost) stays visible as raw text."""
+    record, _ = broken_copy(template, change=lambda html: _insert_into_article(
+        html, r"<p>The squash is $$\frac{\|s\|^2}{1 + \|s\|^2} with its closing delimiter lost.</p>"))
+    problems = bookcheck.check_math_typeset(record.page, expect_math=True)
+    assert any("raw TeX visible" in problem and "$$" in problem and "frac" in problem for problem in problems), problems
+
+
+@browser_test
+def test_image_with_a_bad_address_is_caught(broken_copy, template):
+    def break_figure(html):
+        return html.replace(_first_figure_src(html), 'src="../_images/no-such-figure.png"', 1)
+
+    record, _ = broken_copy(template, change=break_figure)
+    assert any("no-such-figure.png" in p for p in bookcheck.check_images_loaded(record.page))
+    assert any("not loaded" in p for p in bookcheck.check_figures(record.page, expected=1))
+    assert any("no-such-figure.png" in p and "404" in p for p in bookcheck.check_loads_cleanly(record))
+
+
+@browser_test
+def test_hidden_image_is_caught(broken_copy, template):
+    def hide_figure(html):
+        src = _first_figure_src(html)
+        return html.replace(src, f'{src} style="display: none"', 1)
+
+    record, _ = broken_copy(template, change=hide_figure)
+    assert any("hidden" in p for p in bookcheck.check_images_loaded(record.page))
+    assert any("hidden" in p for p in bookcheck.check_figures(record.page, expected=1))
+
+
+@browser_test
+def test_missing_figure_is_caught(broken_copy, template):
+    def drop_figures(html):
+        return re.sub(r'(class="cell_output[^"]*".*?)<img[^>]*>', r"\1", html, count=1, flags=re.S)
+
+    record, _ = broken_copy(template, change=drop_figures)
+    executed = bookcheck.executed_notebook(BUILD, BOOK_ROOT, template)
+    expected = bookcheck.figure_outputs(executed)
+    problems = bookcheck.check_figures(record.page, expected)
+    assert f"the executed notebook has {expected} figure(s), the page shows {expected - 1}" in problems
+    # and a notebook whose code plots but whose build drew nothing (MPLBACKEND=Agg in the kernel)
+    record.page.evaluate("() => document.querySelectorAll('.cell_output img').forEach(i => i.remove())")
+    assert any("MPLBACKEND" in p for p in bookcheck.check_figures(record.page, 0, source_plots=True))
+
+
+@browser_test
+def test_unhidden_solution_is_caught(broken_copy, template):
+    record, _ = broken_copy(template, change=lambda html: html.replace(
+        'class="solution dropdown admonition"', 'class="solution admonition"', 1))
+    problems = bookcheck.check_solutions_hidden_until_clicked(record.page)
+    assert len(problems) == 1 and "visible before it is clicked" in problems[0], problems
+
+
+@browser_test
+def test_solution_that_does_not_open_is_caught(broken_copy, template):
+    record, _ = broken_copy(template, change=lambda html: html.replace(
+        "</head>", "<style>.solution > section { display: none !important; }</style></head>", 1))
+    problems = bookcheck.check_solutions_hidden_until_clicked(record.page)
+    assert problems and all("still hidden after a click" in p for p in problems), problems
+
+
+@browser_test
+def test_solution_missing_from_the_page_is_caught(broken_copy, template):
+    record, _ = broken_copy(template)
+    count = bookcheck.source_solution_count(bookcheck.source_of(BOOK_ROOT, template))
+    problems = bookcheck.check_solutions_hidden_until_clicked(record.page, expected=count + 1)
+    assert problems == [f"the source has {count + 1} solution(s), the page has {count}"]
+
+
+@browser_test
+def test_colab_link_to_another_notebook_is_caught(broken_copy, template):
+    own = expected_colab_url(template)
+    other = own.replace(f"{template}.ipynb", "notebooks/some_other_chapter.ipynb")
+    record, _ = broken_copy(template, change=lambda html: html.replace(own, other))
+    problems = bookcheck.check_colab_link(record.page, own)
+    assert any(p.startswith("no Colab launch link") for p in problems)
+    assert f"Colab link to another notebook: {other}" in problems
+
+
+@browser_test
+def test_broken_internal_links_are_caught(broken_copy, template):
+    record, base_url = broken_copy(template, change=lambda html: _insert_into_article(
+        html, '<p><a href="no-such-chapter.html">gone</a> <a href="#no-such-section">nowhere</a></p>'))
+    problems = bookcheck.LinkChecker().check(bookcheck.page_links(record.page))
+    page_url = f"{base_url}{template}.html"
+    assert sorted(problems) == sorted([
+        f"broken link (404): {base_url}{Path(template).parent.as_posix()}/no-such-chapter.html",
+        f"broken anchor: {page_url}#no-such-section (no id 'no-such-section' in the target)",
+    ])
+
+
+@browser_test
+def test_script_error_is_caught(broken_copy, template):
+    record, _ = broken_copy(template, change=lambda html: html.replace(
+        "</body>", "<script>throw new Error('deliberately broken page')</script></body>", 1))
+    assert any("deliberately broken page" in p for p in bookcheck.check_loads_cleanly(record))
+
+
+@browser_test
+def test_search_without_its_index_is_caught(broken_copy, template, context):
+    _, base_url = broken_copy(template, omit=["searchindex.js"])
+    problems = bookcheck.check_search(context, base_url, SEARCH_TERM, timeout_ms=3000)
+    assert any("searchindex.js" in p for p in problems), problems
+
+
+@browser_test
+def test_search_for_a_word_not_in_the_book_is_caught(book, context):
+    problems = bookcheck.check_search(context, book.base_url, "qqzzxxnotaword")
+    assert len(problems) == 1 and "found nothing" in problems[0], problems
+
+
+def test_missing_build_fails_and_says_make_book(tmp_path):
+    with pytest.raises(pytest.fail.Exception, match=r"run `make book` first"):
+        require_built_book(tmp_path / "_build" / "html")
+    (tmp_path / "index.html").write_text("<html></html>")
+    with pytest.raises(pytest.fail.Exception, match=r"lacks pages of _toc.yml: \['book/preface'\]"):
+        require_built_book(tmp_path, ["book/preface"])
+
+
+# --------------------------------------------------------------------------- the helpers themselves
+
+
+def test_toc_docnames_walks_parts_chapters_and_sections(tmp_path):
+    toc = tmp_path / "_toc.yml"
+    toc.write_text(
+        "format: jb-book\nroot: book/preface\nparts:\n"
+        "  - caption: A\n    chapters:\n      - file: notebooks/00_setup.ipynb\n"
+        "        sections:\n          - file: notebooks/00b\n"
+        "  - caption: B\n    chapters:\n      - file: book/glossary.md\n"
+    )
+    assert bookcheck.toc_docnames(toc) == ["book/preface", "notebooks/00_setup", "notebooks/00b", "book/glossary"]
+    toc.write_text("- just a list\n")
+    with pytest.raises(ValueError, match="expected a jb-book table of contents"):
+        bookcheck.toc_docnames(toc)
+
+
+def test_the_real_toc_lists_the_book():
+    assert DOCNAMES[0] == "book/preface" and "notebooks/00_setup" in NOTEBOOKS
+    assert all(bookcheck.source_of(BOOK_ROOT, name) is not None for name in DOCNAMES), \
+        [name for name in DOCNAMES if bookcheck.source_of(BOOK_ROOT, name) is None]
+
+
+def test_colab_url_names_the_notebook_in_the_repository():
+    assert bookcheck.colab_url("https://github.com/capsnet-course/capsule-networks-course", "main",
+                               "notebooks/04_squash.ipynb") == (
+        "https://colab.research.google.com/github/capsnet-course/capsule-networks-course/"
+        "blob/main/notebooks/04_squash.ipynb")
+    assert expected_colab_url("notebooks/00_setup") == (
+        "https://colab.research.google.com/github/capsnet-course/capsule-networks-course/"
+        "blob/main/notebooks/00_setup.ipynb")
+    with pytest.raises(ValueError, match="expected a https://github.com/OWNER/REPO"):
+        bookcheck.colab_url("https://gitlab.com/a/b", "main", "x.ipynb")
+
+
+def _notebook(cells) -> Path:
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    return notebook
+
+
+def test_figure_outputs_counts_what_the_page_shows():
+    png = {"image/png": "iVBOR", "text/plain": "<Figure>"}
+    cells = [
+        nbformat.v4.new_code_cell("plt.show()", outputs=[nbformat.v4.new_output("display_data", data=png)]),
+        nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output("execute_result", data=png, execution_count=1)]),
+        # removed by a tag, glued elsewhere, shown as HTML or a widget: not a figure of this page
+        nbformat.v4.new_code_cell("y", metadata={"tags": ["remove-output"]},
+                                  outputs=[nbformat.v4.new_output("display_data", data=png)]),
+        nbformat.v4.new_code_cell("glue('f', fig)", outputs=[nbformat.v4.new_output(
+            "display_data", data=png, metadata={"scrapbook": {"name": "f"}})]),
+        nbformat.v4.new_code_cell("df", outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/html": "<table/>", **png})]),
+        nbformat.v4.new_code_cell("w", outputs=[nbformat.v4.new_output(
+            "display_data", data={"application/vnd.jupyter.widget-view+json": {}, **png})]),
+        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")]),
+    ]
+    assert bookcheck.figure_outputs(_notebook(cells)) == 2
+
+
+def test_source_readers_find_math_solutions_and_plots(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# T\n\nSet `$CAPSLIB_DATA` or `$HOME`.\n\n```bash\necho $$ $x$\n```\n")
+    assert not bookcheck.source_has_math(page)
+    page.write_text("# T\n\nThe length $\\|v\\|$ and\n\n````{solution} ex-1\n:class: dropdown\nx\n````\n"
+                    ":::{solution} ex-2\ny\n:::\n")
+    assert bookcheck.source_has_math(page) and bookcheck.source_solution_count(page) == 2
+    notebook = tmp_path / "nb.ipynb"
+    nbformat.write(_notebook([nbformat.v4.new_code_cell("import matplotlib.pyplot as plt")]), notebook)
+    assert not bookcheck.source_plots(notebook)
+    nbformat.write(_notebook([nbformat.v4.new_code_cell("fig = show_digits(x, y)")]), notebook)
+    assert bookcheck.source_plots(notebook)
+    nbformat.write(_notebook([nbformat.v4.new_code_cell("plt.show()", metadata={"tags": ["remove-cell"]})]), notebook)
+    assert not bookcheck.source_plots(notebook)
+
+
+def test_mirror_links_everything_but_what_is_omitted(tmp_path):
+    original = tmp_path / "html"
+    (original / "_static" / "mathjax").mkdir(parents=True)
+    (original / "_static" / "mathjax" / "tex-chtml.js").write_text("mathjax")
+    (original / "_static" / "theme.css").write_text("css")
+    (original / "index.html").write_text("<h1>Book</h1>")
+    copy = bookcheck.mirror(original, tmp_path / "copy", omit=["_static/mathjax"])
+    assert (copy / "_static" / "theme.css").read_text() == "css"
+    assert not (copy / "_static" / "mathjax").exists()
+    bookcheck.write_variant(copy, "index.html", lambda html: html.replace("Book", "Broken"))
+    assert (copy / "index.html").read_text() == "<h1>Broken</h1>"
+    assert (original / "index.html").read_text() == "<h1>Book</h1>", "the original must not change"
+    with pytest.raises(ValueError, match="made no difference"):
+        bookcheck.write_variant(copy, "_static/theme.css", lambda text: text)
+
+
+def test_link_checker_reports_missing_pages_and_anchors():
+    site = {
+        "http://127.0.0.1:1/a.html": (200, '<h2 id="intro">Intro</h2>'),
+        "http://127.0.0.1:1/b.html": (404, ""),
+        "http://127.0.0.1:1/_images/f.png": (200, ""),
+    }
+    fetched = []
+
+    def fetch(url):
+        fetched.append(url)
+        return site[url]
+
+    checker = bookcheck.LinkChecker(fetch)
+    problems = checker.check([
+        "http://127.0.0.1:1/a.html#intro", "http://127.0.0.1:1/a.html#outro", "http://127.0.0.1:1/a.html",
+        "http://127.0.0.1:1/b.html", "http://127.0.0.1:1/_images/f.png",
+    ])
+    assert problems == [
+        "broken anchor: http://127.0.0.1:1/a.html#outro (no id 'outro' in the target)",
+        "broken link (404): http://127.0.0.1:1/b.html",
+    ]
+    assert sorted(fetched) == sorted(site), "each address is fetched once"
+
+
+def test_only_localhost_counts_as_local():
+    assert bookcheck.is_local("http://127.0.0.1:8000/_static/x.js")
+    assert bookcheck.is_local("http://localhost/x") and bookcheck.is_local("data:image/png;base64,AAAA")
+    assert not bookcheck.is_local("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js")
+    assert not bookcheck.is_local("https://colab.research.google.com/assets/colab-badge.svg")
