@@ -66,9 +66,10 @@ def routing_softmax_wrong_axis(u_hat: torch.Tensor, iterations: int = 3, *,
     times shorter in the paper's network), which the squash crushes to nearly
     zero length.
 
-    **Guarded by** ``tests/test_functional.py`` (couplings sum to 1 over the
-    output capsules; hand-computed routing values), and shown in
-    ``tests/test_pitfalls.py``.
+    **Guarded by** ``tests/test_functional.py``:
+    ``test_couplings_sum_to_one_over_outputs_and_lengths_below_one`` and the
+    hand-computed ``test_routing_two_iterations_by_hand``; the effect is
+    measured in ``tests/test_pitfalls.py``.
     """
     _check_u_hat("routing_softmax_wrong_axis", u_hat, iterations)
     batch, in_caps, out_caps, _ = u_hat.shape
@@ -103,8 +104,10 @@ def routing_shared_logits(u_hat: torch.Tensor, iterations: int = 3, *,
     (become one-hot) faster with larger batches.  With a batch of one it equals
     the correct routing.
 
-    **Guarded by** ``tests/test_functional.py`` (routing one example alone and
-    inside a batch gives the same ``v``), and shown in ``tests/test_pitfalls.py``.
+    **Guarded by** ``tests/test_functional.py``:
+    ``test_logits_start_at_zero_for_every_example`` (routing one example alone
+    and inside a batch gives the same ``v``); the effect is measured in
+    ``tests/test_pitfalls.py``.
     """
     _check_u_hat("routing_shared_logits", u_hat, iterations)
     batch, in_caps, out_caps, _ = u_hat.shape
@@ -133,8 +136,10 @@ def squash_without_eps(s: torch.Tensor, dim: int = -1) -> torch.Tensor:
     loss and then to every weight after the next optimiser step.  Away from
     zero it agrees with the correct squash.
 
-    **Guarded by** ``tests/test_functional.py`` (squash and capsule_length at an
-    exact zero vector: zero output and finite gradients, also under autocast).
+    **Guarded by** ``tests/test_functional.py``:
+    ``test_zero_vector_gives_zero_and_finite_gradient`` and
+    ``test_zero_vector_under_cpu_autocast_bfloat16`` (squash and
+    capsule_length at an exact zero vector: zero output, finite gradients).
     """
     if not isinstance(s, torch.Tensor) or not s.is_floating_point():
         raise TypeError(f"squash_without_eps: expected a floating tensor, got "
@@ -164,9 +169,9 @@ def primary_capsules_reshape_across_positions(conv_out: torch.Tensor, capsule_di
     meaning of the pose.  The network still trains (the weight matrices can
     partly adapt), so the bug goes unnoticed in accuracy alone.
 
-    **Guarded by** ``tests/test_nn.py`` (PrimaryCapsules on a hand-built
-    convolution output: each capsule holds the 8 channels of one capsule type
-    at one position).
+    **Guarded by** ``tests/test_nn.py``:
+    ``test_capsule_vectors_hold_the_channels_of_one_type_at_one_position``
+    (PrimaryCapsules on a hand-built convolution output).
     """
     if not isinstance(conv_out, torch.Tensor) or conv_out.ndim != 4:
         got = tuple(conv_out.shape) if isinstance(conv_out, torch.Tensor) else type(conv_out).__name__
@@ -194,8 +199,9 @@ def reconstruction_loss_mean(reconstructions: torch.Tensor, images: torch.Tensor
     MNIST, 1296 on 36x36 MultiMNIST.  The decoder's regularising effect on the
     digit capsules all but disappears, and reconstructions come out blurry.
 
-    **Guarded by** ``tests/test_functional.py`` (reconstruction loss against a
-    hand computation: scale times the per-image sum, mean over the batch).
+    **Guarded by** ``tests/test_functional.py``:
+    ``test_reconstruction_loss_by_hand_is_a_sum_not_a_mean`` (scale times the
+    per-image sum, mean over the batch).
     """
     if not isinstance(reconstructions, torch.Tensor) or not isinstance(images, torch.Tensor):
         raise TypeError("reconstruction_loss_mean: expected two tensors")

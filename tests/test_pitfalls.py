@@ -153,3 +153,19 @@ def test_routing_pitfalls_check_inputs():
             fn(torch.zeros(1, 2, 3, 4), iterations=0)
         with pytest.raises(TypeError, match="floating"):
             fn(torch.zeros(1, 2, 3, 4, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("name", pitfalls.__all__)
+def test_the_guarding_tests_named_in_docstrings_exist(name):
+    import re
+    from pathlib import Path
+
+    doc = getattr(pitfalls, name).__doc__
+    guard = doc[doc.index("**Guarded by**"):]
+    files = re.findall(r"``(tests/test_\w+\.py)``", guard)
+    tests = re.findall(r"``(test_\w+)``", guard)
+    assert files and tests, f"{name}: no guarding test named"
+    root = Path(__file__).resolve().parent.parent
+    sources = "".join((root / f).read_text() for f in files)
+    for test in tests:
+        assert f"def {test}(" in sources, f"{name}: {test} not found in {files}"
