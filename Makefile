@@ -31,8 +31,15 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
 
-test: $(STAMP) book
-	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+# Unit tests and every notebook under nbval; then a fresh book (pages rebuilt from scratch, the
+# notebooks' executions reused from jupyter-cache when their code is unchanged) and the browser
+# tests over it: headless Chromium (Debian's `chromium`, which .ci/run installs) opens every
+# page from localhost with every other origin blocked; screenshots go to _build/screenshots/.
+test: $(STAMP)
+	$(PY) -m pytest tests notebooks -m "not browser" --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+	rm -rf _build/html _build/.doctrees _build/screenshots
+	$(MAKE) book
+	$(PY) -m pytest tests/test_browser.py -m browser
 
 clean:
 	rm -rf _build
