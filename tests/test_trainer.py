@@ -111,3 +111,33 @@ def test_config_checks():
     full = TrainConfig(mode="full", dataset="mnist").resolved()
     assert quick.config == "small" and full.config == "paper" and full.train_size is None
     assert TrainConfig(mode="quick", dataset="affine").resolved().max_shift == 6
+
+
+def test_accuracy_counts_single_and_two_digit_labels():
+    from capslib.train.metrics import accuracy_counts
+    scores = torch.tensor([[0.9, 0.1, 0.8], [0.2, 0.7, 0.6], [0.1, 0.2, 0.3]])
+    assert accuracy_counts(scores, torch.tensor([0, 1, 0])) == 2
+    # two digits: right when the two longest capsules are exactly the two labels, in any order
+    assert accuracy_counts(scores, torch.tensor([[2, 0], [1, 2], [0, 1]])) == 2
+
+
+@pytest.mark.parametrize("dataset, size, labels_per_image", [("affine", 40, 1), ("multimnist", 36, 2),
+                                                             ("fashion-mnist", 28, 1)])
+def test_every_dataset_loads_on_the_device_with_its_shapes(dataset, size, labels_per_image):
+    from capslib.train.trainer import load_run_data
+    config = TrainConfig(**{**TINY, "dataset": dataset, "train_size": 64, "test_size": 32}).resolved()
+    data = load_run_data(config, torch.device("cpu"), verbose=False)
+    for split in (data.train, data.validation, data.test):
+        assert split.images.shape[1:] == (1, size, size) and split.labels_per_image == labels_per_image
+    assert len(data.train) == 64 and len(data.validation) == 64 and len(data.test) == 32
+    if dataset == "affine":
+        assert config.max_shift == 6 and "affine" in data.name
+        # training digits are centred on the canvas (the shift comes per epoch); the border is empty
+        assert data.train.images[:, :, :6].abs().sum() == 0
+
+
+def test_multimnist_trains_with_both_labels():
+    result = train(TrainConfig(**{**TINY, "dataset": "multimnist", "epochs": 1, "train_size": 64, "test_size": 32,
+                                  "log_every": 0}), verbose=False)
+    assert result.summary["dataset"] == "multimnist" and len(result.step_losses) == 2
+    assert all(math.isfinite(loss) for loss in result.step_losses)
