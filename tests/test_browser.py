@@ -374,7 +374,7 @@ def test_unhidden_solution_is_caught(broken_copy, template):
 def test_solution_that_does_not_open_is_caught(broken_copy, template):
     record, _ = broken_copy(template, change=lambda html: html.replace(
         "</head>", "<style>.solution > section { display: none !important; }</style></head>", 1))
-    problems = bookcheck.check_solutions_hidden_until_clicked(record.page)
+    problems = bookcheck.check_solutions_hidden_until_clicked(record.page, timeout_ms=1000)
     assert problems and all("still hidden after a click" in p for p in problems), problems
 
 

@@ -486,20 +486,25 @@ _SEARCH_JS = """() => {
 
 
 def check_search(context, base_url: str, term: str, timeout_ms: int = 20_000) -> list[str]:
-    """The book's search page finds ``term`` (at least one result, linking into the book)."""
+    """The book's search page finds ``term`` (at least one result, linking into the book).
+
+    The search page itself must also load cleanly and offline.
+    """
     record = visit(context, urllib.parse.urljoin(base_url, f"search.html?q={urllib.parse.quote(term)}"))
     page = record.page
     try:
         try:
             page.wait_for_function(_SEARCH_JS, timeout=timeout_ms)
-        except Exception:
-            return [f"the search page gave no summary for {term!r} within {timeout_ms / 1000:.0f} s"] + check_loads_cleanly(record)
-        results = page.eval_on_selector_all("#search-results ul.search li a", "links => links.map(link => link.href)")
-        if not results:
-            summary = page.text_content("#search-results .search-summary") or ""
-            return [f"searching {term!r} found nothing: {summary.strip()!r}"]
-        outside = [href for href in results if not href.startswith(base_url)]
-        return [f"search result outside the book: {href}" for href in outside]
+        except Exception:  # a Playwright timeout: the search never finished
+            problems = [f"the search page gave no summary for {term!r} within {timeout_ms / 1000:.0f} s"]
+        else:
+            results = page.eval_on_selector_all("#search-results ul.search li a", "links => links.map(link => link.href)")
+            if results:
+                problems = [f"search result outside the book: {href}" for href in results if not href.startswith(base_url)]
+            else:
+                summary = page.text_content("#search-results .search-summary") or ""
+                problems = [f"searching {term!r} found nothing: {summary.strip()!r}"]
+        return problems + check_loads_cleanly(record) + check_offline(record)
     finally:
         page.close()
 
