@@ -39,18 +39,21 @@ def test_cli_end_to_end_writes_a_valid_summary(cli_run):
     assert (out / "metrics.jsonl").is_file() and (out / "checkpoints" / "last.pt").is_file()
 
 
-@pytest.mark.slow
-def test_cli_resume_with_a_missing_or_corrupt_checkpoint(cli_run, tmp_path):
-    done = _cli(*ARGS, "--out", str(tmp_path / "never-trained"), "--resume")
-    assert done.returncode == 2 and "no checkpoint at" in done.stderr and "without --resume" in done.stderr
+def test_cli_resume_with_a_missing_or_corrupt_checkpoint(cli_run, tmp_path, capsys, monkeypatch):
+    from capslib.train.__main__ import main
+    monkeypatch.setenv("CAPSLIB_MODE", "quick")
+    assert main([*ARGS, "--out", str(tmp_path / "never-trained"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint at" in err and "without --resume" in err
     out, _ = cli_run
     last = out / "checkpoints" / "last.pt"
     previous = out / "checkpoints" / "last.prev.pt"
     kept = previous.read_bytes()
     last.write_bytes(b"not a checkpoint")
-    done = _cli(*ARGS, "--out", str(out), "--resume")
-    assert done.returncode == 2 and str(last) in done.stderr and "corrupt" in done.stderr
-    assert "last.prev.pt" in done.stderr and previous.read_bytes() == kept
+    assert main([*ARGS, "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert str(last) in err and "corrupt" in err and "last.prev.pt" in err
+    assert previous.read_bytes() == kept and last.read_bytes() == b"not a checkpoint"
 
 
 def test_validate_summary_names_every_problem():
