@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-steps", type=int, default=None, help="stop (with a checkpoint) after this many steps")
     add("--log-every", type=int, default=0, help="also log a step record every N steps")
     add("--no-progress", action="store_true", help="no progress bar")
+    add("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+        help="deterministic algorithms (default: on a CPU yes, on a GPU no: cuDNN autotuning and TF32 instead)")
     return parser
 
 
@@ -60,7 +62,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         reconstruction=not args.no_reconstruction, max_shift=args.max_shift, train_size=args.train_size,
         validation_size=args.validation_size, test_size=args.test_size, seed=args.seed, dtype=args.dtype,
         compile=args.compile, device=args.device, mode=args.mode, out=args.out, max_steps=args.max_steps,
-        log_every=args.log_every, progress=False if args.no_progress else None)
+        log_every=args.log_every, progress=False if args.no_progress else None, deterministic=args.deterministic)
 
 
 def main(argv: list[str] | None = None) -> int:

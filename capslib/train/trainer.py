@@ -82,6 +82,8 @@ class TrainConfig:
         ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast; weights stay float32).
     max_steps: stop (with a checkpoint) after this many steps in all: simulates an interruption.
     log_every: also write a ``"step"`` record every N steps (0: epoch records only).
+    deterministic: deterministic algorithms (``None``: on a CPU, where runs are bitwise reproducible;
+        off on a GPU, where cuDNN autotuning and TF32 matter more for speed than the last bits).
     """
 
     model: str = "capsnet"
@@ -109,6 +111,7 @@ class TrainConfig:
     log_every: int = 0
     eval_batch_size: int = 500
     progress: bool | None = None
+    deterministic: bool | None = None
 
     def resolved(self) -> "TrainConfig":
         """A copy with the mode's defaults filled in and every field checked."""
@@ -309,7 +312,13 @@ class Trainer:
     # -- set-up -------------------------------------------------------------------------------
     def setup(self) -> None:
         c = self.config
-        seed_everything(c.seed)
+        deterministic = self.device.type == "cpu" if c.deterministic is None else c.deterministic
+        seed_everything(c.seed, deterministic=deterministic)
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = not deterministic
+            torch.backends.cuda.matmul.allow_tf32 = not deterministic
+            torch.backends.cudnn.allow_tf32 = not deterministic
         self.data = load_run_data(c, self.device, verbose=self.verbose)
         self.model = build_model(c, self.data.train.image_size).to(self.device)
         self.is_capsnet = c.model == "capsnet"
