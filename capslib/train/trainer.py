@@ -124,6 +124,8 @@ class TrainConfig:
                 values[key] = defaults[key]
         if self.validation_size is None and self.dataset == "mnist-sample":
             values["validation_size"] = 500  # the bundled sample holds 5,000 training digits
+        if values["routing_iterations"] is None and self.model == "capsnet":
+            values["routing_iterations"] = 3  # the paper's
         if values["max_shift"] is None:
             values["max_shift"] = 6 if self.dataset == "affine" else 2
         config = TrainConfig(**values)
@@ -597,6 +599,8 @@ class Trainer:
             "model": c.model,
             "model_config": c.config,
             "parameters": sum(p.numel() for p in self.model.parameters()),
+            "routing_iterations": c.routing_iterations if self.is_capsnet else None,
+            "reconstruction": c.reconstruction if self.is_capsnet else None,
             "epochs": self.epoch,
             "steps": self.step,
             "batch_size": c.batch_size,
