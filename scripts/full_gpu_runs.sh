@@ -31,8 +31,9 @@ EPOCHS_ABLATION="${EPOCHS_ABLATION:-30}"
 EPOCHS_TTA="${EPOCHS_TTA:-8}"             # the fixed schedule tried for time to 99.6% (choose it on validation first)
 BATCH_TTA="${BATCH_TTA:-256}"
 SEEDS_TTA="${SEEDS_TTA:-0 1 2 3 4}"
+COMPILE="${COMPILE---compile}"            # torch.compile every run; COMPILE= (empty) to train eagerly
 # For a dry run of this script on a CPU (tiny settings appended to every training command):
-#   ALLOW_CPU=1 TRAIN_EXTRA="--config tiny --train-size 64 --validation-size 32 --test-size 64 --device cpu" \
+#   ALLOW_CPU=1 COMPILE= TRAIN_EXTRA="--config tiny --train-size 64 --validation-size 32 --test-size 64 --device cpu" \
 #   EPOCHS_PAPER=1 RESULTS=/tmp/results scripts/full_gpu_runs.sh paper
 read -r -a TRAIN_EXTRA_ARGS <<< "${TRAIN_EXTRA:-}"
 
@@ -62,7 +63,7 @@ run() {
   local resume=()
   [ -f "$out/checkpoints/last.pt" ] && resume=(--resume)
   log "$name: python -m capslib.train $* ${TRAIN_EXTRA:-} --out $out ${resume[*]:-}"
-  "$PY" -m capslib.train "$@" "${TRAIN_EXTRA_ARGS[@]}" --out "$out" --no-progress "${resume[@]}"
+  "$PY" -m capslib.train "$@" $COMPILE "${TRAIN_EXTRA_ARGS[@]}" --out "$out" --no-progress "${resume[@]}"
   "$PY" -c "import sys; from capslib.train import plot_metrics; plot_metrics(sys.argv[1], title=sys.argv[2]).savefig(sys.argv[1] + '/curves.png', dpi=80)" "$out" "$name"
 }
 
@@ -104,7 +105,7 @@ stage_tta() {
   log "time to accuracy: $EPOCHS_TTA epochs, batch $BATCH_TTA, compiled, seeds $SEEDS_TTA"
   for seed in $SEEDS_TTA; do
     run "tta-e$EPOCHS_TTA-b$BATCH_TTA-s$seed" --config paper --dataset mnist --epochs "$EPOCHS_TTA" \
-        --batch-size "$BATCH_TTA" --compile --seed "$seed"
+        --batch-size "$BATCH_TTA" --seed "$seed"
   done
   "$PY" - "$RESULTS" "$EPOCHS_TTA" "$BATCH_TTA" $SEEDS_TTA <<'PYEOF'
 import json, sys

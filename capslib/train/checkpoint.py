@@ -56,10 +56,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, position, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
+    np.random.set_state((kind, keys.cpu().numpy().astype(np.uint32), position, has_gauss, cached))
+    # States are CPU byte tensors, wherever map_location put the checkpoint's tensors.
+    torch.set_rng_state(state["torch"].cpu())
     if state.get("cuda") and torch.cuda.is_available():
-        cuda = state["cuda"][: torch.cuda.device_count()]
+        cuda = [s.cpu() for s in state["cuda"][: torch.cuda.device_count()]]
         torch.cuda.set_rng_state_all(cuda)
 
 
