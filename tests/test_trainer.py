@@ -61,8 +61,10 @@ def test_stop_and_resume_is_bitwise_exact(uninterrupted, tmp_path):
     first = train(config, max_steps=4, verbose=False)
     assert first.status == "stopped" and len(first.step_losses) == 4
     assert first.step_losses == uninterrupted.step_losses[:4]
+    stopped_wall_time = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["wall_time"]
     second = train(config, resume=True, verbose=False)
     assert second.status == "finished" and second.step_losses == uninterrupted.step_losses
+    assert second.summary["wall_time_s"] > stopped_wall_time > 0  # the wall time counts both parts
     whole, resumed = _last_weights(uninterrupted.run_dir), _last_weights(tmp_path / "resumed")
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     # metrics.jsonl is the same as the uninterrupted run's, apart from timings

@@ -310,6 +310,8 @@ class Trainer:
         self.best = {"val_accuracy": -1.0, "epoch": None}
         self.train_time = 0.0
         self.best_state: dict | None = None
+        self.wall_offset = 0.0  # wall time of the run's earlier parts (before a resume)
+        self.wall_start = time.perf_counter()
 
     # -- set-up -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -402,6 +404,7 @@ class Trainer:
             "step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "epoch_sums": dict(self.epoch_sums), "best": dict(self.best), "train_time": self.train_time,
             "step_losses": list(self.step_losses),
+            "wall_time": self.wall_offset + time.perf_counter() - self.wall_start,
             "rng": rng_state(),
             "config": json.dumps(dataclasses.asdict(self.config)),
         }
@@ -427,6 +430,7 @@ class Trainer:
         self.step, self.epoch, self.step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
         self.epoch_sums, self.best = dict(state["epoch_sums"]), dict(state["best"])
         self.train_time, self.step_losses = state["train_time"], list(state["step_losses"])
+        self.wall_offset = state.get("wall_time", 0.0)
         set_rng_state(state["rng"])
         self.metrics.truncate_after(self.step)
         if self.verbose:
@@ -538,7 +542,7 @@ class Trainer:
         return record
 
     def run(self, *, resume: bool = False) -> TrainResult:
-        wall_start = time.perf_counter()
+        self.wall_start = time.perf_counter()
         self.setup()
         if resume:
             self.restore()
@@ -560,7 +564,7 @@ class Trainer:
                     status = "stopped"
                     break
             if status == "finished":
-                summary = self.finish(time.perf_counter() - wall_start)
+                summary = self.finish(self.wall_offset + time.perf_counter() - self.wall_start)
             else:
                 summary = {"status": "stopped", "step": self.step, "epoch": self.epoch, "describe": self.describe}
                 if self.verbose:
@@ -606,7 +610,7 @@ class Trainer:
             "batch_size": c.batch_size,
             "dtype": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "float32",
             "compile": c.compile,
-            "wall_time_s": wall_time,
+            "wall_time_s": wall_time,  # data loading, compilation and evaluation included (all parts of a resumed run)
             "train_time_s": self.train_time,
             "images_per_s": seen / max(self.train_time, 1e-9),
             "best_val_accuracy": self.best["val_accuracy"],
