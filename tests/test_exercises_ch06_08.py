@@ -147,3 +147,11 @@ def test_select_by_validation_reference_passes_and_test_set_selection_fails(caps
         best = max(reversed(history), key=lambda r: r["val_accuracy"])
         return best["epoch"], best["test_accuracy"]
     assert "picks epoch 3" in failures(ch08.check_select_by_validation(last_on_tie, verbose=False))
+
+
+@pytest.mark.parametrize("check", [ch07.check_conv_output_size, ch07.check_capsnet_parameters, ch08.check_learning_rate])
+def test_an_unfinished_stub_is_reported_once_not_once_per_case(check):
+    def stub(*args):
+        raise NotImplementedError("replace this line with your answer")
+    report = check(stub, verbose=False)
+    assert not report.passed and len(report.results) == 1 and "NotImplementedError" in str(report)

@@ -13,6 +13,11 @@ from ..nn import PrimaryCapsules
 from ..summary import count_parameters
 from .report import CheckReport, check
 
+
+def _unfinished(report: CheckReport) -> bool:
+    """The last attempt raised NotImplementedError: the answer is still the stub, so stop there."""
+    return bool(report.results) and "NotImplementedError" in report.results[-1][2]
+
 __all__ = ["check_conv_output_size", "check_capsnet_parameters", "check_primary_capsule_layout",
            "reference_conv_output_size", "reference_capsnet_parameters", "reference_primary_capsule_layout"]
 
@@ -35,6 +40,8 @@ def check_conv_output_size(fn, *, verbose: bool = True) -> CheckReport:
                 elif got == size - kernel + 1 and stride > 1:
                     hint += ": the stride divides the number of steps, (size - kernel) // stride"
                 report.expect(got == expected, f"size={size}, kernel={kernel}, stride={stride} gives {expected}", hint)
+            if _unfinished(report):
+                break
     return report
 
 
@@ -66,6 +73,8 @@ def check_capsnet_parameters(fn, *, verbose: bool = True) -> CheckReport:
                     else:
                         hint += ": remember the biases (conv1, primary capsules, decoder layers); W_ij has none"
                 report.expect(got == expected, f"{name} has {expected:,} parameters", hint)
+            if _unfinished(report):
+                break
     return report
 
 

@@ -13,6 +13,11 @@ import torch
 
 from .report import CheckReport, check
 
+
+def _unfinished(report: CheckReport) -> bool:
+    """The last attempt raised NotImplementedError: the answer is still the stub, so stop there."""
+    return bool(report.results) and "NotImplementedError" in report.results[-1][2]
+
 __all__ = ["check_validation_split", "check_learning_rate", "check_select_by_validation",
            "reference_validation_split", "reference_learning_rate", "reference_select_by_validation"]
 
@@ -74,6 +79,8 @@ def check_learning_rate(fn, *, verbose: bool = True) -> CheckReport:
                 elif step and math.isclose(got, 1e-3 * 0.96 ** step, rel_tol=1e-6):
                     hint += ": the decay is 0.96 per 2,000 steps, not per step"
                 report.expect(math.isclose(got, expected, rel_tol=1e-6), f"step {step:,}: {expected:.6g}", hint)
+            if _unfinished(report):
+                break
     return report
 
 
