@@ -53,12 +53,3 @@ def test_profile_writes_the_top_ops_table(tmp_path):
 def test_bad_model_name():
     with pytest.raises(ValueError, match="expected a model among"):
         make_model("resnet", torch.device("cpu"))
-
-
-@pytest.mark.slow
-def test_compile_path_traces_the_training_step_on_cpu():
-    """torch.compile traces forward and backward of CapsNet (aot_eager: the graphs, without C++ codegen)."""
-    from capslib.bench import bench_model
-    result = bench_model("capsnet-tiny", 4, "float32", torch.device("cpu"), steps=1, warmup=1, compile=True,
-                         compile_backend="aot_eager")
-    assert result["compile"] is True and result["train_images_per_s"] > 0

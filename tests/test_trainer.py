@@ -143,3 +143,13 @@ def test_multimnist_trains_with_both_labels():
                                   "log_every": 0}), verbose=False)
     assert result.summary["dataset"] == "multimnist" and len(result.step_losses) == 2
     assert all(math.isfinite(loss) for loss in result.step_losses)
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_training():
+    """torch.compile (aot_eager on a CPU: the same traced graphs, no C++ compiler) trains the same steps."""
+    settings = {**TINY, "epochs": 1, "train_size": 64, "log_every": 0}
+    eager = train(TrainConfig(**settings), verbose=False)
+    compiled = train(TrainConfig(**settings, compile=True, compile_backend="aot_eager"), verbose=False)
+    assert compiled.summary["compile"] is True and len(compiled.step_losses) == 2
+    assert compiled.step_losses == pytest.approx(eager.step_losses, rel=1e-4, abs=1e-6)

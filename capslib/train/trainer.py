@@ -80,6 +80,8 @@ class TrainConfig:
         in full mode all the training data minus 5,000 for validation, and the whole test set).
     dtype: ``"auto"`` (bf16 autocast on a GPU that supports it, float32 otherwise),
         ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast; weights stay float32).
+    compile / compile_backend: ``torch.compile`` the model (``"inductor"`` generates kernels; ``"aot_eager"``
+        traces the same graphs without a compiler, which the CPU tests use).
     max_steps: stop (with a checkpoint) after this many steps in all: simulates an interruption.
     log_every: also write a ``"step"`` record every N steps (0: epoch records only).
     deterministic: deterministic algorithms (``None``: on a CPU, where runs are bitwise reproducible;
@@ -104,6 +106,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "auto"
     compile: bool = False
+    compile_backend: str = "inductor"
     device: str | None = None
     mode: str | None = None
     out: str | None = None
@@ -334,7 +337,7 @@ class Trainer:
         if self.context.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             forward_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        self.forward_model = torch.compile(forward_model) if c.compile else forward_model
+        self.forward_model = torch.compile(forward_model, backend=c.compile_backend) if c.compile else forward_model
         self.steps_per_epoch = steps_per_epoch(len(self.data.train), c.batch_size)
         if self.steps_per_epoch < 1:
             raise ValueError(f"batch size {c.batch_size} is larger than the {len(self.data.train):,} training images")
