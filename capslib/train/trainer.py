@@ -358,7 +358,15 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def compute_loss(self, model, images: torch.Tensor, labels: torch.Tensor):
-        """``(loss, scores)`` for a batch: the paper's margin + reconstruction loss, or cross-entropy."""
+        """``(loss, scores)`` for a batch: the paper's margin + reconstruction loss, or cross-entropy.
+
+        Two labels per image (MultiMNIST): the margin loss gets both classes as
+        multi-hot targets and the decoder reconstructs the overlaid image from
+        both masked capsules at once (a simplification: the paper reconstructs
+        each digit from its own capsule); the baseline uses a sigmoid
+        cross-entropy per class.  An image counts as right when its two
+        highest scores are its two labels.
+        """
         targets = _multi_hot(labels, self.classes)
         if self.is_capsnet:
             output = model(images, targets=targets)
