@@ -121,11 +121,15 @@ class RoutingCapsules(nn.Module):
     matrix, :math:`\hat u_{j|i} = W_{ij} u_i` (Eq. 2), and
     :func:`capslib.functional.dynamic_routing` combines the predictions
     (Procedure 1).  As in the paper there is no bias, so the paper's DigitCaps
-    holds 1152 x 10 x 16 x 8 = 1,474,560 weights.
+    holds 1152 x 10 x 16 x 8 = 1,474,560 weights and CapsNet the paper's
+    8,215,568 parameters.  (The official implementation, Sabour's
+    ``research/capsules`` code, adds a bias to ``s_j``; the paper does not.)
 
-    Initialisation: as the official implementation (Sabour's
-    ``research/capsules`` code, ``variables.weight_variable``): a normal
-    distribution truncated at two standard deviations, std ``weight_std=0.1``.
+    Initialisation: as the official implementation (``variables.weight_variable``
+    there): a normal distribution truncated at two standard deviations, std
+    ``weight_std=0.1``.  Many PyTorch ports use std 0.01 instead; on a
+    28x28 digit that starts the class capsules about 100 times shorter
+    (squash makes short vectors quadratically shorter).
 
     Args:
         in_caps, in_dim: number and dimension of the input capsules (paper: 1152, 8).
