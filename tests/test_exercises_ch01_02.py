@@ -1,4 +1,5 @@
 """Chapters 1 and 2's exercise checks: the reference solutions pass, typical wrong answers fail by name."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -20,6 +21,7 @@ def test_checks_are_found_from_the_package():
         assert getattr(exercises, name) is getattr(module, name)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_conv2d_by_hand(capsys):
     assert ch01.check_conv2d_by_hand(ch01.reference_conv2d_by_hand).passed
     flipped = lambda image, kernel: ch01.reference_conv2d_by_hand(image, kernel.flip(0, 1))  # noqa: E731
