@@ -114,11 +114,13 @@ def test_bad_model_and_depth():
         layer_table(small_model(), (1, 1, 5, 5), depth=0)
 
 
-def test_capsnet_paper_counts_when_available():
-    models = pytest.importorskip("capslib.models")
+def test_capsnet_paper_shapes_and_counts():
+    from capslib import models
     model = models.CapsNet(models.CapsNetConfig.paper())
     table = layer_table(model, (2, 1, 28, 28))
     assert table.total_params == 8_215_568
-    decoder = [r for r in table.rows if "decoder" in r.name.lower()]
-    assert len(decoder) == 1 and table.total_params - decoder[0].params == 6_804_224
-    assert (2, 1, 28, 28) in [r.output_shape for r in table.rows] or decoder[0].output_shape is not None
+    assert table.total_params - table.params_of("decoder") == 6_804_224
+    assert {r.name: r.output_shape for r in table.rows} == {
+        "conv1": (2, 256, 20, 20), "primary_caps": (2, 1152, 8), "digit_caps": (2, 10, 16), "decoder": (2, 1, 28, 28)}
+    assert [table.params_of(name) for name in ("conv1", "primary_caps", "digit_caps", "decoder")] == [
+        20_992, 5_308_672, 1_474_560, 1_411_344]
