@@ -326,6 +326,15 @@ def test_raw_tex_in_the_text_is_caught(broken_copy, template):
 
 
 @browser_test
+def test_stray_dollar_beside_an_equation_is_caught(broken_copy, template):
+    """What MyST makes of "text:\\n$$x$$" inside a paragraph: inline math with a "$" left on each side."""
+    record, _ = broken_copy(template, change=lambda html: _insert_into_article(
+        html, '<p>The length:\n$<span class="math notranslate nohighlight">\\(\\|v\\|\\)</span>$</p>'))
+    problems = bookcheck.check_math_typeset(record.page, expect_math=True)
+    assert len(problems) == 1 and problems[0].startswith("stray '$' beside an equation"), problems
+
+
+@browser_test
 def test_image_with_a_bad_address_is_caught(broken_copy, template):
     def break_figure(html):
         return html.replace(_first_figure_src(html), 'src="../_images/no-such-figure.png"', 1)

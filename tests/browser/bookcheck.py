@@ -331,20 +331,29 @@ _MATH_JS = r"""() => {
                    .map(el => (el.getAttribute("data-mjx-error") || el.textContent).slice(0, 80));
   // Raw TeX visible as text, outside code (where a backslash or $$ may be meant literally).
   const skip = "pre, code, kbd, samp, script, style, textarea, mjx-container, .highlight";
-  const raw = [];
+  const raw = [], stray = [], strayParents = new Set();
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   const pattern = /\$\$|\\(?:[A-Za-z]{2,}|[()\[\]])/;
+  const isMath = node => node && node.nodeType === 1 && node.classList.contains("math");
+  const around = node => node.textContent.replace(/\s+/g, " ").trim().slice(0, 60);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const parent = node.parentElement;
     if (!parent || parent.closest(skip)) continue;
     if (!parent.checkVisibility({visibilityProperty: true, opacityProperty: true})) continue;
-    const match = node.textContent.match(pattern);
+    const text = node.textContent;
+    const match = text.match(pattern);
     if (match) {
       const at = Math.max(0, match.index - 30);
-      raw.push(node.textContent.slice(at, match.index + 40).replace(/\s+/g, " ").trim());
+      raw.push(text.slice(at, match.index + 40).replace(/\s+/g, " ").trim());
+    }
+    // A "$" left over beside an equation: typically "$$...$$" written inside a paragraph,
+    // which MyST reads as inline math between single dollars.
+    if ((isMath(node.nextSibling) && /\$\s*$/.test(text)) || (isMath(node.previousSibling) && /^\s*\$/.test(text))) {
+      if (!strayParents.has(parent)) stray.push(around(parent));
+      strayParents.add(parent);
     }
   }
-  return {count: math.length, untypeset, containers, errors, raw};
+  return {count: math.length, untypeset, containers, errors, raw, stray};
 }"""
 
 
@@ -358,6 +367,11 @@ def check_math_typeset(page, expect_math: bool = False) -> list[str]:
     problems = [f"equation not typeset (no mjx-container): {text!r}" for text in found["untypeset"]]
     problems += [f"MathJax error: {text!r}" for text in found["errors"]]
     problems += [f"raw TeX visible in the text: {text!r}" for text in found["raw"]]
+    problems += [
+        f"stray '$' beside an equation (a $$...$$ display inside a paragraph? give it its own lines, "
+        f"with a blank line before): {text!r}"
+        for text in found["stray"]
+    ]
     if expect_math and found["containers"] == 0:
         problems.append(
             f"the source has math but the page shows no typeset equation "
