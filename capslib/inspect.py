@@ -189,7 +189,7 @@ def plot_perturbation_grid(images: Tensor, offsets: Tensor | None = None, dims=N
     for r in range(rows):
         for k in range(steps):
             ax = axes[r, k]
-            ax.imshow(images[r, k, 0], cmap="gray_r", vmin=0, vmax=1)
+            ax.imshow(images[r, k, 0].float().numpy(), cmap="gray_r", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0:
                 ax.set_title(f"{float(offsets[k]):+.2f}", fontsize=7)
@@ -202,18 +202,25 @@ def plot_perturbation_grid(images: Tensor, offsets: Tensor | None = None, dims=N
 
 
 def plot_couplings_over_images(images: Tensor, maps: Tensor, titles=None, size: float = 1.6, alpha: float = 0.55):
-    """Draw each image in grey with a coupling map (``(batch, H, W)``, from :func:`spread_to_image`) over it."""
-    import matplotlib.pyplot as plt
+    """Draw each image in grey with a coupling map (``(batch, H, W)``, from :func:`spread_to_image`) over it.
 
-    images, maps = images.detach().cpu(), maps.detach().cpu()
+    The colour scale spans the maps' own range (couplings vary little around their mean, so a
+    scale from 0 would show a flat colour); pixels that no position sees (value 0) are left uncoloured.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    images, maps = images.detach().cpu(), maps.detach().cpu().float()
     n = images.shape[0]
     fig, axes = plt.subplots(1, n, figsize=(size * n, size * 1.2), squeeze=False)
-    vmax = float(maps.max()) if maps.numel() else 1.0
+    seen = maps[maps > 0]
+    vmin, vmax = (float(seen.min()), float(seen.max())) if seen.numel() else (0.0, 1.0)
     for i, ax in enumerate(axes[0]):
-        ax.imshow(images[i, 0], cmap="gray_r", vmin=0, vmax=1)
-        shown = ax.imshow(maps[i], cmap="magma", alpha=alpha, vmin=0, vmax=vmax)
+        ax.imshow(images[i, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+        masked = np.ma.masked_where(maps[i].numpy() <= 0, maps[i].numpy())
+        shown = ax.imshow(masked, cmap="magma", alpha=alpha, vmin=vmin, vmax=max(vmax, vmin + 1e-6))
         ax.axis("off")
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)
-    fig.colorbar(shown, ax=axes[0].tolist(), fraction=0.03, pad=0.02)
+    fig.colorbar(shown, ax=axes[0].tolist(), fraction=0.03, pad=0.02, format="%.3f")
     return fig

@@ -7,6 +7,7 @@ from capslib.inspect import (
     perturbation_grid,
     perturbation_offsets,
     perturbed_poses,
+    plot_couplings_over_images,
     primary_capsule_lengths,
     receptive_field,
     spread_to_image,
@@ -130,4 +131,7 @@ def test_primary_capsule_lengths_and_couplings_of_a_capsnet():
     # couplings are probabilities over 10 classes: each averaged value lies in [0, 1]
     assert ((mapped >= 0) & (mapped <= 1)).all()
     size, stride = receptive_field(config)
-    assert spread_to_image(mapped, size, stride, 28).shape == (2, 28, 28)
+    pixels = spread_to_image(mapped, size, stride, 28)
+    assert pixels.shape == (2, 28, 28)
+    fig = plot_couplings_over_images(images, pixels, titles=["a", "b"])
+    assert len(fig.axes) == 3                    # two images and the colour bar
