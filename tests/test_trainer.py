@@ -153,3 +153,21 @@ def test_compiled_training_matches_eager_training():
     compiled = train(TrainConfig(**settings, compile=True, compile_backend="aot_eager"), verbose=False)
     assert compiled.summary["compile"] is True and len(compiled.step_losses) == 2
     assert compiled.step_losses == pytest.approx(eager.step_losses, rel=1e-4, abs=1e-6)
+
+
+def test_mnist_in_quick_mode_uses_the_sample_offline_and_full_mode_refuses(monkeypatch, tmp_path, capsys):
+    """Quick mode runs on any machine (the sample, announced); full mode never trains on the sample."""
+    import socket
+
+    from capslib.data import DataNotFoundError, sources
+    from capslib.train.trainer import load_run_data
+
+    with socket.socket() as s:  # a closed loopback port: "no network" answered at once
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setattr(sources, "NETWORK_PROBE", s.getsockname())
+    monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path))
+    quick = TrainConfig(dataset="mnist", mode="quick", train_size=64, validation_size=32, test_size=64).resolved()
+    data = load_run_data(quick, torch.device("cpu"))
+    assert data.name == "MNIST sample" and "5,000-digit training sample" in capsys.readouterr().out
+    with pytest.raises(DataNotFoundError, match="CAPSLIB_DATA"):
+        load_run_data(TrainConfig(dataset="mnist", mode="full").resolved(), torch.device("cpu"))

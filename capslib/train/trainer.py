@@ -185,7 +185,9 @@ def load_run_data(config: TrainConfig, device: torch.device, *, verbose: bool = 
 
     name = config.dataset
     if name in ("mnist", "mnist-sample", "multimnist", "affine"):
-        source = {"mnist": "full", "mnist-sample": "sample"}.get(name, "auto")
+        # "mnist" in full mode insists on the complete data; in quick mode it takes the complete data when it
+        # is there and otherwise the bundled sample, saying which (the run's data name records it too).
+        source = {"mnist": "full" if config.mode == "full" else "auto", "mnist-sample": "sample"}.get(name, "auto")
         train_all = sources.load_mnist("train", source=source, verbose=verbose)
         test = sources.load_mnist("test", source=source, verbose=verbose)
     else:
