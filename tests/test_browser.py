@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -565,3 +567,53 @@ def test_only_localhost_counts_as_local():
     assert bookcheck.is_local("http://localhost/x") and bookcheck.is_local("data:image/png;base64,AAAA")
     assert not bookcheck.is_local("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js")
     assert not bookcheck.is_local("https://colab.research.google.com/assets/colab-badge.svg")
+
+
+# --------------------------------------------------------------------------- build hygiene
+
+
+def _book_command() -> list[str]:
+    """The flags of the Makefile's `book` recipe (jupyter-book build . FLAGS)."""
+    recipe = re.search(r"^book:.*\n\t(.*jupyter-book build \. *(.*))$", (REPO / "Makefile").read_text(), re.M)
+    assert recipe, "the Makefile has no `book` recipe running `jupyter-book build .`"
+    return recipe.group(2).split()
+
+
+def _tiny_book(root: Path, page: str) -> Path:
+    """A one-page book with this repository's configuration, extensions and bibliography."""
+    for name in ("_config.yml", "book/references.bib", "_static", "_ext"):
+        source, target = REPO / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            target.write_bytes(source.read_bytes())
+    (root / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    (root / "page.md").write_text(page)
+    return root
+
+
+@pytest.mark.slow
+def test_warnings_fail_the_book_build(tmp_path):
+    """`make book`'s flags turn a missing citation, an undefined label, a duplicate label and a
+    remote image into a failed build that names each; the same book without them builds."""
+    flags = _book_command()
+    assert "--warningiserror" in flags or "-W" in flags, flags
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    broken = _tiny_book(tmp_path / "broken", (
+        "# Page\n\nA citation {cite}`no_such_key_2099`, a reference {ref}`no-such-label`.\n\n"
+        "(twice)=\n## One\n\n(twice)=\n## Two\n\n![remote](https://example.com/picture.png)\n"))
+    result = subprocess.run([str(jupyter_book), "build", str(broken), *flags],
+                            capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-2000:]
+    for expected in ('could not find bibtex key "no_such_key_2099"', "undefined label: 'no-such-label'",
+                     'Duplicate explicit target name: "twice"', "remote image 'https://example.com/picture.png'"):
+        assert expected in output, f"{expected!r} not reported:\n{output[-3000:]}"
+    clean = _tiny_book(tmp_path / "clean", "# Page\n\nA citation {cite}`sabour2017dynamic` and $x^2$.\n\n"
+                                           "```{bibliography}\n```\n")
+    result = subprocess.run([str(jupyter_book), "build", str(clean), *flags],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert (clean / "_build" / "html" / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax not served locally"
+    assert "_static/mathjax/tex-chtml.js" in (clean / "_build" / "html" / "page.html").read_text()
