@@ -57,7 +57,12 @@ def check_idx_header(fn, *, verbose: bool = True) -> CheckReport:
     return report
 
 
-def reference_header(raw: bytes) -> tuple[int, tuple[int, ...]]:
+def reference_class_means(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The reference answer to exercise 0.1 (used by the tests)."""
+    return torch.stack([images[labels == k, 0].mean(dim=0) for k in range(10)])
+
+
+def reference_idx_header(raw: bytes) -> tuple[int, tuple[int, ...]]:
     """The reference answer to exercise 0.2 (used by the tests)."""
     ndim = raw[3]
     return raw[2], tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))

@@ -37,6 +37,10 @@ class CheckReport:
     def failures(self) -> list[str]:
         return [what for what, ok, _ in self.results if not ok]
 
+    def failed_on(self, fragment: str) -> bool:
+        """True if a failed property's description contains ``fragment`` (for tests of the checks)."""
+        return any(fragment in what for what in self.failures)
+
     def __bool__(self) -> bool:
         return self.passed
 
