@@ -9,7 +9,10 @@ share, so that a notebook shows the idea and not the boilerplate:
 * :func:`train_classifier`: mini-batch Adam on cross-entropy, seeded, with an
   optional augmentation, returning a per-epoch :class:`TrainingHistory`;
 * :func:`predict_proba` and :func:`accuracy`: evaluation in batches, without
-  gradients, in eval mode;
+  gradients, in eval mode; :func:`map_batches` for any other per-batch output
+  (capsule lengths, reconstructions);
+* :func:`capsnet_objective`: lets :func:`train_classifier` fit a CapsNet with
+  its own loss (margin plus reconstruction) instead of the cross-entropy;
 * :func:`affine_images` and :func:`random_affine`: rotate and shift a batch
   of images (the robustness tests and the augmentation of chapter 2).
 """
@@ -26,6 +29,20 @@ from torch import nn
 
 POOLING = ("max", "avg", "none")
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+# objective(model, images, targets) -> (loss, scores): scores (batch, classes), argmax = prediction
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
+
+
+def cross_entropy_objective(model: nn.Module, images: torch.Tensor, targets: torch.Tensor):
+    """The default objective: ``model(images)`` are logits; cross-entropy loss, logits as scores."""
+    logits = model(images)
+    return F.cross_entropy(logits, targets), logits
+
+
+def capsnet_objective(model: nn.Module, images: torch.Tensor, targets: torch.Tensor):
+    """A CapsNet's own loss (margin + scaled reconstruction, masked by the true label); lengths as scores."""
+    output = model(images, targets=targets)
+    return model.loss(output, images, targets).total, output.lengths
 
 
 class SmallCNN(nn.Module):
@@ -155,8 +172,9 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
                      batch_size: int = 64, lr: float = 1e-3, device: torch.device | str | None = None,
                      augment: Augment | None = None, seed: int = 0, weight_decay: float = 0.0,
                      validation: tuple[torch.Tensor, torch.Tensor] | None = None,
-                     verbose: bool = False) -> TrainingHistory:
-    """Fit ``model`` to ``(images, labels)`` with Adam on the cross-entropy loss.
+                     verbose: bool = False, objective: Objective = cross_entropy_objective,
+                     scores: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> TrainingHistory:
+    """Fit ``model`` to ``(images, labels)`` with Adam on the cross-entropy loss (or ``objective``).
 
     Args:
         images: ``(n, channels, h, w)`` float; labels: ``(n,)`` int64 class indices.
@@ -166,6 +184,11 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         device: where to train (default: the model's device).
         validation: optional ``(images, labels)`` evaluated after each epoch.
         verbose: print one line per epoch.
+        objective: ``objective(model, images, targets) -> (loss, scores)``; the
+            default is the cross-entropy on logits, :func:`capsnet_objective`
+            trains a CapsNet with the paper's loss.
+        scores: ``scores(model, images)`` for the validation accuracy (default:
+            ``model(images)``; for a CapsNet, ``lambda m, x: m(x).lengths``).
 
     The model is left on ``device`` in eval mode.  The shuffling and the
     augmentation depend only on ``seed``; the initial weights are the model's
@@ -192,8 +215,7 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
             if augment is not None:
                 batch = augment(batch, generator)
             batch, target = batch.to(device), labels[index].to(device)
-            logits = model(batch)
-            loss = F.cross_entropy(logits, target)
+            loss, logits = objective(model, batch, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -203,12 +225,39 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         history.train_accuracy.append(correct / n)
         history.examples_seen += n
         if validation is not None:
-            history.val_accuracy.append(accuracy(model, *validation, device=device))
+            history.val_accuracy.append(accuracy(model, *validation, device=device, scores=scores))
         history.seconds.append(time.perf_counter() - start)
         if verbose:
             print(str(history).splitlines()[-1])
     model.eval()
     return history
+
+
+@torch.no_grad()
+def map_batches(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, *, batch_size: int = 250,
+                device: torch.device | str | None = None) -> torch.Tensor:
+    """``fn`` applied to ``images`` a batch at a time, without gradients; the outputs joined on the CPU.
+
+    ``fn`` takes a batch ``(b, ...)`` on ``device`` (default: the CPU) and
+    returns a tensor whose first dimension is ``b``, e.g.
+    ``map_batches(lambda x: model(x).lengths, images, device=DEVICE)``.
+    Put the model in eval mode first: ``fn`` is called as it is.
+    """
+    if not torch.is_tensor(images) or images.ndim < 1 or len(images) == 0:
+        got = f"shape {tuple(images.shape)}" if torch.is_tensor(images) else type(images).__name__
+        raise ValueError(f"map_batches: expected a non-empty tensor of examples, got {got}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"map_batches: expected batch_size >= 1 (an int), got {batch_size!r}")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    outputs = []
+    for chunk in images.split(batch_size):
+        out = fn(chunk.to(device))
+        if not torch.is_tensor(out) or out.ndim < 1 or len(out) != len(chunk):
+            got = f"shape {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
+            raise ValueError(f"map_batches: fn must return a tensor with one row per example "
+                             f"({len(chunk)} here), got {got}")
+        outputs.append(out.cpu())
+    return torch.cat(outputs)
 
 
 @torch.no_grad()
@@ -226,10 +275,21 @@ def predict_proba(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000,
-             device: torch.device | str | None = None) -> float:
-    """The fraction of ``images`` whose most probable class is ``labels`` (a float in [0, 1])."""
+             device: torch.device | str | None = None,
+             scores: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> float:
+    """The fraction of ``images`` whose highest-scoring class is ``labels`` (a float in [0, 1]).
+
+    ``scores(model, batch)`` gives the per-class scores (default: the logits,
+    ``model(batch)``; for a CapsNet, ``lambda m, x: m(x).lengths``).  Eval
+    mode, no gradients; the model is left in eval mode.
+    """
     _check_data(images, labels, "accuracy")
-    predictions = predict_proba(model, images, batch_size=batch_size, device=device).argmax(1)
+    if scores is None:
+        predictions = predict_proba(model, images, batch_size=batch_size, device=device).argmax(1)
+    else:
+        model.eval()
+        predictions = map_batches(lambda x: scores(model, x), images, batch_size=batch_size,
+                                  device=_model_device(model, device)).argmax(1)
     return float((predictions == labels.cpu()).float().mean())
 
 

@@ -133,3 +133,50 @@ def test_random_affine_stays_within_its_bounds():
     assert torch.equal(random_affine()(x, g), affine_images(x))
     with pytest.raises(ValueError, match="max_degrees"):
         random_affine(-1.0)
+
+
+def test_map_batches_joins_per_batch_outputs_in_order_on_the_cpu():
+    x = torch.arange(10.0).reshape(10, 1)
+    calls = []
+
+    def double(batch):
+        calls.append(len(batch))
+        assert not torch.is_grad_enabled()
+        return 2 * batch
+
+    out = capslib.classify.map_batches(double, x, batch_size=4)
+    assert calls == [4, 4, 2]
+    assert torch.equal(out, 2 * x) and out.device.type == "cpu"
+
+
+def test_map_batches_rejects_outputs_without_one_row_per_example():
+    with pytest.raises(ValueError, match="one row per example"):
+        capslib.classify.map_batches(lambda b: b.sum(), torch.ones(5, 2), batch_size=2)
+    with pytest.raises(ValueError, match="batch_size >= 1"):
+        capslib.classify.map_batches(lambda b: b, torch.ones(5, 2), batch_size=0)
+
+
+def test_train_classifier_fits_a_capsnet_with_its_own_objective():
+    from capslib.classify import capsnet_objective
+    from capslib.models import CapsNet, CapsNetConfig
+
+    torch.manual_seed(0)
+    # two classes: a bright left half or a bright right half
+    n = 64
+    labels = torch.arange(n) % 2
+    images = torch.zeros(n, 1, 28, 28)
+    images[labels == 0, :, :, :14] = 1.0
+    images[labels == 1, :, :, 14:] = 1.0
+    images += 0.05 * torch.rand(images.shape)
+    net = CapsNet(CapsNetConfig.small(num_classes=2, conv_channels=8, primary_types=2, decoder_hidden=(16, 32)))
+    lengths = lambda m, x: m(x).lengths  # noqa: E731
+    history = train_classifier(net, images, labels, epochs=4, batch_size=16, lr=3e-3, seed=0,
+                               objective=capsnet_objective, scores=lengths, validation=(images, labels))
+    assert history.loss[-1] < history.loss[0]
+    assert history.val_accuracy[-1] == 1.0
+    assert accuracy(net, images, labels, scores=lengths) == history.val_accuracy[-1]
+    # the objective's loss is the CapsNet's own total loss, not a cross-entropy
+    loss, scores = capsnet_objective(net, images[:4], labels[:4])
+    out = net(images[:4], targets=labels[:4])
+    assert torch.allclose(loss, net.loss(out, images[:4], labels[:4]).total)
+    assert torch.equal(scores, out.lengths)
