@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 import time
 
 import numpy as np
@@ -121,3 +122,47 @@ def test_subset_is_deterministic(tmp_path, offline):
     assert torch.equal(train.subset(10).labels, train.labels[:10])
     with pytest.raises(ValueError, match=r"expected 0 < n <= 5000, got 6000"):
         train.subset(6000)
+
+
+def test_network_probe_bounds_a_stalled_name_lookup(monkeypatch):
+    """A resolver that never answers must not stall the loader: the whole probe is bounded."""
+    def stalled_connection(*args, **kwargs):
+        time.sleep(30)
+
+    monkeypatch.setattr(sources.socket, "create_connection", stalled_connection)
+    start = time.monotonic()
+    assert sources.network_available(("example.invalid", 443), timeout=0.5) is False
+    assert time.monotonic() - start < 3
+
+
+def test_the_offline_fixture_reaches_the_default_probe(offline):
+    """load_mnist probes NETWORK_PROBE as it is at call time (so tests can point it at a closed port)."""
+    start = time.monotonic()
+    assert sources.network_available() is False
+    assert time.monotonic() - start < 5
+
+
+def test_images_of_the_wrong_size_are_refused(tmp_path, offline):
+    make_mnist_like(tmp_path / "mnist")
+    write_idx(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz", np.zeros((20, 32, 32), np.uint8))
+    with pytest.raises(IDXError, match=r"32"):
+        load_mnist("test", data_dir_=tmp_path)
+
+
+def test_sample_fallback_says_why(tmp_path, offline, capsys):
+    load_mnist("test", data_dir_=tmp_path, download=False)
+    assert "downloads were turned off" in capsys.readouterr().out
+    load_mnist("test", data_dir_=tmp_path)
+    assert "no network to download it" in capsys.readouterr().out
+
+
+def test_the_sample_ships_in_the_package_data():
+    """pip install (Colab) must carry the bundled sample: pyproject's package-data names it."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["capslib"]
+    shipped = {p.relative_to(sources.SAMPLE_DIR.parents[1]).as_posix()
+               for p in sources.SAMPLE_DIR.iterdir()}
+    from fnmatch import fnmatch
+    for name in shipped:
+        assert any(fnmatch(name, pattern) for pattern in patterns), f"{name} would be left out of the wheel"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,11 @@ from .idx import IDXError, read_idx
 
 DATA_ENV_VAR = "CAPSLIB_DATA"
 SAMPLE_DIR = Path(__file__).resolve().parent / "mnist-sample"
-REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+# In a clone of the course repository: its data/ folder; installed from a wheel (Colab, pip):
+# a per-user cache, never site-packages.
+REPO_DATA_DIR = (_PACKAGE_ROOT / "data" if (_PACKAGE_ROOT / "pyproject.toml").is_file()
+                 else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "capslib")
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 IDX_FILES = {
@@ -116,9 +121,14 @@ def _find_idx_pair(candidates: list[Path], split: str) -> tuple[Path, Path] | No
     return None
 
 
-def read_idx_pair(images_path: Path, labels_path: Path, *, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read an image file and its label file and check that they belong together."""
-    images = read_idx(images_path, expected_ndim=3)
+def read_idx_pair(images_path: Path, labels_path: Path, *, num_classes: int = 10,
+                  image_size: tuple[int, int] = (28, 28)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read an image file and its label file and check that they belong together.
+
+    The images must be ``image_size`` (28x28 for MNIST and Fashion-MNIST), the
+    label and image counts equal, and every label in ``0..num_classes-1``.
+    """
+    images = read_idx(images_path, expected_ndim=3, expected_shape=(None, *image_size))
     labels = read_idx(labels_path, expected_ndim=1)
     if len(images) != len(labels):
         raise IDXError(
@@ -131,13 +141,28 @@ def read_idx_pair(images_path: Path, labels_path: Path, *, num_classes: int = 10
     return image_tensor, torch.from_numpy(labels.astype("int64"))
 
 
-def network_available(host_port: tuple[str, int] = NETWORK_PROBE, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """True if a TCP connection to the dataset host opens within ``timeout`` seconds."""
-    try:
-        with socket.create_connection(host_port, timeout=timeout):
-            return True
-    except OSError:
-        return False
+def network_available(host_port: tuple[str, int] | None = None, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """True if a TCP connection to the dataset host opens within ``timeout`` seconds.
+
+    The whole probe is bounded, the name lookup included (``create_connection``'s
+    own timeout covers only the connection, and a dead resolver can stall a
+    lookup for tens of seconds): it runs in a daemon thread that is given up
+    on after ``timeout`` seconds.
+    """
+    host_port = NETWORK_PROBE if host_port is None else host_port
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection(host_port, timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, name="capslib-network-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
 
 
 def _download(dataset_cls, root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,7 +226,9 @@ def load_mnist(split: str = "train", *, source: str = "auto", data_dir_: str | o
     dataset = ImageDataset(images, labels, name, split, str(SAMPLE_DIR))
     if verbose:
         why = "" if source == "sample" else (
-            f" (no complete MNIST in {root} and no network; set {DATA_ENV_VAR} to use the complete data)")
+            f" (no complete MNIST in {root}"
+            + (" and no network to download it" if download else ", and downloads were turned off")
+            + f"; set {DATA_ENV_VAR} to a folder holding mnist/ to use the complete data)")
         what = "5,000-digit training sample" if split == "train" else "complete 10,000-digit test set"
         print(f"Using the bundled MNIST {what}{why}: {len(dataset):,} images")
     return dataset
