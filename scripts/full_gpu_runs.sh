@@ -61,7 +61,8 @@ run() {
   local out="$RESULTS/$name"
   if [ -f "$out/summary.json" ]; then log "$name: done already ($out/summary.json)"; return; fi
   local resume=()
-  [ -f "$out/checkpoints/last.pt" ] && resume=(--resume)
+  # resume after a cut-off command (or a crash between the checkpoint's two renames: last.prev.pt alone)
+  if [ -f "$out/checkpoints/last.pt" ] || [ -f "$out/checkpoints/last.prev.pt" ]; then resume=(--resume); fi
   log "$name: python -m capslib.train $* ${TRAIN_EXTRA:-} --out $out ${resume[*]:-}"
   "$PY" -m capslib.train "$@" $COMPILE "${TRAIN_EXTRA_ARGS[@]}" --out "$out" --no-progress "${resume[@]}"
   "$PY" -c "import sys; from capslib.train import plot_metrics; plot_metrics(sys.argv[1], title=sys.argv[2]).savefig(sys.argv[1] + '/curves.png', dpi=80)" "$out" "$name"

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from capslib.bench import bench_routing, bf16_peak_tflops, main, make_model, profile_training, run_bench
+from capslib.bench import bench_model, bench_routing, bf16_peak_tflops, main, make_model, profile_training, run_bench
 from capslib.flops import flops_per_image
 
 
@@ -30,10 +30,43 @@ def test_run_bench_reports_throughput_flops_and_routing_ratio(tmp_path):
     assert routing["speedup"] > 1                # ... and the loop is slower
 
 
-def test_routing_comparison_fields():
-    r = bench_routing(torch.device("cpu"), batch=1, in_caps=8, out_caps=3, out_dim=4, iterations=2, repeats=1)
-    assert r["speedup"] == pytest.approx(r["loop_ms"] / r["vectorised_ms"])
-    assert r["in_caps"] == 8 and r["iterations"] == 2
+def test_routing_comparison_times_each_version_and_checks_they_agree(monkeypatch):
+    import math
+    import time
+
+    import capslib.functional as functional
+    settings = dict(batch=2, in_caps=8, out_caps=3, out_dim=4, iterations=2, repeats=2)
+    honest = bench_routing(torch.device("cpu"), **settings)
+    assert {k: honest[k] for k in ("batch", "in_caps", "out_caps", "out_dim", "iterations")} == {
+        k: v for k, v in settings.items() if k != "repeats"}
+    assert all(math.isfinite(honest[k]) and honest[k] > 0 for k in ("vectorised_ms", "loop_ms"))
+    assert 0 <= honest["max_abs_difference"] < 1e-6  # the loop and vectorised v agree
+
+    # Each timing measures its own version: a loop made 30 ms slower is timed as such, the vectorised one is not;
+    # and the agreement check is real: a loop that is off by 0.25 is reported off by 0.25.
+    real_loop = functional.dynamic_routing_loop
+
+    def slow_wrong_loop(u_hat, iterations=3, **kwargs):
+        time.sleep(0.03)
+        return real_loop(u_hat, iterations, **kwargs) + 0.25
+    monkeypatch.setattr(functional, "dynamic_routing_loop", slow_wrong_loop)
+    sabotaged = bench_routing(torch.device("cpu"), **settings)
+    assert sabotaged["loop_ms"] >= 30 and sabotaged["vectorised_ms"] < 30
+    assert sabotaged["max_abs_difference"] == pytest.approx(0.25, abs=1e-6)
+
+
+def test_paper_capsnet_flops_in_the_bench_match_a_hand_count():
+    """The bench's FLOPs for capsnet-paper, against a count done here by hand (1 MAC = 2 FLOPs)."""
+    conv1 = 20 * 20 * 256 * (9 * 9 * 1)            # 28 - 9 + 1 = 20; 256 kernels of 9x9x1
+    primary = 6 * 6 * (32 * 8) * (9 * 9 * 256)      # (20 - 9) // 2 + 1 = 6; 32 types x 8D kernels of 9x9x256
+    u_hat = (6 * 6 * 32) * 10 * (16 * 8)           # a 16x8 matrix for each of 1152 x 10 capsule pairs
+    routing = (3 + 2) * 1152 * 10 * 16              # 3 weighted sums s_j, 2 agreements u_hat . v_j
+    decoder = 16 * 10 * 512 + 512 * 1024 + 1024 * 28 * 28
+    result = bench_model("capsnet-paper", 2, "float32", torch.device("cpu"), steps=1, warmup=0)
+    assert result["forward_flops_per_image"] == 2 * (conv1 + primary + u_hat + routing + decoder) == 406_405_120
+    assert result["train_flops_per_image"] == 3 * result["forward_flops_per_image"]
+    assert result["parameters"] == 8_215_568  # the paper's network (its decoder included) was the one timed
+    assert result["train_images_per_s"] > 0 and result["inference_latency_ms"] > 0
 
 
 def test_known_gpu_peaks():

@@ -1,12 +1,13 @@
 """Checkpoints: atomic writes, weights_only loading, clear errors, exact RNG round trip."""
+import os
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from capslib.train.checkpoint import (CheckpointError, load_checkpoint, previous_path, rng_state, save_checkpoint,
-                                      set_rng_state)
+from capslib.train.checkpoint import (CheckpointError, load_checkpoint, previous_path, resume_path, rng_state,
+                                      save_checkpoint, set_rng_state)
 
 
 def _state(value):
@@ -70,3 +71,47 @@ def test_rng_states_round_trip_exactly(tmp_path):
     set_rng_state(load_checkpoint(tmp_path / "c.pt")["rng"])
     got = (random.random(), np.random.rand(), torch.rand(2))
     assert got[0] == expected[0] and got[1] == expected[1] and torch.equal(got[2], expected[2])
+
+
+def _crash_between_the_two_renames(path, monkeypatch, state):
+    """Run save_checkpoint but die at its second os.replace (temp -> last.pt), as a power cut would."""
+    real_replace = os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise SystemExit("power cut")
+        real_replace(src, dst)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(SystemExit):
+        save_checkpoint(path, state)
+    monkeypatch.undo()
+
+
+def test_crash_between_the_renames_resumes_from_the_previous_checkpoint_and_says_so(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoints" / "last.pt"
+    save_checkpoint(path, _state(1))
+    save_checkpoint(path, _state(2))
+    _crash_between_the_two_renames(path, monkeypatch, _state(3))
+    assert not path.exists() and previous_path(path).is_file()  # the state a crash leaves on disk
+    # A hard crash also skips save_checkpoint's clean-up: leave its temporary file, as it would be.
+    (path.parent / ".last.pt.tmp-4242").write_bytes(b"complete or not, never trusted")
+    chosen, message = resume_path(path)
+    assert chosen == previous_path(path)
+    assert message is not None and str(path) in message and str(previous_path(path)) in message
+    assert "one epoch" in message and ".last.pt.tmp-4242" in message
+    assert load_checkpoint(chosen)["step"] == 2  # the last good checkpoint
+
+
+def test_resume_path_keeps_last_pt_even_when_damaged_and_reports_nothing_when_nothing_is_there(tmp_path):
+    path = tmp_path / "last.pt"
+    assert resume_path(path) == (path, None)  # nothing at all: load_checkpoint's "no checkpoint" error follows
+    save_checkpoint(path, _state(1))
+    save_checkpoint(path, _state(2))
+    assert resume_path(path) == (path, None)  # the normal case
+    path.write_bytes(b"damaged")
+    chosen, message = resume_path(path)
+    assert (chosen, message) == (path, None)  # a damaged last.pt is never passed over silently ...
+    with pytest.raises(CheckpointError, match="corrupt"):  # ... it stops with today's clear error
+        load_checkpoint(chosen)

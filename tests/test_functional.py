@@ -111,18 +111,36 @@ def test_zero_vector_gives_zero_and_finite_gradient(fn, dtype):
     assert torch.count_nonzero(s.grad) == 0   # zero is a minimum of the length: gradient 0
 
 
+@pytest.mark.parametrize("autocast_dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
 @pytest.mark.parametrize("fn", [squash, capsule_length], ids=["squash", "capsule_length"])
-def test_zero_vector_under_cpu_autocast_bfloat16(fn):
+def test_zero_vector_under_cpu_autocast(fn, autocast_dtype):
+    """An exact zero from a layer run under CPU autocast (bf16, and fp16 as on a GPU) stays finite.
+
+    float16 is the harder case: ``eps = 1e-8`` is below its smallest subnormal
+    (6e-8), so a norm computed in float16 would be ``sqrt(0 + 0) = 0`` and
+    ``s / ||s||`` would be 0/0 = NaN.
+    """
     x = torch.zeros(4, 8, requires_grad=True)
     layer = torch.nn.Linear(8, 8, bias=False)
     torch.nn.init.zeros_(layer.weight)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        s = layer(x)                 # bfloat16 inside autocast, exactly zero
-        assert s.dtype == torch.bfloat16
+    with torch.autocast("cpu", dtype=autocast_dtype):
+        s = layer(x)                 # the autocast dtype inside autocast, exactly zero
+        assert s.dtype == autocast_dtype
         out = fn(s)
-    assert torch.count_nonzero(out) == 0
+    assert out.dtype == autocast_dtype
+    assert torch.count_nonzero(out) == 0 and torch.isfinite(out).all()
     out.float().sum().backward()
     assert torch.isfinite(x.grad).all() and torch.isfinite(layer.weight.grad).all()
+    assert torch.count_nonzero(layer.weight.grad) == 0  # zero is a minimum of the length: gradient 0
+
+
+def test_float16_norm_without_a_float32_reduction_would_be_nan():
+    """Why the float32 reduction matters: the naive float16 formula is NaN at zero (the case above guards it)."""
+    s = torch.zeros(2, 8, dtype=torch.float16)
+    squared = (s * s).sum(-1, keepdim=True)
+    naive = squared / (1 + squared) * s / torch.sqrt(squared + 1e-8)
+    assert torch.isnan(naive).all()
+    assert torch.count_nonzero(squash(s)) == 0 and torch.isfinite(squash(s)).all()
 
 
 def test_gradient_next_to_zero_is_finite():

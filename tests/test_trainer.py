@@ -171,3 +171,150 @@ def test_mnist_in_quick_mode_uses_the_sample_offline_and_full_mode_refuses(monke
     assert data.name == "MNIST sample" and "5,000-digit training sample" in capsys.readouterr().out
     with pytest.raises(DataNotFoundError, match="CAPSLIB_DATA"):
         load_run_data(TrainConfig(dataset="mnist", mode="full").resolved(), torch.device("cpu"))
+
+
+# ----------------------------------------------------------------------------
+# resume: what may change, what may not; a crash between the checkpoint's renames
+# ----------------------------------------------------------------------------
+def _copy_run(run_dir, tmp_path, name="copy"):
+    import shutil
+    shutil.copytree(run_dir, tmp_path / name)
+    return tmp_path / name
+
+
+def _saved_config(run_dir):
+    return json.loads(load_checkpoint(run_dir / "checkpoints" / "last.pt")["config"])
+
+
+def test_resume_refuses_a_changed_augmentation_naming_both_values_and_the_fix(uninterrupted, tmp_path):
+    from capslib.train import CheckpointError
+    run_dir = _copy_run(uninterrupted.run_dir, tmp_path)
+    before = (run_dir / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(CheckpointError) as err:
+        train(TrainConfig(**{**TINY, "max_shift": 4}, out=str(run_dir)), resume=True, verbose=False)
+    message = str(err.value)
+    assert "max_shift (--max-shift): checkpoint 2, requested 4" in message
+    assert "checkpoint's settings" in message and "new --out" in message
+    assert (run_dir / "checkpoints" / "last.pt").read_bytes() == before  # nothing was touched
+
+
+@pytest.mark.parametrize("field, value", [
+    ("max_shift", 0), ("train_size", 64), ("validation_size", 32), ("lr", 3e-3), ("lr_decay", 0.5),
+    ("lr_decay_steps", 100), ("staircase", True), ("dtype", "bfloat16"), ("seed", 1), ("batch_size", 16),
+    ("model", "baseline"), ("config", "small"), ("dataset", "fashion-mnist"), ("routing_iterations", 2),
+    ("reconstruction", False)])
+def test_resume_refuses_every_setting_that_changes_training(uninterrupted, field, value):
+    from capslib.train import CheckpointError
+    from capslib.train.trainer import Trainer
+    saved = _saved_config(uninterrupted.run_dir)
+    assert saved[field] != value
+    trainer = Trainer(TrainConfig(**{**TINY, field: value}, out=str(uninterrupted.run_dir)), verbose=False)
+    with pytest.raises(CheckpointError) as err:
+        trainer.check_resumable(saved, uninterrupted.run_dir / "checkpoints" / "last.pt")
+    assert f"{field} (" in str(err.value)
+    assert f"checkpoint {saved[field]!r}, requested {value!r}" in str(err.value)
+
+
+def test_every_config_field_is_either_compared_or_allowed_to_change_on_purpose():
+    """A new TrainConfig field is compared on resume unless it is added to RESUMABLE_CHANGES deliberately."""
+    import dataclasses
+
+    from capslib.train.trainer import RESUMABLE_CHANGES, Trainer
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert RESUMABLE_CHANGES <= fields
+    assert RESUMABLE_CHANGES == {"epochs", "max_steps", "progress", "log_every", "compile", "compile_backend",
+                                 "device", "deterministic", "eval_batch_size", "test_size", "mode", "out"}
+    trainer = Trainer(TrainConfig(**TINY), verbose=False)
+    saved = dataclasses.asdict(trainer.config)
+    trainer.check_resumable(dict(saved), "x")  # the same settings resume
+    for name in RESUMABLE_CHANGES:  # the allowed changes resume too (any value: the check does not look)
+        trainer.check_resumable({**saved, name: "something else"}, "x")
+
+
+def test_resume_may_extend_the_run_and_change_how_it_is_shown(uninterrupted, tmp_path):
+    """epochs (extending a finished run), log_every, progress, eval_batch_size and test_size may change."""
+    run_dir = _copy_run(uninterrupted.run_dir, tmp_path)
+    more = TrainConfig(**{**TINY, "epochs": 3, "log_every": 0, "progress": False, "eval_batch_size": 32,
+                          "test_size": 64, "compile_backend": "aot_eager"}, out=str(run_dir))
+    result = train(more, resume=True, verbose=False)
+    assert result.status == "finished" and result.summary["epochs"] == 3 and result.summary["steps"] == 9
+    assert result.step_losses[:6] == uninterrupted.step_losses and len(result.step_losses) == 9
+    assert [r["epoch"] for r in read_metrics(run_dir) if r["kind"] == "epoch"] == [1, 2, 3]
+
+
+def test_resume_after_a_crash_between_the_renames_uses_the_previous_checkpoint(uninterrupted, tmp_path, capsys):
+    """The state a crash between save_checkpoint's two os.replace calls leaves: no last.pt, a good last.prev.pt.
+
+    At the end of epoch 2 the run moved the epoch-1 checkpoint to last.prev.pt and died before the new one took
+    the name last.pt.  --resume takes last.prev.pt, says so (whatever verbose says), redoes epoch 2, and on a
+    CPU ends bitwise where the uninterrupted run ended.
+    """
+    run_dir = _copy_run(uninterrupted.run_dir, tmp_path)
+    checkpoints = run_dir / "checkpoints"
+    (checkpoints / "last.pt").unlink()
+    (run_dir / "summary.json").unlink()
+    (checkpoints / ".last.pt.tmp-999").write_bytes(b"left by the crash")
+    assert load_checkpoint(checkpoints / "last.prev.pt")["epoch"] == 1
+    result = train(TrainConfig(**TINY, out=str(run_dir)), resume=True, verbose=False)
+    err = capsys.readouterr().err
+    assert f"Resuming from {checkpoints / 'last.prev.pt'}" in err and "one epoch" in err
+    assert str(checkpoints / "last.pt") in err and "missing" in err
+    assert result.status == "finished" and result.step_losses == uninterrupted.step_losses
+    whole, redone = _last_weights(uninterrupted.run_dir), _last_weights(run_dir)
+    assert all(torch.equal(whole[k], redone[k]) for k in whole)
+    assert json.loads((run_dir / "summary.json").read_text())["best_val_epoch"] == uninterrupted.summary[
+        "best_val_epoch"]
+    # metrics.jsonl: the redone epoch replaced the first attempt's records instead of being appended twice
+    assert [r["epoch"] for r in read_metrics(run_dir) if r["kind"] == "epoch"] == [1, 2]
+
+
+def test_resume_keeps_the_record_of_a_best_model_newer_than_the_checkpoint(uninterrupted, tmp_path):
+    """best.pt is written just before the epoch's checkpoint; a crash in between leaves it newer than last.pt.
+
+    The resumed run keeps its record (it holds a real evaluated model): the summary must describe the model
+    best.pt holds, not an older epoch.
+    """
+    import shutil
+    run_dir = _copy_run(uninterrupted.run_dir, tmp_path)
+    checkpoints = run_dir / "checkpoints"
+    shutil.copy(checkpoints / "last.prev.pt", checkpoints / "last.pt")  # the epoch-2 checkpoint never got written
+    best = torch.load(checkpoints / "best.pt", weights_only=True)
+    best.update(epoch=2, step=6, val_accuracy=1.0)  # a best model of epoch 2 that the redone epoch cannot beat
+    torch.save(best, checkpoints / "best.pt")
+    result = train(TrainConfig(**TINY, out=str(run_dir)), resume=True, verbose=False)
+    assert (result.summary["best_val_accuracy"], result.summary["best_val_epoch"]) == (1.0, 2)
+
+
+# ----------------------------------------------------------------------------
+# evaluation: no augmentation, no randomness
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("model", ["capsnet", "baseline"])
+def test_evaluation_is_unaugmented_whatever_the_shift_setting_and_rng(model):
+    """Trainer.evaluate on the same weights gives the same loss and accuracy for max_shift 0, 2 or 6 and any RNG
+    state, equal to the model run by hand on the unshifted validation images (in eval mode: no dropout)."""
+    from capslib.data.device import random_shifts, shift_images
+    from capslib.train.trainer import Trainer
+
+    results, weights = [], None
+    for max_shift, rng_seed in ((0, 1), (2, 2), (6, 3)):
+        trainer = Trainer(TrainConfig(**{**TINY, "model": model, "max_shift": max_shift}), verbose=False)
+        trainer.setup()
+        if weights is None:
+            weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        trainer.model.load_state_dict(weights)
+        torch.manual_seed(rng_seed)
+        results.append(trainer.evaluate(trainer.data.validation))
+    assert results[0] == results[1] == results[2]
+
+    validation = trainer.data.validation
+    assert len(validation) == TINY["eval_batch_size"]  # one batch: the hand computation sums the same way
+    trainer.model.eval()
+    with torch.no_grad():
+        loss, scores = trainer.compute_loss(trainer.model, validation.images, validation.labels)
+        accuracy = (scores.argmax(1) == validation.labels).double().mean().item()
+        assert results[0] == {"loss": loss.double().item(), "accuracy": accuracy}
+        # The check has teeth: evaluating shifted images would give another loss.
+        shifts = random_shifts(len(validation), 2, generator=torch.Generator().manual_seed(0))
+        shifted_loss, _ = trainer.compute_loss(trainer.model, shift_images(validation.images, shifts, 2),
+                                               validation.labels)
+        assert shifted_loss.item() != loss.item()

@@ -13,6 +13,7 @@ quick (small subsets, 2 epochs, the small configuration) or full (the paper's).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .checkpoint import CheckpointError
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if result.status == "finished" and result.run_dir is not None:
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 writes the summary
+    if result.status == "finished" and result.run_dir is not None and main_process:
         print(f"summary: {result.run_dir / 'summary.json'}")
     return 0
 

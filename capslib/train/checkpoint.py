@@ -13,6 +13,12 @@ device).  Two rules make it safe:
 * **safe loading**: ``torch.load(weights_only=True)``, which unpickles only
   tensors and plain Python containers (no code).  So every state is stored as
   tensors, numbers, strings, lists and dicts.
+
+A crash (power cut, ``kill -9``) *between* the two renames leaves no
+``<name>.pt`` but a good ``<name>.prev.pt``: :func:`resume_path` then picks the
+previous checkpoint and says so (the run redoes at most one epoch).  A
+``<name>.pt`` that is there but damaged is never passed over silently: loading
+it stops with an error naming the file and the fix.
 """
 from __future__ import annotations
 
@@ -85,6 +91,29 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         if temporary.exists():
             temporary.unlink()
     return path
+
+
+def resume_path(path: str | os.PathLike) -> tuple[Path, str | None]:
+    """The checkpoint to resume from for ``path`` and, when it is not ``path`` itself, why.
+
+    Returns ``(path, None)`` when ``path`` exists (even if it is damaged:
+    :func:`load_checkpoint` then refuses it with a clear error) or when neither
+    it nor the previous checkpoint exists (the same error for a missing file).
+    When only ``<name>.prev.pt`` is there (a crash between the two renames of
+    :func:`save_checkpoint`), returns ``(previous, message)``: the caller must
+    show the message, never resume silently from an older state.
+    """
+    path = Path(path)
+    previous = previous_path(path)
+    if path.exists() or not previous.is_file():
+        return path, None
+    leftovers = sorted(p.name for p in path.parent.glob(f".{path.name}.tmp-*"))
+    message = (f"note: {path} is missing but the previous checkpoint {previous} is there (a crash while the "
+               f"checkpoint was being replaced). Resuming from {previous}: up to one epoch of progress made "
+               f"after it will be redone.")
+    if leftovers:
+        message += f" Unfinished temporary file(s) left as they are: {', '.join(leftovers)}."
+    return previous, message
 
 
 def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:

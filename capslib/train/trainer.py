@@ -22,7 +22,10 @@ One call, :func:`train`, does the whole run:
 Interrupting (Ctrl-C, or ``max_steps``) saves a checkpoint at that step;
 ``resume=True`` continues exactly where it stopped: on a CPU the resumed
 run's per-step losses and final weights are bitwise those of an
-uninterrupted run.
+uninterrupted run.  It refuses a checkpoint made with settings that change
+what training does (only those in :data:`RESUMABLE_CHANGES`, such as a larger
+``epochs``, may differ), and when a crash left only ``last.prev.pt`` it
+resumes from that one, saying so.
 """
 from __future__ import annotations
 
@@ -43,7 +46,8 @@ import torch.nn.functional as TF
 from .. import mode as mode_lib
 from ..data.device import DeviceDataset, epoch_plan, iterate_batches, steps_per_epoch, train_validation_split
 from ..repro import seed_everything
-from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (CHECKPOINT_NAME, CheckpointError, load_checkpoint, resume_path, rng_state, save_checkpoint,
+                         set_rng_state)
 from .distributed import DistributedContext, all_reduce_sum, barrier, cleanup_distributed, setup_distributed
 from .metrics import MetricsWriter, accuracy_counts
 
@@ -58,6 +62,22 @@ MODE_DEFAULTS = {
     "full": dict(epochs=50, train_size=None, validation_size=5000, test_size=None, config="paper"),
 }
 MULTIMNIST_PAIRS = {"quick": 4000, "full": 600_000}   # training pairs (the paper drew 60M, 1,000 per digit)
+
+
+#: The :class:`TrainConfig` fields that may differ when a run is resumed: they say how long, where, how fast or
+#: how visibly it runs, not what a training step computes.  ``epochs`` and ``max_steps`` extend or cut the
+#: run; ``device``, ``compile``, ``compile_backend`` and ``deterministic`` choose kernels (the same
+#: mathematics); ``eval_batch_size`` and ``test_size`` concern evaluation only (the test set is used once, at
+#: the end); ``mode`` only fills in defaults, and the filled-in values are compared; ``out`` is where the
+#: checkpoint was found.  Every other field (the data, the model, the optimiser and its schedule, the
+#: augmentation, the seed, the dtype) must be the checkpoint's, or resuming would silently mix two runs.
+RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "progress", "log_every", "compile", "compile_backend",
+                               "device", "deterministic", "eval_batch_size", "test_size", "mode", "out"})
+
+
+def _option(field_name: str) -> str:
+    """The CLI option that sets ``field_name`` of :class:`TrainConfig`."""
+    return "--no-reconstruction" if field_name == "reconstruction" else "--" + field_name.replace("_", "-")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -430,13 +450,11 @@ class Trainer:
     def restore(self) -> None:
         if self.checkpoint_path is None:
             raise CheckpointError("cannot resume: no output folder given (--out), so there is no checkpoint")
-        state = load_checkpoint(self.checkpoint_path, map_location=self.device)
-        saved = json.loads(state["config"])
-        for key in ("model", "config", "dataset", "batch_size", "seed", "routing_iterations", "reconstruction"):
-            if saved.get(key) != getattr(self.config, key):
-                raise CheckpointError(f"cannot resume from {self.checkpoint_path}: it was made with {key}="
-                                      f"{saved.get(key)!r}, this run asks for {getattr(self.config, key)!r}. "
-                                      "Fix: use the same settings, or a new --out folder.")
+        path, notice = resume_path(self.checkpoint_path)
+        if notice is not None and self.context.is_main:
+            print(notice, file=sys.stderr, flush=True)  # shown even when verbose=False: never resume silently
+        state = load_checkpoint(path, map_location=self.device)
+        self.check_resumable(json.loads(state["config"]), path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -445,9 +463,46 @@ class Trainer:
         self.train_time, self.step_losses = state["train_time"], list(state["step_losses"])
         self.wall_offset = state.get("wall_time", 0.0)
         set_rng_state(state["rng"])
+        self._adopt_newer_best()
         self.metrics.truncate_after(self.step)
         if self.verbose:
-            print(f"Resumed from {self.checkpoint_path}: epoch {self.epoch}, step {self.step}")
+            print(f"Resumed from {path}: epoch {self.epoch}, step {self.step}")
+
+    def check_resumable(self, saved: dict, path: Path) -> None:
+        """Refuse to resume when a field outside :data:`RESUMABLE_CHANGES` differs from the checkpoint's.
+
+        ``saved``: the checkpoint's (resolved) config.  Fields the checkpoint
+        does not record (older checkpoints) are not compared.  One error lists
+        every difference, with the checkpoint's value and the requested one.
+        """
+        ours = dataclasses.asdict(self.config)
+        changed = [key for key in ours if key not in RESUMABLE_CHANGES and key in saved and saved[key] != ours[key]]
+        if changed:
+            details = "; ".join(f"{key} ({_option(key)}): checkpoint {saved[key]!r}, requested {ours[key]!r}"
+                                for key in changed)
+            raise CheckpointError(
+                f"cannot resume from {path}: it was made with other settings that change what training does: "
+                f"{details}. Fix: run again with the checkpoint's settings, or start a new run with a new --out "
+                f"folder (without --resume).")
+
+    def _adopt_newer_best(self) -> None:
+        """Keep ``self.best`` in step with ``best.pt`` when that file is newer than the restored checkpoint.
+
+        ``best.pt`` is written just before the epoch's checkpoint; a crash in
+        between (or a resume from ``last.prev.pt``) leaves a best model from
+        the progress about to be redone.  Its weights are a real evaluated
+        model, so its record is kept: the redone epochs must beat it to
+        replace it, and the summary reports the model that ``best.pt`` holds.
+        """
+        best_path = self.run_dir / "checkpoints" / "best.pt"
+        if not best_path.is_file():
+            return
+        try:
+            best = torch.load(best_path, map_location="cpu", weights_only=True)
+        except Exception:  # unreadable: nothing to adopt (the record of the checkpoint stands)
+            return
+        if isinstance(best, dict) and "val_accuracy" in best and best.get("step", -1) > self.step:
+            self.best = {"val_accuracy": float(best["val_accuracy"]), "epoch": int(best["epoch"])}
 
     def _save_best(self) -> None:
         if self.run_dir is None:
@@ -455,7 +510,7 @@ class Trainer:
         elif self.context.is_main:
             save_checkpoint(self.run_dir / "checkpoints" / "best.pt",
                             {"model": self.model.state_dict(), "epoch": self.epoch, "step": self.step,
-                             "optimizer": {}, "scheduler": {}, "rng": {}})
+                             "val_accuracy": self.best["val_accuracy"], "optimizer": {}, "scheduler": {}, "rng": {}})
 
     # -- the loop -----------------------------------------------------------------------------
     def run_epoch(self) -> str:
