@@ -79,7 +79,13 @@ def _loss(model, images, labels):
     return torch.nn.functional.cross_entropy(model(images).float(), labels)
 
 
-def _time(fn, *, steps: int, warmup: int, device: torch.device) -> list[float]:
+def time_calls(fn, *, steps: int, warmup: int, device: torch.device) -> list[float]:
+    """Seconds of each of ``steps`` calls of ``fn()``, after ``warmup`` untimed calls.
+
+    On a GPU the device is synchronised before each clock reading, so a
+    call's time includes its kernels, not only their launch.  Report the
+    median (or compare variants timed in turns), not one call.
+    """
     for _ in range(warmup):
         fn()
     _sync(device)
@@ -115,7 +121,7 @@ def bench_model(name: str, batch_size: int, dtype: str, device: torch.device, *,
         optimizer.step()
 
     base.train()
-    train_times = _time(train_step, steps=steps, warmup=warmup, device=device)
+    train_times = time_calls(train_step, steps=steps, warmup=warmup, device=device)
     base.eval()
 
     @torch.no_grad()
@@ -124,7 +130,7 @@ def bench_model(name: str, batch_size: int, dtype: str, device: torch.device, *,
             out = runner(images)
         return out
 
-    infer_times = _time(infer, steps=steps, warmup=warmup, device=device)
+    infer_times = time_calls(infer, steps=steps, warmup=warmup, device=device)
     train_s, infer_s = statistics.median(train_times), statistics.median(infer_times)
     forward_flops = flops_per_image(base)
     train_images_per_s = batch_size / train_s
@@ -152,8 +158,8 @@ def bench_routing(device: torch.device, *, batch: int = 32, in_caps: int = 1152,
 
     u_hat = torch.randn(batch, in_caps, out_caps, out_dim, generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
-        vectorised = _time(lambda: dynamic_routing(u_hat, iterations), steps=repeats, warmup=1, device=device)
-        loop = _time(lambda: dynamic_routing_loop(u_hat, iterations), steps=repeats, warmup=0, device=device)
+        vectorised = time_calls(lambda: dynamic_routing(u_hat, iterations), steps=repeats, warmup=1, device=device)
+        loop = time_calls(lambda: dynamic_routing_loop(u_hat, iterations), steps=repeats, warmup=0, device=device)
         difference = (dynamic_routing(u_hat, iterations) - dynamic_routing_loop(u_hat, iterations)).abs().max().item()
     v_s, l_s = statistics.median(vectorised), statistics.median(loop)
     return {"batch": batch, "in_caps": in_caps, "out_caps": out_caps, "out_dim": out_dim, "iterations": iterations,

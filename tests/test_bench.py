@@ -86,3 +86,19 @@ def test_profile_writes_the_top_ops_table(tmp_path):
 def test_bad_model_name():
     with pytest.raises(ValueError, match="expected a model among"):
         make_model("resnet", torch.device("cpu"))
+
+
+def test_time_calls_warms_up_then_times_each_call():
+    import time as _clock
+
+    from capslib.bench import time_calls
+
+    calls = []
+
+    def sleepy():
+        calls.append(1)
+        _clock.sleep(0.01)
+
+    times = time_calls(sleepy, steps=3, warmup=2, device=torch.device("cpu"))
+    assert len(calls) == 5 and len(times) == 3
+    assert all(t >= 0.009 for t in times)
