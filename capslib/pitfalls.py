@@ -138,7 +138,7 @@ def squash_without_eps(s: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
     **Guarded by** ``tests/test_functional.py``:
     ``test_zero_vector_gives_zero_and_finite_gradient`` and
-    ``test_zero_vector_under_cpu_autocast_bfloat16`` (squash and
+    ``test_zero_vector_under_cpu_autocast`` (squash and
     capsule_length at an exact zero vector: zero output, finite gradients).
     """
     if not isinstance(s, torch.Tensor) or not s.is_floating_point():
