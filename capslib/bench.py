@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -79,6 +80,26 @@ def _loss(model, images, labels):
     return torch.nn.functional.cross_entropy(model(images).float(), labels)
 
 
+def training_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *, dtype: str,
+                  device: torch.device) -> Callable[[], None]:
+    """One training step on a fixed batch, as a function to time: forward and loss under ``dtype``
+    autocast (``"float32"``: none), backward, an Adam update (learning rate 1e-3).
+
+    ``model`` is a CapsNet (its own loss: margin plus reconstruction), a CNN
+    (cross-entropy), or either one compiled with ``torch.compile``.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        with _autocast(device, dtype):
+            loss = _loss(model, images, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def time_calls(fn, *, steps: int, warmup: int, device: torch.device) -> list[float]:
     """Seconds of each of ``steps`` calls of ``fn()``, after ``warmup`` untimed calls.
 
@@ -110,15 +131,8 @@ def bench_model(name: str, batch_size: int, dtype: str, device: torch.device, *,
     base = model
     images = torch.rand(batch_size, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (batch_size,), device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     runner = torch.compile(model, backend=compile_backend) if compile else model
-
-    def train_step():
-        with _autocast(device, dtype):
-            loss = _loss(runner, images, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    train_step = training_step(runner, images, labels, dtype=dtype, device=device)
 
     base.train()
     train_times = time_calls(train_step, steps=steps, warmup=warmup, device=device)
@@ -176,14 +190,7 @@ def profile_training(name: str, batch_size: int, dtype: str, device: torch.devic
     runner = torch.compile(model) if compile else model
     images = torch.rand(batch_size, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (batch_size,), device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        with _autocast(device, dtype):
-            loss = _loss(runner, images, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    step = training_step(runner, images, labels, dtype=dtype, device=device)
 
     for _ in range(3):
         step()

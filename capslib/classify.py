@@ -268,10 +268,9 @@ def predict_proba(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1
     Runs in eval mode without gradients, and leaves the model in eval mode.
     """
     _check_data(images, None, "predict_proba")
-    device = _model_device(model, device)
     model.eval()
-    chunks = [F.softmax(model(chunk.to(device)), dim=1).cpu() for chunk in images.split(batch_size)]
-    return torch.cat(chunks)
+    return map_batches(lambda x: F.softmax(model(x), dim=1), images, batch_size=batch_size,
+                       device=_model_device(model, device))
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000,
