@@ -113,3 +113,24 @@ def test_missing_and_empty_files(tmp_path):
 def test_write_idx_refuses_types_without_a_code(tmp_path):
     with pytest.raises(TypeError, match="no type code for dtype int64"):
         write_idx(tmp_path / "x", np.zeros(3, np.int64))
+
+
+def test_to_unit_float_scales_only_bytes():
+    from capslib.data.idx import to_unit_float
+    assert to_unit_float(np.array([0, 51, 255], np.uint8)).tolist() == pytest.approx([0.0, 0.2, 1.0])
+    half = np.array([0.5], np.float64)
+    assert to_unit_float(half).dtype == np.float32 and to_unit_float(half).tolist() == [0.5]   # not 0.5 / 255
+    assert to_unit_float(np.zeros((0, 28, 28), np.float32)).shape == (0, 28, 28)               # empty is fine
+    with pytest.raises(IDXError, match=r"^x.idx: images of type int16 are not read as images"):
+        to_unit_float(np.array([3], np.int16), "x.idx")
+
+
+def test_check_labels_wants_integer_class_indices():
+    from capslib.data.idx import check_labels
+    out = check_labels(np.array([0, 9], np.uint8))
+    assert out.dtype == np.int64 and out.tolist() == [0, 9]
+    assert check_labels(np.array([1, 2], np.int32), num_classes=3).tolist() == [1, 2]
+    with pytest.raises(IDXError, match=r"labels must lie in 0..2, found 1..3"):
+        check_labels(np.array([1, 3], np.int32), num_classes=3)
+    with pytest.raises(IDXError, match=r"labels must be integers .* holds float64 values"):
+        check_labels(np.array([1.0, 2.0]))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 import time
 
@@ -70,7 +71,7 @@ def test_auto_falls_back_to_the_sample_and_says_so(capsys, tmp_path, offline):
 
 def test_missing_dataset_offline_fails_fast_with_the_fix(tmp_path, offline):
     start = time.monotonic()
-    with pytest.raises(DataNotFoundError, match=r"no network to download them.*CAPSLIB_DATA"):
+    with pytest.raises(DataNotFoundError, match=r"no network to download it\. Fix: .*CAPSLIB_DATA"):
         load_mnist("train", source="full", data_dir_=tmp_path)
     assert time.monotonic() - start < 10, "offline, the loader must fail in seconds, not hang"
 
@@ -102,10 +103,11 @@ def test_bad_arguments():
         load_mnist("train", source="complete")
 
 
-def test_fashion_mnist_missing_says_how_to_install(monkeypatch, tmp_path, offline):
+def test_fashion_mnist_full_missing_says_how_to_install(monkeypatch, tmp_path, offline):
     monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "none")
-    with pytest.raises(DataNotFoundError, match=r"apt-get install dataset-fashion-mnist"):
-        load_fashion_mnist("train", data_dir_=tmp_path)
+    with pytest.raises(DataNotFoundError, match=r"no network to download it\. Fix: `sudo apt-get install "
+                                                r"dataset-fashion-mnist`.*fashion-mnist"):
+        load_fashion_mnist("train", source="full", data_dir_=tmp_path)
 
 
 def test_fashion_mnist_from_a_data_folder(monkeypatch, tmp_path, offline):
@@ -126,13 +128,29 @@ def test_subset_is_deterministic(tmp_path, offline):
 
 def test_network_probe_bounds_a_stalled_name_lookup(monkeypatch):
     """A resolver that never answers must not stall the loader: the whole probe is bounded."""
+    released = threading.Event()
+
     def stalled_connection(*args, **kwargs):
-        time.sleep(30)
+        released.wait(30)
+        raise OSError("the lookup gave up")
 
     monkeypatch.setattr(sources.socket, "create_connection", stalled_connection)
     start = time.monotonic()
-    assert sources.network_available(("example.invalid", 443), timeout=0.5) is False
-    assert time.monotonic() - start < 3
+    try:
+        assert sources.network_available(("example.invalid", 443), timeout=0.5) is False
+        assert time.monotonic() - start < 3
+    finally:
+        released.set()  # let the abandoned probe thread end now, not during a later test
+
+
+def test_the_probe_thread_never_raises(monkeypatch):
+    """Whatever the connection attempt does (here: returns None, which is no context manager), the probe
+    says "no network" and its thread raises nothing (pytest would print PytestUnhandledThreadExceptionWarning)."""
+    escaped = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_type))
+    monkeypatch.setattr(sources.socket, "create_connection", lambda *args, **kwargs: None)
+    assert sources.network_available(("example.invalid", 443), timeout=2.0) is False
+    assert escaped == []
 
 
 def test_the_offline_fixture_reaches_the_default_probe(offline):

@@ -12,6 +12,12 @@ The file may be gzip-compressed (detected by its first two bytes, not its
 name).  Every way a file can be wrong (truncated, too long, a bad magic
 number, the wrong number of dimensions, a corrupt gzip stream) raises
 :class:`IDXError` naming the file and what is wrong.
+
+:func:`read_idx` reads any IDX file.  What the values of an *image* or a
+*label* file may be is checked by :func:`to_unit_float` (unsigned bytes are
+scaled by 1/255; floats must already lie in [0, 1]; other integer types are
+refused, since no scale for them is right) and :func:`check_labels`
+(integers in ``0..num_classes-1``; a float or NaN label is refused).
 """
 from __future__ import annotations
 
@@ -102,6 +108,56 @@ def read_idx(path: str | Path, *, expected_ndim: int | None = None,
         )
     array = np.frombuffer(data, dtype=dtype, offset=header_end).reshape(shape)
     return array.astype(dtype.newbyteorder("="), copy=True)
+
+
+def to_unit_float(images: np.ndarray, path: str | Path = "images") -> np.ndarray:
+    """Image values as float32 in [0, 1], checked.
+
+    * unsigned bytes (IDX type 0x08, MNIST's and Fashion-MNIST's): divided by 255;
+    * floats (0x0D, 0x0E): kept as they are, and must be finite and in [0, 1]
+      (floats in 0..255 would need a scale this reader cannot guess);
+    * any other integer type (0x09, 0x0B, 0x0C): refused, since a signed or
+      wider integer has no agreed range to scale from.
+
+    ``path`` names the file in the error message.
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / np.float32(255.0)
+    if images.dtype.kind == "f":
+        finite = np.isfinite(images)
+        if not finite.all():
+            raise IDXError(f"{path}: {int((~finite).sum()):,} pixel values are NaN or infinite; "
+                           "images must hold finite values in [0, 1]")
+        if images.size and (images.min() < 0 or images.max() > 1):
+            raise IDXError(
+                f"{path}: float images must lie in [0, 1], found {float(images.min()):g}..{float(images.max()):g}; "
+                "store bytes 0..255 (IDX type 0x08) or divide by the maximum before writing"
+            )
+        return images.astype(np.float32)
+    raise IDXError(
+        f"{path}: images of type {images.dtype.name} are not read as images: expected unsigned bytes "
+        "0..255 (IDX type 0x08, as MNIST stores them) or floats in [0, 1] (0x0D or 0x0E); convert the file "
+        "to one of those"
+    )
+
+
+def check_labels(labels: np.ndarray, path: str | Path = "labels", num_classes: int = 10) -> np.ndarray:
+    """Class labels as int64, checked: an integer type, every value in ``0..num_classes-1``.
+
+    A float label file (even one holding whole numbers, or NaN) is refused:
+    labels are class indices.  ``path`` names the file in the error message.
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "ui":
+        raise IDXError(
+            f"{path}: labels must be integers (IDX type 0x08, 0x09, 0x0B or 0x0C), the file holds "
+            f"{labels.dtype.name} values; class labels are indices 0..{num_classes - 1}"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise IDXError(f"{path}: labels must lie in 0..{num_classes - 1}, "
+                       f"found {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
 
 
 def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = None) -> Path:

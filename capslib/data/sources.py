@@ -1,18 +1,24 @@
-"""Where the digits come from: complete data on disk, a download, or the bundled sample.
+"""Where the images come from: complete data on disk, a download, or the bundled sample.
 
-``load_mnist`` looks, in this order, for:
+``load_mnist`` and ``load_fashion_mnist`` look, in this order, for:
 
-1. the complete MNIST in a data directory: the ``data_dir`` argument, else the
-   folder named by the environment variable ``CAPSLIB_DATA``, else the
-   repository's ``data/`` folder (files in ``<dir>/mnist/``, ``<dir>/`` or
-   torchvision's ``<dir>/MNIST/raw/``);
+1. the complete dataset in a data directory: the ``data_dir_`` argument, else
+   the folder named by the environment variable ``CAPSLIB_DATA``, else the
+   repository's ``data/`` folder (MNIST in ``<dir>/mnist/``, ``<dir>/`` or
+   torchvision's ``<dir>/MNIST/raw/``; Fashion-MNIST in ``<dir>/fashion-mnist/``,
+   ``<dir>/FashionMNIST/raw/`` or Debian's ``/usr/share/datasets/fashion-mnist``);
 2. a download with torchvision's downloader and checksums, where there is a
-   network (after a bounded connection probe, so offline it fails in seconds
-   instead of hanging);
-3. the real 5,000-digit sample bundled with capslib (``source="auto"`` only).
+   network: after a bounded connection probe (offline it fails in seconds),
+   and with every read bounded (``DOWNLOAD_TIMEOUT_S``, or
+   ``$CAPSLIB_DOWNLOAD_TIMEOUT``), so a host that accepts the connection and
+   never answers (a captive portal) ends in a fallback, not a hang;
+3. the real sample bundled with capslib (``source="auto"`` only): 5,000 MNIST
+   training digits with the complete MNIST test set, or 5,000 + 2,000
+   class-balanced Fashion-MNIST images.
 
-It always says which one it used.  ``source="full"`` never falls back: with
-no data and no network it raises :class:`DataNotFoundError` saying how to fix it.
+They always say which one they used, and why when it is the sample.
+``source="full"`` never falls back: it raises :class:`DataNotFoundError`
+saying how to fix it.
 """
 from __future__ import annotations
 
@@ -24,15 +30,18 @@ from pathlib import Path
 
 import torch
 
-from .idx import IDXError, read_idx
+from .idx import IDXError, check_labels, read_idx, to_unit_float
 
 DATA_ENV_VAR = "CAPSLIB_DATA"
+DOWNLOAD_TIMEOUT_ENV_VAR = "CAPSLIB_DOWNLOAD_TIMEOUT"
 SAMPLE_DIR = Path(__file__).resolve().parent / "mnist-sample"
+FASHION_SAMPLE_DIR = Path(__file__).resolve().parent / "fashion-mnist-sample"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 # In a clone of the course repository: its data/ folder; installed from a wheel (Colab, pip):
 # a per-user cache, never site-packages.
 REPO_DATA_DIR = (_PACKAGE_ROOT / "data" if (_PACKAGE_ROOT / "pyproject.toml").is_file()
                  else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "capslib")
+# Debian's `dataset-fashion-mnist`; read at call time, so tests can hide it by pointing it elsewhere.
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 IDX_FILES = {
@@ -44,13 +53,19 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 MNIST_CREDIT = "MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges (CC BY-SA 3.0)"
 FASHION_CREDIT = "Fashion-MNIST by Han Xiao, Kashif Rasul and Roland Vollgraf, Zalando Research (MIT licence)"
+# Both are read at call time (tests point them at local ports).
 NETWORK_PROBE = ("ossci-datasets.s3.amazonaws.com", 443)
 PROBE_TIMEOUT_S = 3.0
+DOWNLOAD_TIMEOUT_S = 10.0   # per socket operation (connect, each read) of a download
 
 
-class DataNotFoundError(FileNotFoundError):
-    """The requested dataset is neither on disk nor downloadable here."""
+class DataNotFoundError(FileNotFoundError, ValueError):
+    """The requested dataset is neither on disk nor downloadable here.
 
+    Its message is one line that names the fix.  It is also a ``ValueError``
+    (a setting asks for data this machine does not have), so a command line
+    that reports bad settings as one ``error:`` line reports this one too.
+    """
 
 @dataclass
 class ImageDataset(torch.utils.data.Dataset):
@@ -125,8 +140,11 @@ def read_idx_pair(images_path: Path, labels_path: Path, *, num_classes: int = 10
                   image_size: tuple[int, int] = (28, 28)) -> tuple[torch.Tensor, torch.Tensor]:
     """Read an image file and its label file and check that they belong together.
 
-    The images must be ``image_size`` (28x28 for MNIST and Fashion-MNIST), the
-    label and image counts equal, and every label in ``0..num_classes-1``.
+    Returns ``images``: ``(n, 1, h, w)`` float32 in [0, 1] and ``labels``: ``(n,)`` int64.
+    The images must be ``image_size`` (28x28 for MNIST and Fashion-MNIST) and
+    either unsigned bytes (0..255, scaled by 1/255) or finite floats already in
+    [0, 1] (kept as they are); the labels integers in ``0..num_classes-1``; the
+    two counts equal.  Anything else raises :class:`IDXError` naming the file.
     """
     images = read_idx(images_path, expected_ndim=3, expected_shape=(None, *image_size))
     labels = read_idx(labels_path, expected_ndim=1)
@@ -135,10 +153,9 @@ def read_idx_pair(images_path: Path, labels_path: Path, *, num_classes: int = 10
             f"{images_path} holds {len(images):,} images but {labels_path} holds {len(labels):,} labels: "
             "the two files do not belong together"
         )
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise IDXError(f"{labels_path}: labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
-    image_tensor = torch.from_numpy(images).to(torch.float32).div_(255.0).unsqueeze(1)
-    return image_tensor, torch.from_numpy(labels.astype("int64"))
+    labels = check_labels(labels, labels_path, num_classes)
+    image_tensor = torch.from_numpy(to_unit_float(images, images_path)).unsqueeze(1)
+    return image_tensor, torch.from_numpy(labels)
 
 
 def network_available(host_port: tuple[str, int] | None = None, timeout: float = PROBE_TIMEOUT_S) -> bool:
@@ -147,7 +164,8 @@ def network_available(host_port: tuple[str, int] | None = None, timeout: float =
     The whole probe is bounded, the name lookup included (``create_connection``'s
     own timeout covers only the connection, and a dead resolver can stall a
     lookup for tens of seconds): it runs in a daemon thread that is given up
-    on after ``timeout`` seconds.
+    on after ``timeout`` seconds.  Whatever the thread meets, it never raises
+    (an exception in an abandoned thread would be printed long after the answer).
     """
     host_port = NETWORK_PROBE if host_port is None else host_port
     result: list[bool] = []
@@ -156,7 +174,7 @@ def network_available(host_port: tuple[str, int] | None = None, timeout: float =
         try:
             with socket.create_connection(host_port, timeout=timeout):
                 result.append(True)
-        except OSError:
+        except Exception:  # noqa: BLE001 - any failure means "no network", and a thread must not raise
             result.append(False)
 
     thread = threading.Thread(target=probe, name="capslib-network-probe", daemon=True)
@@ -165,15 +183,49 @@ def network_available(host_port: tuple[str, int] | None = None, timeout: float =
     return bool(result and result[0])
 
 
+def download_timeout() -> float:
+    """Seconds a download may wait on one socket operation: ``$CAPSLIB_DOWNLOAD_TIMEOUT``, else ``DOWNLOAD_TIMEOUT_S``."""
+    value = os.environ.get(DOWNLOAD_TIMEOUT_ENV_VAR, "").strip()
+    if not value:
+        return float(DOWNLOAD_TIMEOUT_S)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise ValueError(f"{DOWNLOAD_TIMEOUT_ENV_VAR} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+class _DownloadFailed(Exception):
+    """The download started (the host answered the probe) but did not finish."""
+
+
 def _download(dataset_cls, root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Download with torchvision (its mirrors and MD5 checksums), under a bounded socket timeout."""
+    """Download with torchvision (its mirrors and MD5 checksums), every socket operation bounded.
+
+    A failure (no answer within the timeout, a refused or broken connection, a
+    bad checksum) raises :class:`_DownloadFailed` and removes the partial files
+    this attempt wrote, so that the next run does not find a truncated file.
+    """
+    timeout = download_timeout()
+    raw = root / dataset_cls.__name__ / "raw"
+    before = set(raw.iterdir()) if raw.is_dir() else set()
     previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(30)
+    socket.setdefaulttimeout(timeout)
     try:
         ds = dataset_cls(root=str(root), train=(split == "train"), download=True)
+    except (OSError, RuntimeError) as err:  # URLError and TimeoutError are OSErrors; torchvision raises RuntimeError
+        for path in set(raw.iterdir()) - before if raw.is_dir() else ():
+            if path.is_file():
+                path.unlink()
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise _DownloadFailed(f"{type(err).__name__}: {first_line} (at most {timeout:g} s per read, "
+                              f"${DOWNLOAD_TIMEOUT_ENV_VAR})") from err
     finally:
         socket.setdefaulttimeout(previous)
-    return ds.data.to(torch.float32).div_(255.0).unsqueeze(1), ds.targets.to(torch.int64)
+    images = to_unit_float(ds.data.numpy(), f"the downloaded {dataset_cls.__name__} {split} images")
+    return torch.from_numpy(images).unsqueeze(1), ds.targets.to(torch.int64)
 
 
 def _check_split(split: str) -> None:
@@ -181,84 +233,134 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between MNIST and Fashion-MNIST for the loader."""
+
+    name: str                              # "MNIST"
+    function: str                          # "load_mnist", for messages
+    torchvision_name: str                  # the torchvision dataset class (and its folder under the data dir)
+    folder: str                            # <data dir>/<folder>/
+    files_in_root: bool                    # the files may also lie in <data dir>/ itself
+    system_dirs: tuple                     # folders a system package installs
+    sample_dir: Path
+    sample_names: dict                     # split -> the dataset's name when it comes from the sample
+    sample_what: dict                      # split -> what the sample holds, for the message
+    classes: tuple
+    credit: str
+    fix: str                               # how to get the complete data (error messages)
+    short_fix: str                         # the same, in a few words (the printed line)
+
+    def folders(self, root: Path) -> list[Path]:
+        return [root / self.folder, *([root] if self.files_in_root else []),
+                root / self.torchvision_name / "raw", *self.system_dirs]
+
+
+def _mnist_kind() -> _Kind:
+    return _Kind(
+        "MNIST", "load_mnist", "MNIST", "mnist", True, (), SAMPLE_DIR,
+        {"train": "MNIST sample", "test": "MNIST"},
+        {"train": "MNIST 5,000-digit training sample", "test": "MNIST complete 10,000-digit test set"},
+        MNIST_CLASSES, MNIST_CREDIT,
+        f"copy the four MNIST files into one of those folders, or point {DATA_ENV_VAR} at a folder that holds "
+        f"them in mnist/ (e.g. `export {DATA_ENV_VAR}=../shared/data`)",
+        f"set {DATA_ENV_VAR} to a folder holding mnist/ to use the complete data")
+
+
+def _fashion_kind() -> _Kind:
+    # built at call time: FASHION_SYSTEM_DIR and FASHION_SAMPLE_DIR may have been pointed elsewhere (tests)
+    return _Kind(
+        "Fashion-MNIST", "load_fashion_mnist", "FashionMNIST", "fashion-mnist", False, (FASHION_SYSTEM_DIR,),
+        FASHION_SAMPLE_DIR,
+        {"train": "Fashion-MNIST sample", "test": "Fashion-MNIST sample"},
+        {"train": "Fashion-MNIST training sample (500 images of each class)",
+         "test": "Fashion-MNIST test sample (200 images of each class)"},
+        FASHION_CLASSES, FASHION_CREDIT,
+        f"`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; it installs the complete set in "
+        f"{FASHION_SYSTEM_DIR}), or copy the four IDX files into <data dir>/fashion-mnist "
+        f"(the data dir is ${DATA_ENV_VAR}, else the repository's data/)",
+        f"`apt-get install dataset-fashion-mnist`, or set {DATA_ENV_VAR} to a folder holding fashion-mnist/, "
+        "to use the complete set")
+
+
+def _load(kind: _Kind, split: str, source: str, data_dir_, download: bool, verbose: bool) -> ImageDataset:
+    _check_split(split)
+    if source not in ("auto", "full", "sample"):
+        raise ValueError(f"{kind.function}: source must be 'auto', 'full' or 'sample', got {source!r}")
+    root = data_dir(data_dir_)
+    why = ""
+    if source in ("auto", "full"):
+        folders = kind.folders(root)
+        found = _find_idx_pair(folders, split)
+        dataset = None
+        if found is not None:
+            images, labels = read_idx_pair(*found)
+            dataset = ImageDataset(images, labels, kind.name, split, str(found[0].parent), kind.classes, kind.credit)
+        else:
+            places = ", ".join(str(f) for f in folders[:-1]) + f" or {folders[-1]}"
+            if not download:
+                why = f"no complete {kind.name} in {places}, and downloads were turned off"
+            elif not network_available():
+                why = f"no complete {kind.name} in {places} and no network to download it"
+            else:
+                try:
+                    images, labels = _download(getattr(__import__("torchvision").datasets, kind.torchvision_name),
+                                               root, split)
+                except _DownloadFailed as err:
+                    why = f"no complete {kind.name} in {places}, and its download failed ({err})"
+                else:
+                    dataset = ImageDataset(images, labels, kind.name, split,
+                                           f"downloaded to {root / kind.torchvision_name}", kind.classes, kind.credit)
+        if dataset is not None:
+            if verbose:
+                print(f"Using the complete {kind.name} {split} set: {len(dataset):,} images from {dataset.source}")
+            return dataset
+        if source == "full":
+            images_name, labels_name = IDX_FILES[split]
+            raise DataNotFoundError(
+                f"{kind.function}: source='full' needs the complete {kind.name} {split} files "
+                f"({images_name}[.gz] and {labels_name}[.gz]), but there is {why}. "
+                f"Fix: {kind.fix}. Or take the bundled sample: source='auto' (as quick mode does)."
+            )
+    found = _find_idx_pair([kind.sample_dir], split)
+    if found is None:
+        raise DataNotFoundError(
+            f"{kind.function}: the bundled {kind.name} sample is missing from {kind.sample_dir}; reinstall capslib "
+            f"from the repository, or {kind.fix}"
+        )
+    images, labels = read_idx_pair(*found)
+    dataset = ImageDataset(images, labels, kind.sample_names[split], split, str(kind.sample_dir), kind.classes,
+                           kind.credit, [f"bundled sample ({why})" if why else "bundled sample (asked for)"])
+    if verbose:
+        reason = f" ({why}; {kind.short_fix})" if why else ""
+        print(f"Using the bundled {kind.sample_what[split]}{reason}: {len(dataset):,} images")
+    return dataset
+
+
 def load_mnist(split: str = "train", *, source: str = "auto", data_dir_: str | os.PathLike | None = None,
                download: bool = True, verbose: bool = True) -> ImageDataset:
     """Load MNIST's ``"train"`` or ``"test"`` split (LeCun et al. 1998).
 
     ``source``: ``"auto"`` (complete data if found or downloadable, else the
-    bundled sample), ``"full"`` (complete data or an error) or ``"sample"``
-    (the bundled 5,000-digit training sample and the full 10,000-digit test
-    set).  Prints which data it used unless ``verbose=False``.
+    bundled sample), ``"full"`` (complete data or a :class:`DataNotFoundError`
+    naming the fix) or ``"sample"`` (the bundled 5,000-digit training sample and
+    the complete 10,000-digit test set).  Prints which data it used, and why when
+    it is the sample, unless ``verbose=False``.
     """
-    _check_split(split)
-    if source not in ("auto", "full", "sample"):
-        raise ValueError(f"load_mnist: source must be 'auto', 'full' or 'sample', got {source!r}")
-    root = data_dir(data_dir_)
-    if source in ("auto", "full"):
-        found = _find_idx_pair([root / "mnist", root, root / "MNIST" / "raw"], split)
-        dataset = None
-        if found is not None:
-            images, labels = read_idx_pair(*found)
-            dataset = ImageDataset(images, labels, "MNIST", split, str(found[0].parent))
-        elif download and network_available():
-            images, labels = _download(__import__("torchvision").datasets.MNIST, root, split)
-            dataset = ImageDataset(images, labels, "MNIST", split, f"downloaded to {root / 'MNIST'}")
-        elif source == "full":
-            raise DataNotFoundError(
-                f"load_mnist: the complete MNIST {split} files ({IDX_FILES[split][0]}[.gz] and "
-                f"{IDX_FILES[split][1]}[.gz]) are not in {root / 'mnist'}, {root} or {root / 'MNIST' / 'raw'}, "
-                "and there is no network to download them. Fix: copy the four MNIST files into one of "
-                f"those folders, or point {DATA_ENV_VAR} at a folder that holds them "
-                f"(e.g. `export {DATA_ENV_VAR}=../shared/data`), or use source='sample'."
-            )
-        if dataset is not None:
-            if verbose:
-                print(f"Using the complete MNIST {split} set: {len(dataset):,} images from {dataset.source}")
-            return dataset
-    found = _find_idx_pair([SAMPLE_DIR], split)
-    if found is None:
-        raise DataNotFoundError(
-            f"load_mnist: the bundled MNIST sample is missing from {SAMPLE_DIR}; reinstall capslib "
-            f"from the repository, or set {DATA_ENV_VAR} to a folder holding the complete MNIST"
-        )
-    images, labels = read_idx_pair(*found)
-    name = "MNIST sample" if split == "train" else "MNIST"
-    dataset = ImageDataset(images, labels, name, split, str(SAMPLE_DIR))
-    if verbose:
-        why = "" if source == "sample" else (
-            f" (no complete MNIST in {root}"
-            + (" and no network to download it" if download else ", and downloads were turned off")
-            + f"; set {DATA_ENV_VAR} to a folder holding mnist/ to use the complete data)")
-        what = "5,000-digit training sample" if split == "train" else "complete 10,000-digit test set"
-        print(f"Using the bundled MNIST {what}{why}: {len(dataset):,} images")
-    return dataset
+    return _load(_mnist_kind(), split, source, data_dir_, download, verbose)
 
 
-def load_fashion_mnist(split: str = "train", *, data_dir_: str | os.PathLike | None = None,
+def load_fashion_mnist(split: str = "train", *, source: str = "auto", data_dir_: str | os.PathLike | None = None,
                        download: bool = True, verbose: bool = True) -> ImageDataset:
     """Load Fashion-MNIST (Xiao et al. 2017): 60,000 + 10,000 28x28 images of 10 clothing classes.
 
-    Looked for in ``<data dir>/fashion-mnist``, ``<data dir>/FashionMNIST/raw``
-    and Debian's ``/usr/share/datasets/fashion-mnist`` (``apt-get install
-    dataset-fashion-mnist``), then downloaded where there is a network.
+    The complete set is looked for in ``<data dir>/fashion-mnist``,
+    ``<data dir>/FashionMNIST/raw`` and Debian's ``/usr/share/datasets/fashion-mnist``
+    (``apt-get install dataset-fashion-mnist``), then downloaded where there is
+    a network.  ``source``: ``"auto"`` (else the bundled sample: 5,000 training
+    and 2,000 test images, class-balanced, drawn with a fixed seed from the
+    official sets), ``"full"`` (the complete set or a :class:`DataNotFoundError`
+    naming the fix) or ``"sample"``.  Prints which data it used, and why when it
+    is the sample, unless ``verbose=False``; the sample's ``notes`` say why too.
     """
-    _check_split(split)
-    root = data_dir(data_dir_)
-    found = _find_idx_pair([root / "fashion-mnist", root / "FashionMNIST" / "raw", FASHION_SYSTEM_DIR], split)
-    if found is not None:
-        images, labels = read_idx_pair(*found)
-        source = str(found[0].parent)
-    elif download and network_available():
-        images, labels = _download(__import__("torchvision").datasets.FashionMNIST, root, split)
-        source = f"downloaded to {root / 'FashionMNIST'}"
-    else:
-        raise DataNotFoundError(
-            f"load_fashion_mnist: the Fashion-MNIST {split} files are not in {root / 'fashion-mnist'}, "
-            f"{root / 'FashionMNIST' / 'raw'} or {FASHION_SYSTEM_DIR}, and there is no network to download "
-            "them. Fix: `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu, works offline from a "
-            f"local mirror), or copy the four IDX files into {root / 'fashion-mnist'}."
-        )
-    dataset = ImageDataset(images, labels, "Fashion-MNIST", split, source, FASHION_CLASSES, FASHION_CREDIT)
-    if verbose:
-        print(f"Using Fashion-MNIST {split} set: {len(dataset):,} images from {source}")
-    return dataset
+    return _load(_fashion_kind(), split, source, data_dir_, download, verbose)
