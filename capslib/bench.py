@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -33,6 +34,7 @@ from typing import Callable
 import torch
 
 from . import mode as mode_lib
+from .cpu_memory import keep_freed_memory
 from .flops import flops_per_image
 
 #: Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from the vendors' data sheets.
@@ -88,7 +90,9 @@ def training_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
     ``model`` is a CapsNet (its own loss: margin plus reconstruction), a CNN
     (cross-entropy), or either one compiled with ``torch.compile``.
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    from .train.trainer import make_optimizer
+
+    optimizer = make_optimizer(model.parameters(), 1e-3)
 
     def step() -> None:
         with _autocast(device, dtype):
@@ -117,6 +121,20 @@ def time_calls(fn, *, steps: int, warmup: int, device: torch.device) -> list[flo
         _sync(device)
         times.append(time.perf_counter() - start)
     return times
+
+
+def gemm_gflops(device: torch.device, *, size: int = 2048, repeats: int = 5) -> list[float]:
+    """GFLOP/s of ``repeats`` float32 matrix multiplies ``(size x size) @ (size x size)`` on ``device``.
+
+    The reference a training step is compared with on a CPU: what one large
+    GEMM reaches on these cores now, measured in the same run as the step
+    (``2 * size**3`` FLOPs per multiply).
+    """
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator).to(device)
+    b = torch.randn(size, size, generator=generator).to(device)
+    times = time_calls(lambda: a @ b, steps=repeats, warmup=1, device=device)
+    return [2 * size ** 3 / t / 1e9 for t in times]
 
 
 def bench_model(name: str, batch_size: int, dtype: str, device: torch.device, *, steps: int, warmup: int,
@@ -210,14 +228,34 @@ def profile_training(name: str, batch_size: int, dtype: str, device: torch.devic
     return header + table
 
 
+def _print_result(result: dict) -> None:
+    name, batch_size, dtype = result["model"], result["batch_size"], result["dtype"]
+    if "error" in result:
+        print(f"{name:15s} batch {batch_size:5d} {dtype:9s} {result['error']}")
+        return
+    peak, gemm = result["fraction_of_bf16_peak"], result.get("fraction_of_fp32_gemm")
+    print(f"{name:15s} batch {batch_size:5d} {dtype:9s} train {result['train_images_per_s']:>10,.0f} "
+          f"img/s  infer {result['inference_latency_ms']:8.2f} ms/batch  "
+          f"{1e3 * result['achieved_train_tflops']:9.1f} GFLOP/s"
+          + (f" ({100 * peak:.1f}% of bf16 peak)" if peak else "")
+          + (f" ({100 * gemm:.0f}% of this run's fp32 GEMM)" if gemm else ""))
+
+
 def run_bench(*, models, batch_sizes, dtypes, device: torch.device, steps: int, warmup: int, compile: bool = False,
-              routing: dict | None = None, verbose: bool = True) -> dict:
-    """The whole benchmark as a JSON-ready dict (see the module docstring)."""
+              routing: dict | None = None, verbose: bool = True, gemm_reference: bool | None = None) -> dict:
+    """The whole benchmark as a JSON-ready dict (see the module docstring).
+
+    ``gemm_reference`` (default: on a CPU): also time a float32 GEMM before and after the models and give
+    each result's ``fraction_of_fp32_gemm``, the share of that GEMM's FLOP/s the training step reached.
+    """
+    if gemm_reference is None:
+        gemm_reference = device.type == "cpu"
     report = {"describe": mode_lib.describe_run(device=device, data="synthetic batches on the device"),
               "device_name": mode_lib.device_name(device), "versions": mode_lib.versions(),
-              "mode": mode_lib.get_mode(), "results": [], "routing": None}
+              "mode": mode_lib.get_mode(), "results": [], "routing": None, "fp32_gemm_gflops": None}
     if verbose:
         print(report["describe"])
+    gemm = gemm_gflops(device) if gemm_reference else []  # before the models, and again after them
     for name in models:
         for dtype in dtypes:
             for batch_size in batch_sizes:
@@ -227,14 +265,21 @@ def run_bench(*, models, batch_sizes, dtypes, device: torch.device, steps: int, 
                     result = {"model": name, "batch_size": batch_size, "dtype": dtype, "error": "out of memory"}
                     torch.cuda.empty_cache()
                 report["results"].append(result)
-                if verbose and "error" not in result:
-                    peak = result["fraction_of_bf16_peak"]
-                    print(f"{name:15s} batch {batch_size:5d} {dtype:9s} train {result['train_images_per_s']:>10,.0f} "
-                          f"img/s  infer {result['inference_latency_ms']:8.2f} ms/batch  "
-                          f"{1e3 * result['achieved_train_tflops']:9.1f} GFLOP/s"
-                          + (f" ({100 * peak:.1f}% of bf16 peak)" if peak else ""))
-                elif verbose:
-                    print(f"{name:15s} batch {batch_size:5d} {dtype:9s} {result['error']}")
+    if gemm_reference:
+        gemm += gemm_gflops(device)
+        report["fp32_gemm_gflops"] = statistics.median(gemm)
+        report["fp32_gemm"] = {"size": 2048, "measurements_gflops": gemm,
+                               "note": "median of float32 (2048 x 2048) @ (2048 x 2048) multiplies, timed before "
+                                       "and after the models in this run"}
+    for result in report["results"]:
+        if "error" not in result:
+            result["fraction_of_fp32_gemm"] = (1e3 * result["achieved_train_tflops"] / report["fp32_gemm_gflops"]
+                                               if report["fp32_gemm_gflops"] else None)
+        if verbose:
+            _print_result(result)
+    if verbose and report["fp32_gemm_gflops"]:
+        print(f"reference: one float32 GEMM (2048^3) reached {report['fp32_gemm_gflops']:,.1f} GFLOP/s in this run "
+              f"(median of {len(gemm)})")
     if routing is not None:
         report["routing"] = bench_routing(device, **routing)
         r = report["routing"]
@@ -246,7 +291,36 @@ def run_bench(*, models, batch_sizes, dtypes, device: torch.device, steps: int, 
 
 
 def _csv(kind):
-    return lambda text: [kind(x) for x in text.split(",") if x]
+    def parse(text):
+        try:
+            return [kind(x) for x in text.split(",") if x]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}, got {text!r}")
+    return parse
+
+
+def _device_or_exit(parser: argparse.ArgumentParser, name: str) -> torch.device:
+    """``--device`` as a torch.device, or a one-line error (unknown name, or CUDA without a GPU)."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        parser.error(f"--device: expected cpu, cuda or cuda:N, got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {name}: no CUDA GPU is available here (torch {torch.__version__}); use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device: expected cpu, cuda or cuda:N, got {name!r}")
+    return device
+
+
+def _check_writable(parser: argparse.ArgumentParser, path: Path) -> None:
+    """Refuse a ``--json`` path that cannot be written before the benchmark runs, not after."""
+    if path.is_dir():
+        parser.error(f"--json {path}: is a directory; give a file name, e.g. {path / 'bench.json'}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and (not parent.is_dir() or not os.access(parent, os.W_OK)):
+        parser.error(f"--json {path}: cannot create a file under {parent}; choose a writable folder")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=["capsnet-paper", "capsnet-small", "baseline-paper"] if cuda else ["capsnet-small"])
     parser.add_argument("--batch-sizes", type=_csv(int), default=[128, 512, 1024, 2048] if cuda else [32])
     parser.add_argument("--dtypes", type=_csv(str), default=["float32", "bfloat16"] if cuda else ["float32"])
-    parser.add_argument("--steps", type=int, default=30 if cuda else 3)
-    parser.add_argument("--warmup", type=int, default=10 if cuda else 1)
+    parser.add_argument("--steps", type=int, default=30 if cuda else 5)
+    parser.add_argument("--warmup", type=int, default=10 if cuda else 2)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--routing-batch", type=int, default=128 if cuda else 8)
     parser.add_argument("--routing-in-caps", type=int, default=1152)
@@ -268,7 +342,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile training steps instead (torch.profiler)")
     parser.add_argument("--profile-dir", default="results/profile")
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
+    device = _device_or_exit(parser, args.device)
+    for option, values in (("--batch-sizes", args.batch_sizes), ("--steps", [args.steps]),
+                           ("--routing-batch", [args.routing_batch]), ("--routing-in-caps", [args.routing_in_caps])):
+        if not values or any(v < 1 for v in values):
+            parser.error(f"{option}: expected positive integers, got {','.join(map(str, values)) or 'nothing'}")
+    if args.warmup < 0:
+        parser.error(f"--warmup: expected 0 or more, got {args.warmup}")
+    if args.json:
+        _check_writable(parser, Path(args.json))
+    if device.type == "cpu":
+        keep_freed_memory()
     for name in args.models:
         if name not in MODEL_NAMES:
             parser.error(f"--models: expected names among {', '.join(MODEL_NAMES)}, got {name!r}")

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as F
+from . import fused_conv
 from .nn import CapsuleDecoder, PrimaryCapsules, RoutingCapsules
 
 __all__ = ["BaselineCNN", "CapsNet", "CapsNetConfig", "CapsNetLoss", "CapsNetOutput", "capsnet_loss"]
@@ -273,8 +274,7 @@ class CapsNet(nn.Module):
     def forward(self, images: Tensor, targets: Tensor | None = None, return_couplings: bool = False,
                 mask_with: Tensor | None = None) -> CapsNetOutput:
         self._check_images(images)
-        features = torch.relu(self.conv1(images))                     # (batch, conv_channels, 20, 20)
-        u = self.primary_caps(features)                                # (batch, 1152, 8)
+        u = self.primary_capsules(images)                              # (batch, 1152, 8)
         routed = self.digit_caps(u, return_couplings=return_couplings)
         poses, couplings = routed if return_couplings else (routed, None)  # (batch, 10, 16)
         lengths = F.capsule_length(poses, dim=-1)                      # (batch, 10)
@@ -291,8 +291,33 @@ class CapsNet(nn.Module):
     def predict(self, images: Tensor) -> Tensor:
         """Class indices ``(batch,)``: the longest class capsule (no decoder run)."""
         self._check_images(images)
-        u = self.primary_caps(torch.relu(self.conv1(images)))
-        return F.capsule_length(self.digit_caps(u), dim=-1).argmax(dim=1)
+        return F.capsule_length(self.digit_caps(self.primary_capsules(images)), dim=-1).argmax(dim=1)
+
+    def primary_capsules(self, images: Tensor) -> Tensor:
+        """conv1 (ReLU) then PrimaryCaps: ``(batch, C, H, W)`` -> ``u`` ``(batch, num_primary_caps, primary_dim)``.
+
+        On a CPU in float32/float64 (outside autocast) both convolutions run as matrix multiplies on
+        channels-last maps (:mod:`capslib.fused_conv`); elsewhere, or with ``model.fast = False``, as
+        ``nn.Conv2d``.  The values and gradients are the same.
+        """
+        if self.fast and fused_conv.applies(images, self.conv1.weight):
+            features = torch.relu(fused_conv.conv2d_channels_last(images.permute(0, 2, 3, 1), self.conv1.weight,
+                                                                  self.conv1.bias))   # (batch, 20, 20, 256)
+            return self.primary_caps.forward_channels_last(features)
+        return self.primary_caps(torch.relu(self.conv1(images)))     # (batch, 256, 20, 20) -> (batch, 1152, 8)
+
+    @property
+    def fast(self) -> bool:
+        """Whether the CPU fast paths run (:mod:`capslib.fused_conv`, :mod:`capslib.fused_routing`); default True.
+
+        Set ``model.fast = False`` to run the reference layers (``nn.Conv2d``, ``einsum`` and autograd
+        through :func:`capslib.functional.dynamic_routing`), e.g. to compare them.
+        """
+        return self.digit_caps.fused
+
+    @fast.setter
+    def fast(self, enabled: bool) -> None:
+        self.digit_caps.fused = bool(enabled)
 
 
 # ----------------------------------------------------------------------------

@@ -102,3 +102,49 @@ def test_time_calls_warms_up_then_times_each_call():
     times = time_calls(sleepy, steps=3, warmup=2, device=torch.device("cpu"))
     assert len(calls) == 5 and len(times) == 3
     assert all(t >= 0.009 for t in times)
+
+
+def test_cpu_report_compares_the_step_with_a_gemm_of_the_same_run(monkeypatch):
+    import capslib.bench as bench
+    monkeypatch.setattr(bench, "gemm_gflops", lambda device: [100.0, 300.0])   # a known reference: median 200
+    report = run_bench(models=["capsnet-tiny"], batch_sizes=[4], dtypes=["float32"], device=torch.device("cpu"),
+                       steps=1, warmup=0, verbose=False)
+    assert report["fp32_gemm_gflops"] == 200.0
+    result = report["results"][0]
+    assert result["fraction_of_fp32_gemm"] == pytest.approx(1e3 * result["achieved_train_tflops"] / 200.0)
+
+
+def test_gemm_reference_counts_two_flops_per_multiply_add():
+    from capslib.bench import gemm_gflops
+    rates = gemm_gflops(torch.device("cpu"), size=64, repeats=3)
+    assert len(rates) == 3 and all(r > 0 for r in rates)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--batch-sizes", "0"], "--batch-sizes: expected positive integers"),
+    (["--steps", "0"], "--steps: expected positive integers"),
+    (["--routing-in-caps", "0"], "--routing-in-caps: expected positive integers"),
+    (["--device", "gpu"], "--device: expected cpu, cuda or cuda:N"),
+    (["--batch-sizes", "a,b"], "comma-separated list of int"),
+])
+def test_bad_options_stop_before_anything_runs_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--models", "capsnet-tiny", *argv])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu_is_refused_at_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["--device", "cuda", "--models", "capsnet-tiny"])
+    assert "no CUDA GPU is available" in capsys.readouterr().err
+
+
+def test_json_naming_a_directory_is_refused_before_the_benchmark(tmp_path, capsys, monkeypatch):
+    import capslib.bench as bench
+    monkeypatch.setattr(bench, "run_bench", lambda **kw: pytest.fail("the benchmark ran"))
+    with pytest.raises(SystemExit):
+        main(["--models", "capsnet-tiny", "--json", str(tmp_path)])
+    assert "is a directory" in capsys.readouterr().err

@@ -273,6 +273,20 @@ def autocast_dtype(dtype: str, device: torch.device) -> torch.dtype | None:
     return {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
+def make_optimizer(parameters, lr: float) -> torch.optim.Adam:
+    """Adam (the paper's optimiser) with ``fused=True`` where this torch supports it for these parameters.
+
+    The fused implementation updates every parameter in one kernel instead of a
+    Python loop of several small operations per parameter tensor: the same
+    update (Kingma & Ba's Algorithm 1, as ``torch.optim.Adam``), less time.
+    """
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device/dtype without a fused kernel
+        return torch.optim.Adam(parameters, lr=lr)
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     """The official schedule ``lr = lr0 * decay ** (step / decay_steps)``, stepped once per training step."""
     if config.staircase:
@@ -352,7 +366,7 @@ class Trainer:
         self.model = build_model(c, self.data.train.image_size).to(self.device)
         self.is_capsnet = c.model == "capsnet"
         self.classes = 10
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
+        self.optimizer = make_optimizer(self.model.parameters(), c.lr)
         self.scheduler = make_scheduler(self.optimizer, c)
         self.amp_dtype = autocast_dtype(c.dtype, self.device)
         forward_model = self.model
