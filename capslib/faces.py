@@ -430,8 +430,61 @@ def make_face_dataset(n_faces: int, n_non_faces: int, n_scrambled: int = 0, *, s
     return dataset
 
 
+def home_positions(dataset: FaceDataset) -> torch.Tensor:
+    """Where each part would sit if the image were a face with the same oval: ``(n, 4, 2)`` pixels.
+
+    The four places of :data:`PART_SLOTS`, scaled, tilted and moved with each
+    image's recorded ``face_poses`` (no part jitter); ``NaN`` where there is no oval.
+    """
+    cx, cy, scale, tilt = dataset.face_poses.unbind(1)
+    cos, sin = torch.cos(torch.deg2rad(tilt)), torch.sin(torch.deg2rad(tilt))
+    frame = PART_SLOTS[None] * dataset.size * scale[:, None, None]               # (n, 4, 2) in the face's frame
+    px, py = frame[..., 0], frame[..., 1]
+    return torch.stack([cx[:, None] + cos[:, None] * px - sin[:, None] * py,
+                        cy[:, None] + sin[:, None] * px + cos[:, None] * py], dim=-1)
+
+
+def part_displacements(dataset: FaceDataset) -> torch.Tensor:
+    """How far each part sits from its place in a face, in pixels: ``(n, 4)``, ``NaN`` where it is absent.
+
+    About the part jitter (under a pixel) for a face; for a scrambled face, the
+    distance its part was moved to another part's place.
+    """
+    return torch.linalg.vector_norm(dataset.part_centres - home_positions(dataset), dim=-1)
+
+
+def train_face_detector(train_set: FaceDataset, *, pooling: str = "max", seed: int = 0, epochs: int = 4,
+                        batch_size: int = 64, lr: float = 2e-3, channels: tuple[int, int] = (4, 8),
+                        hidden: int = 32, device: torch.device | str | None = None):
+    """A small CNN (:class:`capslib.classify.SmallCNN`) trained to say face (1) or not (0).
+
+    The weights are initialised from ``seed`` and the batches drawn from it, so
+    one seed gives one network, bit for bit on a CPU.  ``pooling``: ``"max"``
+    or ``"none"`` (the same network without its two 2x2 max poolings).
+    Returns the trained model in eval mode.
+    """
+    from .classify import SmallCNN, train_classifier
+    from .repro import seed_everything
+
+    if not isinstance(train_set, FaceDataset):
+        raise TypeError(f"train_face_detector: expected a FaceDataset, got {type(train_set).__name__}")
+    seed_everything(seed)
+    model = SmallCNN(num_classes=2, image_size=train_set.size, channels=channels, hidden=hidden, pooling=pooling)
+    train_classifier(model, train_set.images, train_set.labels, epochs=epochs, batch_size=batch_size, lr=lr,
+                     device=device, seed=seed)
+    return model
+
+
+def face_probability(model, images: torch.Tensor) -> torch.Tensor:
+    """``P(face)`` that a two-class detector gives each of ``images (n, 1, s, s)``: ``(n,)`` on the CPU."""
+    from .classify import predict_proba
+
+    return predict_proba(model, images)[:, 1]
+
+
 __all__ = [
     "CLASS_NAMES", "FACE", "FaceDataset", "FaceStyle", "KIND_NAMES", "NON_FACE", "NON_FACE_VARIANTS",
-    "PART_NAMES", "PART_SLOTS", "SCRAMBLED", "make_face_dataset", "make_faces", "make_non_faces",
-    "make_scrambled_faces", "scrambled_slots",
+    "PART_NAMES", "PART_SLOTS", "SCRAMBLED", "face_probability", "home_positions", "make_face_dataset",
+    "make_faces", "make_non_faces", "make_scrambled_faces", "part_displacements", "scrambled_slots",
+    "train_face_detector",
 ]

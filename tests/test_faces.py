@@ -117,3 +117,45 @@ def test_style_ranges_are_validated_and_respected():
     expected_left_eye = torch.tensor([13.5, 13.5]) + faces.PART_SLOTS[0] * 28
     assert torch.allclose(data.part_centres[:, 0], expected_left_eye.expand(5, 2), atol=1e-4)
     assert math.isclose(float(data.face_poses[:, 3].abs().max()), 0.0, abs_tol=1e-6)
+
+
+def test_home_positions_are_the_part_centres_of_a_still_face():
+    still = faces.FaceStyle(max_part_jitter=0.0)
+    data = faces.make_faces(8, seed=3, style=still)
+    assert torch.allclose(faces.home_positions(data), data.part_centres, atol=1e-4)
+    assert faces.part_displacements(data).max() < 1e-3
+
+
+def test_part_displacements_of_faces_are_jitter_and_of_scrambled_faces_whole_slots(three_kinds):
+    face, non_face, scrambled = three_kinds
+    jitter = faces.FaceStyle().max_part_jitter
+    assert faces.part_displacements(face).max() <= jitter * math.sqrt(2) + 1e-4
+    moved = faces.part_displacements(scrambled)                                      # (60, 4)
+    assert (moved[:, 3] > 3.0).all()                                                 # the mouth always moves
+    # by hand: the mouth moved to the left eye's place travels |(-0.13, -0.10) - (0, 0.20)| x 28 x scale
+    slots = faces.scrambled_slots(60, torch.Generator().manual_seed(1))
+    to_left_eye = slots[:, 3] == 0
+    expected = math.hypot(0.13, 0.30) * 28 * scrambled.face_poses[to_left_eye, 2]
+    assert torch.allclose(moved[to_left_eye, 3], expected, atol=jitter * math.sqrt(2) + 1e-4)
+    # a part that stayed in its own place moved by the jitter only
+    stayed = slots == torch.arange(4)
+    assert (moved[stayed] <= jitter * math.sqrt(2) + 1e-4).all() and (moved[~stayed] > 3.0).all()
+    assert faces.part_displacements(non_face)[non_face.face_poses[:, 0].isnan()].isnan().all()  # no oval, no place
+
+
+def test_train_face_detector_learns_faces_and_is_seeded():
+    train = faces.make_face_dataset(600, 600, seed=4)
+    test = faces.make_face_dataset(100, 100, seed=5)
+    a = faces.train_face_detector(train, seed=1, epochs=5)
+    b = faces.train_face_detector(train, seed=1, epochs=5)
+    c = faces.train_face_detector(train, seed=2, epochs=1)
+    for name, weight in a.state_dict().items():
+        assert torch.equal(weight, b.state_dict()[name]), name
+    assert not torch.equal(a.conv1.weight, c.conv1.weight)
+    p = faces.face_probability(a, test.images)
+    assert p.shape == (200,) and 0 <= p.min() and p.max() <= 1
+    assert ((p > 0.5).long() == test.labels).float().mean() > 0.85
+    unpooled = faces.train_face_detector(train, pooling="none", seed=1, epochs=1)
+    assert unpooled.fc1.in_features == 8 * 28 * 28
+    with pytest.raises(TypeError, match="FaceDataset"):
+        faces.train_face_detector((train.images, train.labels))
