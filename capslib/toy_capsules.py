@@ -21,7 +21,12 @@ when the same parts are scrambled, the predictions scatter.
 
 Chapter 5.  :func:`routing_toy_predictions` builds 2-D predictions
 ``u_hat: (1, in_caps, out_caps, 2)`` where some input capsules agree on a parent
-and others are outliers, for watching routing by agreement step by step.
+and others are outliers, for watching routing by agreement step by step; and
+:func:`whole_predictions` routes the face toy's parts to two competing wholes,
+the face and a "Picasso" (:data:`PICASSO_PARTS`, the same parts in other
+places).  Routing compares predictions by dot products, so each predicted pose
+is first turned into a unit vector by :func:`embed_poses`, whose dot products
+are close to 1 for nearby poses and close to 0 for distant ones.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ import torch
 
 __all__ = [
     "FACE_PARTS",
+    "PICASSO_PARTS",
     "pose_matrix",
     "pose_parameters",
     "pose_vector",
@@ -42,6 +48,9 @@ __all__ = [
     "predict_whole",
     "agreement_spread",
     "draw_face_predictions",
+    "embed_poses",
+    "WHOLES",
+    "whole_predictions",
     "RoutingToy",
     "routing_toy_predictions",
 ]
@@ -52,6 +61,16 @@ FACE_PARTS: dict[str, tuple[float, float, float, float]] = {
     "right eye": (0.35, 0.30, 0.22, 0.0),
     "nose": (0.0, -0.02, 0.18, math.pi / 2),
     "mouth": (0.0, -0.42, 0.40, 0.0),
+}
+
+# A second whole made of the same four parts, each with its own size and angle, in other places
+# (a derangement of the face's positions): the eyes sit where the mouth and the left eye were,
+# the nose where the right eye was, the mouth where the nose was.  Chapter 5 routes parts to it.
+PICASSO_PARTS: dict[str, tuple[float, float, float, float]] = {
+    "left eye": (0.0, -0.42, 0.22, 0.0),
+    "right eye": (-0.35, 0.30, 0.22, 0.0),
+    "nose": (0.35, 0.30, 0.18, math.pi / 2),
+    "mouth": (0.0, -0.02, 0.40, 0.0),
 }
 
 
@@ -87,15 +106,28 @@ def pose_vector(poses: torch.Tensor) -> torch.Tensor:
     return torch.stack([poses[..., 0, 2], poses[..., 1, 2], poses[..., 0, 0], poses[..., 1, 0]], dim=-1)
 
 
-def part_to_whole_transforms() -> dict[str, torch.Tensor]:
-    """Each part's transform ``W_i = R_i^{-1}`` (3x3) that maps its pose to the face's pose."""
-    return {name: torch.linalg.inv(pose_matrix(*params)) for name, params in FACE_PARTS.items()}
+def part_to_whole_transforms(layout: dict[str, tuple[float, float, float, float]] | None = None
+                             ) -> dict[str, torch.Tensor]:
+    """Each part's transform ``W_i = R_i^{-1}`` (3x3) that maps its pose to the whole's pose.
+
+    ``layout``: each part's canonical pose ``(x, y, scale, angle)`` in the
+    whole's frame; :data:`FACE_PARTS` by default (:data:`PICASSO_PARTS` for
+    the other whole of chapter 5).
+    """
+    layout = FACE_PARTS if layout is None else layout
+    return {name: torch.linalg.inv(pose_matrix(*params)) for name, params in layout.items()}
 
 
-def face_parts(x: float = 0.0, y: float = 0.0, scale: float = 1.0, angle: float = 0.0) -> dict[str, torch.Tensor]:
-    """The part poses (name -> 3x3) of a face with pose ``(x, y, scale, angle)``: ``F @ R_i``."""
-    face = pose_matrix(x, y, scale, angle)
-    return {name: face @ pose_matrix(*params) for name, params in FACE_PARTS.items()}
+def face_parts(x: float = 0.0, y: float = 0.0, scale: float = 1.0, angle: float = 0.0, *,
+               layout: dict[str, tuple[float, float, float, float]] | None = None) -> dict[str, torch.Tensor]:
+    """The part poses (name -> 3x3) of a whole with pose ``(x, y, scale, angle)``: ``P_face @ R_i``.
+
+    ``layout``: the parts' canonical poses in the whole's frame (default
+    :data:`FACE_PARTS`; :data:`PICASSO_PARTS` draws a "Picasso").
+    """
+    layout = FACE_PARTS if layout is None else layout
+    whole = pose_matrix(x, y, scale, angle)
+    return {name: whole @ pose_matrix(*params) for name, params in layout.items()}
 
 
 def scramble_parts(parts: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
@@ -210,6 +242,62 @@ def draw_face_predictions(parts: dict[str, torch.Tensor], ax=None, *, title: str
     return ax
 
 
+def embed_poses(poses: torch.Tensor, dim: int = 16, *, length_scale: float = 0.15,
+                seed: int = 0) -> torch.Tensor:
+    """``(..., 3, 3)`` poses -> ``(..., dim)`` unit vectors whose dot products say how close two poses are.
+
+    Routing by agreement compares predictions by their dot product.  The raw
+    pose vector :func:`pose_vector` is a poor input for that: every pose has a
+    large scale component, so two very different poses still have similar
+    directions.  These *random Fourier features* (Rahimi & Recht 2007) of the
+    pose vector ``p`` fix it::
+
+        e(p) = [cos(omega_k . p), sin(omega_k . p)]_k / sqrt(dim / 2),  omega_k ~ N(0, I / length_scale^2)
+
+    so that ``e(p) . e(q) = mean_k cos(omega_k . (p - q))``: exactly 1 when
+    the poses are equal, and on average ``exp(-|p - q|^2 / (2 length_scale^2))``
+    (near 0 for poses further apart than a few ``length_scale``).  The same
+    ``seed`` gives the same frequencies, so embeddings are comparable.  A
+    trained capsule layer learns vectors of this kind; here they are built by
+    hand.
+    """
+    _check_poses("embed_poses", poses)
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2 or dim % 2:
+        raise ValueError(f"embed_poses: expected an even dim >= 2, got {dim!r}")
+    if not length_scale > 0:
+        raise ValueError(f"embed_poses: expected length_scale > 0, got {length_scale}")
+    generator = torch.Generator().manual_seed(seed)
+    omega = torch.randn(dim // 2, 4, generator=generator, dtype=torch.float64) / length_scale
+    phase = pose_vector(poses.double()) @ omega.T                          # (..., dim / 2)
+    return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1) / math.sqrt(dim // 2)
+
+
+WHOLES: dict[str, dict[str, tuple[float, float, float, float]]] = {"face": FACE_PARTS, "Picasso": PICASSO_PARTS}
+"""The two wholes of chapter 5's routing toy, in the order of ``whole_predictions``' parent axis."""
+
+
+def whole_predictions(parts: dict[str, torch.Tensor],
+                      wholes: dict[str, dict[str, tuple[float, float, float, float]]] | None = None, *,
+                      dim: int = 16, length_scale: float = 0.15, seed: int = 0) -> torch.Tensor:
+    """Every part's prediction of every whole's pose, embedded for routing: ``(1, n_parts, n_wholes, dim)``.
+
+    ``u_hat[0, i, j] = embed_poses(P_i @ W_ij)`` where ``W_ij`` is part ``i``'s
+    part-to-whole transform for whole ``j`` (the inverse of its canonical
+    pose in ``wholes[j]``; default :data:`WHOLES`: the face and the
+    Picasso).  Parts in the order of ``parts``, wholes in the order of
+    ``wholes``; float32, ready for :func:`capslib.functional.dynamic_routing`.
+    """
+    wholes = WHOLES if wholes is None else wholes
+    columns = []
+    for name, layout in wholes.items():
+        try:
+            columns.append(predict_whole(parts, part_to_whole_transforms(layout)))   # (n_parts, 3, 3)
+        except ValueError as err:
+            raise ValueError(f"whole_predictions: whole {name!r}: {err}") from None
+    poses = torch.stack(columns, dim=1)                                      # (n_parts, n_wholes, 3, 3)
+    return embed_poses(poses, dim, length_scale=length_scale, seed=seed).unsqueeze(0).float()
+
+
 class RoutingToy(NamedTuple):
     """2-D predictions for routing: ``u_hat`` ``(1, in_caps, out_caps, 2)`` and ``agreeing`` ``(in_caps,)`` bool."""
 
@@ -219,13 +307,17 @@ class RoutingToy(NamedTuple):
 
 def routing_toy_predictions(n_agreeing: int = 6, n_outliers: int = 4, *, out_caps: int = 2,
                             centre: tuple[float, float] = (0.9, 0.6), cluster_spread: float = 0.08,
-                            outlier_length: float = 0.9, seed: int = 0) -> RoutingToy:
+                            outlier_length: float = 0.9, outlier_arc: tuple[float, float] = (90.0, 270.0),
+                            seed: int = 0) -> RoutingToy:
     """2-D predictions where the first ``n_agreeing`` input capsules agree on parent 0.
 
     * Parent 0: the agreeing capsules predict ``centre`` plus small Gaussian
       noise (``cluster_spread``); the outliers predict vectors of length
-      ``outlier_length`` in random directions at least 90 degrees away from
-      the cluster's.
+      ``outlier_length`` in random directions whose angle from the cluster's
+      direction, counted anticlockwise in degrees, lies in ``outlier_arc``
+      (default ``(90, 270)``: anywhere at least 90 degrees away, so that they
+      roughly cancel; ``(90, 150)`` puts them all on one side, so that they
+      pull the parent's output sideways).
     * Every other parent: every input capsule predicts a random direction of
       length ``outlier_length`` (no agreement anywhere).
 
@@ -235,13 +327,17 @@ def routing_toy_predictions(n_agreeing: int = 6, n_outliers: int = 4, *, out_cap
     if n_agreeing < 1 or n_outliers < 0 or out_caps < 2:
         raise ValueError(f"routing_toy_predictions: expected n_agreeing >= 1, n_outliers >= 0, out_caps >= 2, "
                          f"got {n_agreeing}, {n_outliers}, {out_caps}")
+    low, high = outlier_arc
+    if not 0 <= low <= high <= 360:
+        raise ValueError(f"routing_toy_predictions: expected 0 <= outlier_arc[0] <= outlier_arc[1] <= 360 "
+                         f"(degrees from the cluster's direction), got {outlier_arc}")
     generator = torch.Generator().manual_seed(seed)
     in_caps = n_agreeing + n_outliers
 
     def random_directions(n: int, avoid: float | None = None) -> torch.Tensor:
         angle = torch.rand(n, generator=generator) * 2 * math.pi
-        if avoid is not None:  # at least 90 degrees away from the direction `avoid`
-            angle = avoid + math.pi / 2 + angle / 2
+        if avoid is not None:  # an angle from `avoid` inside the outlier arc
+            angle = avoid + math.radians(low) + angle / (2 * math.pi) * math.radians(high - low)
         return outlier_length * torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
 
     u_hat = torch.zeros(1, in_caps, out_caps, 2)
