@@ -1,11 +1,18 @@
-"""The checks of chapter 0 accept the reference solutions and reject typical wrong answers."""
+"""The checks of chapter 0 accept the reference solutions and reject typical wrong answers with the right hint."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from capslib.exercises import check_class_means, check_idx_header
-from capslib.exercises.ch00 import reference_class_means
-from capslib.exercises.ch00 import reference_idx_header as reference_header
+from capslib.exercises import check_class_means, check_idx_bytes, check_mode_predictions
+from capslib.exercises.ch00 import reference_class_means, reference_idx_bytes, reference_mode_predictions
+
+
+def _hint(report, what_fragment):
+    """The hint of the failed property whose description contains ``what_fragment``."""
+    hints = [hint for what, ok, hint in report.results if not ok and what_fragment in what]
+    assert hints, f"nothing failed on {what_fragment!r}: {report.results}"
+    return hints[0]
 
 
 def test_class_means_reference_passes(capsys):
@@ -25,19 +32,74 @@ def test_class_means_wrong_answers_fail_with_hints():
     assert mutating.failures == ["each row is the mean of its class", "leaves the input images unchanged"]
 
 
-def test_unfinished_answer_is_reported_not_raised(capsys):
-    def unfinished(images, labels):
-        raise NotImplementedError("replace this line with your answer")
+def test_idx_bytes_reference_is_what_capslib_writes(tmp_path):
+    from capslib.data.idx import write_idx
 
-    report = check_class_means(unfinished)
-    assert not report.passed and "raised NotImplementedError" in capsys.readouterr().out
+    array = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 7
+    path = write_idx(tmp_path / "a.idx", array)
+    assert reference_idx_bytes(array) == path.read_bytes()
+    assert reference_idx_bytes(np.zeros((10_000, 28, 28), np.uint8))[:8] == bytes.fromhex("0000080300002710")
+    assert check_idx_bytes(reference_idx_bytes, verbose=False).passed
 
 
-def test_idx_header_reference_and_wrong_answers():
-    assert check_idx_header(reference_header, verbose=False).passed
-    little_endian = check_idx_header(
-        lambda raw: (raw[2], tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "little") for i in range(raw[3]))),
-        verbose=False)
-    assert not little_endian.passed and "shape (60000, 28, 28)" in little_endian.failures
-    wrong_byte = check_idx_header(lambda raw: (raw[3], reference_header(raw)[1]), verbose=False)
-    assert "type code 0x08 for shape (60000, 28, 28)" in wrong_byte.failures
+def _idx(array, *, sizes="big", data=None, code=None):
+    codes = {np.dtype(np.uint8): 8, np.dtype(np.int32): 12, np.dtype(np.float32): 13}
+    header = bytes([0, 0, codes[array.dtype] if code is None else code, array.ndim])
+    header += b"".join(int(n).to_bytes(4, sizes) for n in array.shape)
+    return header + (array.tobytes() if data is None else data(array))
+
+
+def test_idx_bytes_little_endian_sizes_are_named():
+    report = check_idx_bytes(lambda a: _idx(a, sizes="little"), verbose=False)
+    assert "big-endian 32-bit integers" in _hint(report, "uint8 values of shape (3, 4, 5)")
+
+
+def test_idx_bytes_native_order_data_pass_for_bytes_and_fail_for_floats():
+    report = check_idx_bytes(lambda a: _idx(a), verbose=False)           # a plain .tobytes() of the values
+    assert "float32 values" in " ".join(report.failures) and "int32 values" in " ".join(report.failures)
+    assert not any("uint8" in failure for failure in report.failures)    # one-byte values have no byte order
+    assert "values are big-endian too" in _hint(report, "float32 values of shape (2, 7)")
+
+
+def test_idx_bytes_wrong_type_code_and_missing_dimension_byte():
+    report = check_idx_bytes(lambda a: _idx(a, code=8, data=lambda x: x.astype(x.dtype.newbyteorder(">")).tobytes()),
+                             verbose=False)
+    assert "type code of float32 is 0x0d" in _hint(report, "float32")
+    assert "read_idx refused it" in _hint(report, "float32")             # 4 bytes per value where 1 was declared
+    no_ndim = lambda a: reference_idx_bytes(a)[:3] + reference_idx_bytes(a)[4:]  # noqa: E731
+    assert "byte 3" in _hint(check_idx_bytes(no_ndim, verbose=False), "uint8 values of shape (3, 4, 5)")
+
+
+def test_idx_bytes_an_array_instead_of_bytes():
+    report = check_idx_bytes(lambda a: np.frombuffer(reference_idx_bytes(a), np.uint8), verbose=False)
+    assert report.failures == [f"returns bytes for {what}" for what in
+                               ("uint8 values of shape (3, 4, 5)", "uint8 values of shape (300,)",
+                                "float32 values of shape (2, 7)", "int32 values of shape (4, 3)")]
+    assert "one bytes object" in _hint(report, "returns bytes")
+
+
+def test_mode_predictions_reference_passes_and_agrees_with_get_mode():
+    import capslib
+
+    assert check_mode_predictions(reference_mode_predictions, verbose=False).passed
+    assert reference_mode_predictions()["auto"] == capslib.get_mode("auto")
+
+
+def test_mode_predictions_typical_mistakes_get_their_hint():
+    wrong_auto = dict(reference_mode_predictions(), auto="quick" if torch.cuda.is_available() else "full")
+    report = check_mode_predictions(lambda: wrong_auto, verbose=False)
+    assert report.failures == ["CAPSLIB_MODE='auto' gives " + repr(reference_mode_predictions()["auto"])]
+    assert "torch.cuda.is_available()" in _hint(report, "'auto'")
+    fallback = dict(reference_mode_predictions(), fast="quick")
+    assert "refuses a value" in _hint(check_mode_predictions(lambda: fallback, verbose=False), "'fast'")
+    case_sensitive = dict(reference_mode_predictions(), Full="error")
+    assert "lower-cased" in _hint(check_mode_predictions(lambda: case_sensitive, verbose=False), "'Full'")
+    typo = dict(reference_mode_predictions(), fast="ValueError")
+    assert "answer 'quick', 'full' or 'error'" in _hint(check_mode_predictions(lambda: typo, verbose=False), "'fast'")
+
+
+def test_mode_predictions_incomplete_or_not_a_dict():
+    partial = {"quick": "quick", "full": "full"}
+    report = check_mode_predictions(lambda: partial, verbose=False)
+    assert report.failures == ["predicts every setting"] and "'auto'" in _hint(report, "every setting")
+    assert check_mode_predictions(lambda: ["quick"], verbose=False).failures == ["returns a dict"]
