@@ -84,24 +84,30 @@ def routing_softmax_wrong_axis(u_hat: torch.Tensor, iterations: int = 3, *,
 
 
 def routing_shared_logits(u_hat: torch.Tensor, iterations: int = 3, *,
-                          return_couplings: bool = False):
+                          return_couplings: bool = False, reduction: str = "sum"):
     """WRONG: routing logits ``b`` shared by every example of the batch.
 
     ``u_hat``: ``(batch, in_caps, out_caps, out_dim)``; returns ``v``:
     ``(batch, out_caps, out_dim)`` (and ``c``: ``(batch, in_caps, out_caps)``
     with ``return_couplings=True``; identical for every example).
+    ``reduction``: how the examples' agreements are pooled into the one ``b``,
+    ``"sum"`` or ``"mean"``.
 
     **Bug.** In the paper the logits ``b_ij`` start at zero *for every example*
     and are updated with that example's agreement.  Public code that stores
     ``b`` as an ``(in_caps, out_caps)`` tensor (sometimes even a parameter) and
-    updates it with the agreement *summed over the batch* routes every example
-    with the same couplings.
+    updates it with the agreement pooled over the batch routes every example
+    with the same couplings.  The most copied instance is the PyTorch tutorial
+    higgsfield/Capsule-Network-Tutorial: ``b_ij = torch.zeros(1, num_routes,
+    num_capsules, 1)``, updated with ``a_ij.mean(dim=0, keepdim=True)``
+    (``reduction="mean"``), a pattern found in many of its copies.
 
     **Effect.** An example's output depends on the other examples in its
     batch: the same image gives a different ``v`` alone and in a batch, so
-    evaluation depends on the batch size and order.  The sum over the batch
-    also makes the logits grow with the batch size, so the couplings saturate
-    (become one-hot) faster with larger batches.  With a batch of one it equals
+    evaluation depends on the batch size and order.  With ``"sum"`` the logits
+    also grow with the batch size, so the couplings saturate (become one-hot)
+    faster with larger batches; with ``"mean"`` they do not, but every example
+    is routed as the batch's average example.  With a batch of one both equal
     the correct routing.
 
     **Guarded by** ``tests/test_functional.py``:
@@ -110,6 +116,8 @@ def routing_shared_logits(u_hat: torch.Tensor, iterations: int = 3, *,
     ``tests/test_pitfalls.py``.
     """
     _check_u_hat("routing_shared_logits", u_hat, iterations)
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"routing_shared_logits: expected reduction 'sum' or 'mean', got {reduction!r}")
     batch, in_caps, out_caps, _ = u_hat.shape
     b = u_hat.new_zeros(in_caps, out_caps)                # BUG: no batch dimension
     for iteration in range(iterations):
@@ -117,7 +125,8 @@ def routing_shared_logits(u_hat: torch.Tensor, iterations: int = 3, *,
         s = (c.unsqueeze(-1) * u_hat).sum(dim=1)
         v = _squash(s, dim=-1)
         if iteration < iterations - 1:
-            b = b + (u_hat * v.unsqueeze(1)).sum(dim=-1).sum(dim=0)  # BUG: summed over examples
+            agreement = (u_hat * v.unsqueeze(1)).sum(dim=-1)
+            b = b + (agreement.sum(dim=0) if reduction == "sum" else agreement.mean(dim=0))  # BUG: pooled
     return (v, c) if return_couplings else v
 
 
@@ -193,7 +202,13 @@ def reconstruction_loss_mean(reconstructions: torch.Tensor, images: torch.Tensor
     **Bug.** The paper scales the *sum* of squared differences over the pixels
     by 0.0005 ("so that it does not dominate the margin loss"), then averages
     over the batch.  Public code that writes ``0.0005 * F.mse_loss(...)``
-    averages over the pixels too.
+    averages over the pixels too: Geron's notebook (ageron/handson-ml,
+    ``alpha * tf.reduce_mean(squared_difference)``), early versions of
+    gram-ai/capsule-networks (``nn.MSELoss(size_average=True)``, later a sum)
+    and higgsfield/Capsule-Network-Tutorial (``nn.MSELoss()``).  XifengGuo's
+    CapsNet-Keras and CapsNet-Pytorch also use the mean but weight it by
+    ``lam_recon = 0.392 = 0.0005 * 784``, which restores the paper's loss
+    exactly on 28x28 images (and only there).
 
     **Effect.** The loss is ``height * width`` times weaker: 784 times on 28x28
     MNIST, 1296 on 36x36 MultiMNIST.  The decoder's regularising effect on the

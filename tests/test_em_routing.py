@@ -199,13 +199,36 @@ def test_spread_loss_by_hand():
     assert spread_loss(acts, targets, 0.4).item() == pytest.approx((0.26 + 0.0) / 2)
 
 
-def test_spread_margin_and_temperature_schedules():
+def test_spread_margin_schedule():
     assert spread_margin(0, 100) == pytest.approx(0.2)
     assert spread_margin(50, 100) == pytest.approx(0.55)
     assert spread_margin(500, 100) == pytest.approx(0.9)
-    assert inverse_temperature_schedule(1) == [pytest.approx(1e-2)]
-    sched = inverse_temperature_schedule(3, 1.0, 3.0)
-    assert sched == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(3.0)]
+
+
+def test_default_temperatures_are_the_authors_openreview_schedule():
+    # lambda_t = 0.01 (1 - 0.95^(t+1)): 0.01 * 0.05, 0.01 * (1 - 0.9025), 0.01 * (1 - 0.857375)
+    assert inverse_temperature_schedule(3) == [pytest.approx(5e-4), pytest.approx(9.75e-4),
+                                               pytest.approx(1.42625e-3)]
+    assert inverse_temperature_schedule(1) == [pytest.approx(5e-4)]
+    assert inverse_temperature_schedule(2, final=1.0, rate=0.5) == [pytest.approx(0.5), pytest.approx(0.75)]
+    # em_routing without inverse_temperatures uses it: same result as passing it explicitly
+    votes, acts = random_case(pose_dim=16, dtype=torch.float64)
+    default = em_routing(votes, acts, 0.1, 0.2, 3)
+    explicit = em_routing(votes, acts, 0.1, 0.2, 3, inverse_temperature_schedule(3))
+    assert torch.equal(default.activations, explicit.activations)
+    with pytest.raises(ValueError, match="rate"):
+        inverse_temperature_schedule(3, rate=1.0)
+
+
+def test_logits_are_what_the_last_m_step_passes_to_the_logistic():
+    # the one-parent case above: lambda (beta_a - sum_h cost) = 0.1 * (3 - 2 * 0.5) = 0.2
+    votes = torch.tensor([[[[1.0]], [[3.0]]]], dtype=torch.float64)
+    out = em_routing(votes, torch.ones(1, 2, dtype=torch.float64), beta_u=0.5, beta_a=3.0, iterations=1,
+                     inverse_temperatures=[0.1], eps=0.0)
+    assert out.logits.item() == pytest.approx(0.2)
+    votes, acts = random_case(batch=2, in_caps=6, out_caps=3, pose_dim=16)
+    out = em_routing(votes, acts, 0.1, 0.2, 3)
+    assert torch.allclose(torch.sigmoid(out.logits), out.activations)
 
 
 # --- layers and the network ---------------------------------------------------
@@ -271,6 +294,81 @@ def test_paper_configuration_sizes():
     assert config.grid_sizes() == (12, 5, 3)
     # the smallNORB geometry of the paper (32x32 input): 14x14 primary, 6x6 and 4x4 conv caps
     assert MatrixCapsNetConfig.paper(image_size=32).grid_sizes() == (14, 6, 4)
+
+
+def test_class_capsules_vote_like_the_paper_with_shared_weights_and_coordinates():
+    torch.manual_seed(0)
+    layer = ClassMatrixCapsules(in_types=3, classes=4, iterations=2, coordinate_addition=True)
+    poses, acts = torch.randn(2, 2, 3, 3, 16, dtype=torch.float64), torch.rand(2, 2, 3, 3, dtype=torch.float64)
+    layer.double()
+    # by hand: V = M W for every position and type (the same W at every position), plus the offsets
+    m = poses.reshape(2, 6, 3, 1, 4, 4)
+    votes = torch.matmul(m, layer.weights.unsqueeze(0)).flatten(-2)                   # (2, 6, 3, 4, 16)
+    votes = votes + coordinate_offsets(2, 3, dtype=torch.float64)                     # offsets per position
+    expected = em_routing(votes.reshape(2, 18, 4, 16), acts.reshape(2, 18), layer.beta_u, layer.beta_a, 2)
+    got = layer(poses, acts)
+    assert torch.allclose(got.poses, expected.poses) and torch.allclose(got.activations, expected.activations)
+
+
+def test_transform_init_and_config_checks():
+    torch.manual_seed(0)
+    normal = ConvMatrixCapsules(8, 8, transform_init="normal").weights
+    assert normal.abs().max() <= 2.0                                     # truncated at 2 standard deviations
+    assert abs(normal.mean().item()) < 0.02 and abs(normal.std().item() - 0.88) < 0.02   # std of N(0,1) cut at 2
+    identity = ConvMatrixCapsules(8, 8, transform_init="identity").weights
+    assert abs(identity[..., 0, 0].mean().item() - 1.0) < 0.05 and abs(identity[..., 0, 1].mean().item()) < 0.05
+    with pytest.raises(ValueError, match="transform_init"):
+        MatrixCapsNetConfig.small(transform_init="xavier")
+    with pytest.raises(ValueError, match="inverse temperatures"):
+        MatrixCapsNetConfig.small(inverse_temperatures=(1e-3,))        # small() routes twice
+    config = MatrixCapsNetConfig.small(inverse_temperatures=(0.5, 1.0))
+    assert MatrixCapsNet(config).class_caps.inverse_temperatures == [0.5, 1.0]
+    # without them: the authors' schedule, rising to final_lambda (0.01 for the paper, 0.08 for small)
+    assert MatrixCapsNetConfig.paper().temperatures() == inverse_temperature_schedule(3)
+    assert MatrixCapsNetConfig.small().temperatures() == inverse_temperature_schedule(2, final=0.08)
+    assert MatrixCapsNetConfig.small(routing_iterations=3).temperatures() == inverse_temperature_schedule(3, final=0.08)
+    with pytest.raises(ValueError, match="final_lambda"):
+        MatrixCapsNetConfig.paper(final_lambda=0.0)
+
+
+def _digits(n):
+    from capslib.data import load_mnist
+
+    data = load_mnist("train", source="sample", verbose=False)
+    return data.images[:n], data.labels[:n]
+
+
+def test_paper_network_starts_unsaturated_and_the_earlier_settings_did_not():
+    # the paper's sizes (A = B = C = D = 32, 3 iterations) on 4 real digits, at initialisation
+    images, _ = _digits(4)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        now = MatrixCapsNet(MatrixCapsNetConfig.paper())(images)
+        torch.manual_seed(0)
+        before = MatrixCapsNet(MatrixCapsNetConfig.paper(inverse_temperatures=(1e-3, 5.5e-3, 1e-2),
+                                                         transform_init="identity"))(images)
+    # before: the class capsules saturated (logits near 20 on average, activations 1.0 to 4 decimals)
+    assert before.logits.mean() > 10 and before.activations.mean() > 0.9999
+    # now: no class capsule saturated, and the classes differ from one another
+    assert now.logits.abs().max() < 6 and now.activations.max() < 0.998
+    assert (now.activations.max(dim=1).values - now.activations.min(dim=1).values).min() > 0.05
+
+
+@pytest.mark.slow
+def test_paper_network_spread_loss_falls_within_a_few_dozen_steps():
+    images, labels = _digits(4)
+    torch.manual_seed(0)
+    net = MatrixCapsNet(MatrixCapsNetConfig.paper())
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(10):
+        loss = spread_loss(net(images).activations, labels, 0.2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    # with the earlier settings (linear lambda to 1e-2, identity W) the same run stays within 10% of its start
+    assert losses[-1] < 0.2 * losses[0]
 
 
 @pytest.mark.slow

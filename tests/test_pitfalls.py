@@ -69,6 +69,33 @@ def test_shared_logits_saturate_faster_with_larger_batches():
     assert c_wrong.max(dim=2).values.mean() > c_right.max(dim=2).values.mean() + 0.2
 
 
+def test_shared_logits_with_the_tutorials_mean_pool_the_batch_without_growing():
+    u_hat = _u_hat(batch=4)
+    # a batch of one: the correct routing; inside a batch: not
+    torch.testing.assert_close(pitfalls.routing_shared_logits(u_hat[:1], reduction="mean"),
+                               F.dynamic_routing(u_hat[:1]))
+    alone = pitfalls.routing_shared_logits(u_hat[:1], reduction="mean")
+    assert (alone - pitfalls.routing_shared_logits(u_hat, reduction="mean")[:1]).abs().max() > 1e-3
+    # the same example repeated 16 times: the mean of equal agreements is that agreement, so no saturation
+    repeated = _u_hat(batch=1).expand(16, -1, -1, -1).contiguous()
+    torch.testing.assert_close(pitfalls.routing_shared_logits(repeated, reduction="mean"),
+                               F.dynamic_routing(repeated))
+    with pytest.raises(ValueError, match="reduction"):
+        pitfalls.routing_shared_logits(u_hat, reduction="max")
+
+
+def test_xifengguo_weight_on_the_mean_restores_the_papers_loss_on_28x28_only():
+    generator = torch.Generator().manual_seed(2)
+    images = torch.rand(3, 1, 28, 28, generator=generator, dtype=torch.float64)
+    recon = torch.rand(3, 1, 28, 28, generator=generator, dtype=torch.float64)
+    lam_recon = 0.392                                                     # CapsNet-Keras's default
+    compensated = pitfalls.reconstruction_loss_mean(recon, images, scale=lam_recon)
+    torch.testing.assert_close(compensated, F.reconstruction_loss(recon, images))
+    big, big_recon = torch.rand(3, 1, 36, 36, dtype=torch.float64), torch.rand(3, 1, 36, 36, dtype=torch.float64)
+    ratio = F.reconstruction_loss(big_recon, big) / pitfalls.reconstruction_loss_mean(big_recon, big, scale=lam_recon)
+    assert float(ratio) == pytest.approx(36 * 36 / 784)                   # MultiMNIST: 1.65x too weak
+
+
 # --- squash without epsilon -------------------------------------------------------------------
 def test_squash_without_eps_gives_nan_at_zero_in_value_and_gradient():
     s = torch.zeros(2, 8, requires_grad=True)
