@@ -19,6 +19,8 @@ from torch import Tensor
 
 __all__ = [
     "capsule_length",
+    "compiling",
+    "value_checks",
     "dynamic_routing",
     "dynamic_routing_loop",
     "margin_loss",
@@ -51,16 +53,54 @@ def _require_floating(x: Tensor, fn: str, name: str) -> None:
         )
 
 
-def _checking_values() -> bool:
-    """Whether to run the checks that read tensor values (one host sync each).
+_value_checks_enabled = True
 
-    They turn a silent NaN loss or an out-of-range label into an error that
-    says where it came in, and cost little next to a forward pass; they are
-    skipped while ``torch.compile`` traces (they would break the graph).
+
+def compiling() -> bool:
+    """True while ``torch.compile`` traces the code (a check that reads a value would break its graph)."""
+    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(is_compiling is not None and is_compiling())
+
+
+def autocast_enabled(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device_type`` (``"cpu"`` or ``"cuda"``) here."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 takes no device type
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
+class value_checks:
+    """Turn the checks that read tensor values on or off, as a context manager (or call ``.set()``).
+
+    The checks (finite inputs to the losses, labels in range) turn a silent
+    NaN or a wrong label into an error that says where it came in.  Each one
+    copies a value to the host: on a CPU that costs nothing, on a GPU it
+    stalls the pipeline (a forward, loss and backward made 11 such syncs).
+    They are on by default, for learners; the trainer's ``value_checks``
+    option runs them on the first step of each epoch only, or never.
+
+    >>> with value_checks(False):
+    ...     pass  # no value checks in here
     """
-    compiler = getattr(torch, "compiler", None)
-    is_compiling = getattr(compiler, "is_compiling", None)
-    return not (is_compiling is not None and is_compiling())
+
+    def __init__(self, enabled: bool):
+        self.enabled, self._previous = bool(enabled), None
+
+    def __enter__(self):
+        global _value_checks_enabled
+        self._previous, _value_checks_enabled = _value_checks_enabled, self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        global _value_checks_enabled
+        _value_checks_enabled = self._previous
+        return False
+
+
+def _checking_values() -> bool:
+    """Whether to run the checks that read tensor values (see :class:`value_checks`; never while compiling)."""
+    return _value_checks_enabled and not compiling()
 
 
 def _require_finite(x: Tensor, fn: str, name: str) -> None:
@@ -71,6 +111,12 @@ def _require_finite(x: Tensor, fn: str, name: str) -> None:
             f"{fn}: expected finite values in {name}, got {n_nan} NaN and {n_inf} infinite "
             f"entries in a tensor of {_describe(x)}"
         )
+
+
+def _require_nonempty(batch: int, fn: str) -> None:
+    if batch == 0:
+        raise ValueError(f"{fn}: expected a batch of at least one example, got an empty batch (0 examples); "
+                         "a loss averaged over no examples is undefined (drop empty batches before the loss)")
 
 
 def _check_dim(x: Tensor, dim: int, fn: str, name: str) -> int:
@@ -111,16 +157,21 @@ def squash(s: Tensor, dim: int = -1, eps: float = 1e-8) -> Tensor:
     Returns:
         ``v``, shaped and typed like ``s``.
 
-    Under float16/bfloat16 (e.g. inside ``torch.autocast``) the squared norm is
-    reduced in float32, where ``eps`` is representable, then cast back.
+    Numerics: for float32, float16 and bfloat16 inputs the squared norm and the
+    scaling factor are computed in float64, then applied to ``s``.  So ``eps``
+    is representable, and a vector as long as 1e20 (whose squared norm, 1e40,
+    would overflow float32 to ``inf`` and give NaN) still squashes to a unit
+    vector: the result is finite for every finite float32 input.  (float64
+    inputs are computed in float64, finite below norms of about 1e154.)
     """
     _require_floating(s, "squash", "s")
     dim = _check_dim(s, dim, "squash", "s")
     work = s.float() if s.dtype in _LOW_PRECISION else s
-    squared_norm = (work * work).sum(dim=dim, keepdim=True)           # ||s||^2
+    wide = work if work.dtype == torch.float64 else work.double()
+    squared_norm = (wide * wide).sum(dim=dim, keepdim=True)           # ||s||^2, in float64
     norm = torch.sqrt(squared_norm + eps)                              # ||s||, safe at s = 0
-    v = (squared_norm / (1.0 + squared_norm)) * (work / norm)          # Eq. 1
-    return v.to(s.dtype)
+    factor = squared_norm / (1.0 + squared_norm) / norm                # Eq. 1: v = factor * s
+    return (work * factor.to(work.dtype)).to(s.dtype)
 
 
 def capsule_length(v: Tensor, dim: int = -1) -> Tensor:
@@ -128,24 +179,31 @@ def capsule_length(v: Tensor, dim: int = -1) -> Tensor:
 
     Exact (no epsilon), zero at an exact zero vector, and with a finite
     gradient there (the sub-gradient 0): the square root only ever sees
-    strictly positive numbers.
+    strictly positive numbers.  A vector holding NaN has length NaN (never 0,
+    which would hide the NaN from every check downstream).  The sum of squares
+    is taken in float64, so a float32 vector as long as 1e20 has a finite
+    length.
 
     Args:
         v: ``(..., capsule_dim, ...)`` floating tensor.
         dim: the capsule dimension, removed from the output.
 
     Returns:
-        ``(...)``: ``v`` without ``dim``, in ``v``'s dtype.
+        ``(...)``: ``v`` without ``dim``, in float64 for a float64 ``v`` and in
+        float32 otherwise.  Lengths of float16/bfloat16 capsules (e.g. under
+        autocast) are float32: bfloat16's resolution near 0.9, where the margin
+        loss's :math:`m^+` sits, would be about 0.004.
     """
     _require_floating(v, "capsule_length", "v")
     dim = _check_dim(v, dim, "capsule_length", "v")
-    work = v.float() if v.dtype in _LOW_PRECISION else v
-    squared = (work * work).sum(dim=dim)
-    positive = squared > 0
+    out_dtype = torch.float64 if v.dtype == torch.float64 else torch.float32
+    wide = v.double()
+    squared = (wide * wide).sum(dim=dim)
+    zero = squared == 0                                   # False for NaN: NaN stays NaN
     # the "double where": sqrt never sees 0, so its gradient (1 / 2 sqrt) stays finite
-    safe = torch.where(positive, squared, torch.ones_like(squared))
-    length = torch.where(positive, torch.sqrt(safe), torch.zeros_like(squared))
-    return length.to(v.dtype)
+    safe = torch.where(zero, torch.ones_like(squared), squared)
+    length = torch.where(zero, torch.zeros_like(squared), torch.sqrt(safe))
+    return length.to(out_dtype)
 
 
 # ----------------------------------------------------------------------------
@@ -342,6 +400,7 @@ def margin_loss(
     if lengths.dtype in _LOW_PRECISION:   # e.g. under autocast: the loss is reduced in float32
         lengths = lengths.float()
     batch, classes = lengths.shape
+    _require_nonempty(batch, fn)
     t = _targets_as_multi_hot(targets, batch, classes, fn, lengths.dtype, lengths.device)
     present = t * torch.clamp(m_plus - lengths, min=0) ** 2                 # T_k max(0, m+ - |v_k|)^2
     absent = lambda_ * (1 - t) * torch.clamp(lengths - m_minus, min=0) ** 2  # lambda (1-T_k) max(0, |v_k| - m-)^2
@@ -374,6 +433,7 @@ def reconstruction_loss(reconstructions: Tensor, images: Tensor, scale: float = 
             f"{fn}: expected batched tensors (batch, ...) for reconstructions and images, got "
             f"reconstructions of {_describe(reconstructions)} and images of {_describe(images)}"
         )
+    _require_nonempty(reconstructions.shape[0], fn)
     if reconstructions.shape[0] != images.shape[0] or reconstructions[0].numel() != images[0].numel():
         raise ValueError(
             f"{fn}: expected reconstructions and images with the same batch size and the same "

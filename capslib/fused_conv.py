@@ -37,6 +37,8 @@ import functools
 import torch
 from torch import Tensor
 
+from .functional import autocast_enabled, compiling
+
 __all__ = ["conv2d_channels_last", "applies"]
 
 #: The dtypes this path computes (float16/bfloat16 GEMMs are left to autocast and nn.Conv2d).
@@ -46,21 +48,10 @@ DTYPES = (torch.float32, torch.float64)
 KERNEL_ROWS_PER_BLOCK = 3
 
 
-def _compiling() -> bool:
-    """True while torch.compile traces (it then fuses the reference layers itself)."""
-    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
-    return bool(is_compiling is not None and is_compiling())
-
-
 def applies(x: Tensor, weight: Tensor) -> bool:
     """Whether :func:`conv2d_channels_last` should compute a convolution of ``x`` (else ``nn.Conv2d``)."""
-    if x.device.type != "cpu" or x.dtype not in DTYPES or x.dtype != weight.dtype or _compiling():
-        return False
-    try:
-        autocast = torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4
-        autocast = torch.is_autocast_cpu_enabled()
-    return not autocast
+    return (x.device.type == "cpu" and x.dtype in DTYPES and x.dtype == weight.dtype
+            and not autocast_enabled("cpu") and not compiling())
 
 
 def _patches(x: Tensor, kernel: int, stride: int, out_h: int, out_w: int) -> Tensor:

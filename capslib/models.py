@@ -24,12 +24,19 @@ from . import functional as F
 from . import fused_conv
 from .nn import CapsuleDecoder, PrimaryCapsules, RoutingCapsules
 
-__all__ = ["BaselineCNN", "CapsNet", "CapsNetConfig", "CapsNetLoss", "CapsNetOutput", "capsnet_loss"]
+__all__ = ["BaselineCNN", "CapsNet", "CapsNetConfig", "CapsNetLoss", "CapsNetOutput", "PooledCNN", "capsnet_loss"]
 
 
 # ----------------------------------------------------------------------------
 # configuration
 # ----------------------------------------------------------------------------
+#: ``CapsNetConfig.loss_scale``: the paper's margin term, or the official implementation's (the paper's / 20).
+LOSS_SCALES = ("paper", "official")
+#: ``CapsNetConfig.init``: PyTorch's default initialisation, or the official implementation's.
+INITS = ("pytorch", "official")
+OFFICIAL_MARGIN_FACTOR = 0.05   # 0.5 (both terms halved) / 10 (averaged over the classes too)
+
+
 @dataclass(frozen=True)
 class CapsNetConfig:
     """Every hyper-parameter of CapsNet, named as in the paper, with the paper's values.
@@ -54,6 +61,29 @@ class CapsNetConfig:
     Additions, not in the paper: ``detach_intermediate`` (stop the gradient
     through routing's early iterations) and ``routing_weight_std`` (the
     official implementation's initial std of the DigitCaps weights).
+
+    Where the paper and the official implementation (Sabour's
+    ``research/capsules``) differ, the paper is the default and the official
+    code's choice is one switch away:
+
+    * ``loss_scale``: ``"paper"`` (Eq. 4 summed over the classes, averaged over
+      the batch) or ``"official"``: the official ``_margin_loss`` returns
+      ``0.5 * present + 0.25 * absent`` averaged over batch *and* classes, i.e.
+      the paper's margin term divided by 20.  The reconstruction term stays
+      ``0.0005 * SSE``, so its weight relative to the margin term is 0.01 in
+      the paper's units instead of 0.0005.
+    * ``init``: ``"pytorch"`` (PyTorch's default initialisation of the
+      convolutions and the decoder; DigitCaps as the official code) or
+      ``"official"``: truncated normals (conv1 std 0.05, the PrimaryCaps
+      convolution std 0.1), biases 0.1, and PrimaryCaps pre-activations
+      divided by the number of capsule types, as the official code's
+      one-iteration routing over 32 types does (so its PrimaryCaps weights
+      move ~32 times less per Adam step).  The decoder keeps PyTorch's default.
+
+    Parameter count: 8,215,568 with the paper's configuration (6,804,224
+    without the decoder).  The paper prints only "8.2M" and "6.8M"; the
+    official implementation has 8,215,728, 160 more (a bias on each DigitCaps
+    pre-activation, which capslib, like the paper's description, omits).
     """
 
     conv_channels: int = 256
@@ -75,10 +105,12 @@ class CapsNetConfig:
     reconstruction_scale: float = 0.0005
     detach_intermediate: bool = False
     routing_weight_std: float = 0.1
+    loss_scale: str = "paper"
+    init: str = "pytorch"
 
     @classmethod
     def paper(cls, **overrides) -> CapsNetConfig:
-        """The paper's MNIST CapsNet (8,215,568 parameters); ``overrides`` change fields."""
+        """The paper's MNIST CapsNet (8,215,568 parameters; the paper prints 8.2M); ``overrides`` change fields."""
         return cls(**overrides)
 
     @classmethod
@@ -154,6 +186,11 @@ class CapsNetConfig:
         if self.reconstruction_scale < 0:
             raise ValueError(
                 f"CapsNetConfig.reconstruction_scale: expected a number >= 0, got {self.reconstruction_scale}")
+        if self.loss_scale not in LOSS_SCALES:
+            raise ValueError(f"CapsNetConfig.loss_scale: expected one of {', '.join(LOSS_SCALES)}, "
+                             f"got {self.loss_scale!r}")
+        if self.init not in INITS:
+            raise ValueError(f"CapsNetConfig.init: expected one of {', '.join(INITS)}, got {self.init!r}")
         if self.routing_weight_std <= 0:
             raise ValueError(
                 f"CapsNetConfig.routing_weight_std: expected a positive number, got {self.routing_weight_std}")
@@ -167,6 +204,15 @@ class CapsNetConfig:
 # ----------------------------------------------------------------------------
 # CapsNet
 # ----------------------------------------------------------------------------
+def _hooked(*modules: nn.Module) -> bool:
+    """Whether forward hooks watch any of ``modules`` (the fast path calls no module, so it would miss them)."""
+    from torch.nn.modules import module as module_lib
+
+    if getattr(module_lib, "_global_forward_hooks", None) or getattr(module_lib, "_global_forward_pre_hooks", None):
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
 class CapsNetOutput(NamedTuple):
     """What :class:`CapsNet` returns.
 
@@ -196,16 +242,30 @@ def capsnet_loss(output: CapsNetOutput, images: Tensor, targets: Tensor,
 
     Args:
         output: what :class:`CapsNet` returned for ``images``.
-        images: ``(batch, C, H, W)`` floating.
+        images: ``(batch, C, H, W)`` floating: what the decoder must reproduce.  When ``output`` holds
+            one reconstruction per digit (``mask_each``, MultiMNIST), ``(batch, k, C, H, W)``: each
+            digit's own image, and the reconstruction term is the sum over the ``k`` digits of
+            ``reconstruction_scale`` times each one's sum of squared errors (averaged over the batch),
+            as the paper trains MultiMNIST.
         targets: class indices ``(batch,)`` or multi-hot ``(batch, num_classes)``.
-        config: supplies ``m_plus``, ``m_minus``, ``lambda_`` and
-            ``reconstruction_scale`` (default: the paper's).
+        config: supplies ``m_plus``, ``m_minus``, ``lambda_``, ``reconstruction_scale`` and
+            ``loss_scale`` (default: the paper's).
     """
     config = config or CapsNetConfig()
     margin = F.margin_loss(output.lengths, targets, m_plus=config.m_plus, m_minus=config.m_minus,
                            lambda_=config.lambda_)
+    if config.loss_scale == "official":
+        margin = margin * OFFICIAL_MARGIN_FACTOR
     if output.reconstructions is None:
         reconstruction = margin.new_zeros(())
+    elif output.reconstructions.dim() == images.dim() + 1:
+        # one reconstruction per digit (MultiMNIST): images are then the digits, (batch, k, C, H, W)
+        k = output.reconstructions.shape[1]
+        if images.shape[:2] != output.reconstructions.shape[:2]:
+            raise ValueError(f"capsnet_loss: {k} reconstructions per image need {k} target images per image "
+                             f"(batch, {k}, C, H, W), got images of shape {tuple(images.shape)}")
+        reconstruction = F.reconstruction_loss(output.reconstructions.flatten(0, 1), images.flatten(0, 1),
+                                               scale=config.reconstruction_scale) * k
     else:
         reconstruction = F.reconstruction_loss(output.reconstructions, images,
                                                scale=config.reconstruction_scale)
@@ -230,7 +290,10 @@ class CapsNet(nn.Module):
     ``images`` ``(batch, in_channels, input_size, input_size)`` floating;
     ``targets`` (class indices or multi-hot) choose the capsule the decoder
     sees in training mode; in eval mode it sees the longest capsule, unless
-    ``mask_with`` says which.  Returns a :class:`CapsNetOutput`.
+    ``mask_with`` says which.  ``mask_each`` ``(batch, k)`` class indices runs
+    the decoder once per column, each time on that one capsule (MultiMNIST:
+    each digit reconstructed from its own capsule), and ``reconstructions`` is
+    then ``(batch, k, C, H, W)``.  Returns a :class:`CapsNetOutput`.
     """
 
     def __init__(self, config: CapsNetConfig | None = None, **overrides):
@@ -256,6 +319,16 @@ class CapsNet(nn.Module):
                                           weight_std=c.routing_weight_std)
         self.decoder = (CapsuleDecoder(c.num_classes, c.digit_dim, c.decoder_hidden, c.image_shape)
                         if c.use_decoder else None)
+        if c.init == "official":
+            self._official_init()
+
+    def _official_init(self) -> None:
+        """The official implementation's initialisation (see :class:`CapsNetConfig`, ``init``)."""
+        with torch.no_grad():
+            for conv, std in ((self.conv1, 0.05), (self.primary_caps.conv, 0.1)):
+                nn.init.trunc_normal_(conv.weight, std=std, a=-2 * std, b=2 * std)
+                conv.bias.fill_(0.1)
+        self.primary_caps.preactivation_scale = 1.0 / self.config.primary_types
 
     def _check_images(self, images) -> None:
         if not isinstance(images, Tensor):
@@ -272,14 +345,20 @@ class CapsNet(nn.Module):
                 f"{tuple(images.shape)} (set input_size / in_channels in CapsNetConfig for other sizes)")
 
     def forward(self, images: Tensor, targets: Tensor | None = None, return_couplings: bool = False,
-                mask_with: Tensor | None = None) -> CapsNetOutput:
+                mask_with: Tensor | None = None, mask_each: Tensor | None = None) -> CapsNetOutput:
         self._check_images(images)
         u = self.primary_capsules(images)                              # (batch, 1152, 8)
         routed = self.digit_caps(u, return_couplings=return_couplings)
         poses, couplings = routed if return_couplings else (routed, None)  # (batch, 10, 16)
         lengths = F.capsule_length(poses, dim=-1)                      # (batch, 10)
         reconstructions = None
-        if self.decoder is not None:
+        if self.decoder is not None and mask_each is not None:
+            if not isinstance(mask_each, Tensor) or mask_each.dim() != 2 or mask_each.shape[0] != len(images):
+                raise ValueError(f"CapsNet: expected mask_each as class indices (batch, k), got "
+                                 f"{tuple(mask_each.shape) if isinstance(mask_each, Tensor) else type(mask_each).__name__}")
+            reconstructions = torch.stack([self.decoder(poses, mask_with=mask_each[:, d])
+                                           for d in range(mask_each.shape[1])], dim=1)   # (batch, k, C, H, W)
+        elif self.decoder is not None:
             reconstructions = self.decoder(poses, targets=targets, mask_with=mask_with)
         return CapsNetOutput(lengths, poses, reconstructions, couplings)
 
@@ -297,10 +376,12 @@ class CapsNet(nn.Module):
         """conv1 (ReLU) then PrimaryCaps: ``(batch, C, H, W)`` -> ``u`` ``(batch, num_primary_caps, primary_dim)``.
 
         On a CPU in float32/float64 (outside autocast) both convolutions run as matrix multiplies on
-        channels-last maps (:mod:`capslib.fused_conv`); elsewhere, or with ``model.fast = False``, as
-        ``nn.Conv2d``.  The values and gradients are the same.
+        channels-last maps (:mod:`capslib.fused_conv`); elsewhere, with ``model.fast = False``, or when
+        forward hooks watch these layers (e.g. :func:`capslib.summary.layer_table`), as ``nn.Conv2d``.
+        The values and gradients are the same.
         """
-        if self.fast and fused_conv.applies(images, self.conv1.weight):
+        if self.fast and fused_conv.applies(images, self.conv1.weight) and not _hooked(
+                self.conv1, self.primary_caps, self.primary_caps.conv):
             features = torch.relu(fused_conv.conv2d_channels_last(images.permute(0, 2, 3, 1), self.conv1.weight,
                                                                   self.conv1.bias))   # (batch, 20, 20, 256)
             return self.primary_caps.forward_channels_last(features)
@@ -318,6 +399,70 @@ class CapsNet(nn.Module):
     @fast.setter
     def fast(self, enabled: bool) -> None:
         self.digit_caps.fused = bool(enabled)
+
+
+# ----------------------------------------------------------------------------
+# a CNN with max-pooling, sized to match a CapsNet (the affNIST comparison)
+# ----------------------------------------------------------------------------
+class PooledCNN(nn.Module):
+    """A conventional CNN with max-pooling and dropout: the kind of network the paper's affNIST test compares with.
+
+    Section 5.2: "we trained a traditional convolutional model with a similar
+    number of parameters which achieved similar accuracy (99.22%) on the
+    expanded mnist test set".  The paper gives no more; this is the classic
+    recipe: ``conv 5x5 -> ReLU -> max-pool 2x2`` blocks, then fully connected
+    ReLU layers with dropout before each, and a linear output (cross-entropy).
+    Choose ``conv_channels`` and ``hidden`` so that the parameter count
+    matches the CapsNet it is compared with (``python -m capslib.train
+    --model pooled-cnn`` does this for the ``affine`` runs).
+
+    Shapes: ``images`` ``(batch, in_channels, input_size, input_size)`` -> logits ``(batch, num_classes)``.
+    """
+
+    def __init__(self, input_size: int = 40, in_channels: int = 1, num_classes: int = 10,
+                 conv_channels: tuple[int, ...] = (64, 128), kernel_size: int = 5,
+                 hidden: tuple[int, ...] = (512,), dropout: float = 0.5):
+        super().__init__()
+        owner = "PooledCNN"
+        for name, value in [("input_size", input_size), ("in_channels", in_channels),
+                            ("num_classes", num_classes), ("kernel_size", kernel_size)]:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{owner}: expected {name} to be a positive int, got {value!r}")
+        if not conv_channels or not all(isinstance(c, int) and c >= 1 for c in conv_channels):
+            raise ValueError(f"{owner}: expected conv_channels to be a non-empty tuple of positive ints, "
+                             f"got {conv_channels!r}")
+        if not all(isinstance(h, int) and h >= 1 for h in hidden):
+            raise ValueError(f"{owner}: expected hidden to be a tuple of positive ints, got {hidden!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"{owner}: expected 0 <= dropout < 1, got {dropout!r}")
+        size = input_size
+        layers: list[nn.Module] = []
+        channels = [in_channels, *conv_channels]
+        for n_in, n_out in zip(channels[:-1], channels[1:]):
+            if size < 2:
+                raise ValueError(f"{owner}: input_size {input_size} is too small for {len(conv_channels)} "
+                                 f"pooling stages")
+            layers += [nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            size //= 2
+        self.input_size, self.in_channels, self.num_classes = input_size, in_channels, num_classes
+        self.features = nn.Sequential(*layers)
+        sizes = [channels[-1] * size * size, *hidden]
+        fcs: list[nn.Module] = [nn.Flatten()]
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            fcs += [nn.Dropout(dropout), nn.Linear(n_in, n_out), nn.ReLU(inplace=True)]
+        fcs += [nn.Dropout(dropout), nn.Linear(sizes[-1], num_classes)]
+        self.classifier = nn.Sequential(*fcs)
+
+    def forward(self, images: Tensor) -> Tensor:
+        expected = (self.in_channels, self.input_size, self.input_size)
+        if not isinstance(images, Tensor) or not images.is_floating_point() or images.dim() != 4 \
+                or tuple(images.shape[1:]) != expected:
+            got = (f"shape {tuple(images.shape)} of dtype {images.dtype}" if isinstance(images, Tensor)
+                   else type(images).__name__)
+            raise ValueError(f"PooledCNN: expected floating images of shape (batch, "
+                             f"{', '.join(map(str, expected))}), got {got}")
+        return self.classifier(self.features(images))
 
 
 # ----------------------------------------------------------------------------

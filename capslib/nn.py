@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as F
-from .fused_conv import _compiling, conv2d_channels_last
+from .fused_conv import conv2d_channels_last
 from .fused_routing import fused_routing_capsules
 
 __all__ = ["CapsuleDecoder", "PrimaryCapsules", "RoutingCapsules"]
@@ -35,18 +35,11 @@ def _describe(x: Tensor) -> str:
     return f"shape {tuple(x.shape)} of dtype {str(x.dtype).replace('torch.', '')}"
 
 
-def _autocast_on(device_type: str) -> bool:
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4 takes no device type
-        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
-
-
 def _fused_applies(u, weight: Tensor) -> bool:
     """Whether :func:`~capslib.fused_routing.fused_routing_capsules` computes this layer (else the reference)."""
     return (isinstance(u, Tensor) and u.dim() == 3 and u.dtype == weight.dtype
             and u.dtype in (torch.float32, torch.float64) and u.device.type == "cpu" == weight.device.type
-            and not _autocast_on("cpu") and not _compiling())
+            and not F.autocast_enabled("cpu") and not F.compiling())
 
 
 class PrimaryCapsules(nn.Module):
@@ -88,6 +81,10 @@ class PrimaryCapsules(nn.Module):
         self.kernel_size = _positive_int(kernel_size, "kernel_size", owner)
         self.stride = _positive_int(stride, "stride", owner)
         self.conv = nn.Conv2d(in_channels, capsule_types * capsule_dim, kernel_size, stride=stride)
+        #: multiplies the pre-activations before the squash: 1 as in the paper; 1 / capsule_types in the
+        #: official implementation, whose PrimaryCaps is a one-iteration routing over the types
+        #: (``CapsNetConfig(init="official")`` sets it)
+        self.preactivation_scale = 1.0
         # Stored channels last, (out, k, k, in) in memory: the matrix that capslib.fused_conv multiplies by,
         # with no copy (values, state_dict and nn.Conv2d's results are the same in either layout).
         self.conv.weight.data = self.conv.weight.data.contiguous(memory_format=torch.channels_last)
@@ -127,7 +124,7 @@ class PrimaryCapsules(nn.Module):
                 f"PrimaryCapsules: expected an input at least {self.kernel_size}x{self.kernel_size} "
                 f"(the kernel size), got {_describe(x)}"
             )
-        return F.squash(self.capsules_from_channels(self.conv(x)), dim=-1)
+        return F.squash(self._scaled(self.capsules_from_channels(self.conv(x))), dim=-1)
 
     def forward_channels_last(self, x: Tensor) -> Tensor:
         """The same as :meth:`forward` for a channels-last map ``(batch, H, W, in_channels)`` on a CPU.
@@ -142,7 +139,10 @@ class PrimaryCapsules(nn.Module):
         out = conv2d_channels_last(x, self.conv.weight, self.conv.bias, self.stride)   # (batch, h, w, types * dim)
         batch, h, w, _ = out.shape
         grouped = out.view(batch, h, w, self.capsule_types, self.capsule_dim).permute(0, 3, 1, 2, 4)
-        return F.squash(grouped.reshape(batch, self.capsule_types * h * w, self.capsule_dim), dim=-1)
+        return F.squash(self._scaled(grouped.reshape(batch, self.capsule_types * h * w, self.capsule_dim)), dim=-1)
+
+    def _scaled(self, s: Tensor) -> Tensor:
+        return s if self.preactivation_scale == 1.0 else self.preactivation_scale * s
 
     def extra_repr(self) -> str:
         return f"capsule_types={self.capsule_types}, capsule_dim={self.capsule_dim}"
@@ -155,8 +155,8 @@ class RoutingCapsules(nn.Module):
     matrix, :math:`\hat u_{j|i} = W_{ij} u_i` (Eq. 2), and
     :func:`capslib.functional.dynamic_routing` combines the predictions
     (Procedure 1).  As in the paper there is no bias, so the paper's DigitCaps
-    holds 1152 x 10 x 16 x 8 = 1,474,560 weights and CapsNet the paper's
-    8,215,568 parameters.  (The official implementation, Sabour's
+    holds 1152 x 10 x 16 x 8 = 1,474,560 weights and CapsNet 8,215,568
+    parameters (the paper prints 8.2M).  (The official implementation, Sabour's
     ``research/capsules`` code, adds a bias to ``s_j``; the paper does not.)
 
     Initialisation: as the official implementation (``variables.weight_variable``

@@ -99,12 +99,19 @@ def test_squash_short_vectors_shrink_quadratically_and_long_ones_approach_one():
 # ----------------------------------------------------------------------------
 # the zero vector: zero output, finite gradients, in every precision
 # ----------------------------------------------------------------------------
+def _expected_dtype(fn, dtype):
+    """squash keeps the input's dtype; capsule_length returns float32 (float64 for float64 input)."""
+    if fn is capsule_length:
+        return torch.float64 if dtype == torch.float64 else torch.float32
+    return dtype
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("fn", [squash, capsule_length], ids=["squash", "capsule_length"])
 def test_zero_vector_gives_zero_and_finite_gradient(fn, dtype):
     s = torch.zeros(3, 8, dtype=dtype, requires_grad=True)
     out = fn(s)
-    assert out.dtype == dtype
+    assert out.dtype == _expected_dtype(fn, dtype)
     assert torch.count_nonzero(out) == 0
     out.float().sum().backward()
     assert torch.isfinite(s.grad).all()
@@ -127,7 +134,7 @@ def test_zero_vector_under_cpu_autocast(fn, autocast_dtype):
         s = layer(x)                 # the autocast dtype inside autocast, exactly zero
         assert s.dtype == autocast_dtype
         out = fn(s)
-    assert out.dtype == autocast_dtype
+    assert out.dtype == _expected_dtype(fn, autocast_dtype)
     assert torch.count_nonzero(out) == 0 and torch.isfinite(out).all()
     out.float().sum().backward()
     assert torch.isfinite(x.grad).all() and torch.isfinite(layer.weight.grad).all()
@@ -141,6 +148,43 @@ def test_float16_norm_without_a_float32_reduction_would_be_nan():
     naive = squared / (1 + squared) * s / torch.sqrt(squared + 1e-8)
     assert torch.isnan(naive).all()
     assert torch.count_nonzero(squash(s)) == 0 and torch.isfinite(squash(s)).all()
+
+
+@pytest.mark.parametrize("norm", [1e20, 1e30, 3e38])
+def test_huge_float32_vectors_squash_to_unit_length_and_have_finite_lengths(norm):
+    """||s||^2 of a float32 vector of norm 1e20 overflows float32 (1e40 > 3.4e38): both stay finite."""
+    s = torch.tensor([[0.6 * norm, 0.8 * norm, 0.0]], dtype=torch.float32)
+    v = squash(s)
+    assert torch.isfinite(v).all()
+    torch.testing.assert_close(v, torch.tensor([[0.6, 0.8, 0.0]]), rtol=1e-6, atol=1e-7)  # Eq. 1 -> s / ||s||
+    length = capsule_length(s)
+    assert torch.isfinite(length).all() and length.item() == pytest.approx(norm, rel=1e-6)
+
+
+def test_nan_stays_nan_in_length_and_squash():
+    """A NaN must not read as length 0 (that hid NaN runs from every check downstream)."""
+    v = torch.tensor([[float("nan"), 0.0], [0.0, 0.0], [3.0, 4.0]])
+    lengths = capsule_length(v)
+    assert torch.isnan(lengths[0]) and lengths[1] == 0 and lengths[2] == 5
+    assert torch.isnan(squash(v)[0]).all()
+
+
+def test_bfloat16_lengths_are_float32_with_float32_resolution_near_m_plus():
+    """bf16's spacing near 0.9 is 2**-8 = 0.0039; the lengths come back in float32, as exact as the vector is."""
+    v = torch.tensor([[0.9, 0.0], [0.9 + 2**-7, 0.0]], dtype=torch.bfloat16)  # two bf16 vectors 1/128 apart
+    lengths = capsule_length(v)
+    assert lengths.dtype == torch.float32
+    assert lengths.tolist() == [pytest.approx(float(v[0, 0]), abs=1e-7), pytest.approx(float(v[1, 0]), abs=1e-7)]
+    rotated = torch.tensor([[0.6, 0.7]], dtype=torch.bfloat16)                  # length 0.92195... exactly in f32
+    assert capsule_length(rotated).item() == pytest.approx(math.hypot(float(rotated[0, 0]), float(rotated[0, 1])),
+                                                           abs=1e-7)
+
+
+def test_empty_batches_are_refused_by_both_losses():
+    with pytest.raises(ValueError, match="empty batch"):
+        margin_loss(torch.zeros(0, 10), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="empty batch"):
+        reconstruction_loss(torch.zeros(0, 1, 28, 28), torch.zeros(0, 1, 28, 28))
 
 
 def test_gradient_next_to_zero_is_finite():

@@ -130,12 +130,55 @@ def test_every_dataset_loads_on_the_device_with_its_shapes(dataset, size, labels
     config = TrainConfig(**{**TINY, "dataset": dataset, "train_size": 64, "test_size": 32}).resolved()
     data = load_run_data(config, torch.device("cpu"), verbose=False)
     for split in (data.train, data.validation, data.test):
-        assert split.images.shape[1:] == (1, size, size) and split.labels_per_image == labels_per_image
+        assert split.image_size == size and split.labels_per_image == labels_per_image
     assert len(data.train) == 64 and len(data.validation) == 64 and len(data.test) == 32
     if dataset == "affine":
         assert config.max_shift == 6 and "affine" in data.name
         # training digits are centred on the canvas (the shift comes per epoch); the border is empty
         assert data.train.images[:, :, :6].abs().sum() == 0
+
+
+def test_multimnist_pairs_are_made_on_demand_fresh_each_epoch_from_uint8_digits():
+    from capslib.train.trainer import load_run_data
+    config = TrainConfig(**{**TINY, "dataset": "multimnist", "train_size": 64, "test_size": 32}).resolved()
+    assert config.max_shift == 0                       # no 2-px shift on top of MultiMNIST's own 4-px shifts
+    data = load_run_data(config, torch.device("cpu"), verbose=False)
+    assert data.train.digits.dtype == torch.uint8      # stored compactly: 784 bytes per digit, no pairs stored
+    images, labels, components = next(data.train.batches(16, epoch=0))
+    assert images.shape == (16, 1, 36, 36) and labels.shape == (16, 2) and components.shape == (16, 2, 1, 36, 36)
+    assert (labels[:, 0] != labels[:, 1]).all()        # two different classes
+    torch.testing.assert_close(images, components.sum(1).clamp(max=1))   # the overlay of its two digits
+    again, _, _ = next(data.train.batches(16, epoch=0))
+    other, _, _ = next(data.train.batches(16, epoch=1))
+    assert torch.equal(images, again) and not torch.equal(images, other)   # fresh pairs per epoch, reproducibly
+    v1, v2 = next(data.validation.batches(16, epoch=0))[0], next(data.validation.batches(16, epoch=5))[0]
+    assert torch.equal(v1, v2)                         # evaluation sets are fixed
+
+
+def test_multimnist_reconstructs_each_digit_from_its_own_capsule(monkeypatch):
+    """The loss decodes each label's capsule alone and compares it with that digit's image (paper, Section 6)."""
+    from capslib.models import CapsNet, capsnet_loss
+    from capslib.train.trainer import Trainer
+    trainer = Trainer(TrainConfig(**{**TINY, "dataset": "multimnist", "train_size": 64, "test_size": 32}),
+                      verbose=False)
+    trainer.setup()
+    images, labels, components = next(trainer.data.train.batches(8, epoch=0))
+    seen = []
+    real_decoder = trainer.model.decoder.forward
+
+    def decoder(poses, targets=None, mask_with=None):
+        seen.append(mask_with.clone())
+        return real_decoder(poses, targets=targets, mask_with=mask_with)
+    monkeypatch.setattr(trainer.model.decoder, "forward", decoder)
+    loss, _ = trainer.compute_loss(trainer.model, images, labels, components)
+    assert len(seen) == 2 and torch.equal(seen[0], labels[:, 0]) and torch.equal(seen[1], labels[:, 1])
+    monkeypatch.undo()
+    output = trainer.model(images, mask_each=labels)
+    by_hand = sum(0.0005 * ((output.reconstructions[:, d] - components[:, d]) ** 2).sum((1, 2, 3)).mean()
+                  for d in range(2))
+    targets = torch.nn.functional.one_hot(labels, 10).sum(1)
+    assert capsnet_loss(output, components, targets, trainer.model.config).reconstruction.item() == \
+        pytest.approx(by_hand.item(), rel=1e-5)
 
 
 def test_multimnist_trains_with_both_labels():
@@ -223,7 +266,8 @@ def test_every_config_field_is_either_compared_or_allowed_to_change_on_purpose()
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert RESUMABLE_CHANGES <= fields
     assert RESUMABLE_CHANGES == {"epochs", "max_steps", "progress", "log_every", "compile", "compile_backend",
-                                 "device", "deterministic", "eval_batch_size", "test_size", "mode", "out"}
+                                 "device", "deterministic", "eval_batch_size", "test_size", "mode", "out",
+                                 "value_checks", "stop_at_val_accuracy"}
     trainer = Trainer(TrainConfig(**TINY), verbose=False)
     saved = dataclasses.asdict(trainer.config)
     trainer.check_resumable(dict(saved), "x")  # the same settings resume
@@ -318,3 +362,99 @@ def test_evaluation_is_unaugmented_whatever_the_shift_setting_and_rng(model):
         shifted_loss, _ = trainer.compute_loss(trainer.model, shift_images(validation.images, shifts, 2),
                                                validation.labels)
         assert shifted_loss.item() != loss.item()
+
+
+def _zero_gradient_fraction(dtype: str) -> float:
+    """One step on 8 digits at init: the fraction of DigitCaps weight gradients that are exactly zero."""
+    from capslib.train.trainer import Trainer
+    trainer = Trainer(TrainConfig(**{**TINY, "dtype": dtype, "train_size": 64}), verbose=False)
+    trainer.setup()
+    images, labels, _ = next(trainer.batches(trainer.data.train, epoch=0, training=True))
+    images, labels = images[:8], labels[:8]
+    with trainer._autocast():
+        loss, _ = trainer.compute_loss(trainer.model, images, labels)
+    trainer.optimizer.zero_grad()
+    (trainer.scaler.scale(loss) if trainer.scaler is not None else loss).backward()
+    grad = trainer.model.digit_caps.weight.grad
+    return float((grad == 0).float().mean())
+
+
+def test_float16_training_scales_the_loss_so_gradients_do_not_flush_to_zero():
+    """Without loss scaling, fp16 autocast flushed a third of the DigitCaps gradients to zero (issue 14)."""
+    from capslib.train.trainer import Trainer
+    fp16 = Trainer(TrainConfig(**{**TINY, "dtype": "float16"}), verbose=False)
+    fp16.setup()
+    assert fp16.scaler is not None and fp16.scaler.get_scale() > 1
+    assert _zero_gradient_fraction("float16") == pytest.approx(_zero_gradient_fraction("float32"), abs=0.01)
+
+
+def test_a_diverging_run_stops_naming_the_step_and_keeps_its_last_good_checkpoint(tmp_path):
+    from capslib.train.trainer import TrainingDiverged
+    run = tmp_path / "run"
+    train(TrainConfig(**{**TINY, "epochs": 1, "out": str(run)}), verbose=False)
+    good = (run / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(TrainingDiverged, match=r"diverged at step \d+ .*last good checkpoint"):
+        _diverge(run)
+    assert (run / "checkpoints" / "last.pt").read_bytes() == good
+
+
+def _diverge(run):
+    """Continue the run after making its weights NaN in a step hook: the next steps' losses are NaN."""
+    def poison(trainer):
+        if trainer.step == trainer.config.max_steps - 3:
+            with torch.no_grad():
+                trainer.model.digit_caps.weight.fill_(float("nan"))
+    return train(TrainConfig(**{**TINY, "epochs": 2, "out": str(run), "max_steps": 8}), resume=True,
+                 verbose=False, on_step=poison)
+
+
+@pytest.mark.parametrize("value_checks, expected", [("always", [True, True, True]),
+                                                    ("epoch-start", [True, False, False]),
+                                                    ("off", [False, False, False])])
+def test_value_checks_run_when_asked(value_checks, expected, monkeypatch):
+    import capslib.functional as functional
+    seen = []
+    real = functional._checking_values
+
+    def spy():
+        seen.append(functional._value_checks_enabled)
+        return real()
+    monkeypatch.setattr(functional, "_checking_values", spy)
+    steps = []
+
+    def record(trainer):
+        steps.append(bool(seen) and seen[-1])
+        seen.clear()
+    train(TrainConfig(**{**TINY, "epochs": 1, "value_checks": value_checks, "max_steps": 3, "train_size": 512}),
+          verbose=False, on_step=record)
+    assert steps == expected
+
+
+def test_training_stops_at_a_target_validation_accuracy(tmp_path):
+    from capslib.train import read_metrics
+    target = 0.2
+    result = train(TrainConfig(**{**TINY, "epochs": 8, "stop_at_val_accuracy": target, "out": str(tmp_path / "r")}),
+                   verbose=False)
+    accuracies = [r["val_accuracy"] for r in read_metrics(tmp_path / "r") if r["kind"] == "epoch"]
+    assert result.summary["reached_target"] is True and accuracies[-1] >= target
+    assert all(a < target for a in accuracies[:-1])          # it stopped at the first epoch that reached it
+    assert result.summary["epochs"] == len(accuracies) < 8
+    assert result.summary["best_val_accuracy"] == accuracies[-1]
+
+
+def test_pooled_cnn_matches_the_capsnet_parameter_count_within_a_few_percent():
+    from capslib.train.trainer import build_model
+    for size in (28, 40):
+        capsnet = build_model(TrainConfig(model="capsnet", config="small"), size)
+        cnn = build_model(TrainConfig(model="pooled-cnn", config="small"), size)
+        n_caps, n_cnn = (sum(p.numel() for p in m.parameters()) for m in (capsnet, cnn))
+        assert abs(n_cnn / n_caps - 1) < 0.01
+        assert any(isinstance(m, torch.nn.MaxPool2d) for m in cnn.modules())
+        assert any(isinstance(m, torch.nn.Dropout) for m in cnn.modules())
+
+
+@pytest.mark.parametrize("field, value, message", [("lr", float("inf"), "finite lr"),
+                                                   ("max_shift", 28, "max-shift")])
+def test_nonsense_settings_are_refused(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        train(TrainConfig(**{**TINY, field: value}), verbose=False)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .device import DeviceDataset, shift_images
+from .multimnist import compose, draw_pairs
 from .sources import ImageDataset
 
 #: The ranges of the affine test set (uniform draws, independently per image).
@@ -198,9 +199,7 @@ def multi_mnist(dataset, n: int | None = None, *, canvas: int = MULTI_CANVAS, ma
     ``(n, 1, canvas, canvas)``, labels ``(n, 2)`` and the two components.
     """
     images, labels = _images_of(dataset)
-    classes = len(dataset.classes)
-    counts = torch.bincount(labels, minlength=classes)
-    if (counts == 0).sum() > classes - 2:
+    if len(torch.unique(labels)) < 2:
         raise ValueError("multi_mnist: the dataset must hold at least two classes")
     generator = torch.Generator().manual_seed(seed)
     n = len(images) if n is None else n
@@ -208,24 +207,9 @@ def multi_mnist(dataset, n: int | None = None, *, canvas: int = MULTI_CANVAS, ma
         raise ValueError(f"multi_mnist: expected n >= 1, got {n}")
     base = torch.arange(n) % len(images) if n <= len(images) else torch.randint(
         len(images), (n,), generator=generator)
-    # The top digit's class: a different class, uniform among the classes present.
-    present = torch.nonzero(counts).flatten()
-    rank_of_class = torch.full((classes,), -1, dtype=torch.int64)
-    rank_of_class[present] = torch.arange(len(present))
-    offset = torch.randint(1, len(present), (n,), generator=generator)
-    top_class = present[(rank_of_class[labels[base]] + offset) % len(present)]
-    # A uniform example of that class, without a Python loop over examples.
-    by_class = torch.argsort(labels, stable=True)
-    starts = torch.cumsum(counts, 0) - counts
-    pick = (torch.rand(n, generator=generator, dtype=torch.float64) * counts[top_class]).floor().long()
-    top = by_class[starts[top_class] + pick.clamp_max(counts[top_class] - 1)]
-    parts = []
-    for index in (base, top):
-        shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator)
-        parts.append(shift_images(pad_to_canvas(images[index], canvas), shifts, max_shift))
-    components = torch.stack(parts, 1)
-    merged = components.sum(1).clamp_(max=1.0)
-    pair_labels = torch.stack([labels[base], labels[top]], 1)
+    plan = draw_pairs(labels, n, generator, base=base, max_shift=max_shift)
+    merged, components = compose(images, plan, canvas, max_shift)
+    pair_labels = torch.stack([labels[plan.base], labels[plan.top]], 1)
     return MultiDigitDataset(merged, pair_labels, components, f"MultiMNIST from {dataset.name}",
                              getattr(dataset, "split", "train"), tuple(dataset.classes), dataset.credit,
                              list(getattr(dataset, "notes", [])) + [

@@ -17,14 +17,17 @@ import os
 import sys
 
 from .checkpoint import CheckpointError
-from .trainer import CONFIGS, DATASETS, DTYPES, MODELS, TrainConfig, TrainingInterrupted, train
+from ..cpu_memory import keep_freed_memory
+from .trainer import (CONFIGS, DATASETS, DTYPES, MODELS, VALUE_CHECKS, TrainConfig, TrainingDiverged,
+                      TrainingInterrupted, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m capslib.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--model", choices=MODELS, default="capsnet", help="capsnet (default) or the paper's baseline CNN")
+    add("--model", choices=MODELS, default="capsnet",
+        help="capsnet (default), the paper's baseline CNN, or pooled-cnn (max-pooling, sized to match the CapsNet)")
     add("--config", choices=CONFIGS, default=None, help="model size: paper or small (default: the mode's)")
     add("--dataset", choices=DATASETS, default="mnist-sample")
     add("--epochs", type=int, default=None)
@@ -41,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--validation-size", type=int, default=None)
     add("--test-size", type=int, default=None)
     add("--seed", type=int, default=0)
+    add("--loss-scale", choices=("paper", "official"), default="paper",
+        help="CapsNet's margin term as in the paper (default) or as the official code (the paper's / 20)")
+    add("--init", choices=("pytorch", "official"), default="pytorch",
+        help="CapsNet's initialisation: PyTorch's defaults or the official code's")
+    add("--value-checks", choices=VALUE_CHECKS, default="always",
+        help="when the finite-value and label checks run (each a host sync on a GPU): always, epoch-start, off")
+    add("--stop-at-val-accuracy", type=float, default=None,
+        help="stop after the first epoch whose validation accuracy reaches this fraction (e.g. 0.992)")
     add("--dtype", choices=DTYPES, default="auto", help="autocast dtype (auto: bf16 on GPUs that support it)")
     add("--compile", action="store_true", help="torch.compile the model")
     add("--device", default=None, help="cpu or cuda (default: cuda if available)")
@@ -61,7 +72,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, lr_decay_steps=args.lr_decay_steps,
         staircase=args.staircase, routing_iterations=args.routing_iterations,
         reconstruction=not args.no_reconstruction, max_shift=args.max_shift, train_size=args.train_size,
-        validation_size=args.validation_size, test_size=args.test_size, seed=args.seed, dtype=args.dtype,
+        validation_size=args.validation_size, test_size=args.test_size, seed=args.seed,
+        loss_scale=args.loss_scale, init=args.init, value_checks=args.value_checks,
+        stop_at_val_accuracy=args.stop_at_val_accuracy, dtype=args.dtype,
         compile=args.compile, device=args.device, mode=args.mode, out=args.out, max_steps=args.max_steps,
         log_every=args.log_every, progress=False if args.no_progress else None, deterministic=args.deterministic)
 
@@ -71,8 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not args.out:
         print("error: --resume needs --out (the folder of the run to continue)", file=sys.stderr)
         return 2
+    if (args.device or "cpu").startswith("cpu"):
+        keep_freed_memory()   # large CPU tensors reused, not faulted in anew every step (capslib.cpu_memory)
     try:
         result = train(config_from_args(args), resume=args.resume)
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

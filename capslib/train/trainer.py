@@ -45,6 +45,8 @@ import torch.nn.functional as TF
 
 from .. import mode as mode_lib
 from ..data.device import DeviceDataset, epoch_plan, iterate_batches, steps_per_epoch, train_validation_split
+from ..data.multimnist import MultiMNISTPairs
+from ..functional import value_checks
 from ..repro import seed_everything
 from .checkpoint import (CHECKPOINT_NAME, CheckpointError, load_checkpoint, resume_path, rng_state, save_checkpoint,
                          set_rng_state)
@@ -52,7 +54,8 @@ from .distributed import DistributedContext, all_reduce_sum, barrier, cleanup_di
 from .metrics import MetricsWriter, accuracy_counts
 
 DATASETS = ("mnist", "mnist-sample", "fashion-mnist", "multimnist", "affine")
-MODELS = ("capsnet", "baseline")
+MODELS = ("capsnet", "baseline", "pooled-cnn")
+VALUE_CHECKS = ("always", "epoch-start", "off")
 CONFIGS = ("paper", "small", "tiny")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -61,7 +64,6 @@ MODE_DEFAULTS = {
     "quick": dict(epochs=2, train_size=2000, validation_size=500, test_size=2000, config="small"),
     "full": dict(epochs=50, train_size=None, validation_size=5000, test_size=None, config="paper"),
 }
-MULTIMNIST_PAIRS = {"quick": 4000, "full": 600_000}   # training pairs (the paper drew 60M, 1,000 per digit)
 
 
 #: The :class:`TrainConfig` fields that may differ when a run is resumed: they say how long, where, how fast or
@@ -72,7 +74,8 @@ MULTIMNIST_PAIRS = {"quick": 4000, "full": 600_000}   # training pairs (the pape
 #: checkpoint was found.  Every other field (the data, the model, the optimiser and its schedule, the
 #: augmentation, the seed, the dtype) must be the checkpoint's, or resuming would silently mix two runs.
 RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "progress", "log_every", "compile", "compile_backend",
-                               "device", "deterministic", "eval_batch_size", "test_size", "mode", "out"})
+                               "device", "deterministic", "eval_batch_size", "test_size", "mode", "out",
+                               "value_checks", "stop_at_val_accuracy"})
 
 
 def _option(field_name: str) -> str:
@@ -84,20 +87,39 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped early (Ctrl-C); a checkpoint of the current step was written."""
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights became NaN or infinite; no checkpoint was written after the last good one."""
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run.  ``None`` means "the mode's default" (see :data:`MODE_DEFAULTS`).
 
-    model: ``"capsnet"`` or ``"baseline"`` (the paper's CNN, cross-entropy).
+    model: ``"capsnet"``, ``"baseline"`` (the paper's CNN, cross-entropy) or ``"pooled-cnn"`` (a CNN with
+        max-pooling and dropout whose parameter count matches the CapsNet of the same ``config`` and input
+        size: the affNIST comparison's network, :class:`~capslib.models.PooledCNN`).
     config: ``"paper"`` (the paper's sizes), ``"small"`` (trains on a CPU in
         minutes) or ``"tiny"`` (tests only).
     dataset: ``"mnist"`` (complete, or an error), ``"mnist-sample"`` (the
         bundled 5,000 digits), ``"fashion-mnist"``, ``"multimnist"`` (36x36,
-        two digits) or ``"affine"`` (train on 40x40 digits shifted by up to 6
-        px, test on the affine-transformed test set).
-    max_shift: the shift augmentation in pixels (default 2, the paper's; 6 for ``affine``).
+        two digits: fresh pairs every epoch, made from the training digits,
+        :mod:`capslib.data.multimnist`) or ``"affine"`` (train on 40x40 digits
+        shifted by up to 6 px, test on the affine-transformed test set).
+    max_shift: the shift augmentation in pixels (default 2, the paper's; 6 for ``affine``; 0 for
+        ``multimnist``, whose digits are already shifted by up to 4 px each).
     train_size / validation_size / test_size: numbers of examples (``None``: the mode's default;
         in full mode all the training data minus 5,000 for validation, and the whole test set).
+        For ``multimnist``: pairs per epoch (default: one per training digit) and digits of the
+        validation and test sets (one pair each).
+    loss_scale, init: CapsNet's loss scale and initialisation, ``"paper"``/``"official"`` and
+        ``"pytorch"``/``"official"`` (see :class:`~capslib.models.CapsNetConfig`).
+    value_checks: when the library's value checks run (finite losses, labels in range; each one a
+        host sync, a stall on a GPU): ``"always"`` (default, for learners), ``"epoch-start"`` (the
+        first step of every epoch, and evaluation) or ``"off"``.  The trainer itself always checks
+        the losses it logs, every 20 steps and at every epoch's end, and stops a run that diverged.
+    stop_at_val_accuracy: stop at the end of the first epoch whose validation accuracy reaches this
+        fraction, and test that model (early stopping at a target, as the paper's affNIST test:
+        "stopped at 99.23%").
     dtype: ``"auto"`` (bf16 autocast on a GPU that supports it, float32 otherwise),
         ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast; weights stay float32).
     compile / compile_backend: ``torch.compile`` the model (``"inductor"`` generates kernels; ``"aot_eager"``
@@ -124,6 +146,10 @@ class TrainConfig:
     validation_size: int | None = None
     test_size: int | None = None
     seed: int = 0
+    loss_scale: str = "paper"
+    init: str = "pytorch"
+    value_checks: str = "always"
+    stop_at_val_accuracy: float | None = None
     dtype: str = "auto"
     compile: bool = False
     compile_backend: str = "inductor"
@@ -150,7 +176,7 @@ class TrainConfig:
         if values["routing_iterations"] is None and self.model == "capsnet":
             values["routing_iterations"] = 3  # the paper's
         if values["max_shift"] is None:
-            values["max_shift"] = 6 if self.dataset == "affine" else 2
+            values["max_shift"] = {"affine": 6, "multimnist": 0}.get(self.dataset, 2)
         config = TrainConfig(**values)
         config.check()
         return config
@@ -163,6 +189,13 @@ class TrainConfig:
         choice("config", CONFIGS)
         choice("dataset", DATASETS)
         choice("dtype", DTYPES)
+        choice("value_checks", VALUE_CHECKS)
+        choice("loss_scale", ("paper", "official"))
+        choice("init", ("pytorch", "official"))
+        if self.stop_at_val_accuracy is not None and not (isinstance(self.stop_at_val_accuracy, (int, float))
+                                                          and 0 < self.stop_at_val_accuracy <= 1):
+            raise ValueError(f"TrainConfig.stop_at_val_accuracy: expected a fraction in (0, 1], got "
+                             f"{self.stop_at_val_accuracy!r} (e.g. 0.99 for 99%)")
         for name in ("epochs", "batch_size", "lr_decay_steps", "eval_batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -174,8 +207,9 @@ class TrainConfig:
         if not isinstance(self.validation_size, int) or self.validation_size < 1:
             raise ValueError(f"TrainConfig.validation_size: expected a positive int (model selection needs a "
                              f"validation split), got {self.validation_size!r}")
-        if not (self.lr > 0 and 0 < self.lr_decay <= 1):
-            raise ValueError(f"TrainConfig: expected lr > 0 and 0 < lr_decay <= 1, got {self.lr} and {self.lr_decay}")
+        if not (math.isfinite(self.lr) and self.lr > 0 and 0 < self.lr_decay <= 1):
+            raise ValueError(f"TrainConfig: expected a finite lr > 0 and 0 < lr_decay <= 1, got {self.lr} and "
+                             f"{self.lr_decay} (the paper's: --lr 0.001 --lr-decay 0.96)")
         if self.max_shift < 0 or self.log_every < 0:
             raise ValueError(f"TrainConfig: expected max_shift >= 0 and log_every >= 0, got "
                              f"{self.max_shift} and {self.log_every}")
@@ -217,17 +251,19 @@ def load_run_data(config: TrainConfig, device: torch.device, *, verbose: bool = 
         raise ValueError(f"validation_size {config.validation_size} leaves no training data out of "
                          f"{len(train_all):,} images")
     train, validation = train_validation_split(train_all, config.validation_size, seed=config.seed)
+    train_all_digits = train  # MultiMNIST pairs every training digit; train_size counts its pairs
     train = cut(train, config.train_size, seed=config.seed)
     test = cut(test, config.test_size)
     if name == "multimnist":
-        pairs = config.train_size or MULTIMNIST_PAIRS[config.mode]
-        parts = [derived.multi_mnist(train, pairs, seed=config.seed),
-                 derived.multi_mnist(validation, seed=config.seed + 1),
-                 derived.multi_mnist(test, seed=config.seed + 2)]
-        for part, split in zip(parts, ("train", "validation", "test")):
-            part.split = split
-        train, validation, test = (part.to_device(device) for part in parts)
-        return RunData(train, validation, test, f"MultiMNIST from {train_all.name}", train_all.credit)
+        from ..data.multimnist import MultiMNISTPairs
+
+        parts = [MultiMNISTPairs.from_dataset(train_all_digits, config.train_size, seed=config.seed, fresh=True,
+                                              split="train", device=device),
+                 MultiMNISTPairs.from_dataset(validation, None, seed=config.seed + 1, fresh=False,
+                                              split="validation", device=device),
+                 MultiMNISTPairs.from_dataset(test, None, seed=config.seed + 2, fresh=False, split="test",
+                                              device=device)]
+        return RunData(*parts, f"MultiMNIST from {train_all.name}", train_all.credit)
     if name == "affine":
         # Training digits are centred on 40x40; the trainer's shift augmentation (up to 6 px) places them
         # anywhere on the canvas, fresh each epoch. Validation: a fixed shifted set; test: the affine set.
@@ -252,7 +288,11 @@ def build_model(config: TrainConfig, image_size: int) -> torch.nn.Module:
             return BaselineCNN(input_size=image_size)
         sizes = dict(small=((32, 32, 16), (128, 64)), tiny=((8, 8, 4), (32, 16)))[config.config]
         return BaselineCNN(input_size=image_size, conv_channels=sizes[0], hidden=sizes[1])
-    overrides: dict[str, Any] = dict(input_size=image_size, use_decoder=config.reconstruction)
+    if config.model == "pooled-cnn":
+        capsnet = build_model(dataclasses.replace(config, model="capsnet"), image_size)
+        return matched_pooled_cnn(image_size, sum(p.numel() for p in capsnet.parameters()), config.config)
+    overrides: dict[str, Any] = dict(input_size=image_size, use_decoder=config.reconstruction,
+                                     loss_scale=config.loss_scale, init=config.init)
     if config.routing_iterations is not None:
         overrides["routing_iterations"] = config.routing_iterations
     if config.config == "paper":
@@ -262,6 +302,24 @@ def build_model(config: TrainConfig, image_size: int) -> torch.nn.Module:
     else:
         caps_config = CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64), **overrides)
     return CapsNet(caps_config)
+
+
+#: PooledCNN convolution channels per TrainConfig.config (the hidden layer is then sized to match a CapsNet).
+POOLED_CNN_CHANNELS = {"paper": (128, 256), "small": (64, 128), "tiny": (8, 16)}
+
+
+def matched_pooled_cnn(image_size: int, target_parameters: int, size: str = "small"):
+    """A :class:`~capslib.models.PooledCNN` whose parameter count is as close as one hidden layer allows
+    to ``target_parameters`` (the CapsNet it is compared with): the paper's "similar number of parameters"."""
+    from ..models import PooledCNN
+
+    channels = POOLED_CNN_CHANNELS[size]
+    probe = PooledCNN(image_size, conv_channels=channels, hidden=(1,))
+    fixed = sum(p.numel() for p in probe.parameters())                   # everything but the hidden units
+    flat = probe.classifier[2].in_features                               # Flatten, Dropout, Linear(flat, 1)
+    per_unit = flat + 1 + 10                                             # its weights, bias, output weights
+    hidden = max(1, round((target_parameters - fixed + per_unit) / per_unit))
+    return PooledCNN(image_size, conv_channels=channels, hidden=(hidden,))
 
 
 def autocast_dtype(dtype: str, device: torch.device) -> torch.dtype | None:
@@ -350,6 +408,9 @@ class Trainer:
         self.train_time = 0.0
         self.best_state: dict | None = None
         self.wall_offset = 0.0  # wall time of the run's earlier parts (before a resume)
+        self.last_saved_step: int | None = None
+        self.scaler = None
+        self.reached_target = False
         self.wall_start = time.perf_counter()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -363,12 +424,18 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = not deterministic
             torch.backends.cudnn.allow_tf32 = not deterministic
         self.data = load_run_data(c, self.device, verbose=self.verbose)
+        if c.max_shift >= self.data.train.image_size:
+            raise ValueError(f"TrainConfig.max_shift: a shift of {c.max_shift} px would move every "
+                             f"{self.data.train.image_size}x{self.data.train.image_size} image off its canvas; "
+                             f"expected 0 <= --max-shift < {self.data.train.image_size} (the paper's: 2)")
         self.model = build_model(c, self.data.train.image_size).to(self.device)
         self.is_capsnet = c.model == "capsnet"
         self.classes = 10
         self.optimizer = make_optimizer(self.model.parameters(), c.lr)
         self.scheduler = make_scheduler(self.optimizer, c)
         self.amp_dtype = autocast_dtype(c.dtype, self.device)
+        if self.amp_dtype == torch.float16:   # float16's range needs loss scaling (bf16's does not)
+            self.scaler = torch.amp.GradScaler(self.device.type)
         forward_model = self.model
         if self.context.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -393,52 +460,81 @@ class Trainer:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def compute_loss(self, model, images: torch.Tensor, labels: torch.Tensor):
+    def compute_loss(self, model, images: torch.Tensor, labels: torch.Tensor,
+                     components: torch.Tensor | None = None):
         """``(loss, scores)`` for a batch: the paper's margin + reconstruction loss, or cross-entropy.
 
-        Two labels per image (MultiMNIST): the margin loss gets both classes as
-        multi-hot targets and the decoder reconstructs the overlaid image from
-        both masked capsules at once (a simplification: the paper reconstructs
-        each digit from its own capsule); the baseline uses a sigmoid
-        cross-entropy per class.  An image counts as right when its two
-        highest scores are its two labels.
+        Two labels per image (MultiMNIST, ``components`` ``(batch, 2, C, H, W)``
+        the two digits): the margin loss gets both classes as multi-hot targets
+        and, as in the paper, each digit is reconstructed from its own capsule
+        (masked alone) and compared with its own image, the two scaled sums of
+        squared errors added.  The CNNs use a sigmoid cross-entropy per class.
+        An image counts as right when its two highest scores are its two labels.
         """
         targets = _multi_hot(labels, self.classes)
         if self.is_capsnet:
+            if labels.ndim == 2:
+                output = model(images, mask_each=labels)
+                return self.model.loss(output, components, targets).total, output.lengths
             output = model(images, targets=targets)
-            loss = self.model.loss(output, images, targets).total
-            return loss, output.lengths
+            return self.model.loss(output, images, targets).total, output.lengths
         logits = model(images)
         if labels.ndim == 2:
             return TF.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="sum") \
                 / len(images), logits
         return TF.cross_entropy(logits.float(), labels), logits
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor,
+                   components: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         self.model.train()
-        with self._autocast():
-            loss, scores = self.compute_loss(self.forward_model, images, labels)
+        with value_checks(self._checks_now()), self._autocast():
+            loss, scores = self.compute_loss(self.forward_model, images, labels, components)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is not None:          # float16: scale the loss so small gradients do not flush to zero
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
         self.scheduler.step()
         return loss.detach(), accuracy_counts(scores.detach(), labels)
 
+    def _checks_now(self) -> bool:
+        mode = self.config.value_checks
+        return mode == "always" or (mode == "epoch-start" and self.step_in_epoch == 0)
+
+    def batches(self, dataset, *, epoch: int | None = None, start_step: int = 0, training: bool = False):
+        """``(images, labels, components or None)`` batches of ``dataset``: the epoch's plan when training."""
+        c = self.config
+        world = dict(rank=self.context.rank, world_size=self.context.world_size) if training else {}
+        size = c.batch_size if training else c.eval_batch_size
+        if isinstance(dataset, MultiMNISTPairs):
+            yield from dataset.batches(size, epoch=epoch or 0, start_step=start_step, drop_last=training, **world)
+            return
+        plan = (epoch_plan(len(dataset), seed=c.seed, epoch=epoch, max_shift=c.max_shift, device=self.device)
+                if training else None)
+        for images, labels in iterate_batches(dataset, size, plan=plan, start_step=start_step,
+                                              drop_last=training, **world):
+            yield images, labels, None
+
     @torch.no_grad()
-    def evaluate(self, dataset: DeviceDataset) -> dict[str, float]:
+    def evaluate(self, dataset) -> dict[str, float]:
         """Loss and accuracy on ``dataset`` (in order, no augmentation), shared among processes."""
         self.model.eval()
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)
-        for index, (images, labels) in enumerate(iterate_batches(dataset, self.config.eval_batch_size,
-                                                                 drop_last=False)):
+        for index, (images, labels, components) in enumerate(self.batches(dataset)):
             if index % self.context.world_size != self.context.rank:
                 continue
             with self._autocast():
-                loss, scores = self.compute_loss(self.model, images, labels)
+                loss, scores = self.compute_loss(self.model, images, labels, components)
             totals += torch.stack([loss.double() * len(labels), accuracy_counts(scores, labels).double(),
                                    torch.tensor(float(len(labels)), dtype=torch.float64, device=self.device)])
         all_reduce_sum(totals, self.context)
         loss_sum, correct, seen = totals.tolist()
+        if not math.isfinite(loss_sum):
+            raise TrainingDiverged(f"the {dataset.split} loss is not finite after step {self.step} (epoch "
+                                   f"{self.epoch + 1}): the weights hold NaN or infinite values")
         return {"loss": loss_sum / seen, "accuracy": correct / seen}
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -453,12 +549,19 @@ class Trainer:
             "step_losses": list(self.step_losses),
             "wall_time": self.wall_offset + time.perf_counter() - self.wall_start,
             "rng": rng_state(),
+            "grad_scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "config": json.dumps(dataclasses.asdict(self.config)),
         }
 
     def save(self) -> None:
         if self.checkpoint_path is not None and self.context.is_main:
+            bad = [name for name, p in self.model.state_dict().items()
+                   if p.is_floating_point() and not bool(torch.isfinite(p).all())]
+            if bad:
+                raise TrainingDiverged(self._diverged(self.step, f"the weights {', '.join(bad[:3])} hold NaN or "
+                                                                 "infinite values"))
             save_checkpoint(self.checkpoint_path, self.state())
+            self.last_saved_step = self.step
         barrier(self.context)
 
     def restore(self) -> None:
@@ -477,6 +580,9 @@ class Trainer:
         self.train_time, self.step_losses = state["train_time"], list(state["step_losses"])
         self.wall_offset = state.get("wall_time", 0.0)
         set_rng_state(state["rng"])
+        if self.scaler is not None and state.get("grad_scaler"):
+            self.scaler.load_state_dict(state["grad_scaler"])
+        self.last_saved_step = self.step
         self._adopt_newer_best()
         self.metrics.truncate_after(self.step)
         if self.verbose:
@@ -532,10 +638,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         c = self.config
-        plan = epoch_plan(len(self.data.train), seed=c.seed, epoch=self.epoch, max_shift=c.max_shift,
-                          device=self.device)
-        batches = iterate_batches(self.data.train, c.batch_size, plan=plan, start_step=self.step_in_epoch,
-                                  rank=self.context.rank, world_size=self.context.world_size)
+        batches = self.batches(self.data.train, epoch=self.epoch, start_step=self.step_in_epoch, training=True)
         bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{c.epochs}",
                    disable=not (_progress_enabled(c.progress) and self.context.is_main), leave=False,
                    dynamic_ncols=True)
@@ -543,8 +646,11 @@ class Trainer:
         start = time.perf_counter()
         status = "done"
         try:
-            for images, labels in batches:
-                loss, correct = self.train_step(images, labels)
+            for images, labels, components in batches:
+                try:
+                    loss, correct = self.train_step(images, labels, components)
+                except ValueError as err:   # a value check: NaN lengths, losses or reconstructions
+                    raise TrainingDiverged(self._diverged(self.step + 1, str(err))) from None
                 losses.append(loss)
                 corrects.append(correct)
                 self.step += 1
@@ -556,7 +662,7 @@ class Trainer:
                     losses, corrects, start = [], [], time.perf_counter()
                     self.metrics.write({"kind": "step", "epoch": self.epoch, "step": self.step,
                                         "loss": self.step_losses[-1], "lr": self.scheduler.get_last_lr()[0]})
-                elif refresh and bar.disable is False:
+                elif refresh:   # every 20 steps: one host sync, and a diverged run stops within 20 steps
                     self._flush(losses, corrects, start)
                     losses, corrects, start = [], [], time.perf_counter()
                 if refresh and not bar.disable:
@@ -588,6 +694,10 @@ class Trainer:
             torch.cuda.synchronize(self.device)
         elapsed = time.perf_counter() - start
         values = torch.stack(losses).float().tolist()
+        bad = next((i for i, value in enumerate(values) if not math.isfinite(value)), None)
+        if bad is not None:
+            step = self.step - len(values) + bad + 1
+            raise TrainingDiverged(self._diverged(step, f"its loss was {values[bad]}"))
         correct = float(torch.stack(corrects).sum())
         share = self.config.batch_size // self.context.world_size
         self.step_losses.extend(values)
@@ -596,6 +706,15 @@ class Trainer:
         self.epoch_sums["seen"] += share * len(values)
         self.epoch_sums["time"] += elapsed
         self.train_time += elapsed
+
+    def _diverged(self, step: int, detail: str) -> str:
+        """The one-line message of a run that stopped because its loss or weights are no longer finite."""
+        saved = (f"the last good checkpoint, {self.checkpoint_path} (written at step {self.last_saved_step}), "
+                 f"was left as it is" if self.checkpoint_path is not None and self.last_saved_step is not None
+                 else "no checkpoint had been written yet")
+        return (f"training diverged at step {step} (epoch {self.epoch + 1}): {detail}. Nothing was saved after "
+                f"it; {saved}. Fix: a smaller learning rate (--lr, now {self.config.lr:g}), or --dtype float32 "
+                f"if you used float16/bfloat16.")
 
     def end_epoch(self) -> dict:
         sums = torch.tensor([self.epoch_sums["loss"], self.epoch_sums["correct"], self.epoch_sums["seen"]],
@@ -640,7 +759,14 @@ class Trainer:
                     self.save()
                     status = "stopped"
                     break
-                self.end_epoch()
+                record = self.end_epoch()
+                target = self.config.stop_at_val_accuracy
+                if target is not None and record["val_accuracy"] >= target:
+                    self.reached_target = True
+                    if self.verbose:
+                        print(f"validation accuracy {record['val_accuracy']:.4f} reached the target {target:.4f} "
+                              f"at epoch {self.epoch}: stopping (early stopping at a target)")
+                    break
                 if self.config.max_steps is not None and self.step >= self.config.max_steps \
                         and self.epoch < self.config.epochs:
                     status = "stopped"
@@ -700,6 +826,8 @@ class Trainer:
             "test_accuracy": test["accuracy"],
             "test_error_percent": 100 * (1 - test["accuracy"]),
             "test_loss": test["loss"],
+            "stop_at_val_accuracy": c.stop_at_val_accuracy,
+            "reached_target": self.reached_target if c.stop_at_val_accuracy is not None else None,
             "credit": self.data.credit,
             "config": dataclasses.asdict(c),
         }
