@@ -122,7 +122,7 @@ def test_forward_hooks_on_the_convolutions_see_their_outputs():
     """The fast path calls no module; when a hook watches conv1 or PrimaryCaps, the reference layers run."""
     model = CapsNet(CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64)))
     seen = {}
-    model.conv1.register_forward_hook(lambda m, i, o: seen.setdefault("conv1", tuple(o.shape)))
-    model.primary_caps.register_forward_hook(lambda m, i, o: seen.setdefault("primary", tuple(o.shape)))
+    model.conv1.register_forward_hook(lambda m, i, o: seen.update(conv1=tuple(o.shape)))
+    model.primary_caps.register_forward_hook(lambda m, i, o: seen.update(primary=tuple(o.shape)))
     model(torch.rand(2, 1, 28, 28))
     assert seen == {"conv1": (2, 16, 20, 20), "primary": (2, 4 * 36, 8)}
