@@ -1,4 +1,4 @@
-"""Checks for the exercises of the Fashion-MNIST appendix (reading a classifier's errors).
+"""Checks for the exercises of the Fashion-MNIST appendix, Exercises A.1-A.3 (reading a classifier's errors).
 
 The three answers build on each other: a confusion matrix from predictions,
 the class-balanced accuracy read from it, and the pair of classes the model
@@ -33,7 +33,7 @@ def _unfinished(report: CheckReport) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Fashion-MNIST exercise 1: the confusion matrix
+# Exercise A.1: the confusion matrix
 # ---------------------------------------------------------------------------------------------
 def reference_fashion_confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor,
                                        num_classes: int = 10) -> torch.Tensor:
@@ -46,7 +46,7 @@ def reference_fashion_confusion_matrix(predicted: torch.Tensor, labels: torch.Te
 
 
 def check_fashion_confusion_matrix(fn, *, verbose: bool = True) -> CheckReport:
-    """Fashion-MNIST exercise 1: ``fn(predicted, labels, num_classes=10)`` -> the confusion matrix, true classes as rows."""
+    """Exercise A.1: ``fn(predicted, labels, num_classes=10)`` -> the confusion matrix, true classes as rows."""
     # 7 images of 4 classes; class 3 never occurs, class 1 is never predicted
     labels = torch.tensor([0, 0, 1, 1, 1, 2, 2])
     predicted = torch.tensor([0, 2, 0, 2, 2, 2, 0])
@@ -58,7 +58,7 @@ def check_fashion_confusion_matrix(fn, *, verbose: bool = True) -> CheckReport:
     many_labels = torch.randint(0, 10, (500,), generator=gen)
     many_predicted = torch.where(torch.rand(500, generator=gen) < 0.7, many_labels,
                                  torch.randint(0, 10, (500,), generator=gen))
-    with check("Fashion-MNIST exercise 1: the confusion matrix", verbose=verbose) as report:
+    with check("Exercise A.1: the confusion matrix", verbose=verbose) as report:
         with report.attempt("runs on 7 images of 4 classes"):
             out = torch.as_tensor(fn(predicted.clone(), labels.clone(), num_classes=4))
             if not report.expect(tuple(out.shape) == (4, 4), "returns a (4, 4) matrix for num_classes=4",
@@ -84,7 +84,7 @@ def check_fashion_confusion_matrix(fn, *, verbose: bool = True) -> CheckReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Fashion-MNIST exercise 2: the class-balanced accuracy
+# Exercise A.2: the class-balanced accuracy
 # ---------------------------------------------------------------------------------------------
 def reference_fashion_balanced_accuracy(confusion: torch.Tensor) -> float:
     """``confusion``: ``(k, k)`` counts, true classes as rows -> the mean per-class accuracy.
@@ -99,12 +99,12 @@ def reference_fashion_balanced_accuracy(confusion: torch.Tensor) -> float:
 
 
 def check_fashion_balanced_accuracy(fn, *, verbose: bool = True) -> CheckReport:
-    """Fashion-MNIST exercise 2: ``fn(confusion)`` -> the mean of the per-class accuracies (classes with examples only)."""
+    """Exercise A.2: ``fn(confusion)`` -> the mean of the per-class accuracies (classes with examples only)."""
     # class 0: 90 images, 81 right (0.9); class 1: 10 images, 2 right (0.2); class 2: none
     confusion = torch.tensor([[81, 9, 0],
                               [8, 2, 0],
                               [0, 0, 0]])
-    with check("Fashion-MNIST exercise 2: the class-balanced accuracy", verbose=verbose) as report:
+    with check("Exercise A.2: the class-balanced accuracy", verbose=verbose) as report:
         with report.attempt("runs on a 3-class confusion matrix"):
             got = float(fn(confusion.clone()))
             hint = f"got {got!r}"
@@ -130,7 +130,7 @@ def check_fashion_balanced_accuracy(fn, *, verbose: bool = True) -> CheckReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Fashion-MNIST exercise 3: the most confused pair of classes
+# Exercise A.3: the most confused pair of classes
 # ---------------------------------------------------------------------------------------------
 def reference_fashion_most_confused(confusion: torch.Tensor) -> tuple[int, int]:
     """``confusion``: ``(k, k)`` counts, true classes as rows -> ``(true, predicted)`` of the largest error.
@@ -145,14 +145,14 @@ def reference_fashion_most_confused(confusion: torch.Tensor) -> tuple[int, int]:
 
 
 def check_fashion_most_confused(fn, *, verbose: bool = True) -> CheckReport:
-    """Fashion-MNIST exercise 3: ``fn(confusion)`` -> ``(true_class, predicted_class)`` of the most frequent error."""
+    """Exercise A.3: ``fn(confusion)`` -> ``(true_class, predicted_class)`` of the most frequent error."""
     # class 2 is right 50 times (largest entry); the largest error: true 1 predicted as 3 (12 times),
     # while true 3 predicted as 1 happens only 4 times
     confusion = torch.tensor([[40, 1, 0, 2],
                               [3, 30, 0, 12],
                               [0, 0, 50, 5],
                               [1, 4, 7, 35]])
-    with check("Fashion-MNIST exercise 3: the most confused pair", verbose=verbose) as report:
+    with check("Exercise A.3: the most confused pair", verbose=verbose) as report:
         with report.attempt("runs on a 4-class confusion matrix"):
             answer = fn(confusion.clone())
             true_class, predicted_class = (int(v) for v in answer)
