@@ -1,7 +1,6 @@
 """Checks for the exercises of chapter 3 (capsules: neurons that output vectors)."""
 from __future__ import annotations
 
-import math
 
 import torch
 
@@ -10,11 +9,11 @@ from capslib import toy_capsules as toy
 from .report import CheckReport, check
 
 __all__ = [
-    "check_capsule_presence",
     "check_part_to_whole",
+    "check_pose_weight_matrix",
     "check_agreement_spread",
-    "reference_capsule_presence",
     "reference_part_to_whole",
+    "reference_pose_weight_matrix",
     "reference_agreement_spread",
 ]
 
@@ -24,44 +23,7 @@ def _as_float(value) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 3.1: a capsule's length is the probability that its entity is present
-# ---------------------------------------------------------------------------------------------
-def reference_capsule_presence(v: torch.Tensor) -> torch.Tensor:
-    """``v``: ``(batch, capsules, dim)`` -> ``(batch, capsules)``: each capsule's length."""
-    return (v * v).sum(dim=-1).sqrt()
-
-
-def check_capsule_presence(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 3.1: ``fn(v)`` returns the length of each capsule vector.
-
-    ``v``: ``(batch, capsules, dim)``; the answer: ``(batch, capsules)``, the
-    Euclidean length along the last axis (the probability that the capsule's
-    entity is present).
-    """
-    v = torch.tensor([[[0.6, 0.8, 0.0], [0.0, 0.0, 0.0]],
-                      [[0.1, 0.2, 0.2], [-0.5, 0.5, 0.5]]], dtype=torch.float64)
-    expected = torch.tensor([[1.0, 0.0], [0.3, math.sqrt(0.75)]], dtype=torch.float64)
-    with check("Exercise 3.1: capsule lengths as presence probabilities", verbose=verbose) as report:
-        with report.attempt("runs on a (2, 2, 3) batch of capsules"):
-            out = torch.as_tensor(fn(v.clone()))
-            ok_shape = report.expect(tuple(out.shape) == (2, 2), "returns shape (batch, capsules) = (2, 2)",
-                                     f"got shape {tuple(out.shape)}; reduce over the last axis (dim=-1) only")
-            if ok_shape:
-                report.expect(torch.allclose(out.double(), expected, atol=1e-6),
-                              "lengths 1.0, 0.0, 0.3 and 0.866 on hand-made capsules",
-                              f"got {out.double().flatten().tolist()}; the length is the square root of the "
-                              "sum of squares, not the sum of the components or their squares")
-        with report.attempt("does not depend on the direction"):
-            rotation = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
-            rotated = torch.as_tensor(fn(v @ rotation.T)).double()
-            report.expect(torch.allclose(rotated, torch.as_tensor(fn(v.clone())).double(), atol=1e-6),
-                          "rotating the vectors leaves their lengths unchanged",
-                          "use all components symmetrically: sqrt(sum of v_k^2)")
-    return report
-
-
-# ---------------------------------------------------------------------------------------------
-# Exercise 3.2: a part predicts the whole through its own transform
+# Exercise 3.1: a part predicts the whole through its own transform
 # ---------------------------------------------------------------------------------------------
 def reference_part_to_whole(part_pose: torch.Tensor, transform: torch.Tensor) -> torch.Tensor:
     """The face's pose predicted by a part: ``part_pose @ transform`` (3x3 each)."""
@@ -69,7 +31,7 @@ def reference_part_to_whole(part_pose: torch.Tensor, transform: torch.Tensor) ->
 
 
 def check_part_to_whole(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 3.2: ``fn(part_pose, transform)`` returns the whole's pose predicted by a part.
+    """Exercise 3.1: ``fn(part_pose, transform)`` returns the whole's pose predicted by a part.
 
     ``part_pose``: the part's 3x3 pose; ``transform``: its part-to-whole
     transform ``W_i = R_i^{-1}`` (from
@@ -79,7 +41,7 @@ def check_part_to_whole(fn, *, verbose: bool = True) -> CheckReport:
     """
     transforms = toy.part_to_whole_transforms()
     face_poses = [(0.0, 0.0, 1.0, 0.0), (0.4, -0.3, 1.5, 0.8), (-0.2, 0.5, 0.7, -2.0)]
-    with check("Exercise 3.2: part-to-whole predictions", verbose=verbose) as report:
+    with check("Exercise 3.1: part-to-whole predictions", verbose=verbose) as report:
         for face_pose in face_poses:
             face = toy.pose_matrix(*face_pose)
             parts = toy.face_parts(*face_pose)
@@ -92,9 +54,83 @@ def check_part_to_whole(fn, *, verbose: bool = True) -> CheckReport:
                 if ok_shape:
                     report.expect(all(torch.allclose(p, face, atol=1e-6) for p in predictions),
                                   f"every part predicts the face's pose {face_pose}",
-                                  "the part's pose is F @ R_i, so F = P_i @ R_i^-1 = part_pose @ transform; "
+                                  "the part's pose is P_face @ R_i, so P_face = P_i @ R_i^-1 = part_pose @ transform; "
                                   "the order of a matrix product matters (transform @ part_pose is wrong "
                                   "once the face moves or turns)")
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 3.2: the part-to-whole transform as a capsule's weight matrix
+# ---------------------------------------------------------------------------------------------
+def reference_pose_weight_matrix(transform: torch.Tensor) -> torch.Tensor:
+    """The 4x4 matrix ``M`` with ``pose_vector(P @ transform) = M @ pose_vector(P)`` for every pose ``P``.
+
+    With ``P = [[a, -b, x], [b, a, y], [0, 0, 1]]`` (pose vector ``(x, y, a, b)``)
+    and ``transform = [[c, -d, e], [d, c, f], [0, 0, 1]]``, the product has
+    ``x' = x + e a - f b``, ``y' = y + f a + e b``, ``a' = c a - d b``,
+    ``b' = d a + c b``: linear in ``(x, y, a, b)``, with no constant term.
+    """
+    c, d, e, f = transform[0, 0], transform[1, 0], transform[0, 2], transform[1, 2]
+    one, zero = torch.ones_like(c), torch.zeros_like(c)
+    return torch.stack([torch.stack([one, zero, e, -f]),
+                        torch.stack([zero, one, f, e]),
+                        torch.stack([zero, zero, c, -d]),
+                        torch.stack([zero, zero, d, c])])
+
+
+def _random_poses(n: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    params = torch.rand(n, 4, generator=generator, dtype=torch.float64)
+    return torch.stack([toy.pose_matrix(float(x) - 0.5, float(y) - 0.5, 0.5 + float(s), 6.0 * float(t) - 3.0)
+                        for x, y, s, t in params])
+
+
+def check_pose_weight_matrix(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 3.2: ``fn(transform)`` returns the 4x4 weight matrix that a capsule would use.
+
+    ``transform``: a part's 3x3 part-to-whole transform ``W_i``.  The answer:
+    the 4x4 matrix ``M_i`` with ``pose_vector(P @ W_i) = M_i @ pose_vector(P)``
+    for every pose ``P`` (a pose vector is ``(x, y, s cos a, s sin a)``), so
+    that a part capsule whose output is its pose vector ``u_i`` predicts the
+    whole as ``u_hat_i = M_i @ u_i``: chapter 5's ``W_ij u_i``.
+    """
+    transforms = toy.part_to_whole_transforms()
+    poses = _random_poses(6, seed=7)
+    with check("Exercise 3.2: a part-to-whole transform as a weight matrix", verbose=verbose) as report:
+        with report.attempt("runs on the four part-to-whole transforms of the toy"):
+            answers = {name: torch.as_tensor(fn(transform.clone())).double() for name, transform in transforms.items()}
+            if not report.expect(all(tuple(m.shape) == (4, 4) for m in answers.values()), "returns a 4x4 matrix",
+                                 f"got shape {tuple(next(iter(answers.values())).shape)}: one row per number of "
+                                 "the predicted pose vector (x, y, s cos a, s sin a), one column per number "
+                                 "of the part's"):
+                return report
+            expected = {name: reference_pose_weight_matrix(t) for name, t in transforms.items()}
+            right = [torch.allclose(answers[name] @ toy.pose_vector(pose), toy.pose_vector(pose @ transforms[name]),
+                                    atol=1e-8) for name in transforms for pose in poses]
+            if all(right):
+                hint = ""
+            elif all(torch.allclose(answers[n].T, expected[n], atol=1e-8) for n in transforms):
+                hint = ("your matrix is the transpose of the right one: row k of M must give the k-th number of "
+                        "the output, M @ u")
+            elif all(torch.allclose(answers[n][2:, 2:], expected[n][2:, 2:], atol=1e-8) for n in transforms):
+                hint = ("the scale-and-rotation numbers come out right, the position does not: the part's offset "
+                        "inside the whole (e, f, the last column of the transform) moves the prediction by an "
+                        "amount that turns and scales with the part, x' = x + e a - f b; it goes into the "
+                        "first two rows, in the columns of a and b")
+            else:
+                hint = ("multiply P = [[a, -b, x], [b, a, y], [0, 0, 1]] by the transform [[c, -d, e], "
+                        "[d, c, f], [0, 0, 1]] on paper and read off x', y', a', b' as combinations of "
+                        "x, y, a, b")
+            report.expect(all(right), "pose_vector(P @ W_i) = M_i @ pose_vector(P) for 6 random poses and each part",
+                          hint)
+            stacked = torch.stack(list(answers.values()))[:, None]        # (in_caps, out_caps=1, 4, 4)
+            parts = toy.face_parts(0.3, -0.2, 1.3, 0.9)
+            u = toy.pose_vector(torch.stack(list(parts.values())))[None]  # (batch=1, in_caps, 4)
+            u_hat = torch.einsum("ijdk,bik->bijd", stacked, u)[0, :, 0]   # chapter 5's W_ij u_i
+            report.expect(torch.allclose(u_hat, toy.pose_vector(toy.predict_whole(parts)), atol=1e-8),
+                          "stacked as W_ij, your matrices give every part's prediction of a face as W_ij u_i",
+                          "fix the case above first")
     return report
 
 

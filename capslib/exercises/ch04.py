@@ -5,66 +5,86 @@ import math
 
 import torch
 
-from capslib import functional as F
+import capslib.functional as cf
 
 from .report import CheckReport, check
 
 __all__ = [
-    "check_squash",
+    "check_unsquash",
     "check_squash_slope",
     "check_safe_length",
-    "reference_squash",
+    "reference_unsquash",
     "reference_squash_slope",
     "reference_safe_length",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 4.1: the squash, by hand
+# Exercise 4.1: the input a capsule needs (the squash, inverted)
 # ---------------------------------------------------------------------------------------------
-def reference_squash(s: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
-    """Eq. 1 of the paper, with ``eps`` under the square root: finite at ``s = 0``."""
-    squared_norm = (s * s).sum(dim=dim, keepdim=True)
-    return squared_norm / (1 + squared_norm) * s / torch.sqrt(squared_norm + eps)
+def reference_unsquash(v: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """The vector ``s`` with ``squash(s) = v``, for ``|v| < 1``: same direction, length ``sqrt(|v| / (1 - |v|))``.
 
-
-def check_squash(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 4.1: ``fn(s, dim=-1)`` is the squash, :math:`v = \\frac{|s|^2}{1+|s|^2}\\frac{s}{|s|}`.
-
-    Checked: shape, hand values (length 1 -> 0.5, length 3 -> 0.9), direction
-    kept, lengths in [0, 1), the ``dim`` argument, a zero vector gives a zero
-    (finite) output, and agreement with :func:`capslib.functional.squash`.
+    From ``|v| = r^2 / (1 + r^2)`` follows ``r^2 = |v| / (1 - |v|)``.  At
+    ``v = 0`` the answer is 0 (the ``torch.where`` keeps ``v / |v|`` from
+    being evaluated as 0/0).
     """
-    generator = torch.Generator().manual_seed(4)
-    s = 3 * torch.randn(6, 5, 8, generator=generator, dtype=torch.float64)
-    with check("Exercise 4.1: the squash", verbose=verbose) as report:
-        with report.attempt("runs on a (6, 5, 8) tensor"):
-            v = torch.as_tensor(fn(s.clone())).double()
-            if not report.expect(v.shape == s.shape, "keeps the shape", f"got {tuple(v.shape)}, expected "
-                                 f"{tuple(s.shape)}: use keepdim=True when you reduce"):
+    length = (v * v).sum(dim=dim, keepdim=True).sqrt()
+    safe = torch.where(length > 0, length, torch.ones_like(length))
+    return torch.where(length > 0, v / safe * torch.sqrt(length / (1 - length)), torch.zeros_like(v))
+
+
+def check_unsquash(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 4.1: ``fn(v, dim=-1)`` returns the input ``s`` whose squash is ``v`` (for ``|v| < 1``).
+
+    Checked: shape, hand values (a capsule that says 0.5 needs ``|s| = 1``,
+    0.9 needs 3, 0.2 needs 0.5), direction kept, both round trips through
+    :func:`capslib.functional.squash`, the ``dim`` argument, and the zero vector.
+    """
+    lengths = torch.tensor([0.5, 0.9, 0.2], dtype=torch.float64)
+    hand_v = lengths[:, None] * torch.tensor([[0.6, 0.8], [1.0, 0.0], [0.0, -1.0]], dtype=torch.float64)
+    generator = torch.Generator().manual_seed(5)
+    directions = torch.nn.functional.normalize(torch.randn(6, 5, 8, generator=generator, dtype=torch.float64), dim=-1)
+    v = torch.rand(6, 5, 1, generator=generator, dtype=torch.float64) * 0.98 + 0.01
+    v = v * directions                                                    # lengths in (0.01, 0.99)
+    with check("Exercise 4.1: the input a capsule needs", verbose=verbose) as report:
+        with report.attempt("runs on a (3, 2) batch of capsule outputs"):
+            out = torch.as_tensor(fn(hand_v.clone())).double()
+            if not report.expect(out.shape == hand_v.shape, "keeps the shape",
+                                 f"got {tuple(out.shape)}, expected {tuple(hand_v.shape)}: reduce with keepdim=True"):
                 return report
-            hand = torch.as_tensor(fn(torch.tensor([[1.0, 0.0], [0.0, 3.0], [0.3, 0.4]], dtype=torch.float64)))
-            expected = torch.tensor([[0.5, 0.0], [0.0, 0.9], [0.6 * 0.2, 0.8 * 0.2]], dtype=torch.float64)
-            report.expect(torch.allclose(hand.double(), expected, atol=1e-6),
-                          "hand values: length 1 -> 0.5, length 3 -> 0.9, length 0.5 -> 0.2",
-                          f"got {hand.double().tolist()}; the output length is |s|^2 / (1 + |s|^2)")
-            cosine = (v * s).sum(-1) / (v.norm(dim=-1) * s.norm(dim=-1))
+            got = out.norm(dim=-1)
+            if torch.allclose(got, lengths / (1 - lengths), atol=1e-4):
+                hint = "|v| = r^2 / (1 + r^2) gives r^2 = |v| / (1 - |v|): you have r^2, take its square root"
+            elif torch.allclose(got, lengths * torch.sqrt(lengths / (1 - lengths)), atol=1e-4):
+                hint = "scale the unit vector v / |v| by the length r, not v itself (that gives |v| r)"
+            else:
+                hint = "solve |v| = r^2 / (1 + r^2) for r"
+            report.expect(torch.allclose(got, torch.tensor([1.0, 3.0, 0.5], dtype=torch.float64), atol=1e-4),
+                          "hand values: |v| = 0.5 needs |s| = 1, 0.9 needs 3, 0.2 needs 0.5",
+                          f"got lengths {[round(x, 4) for x in got.tolist()]}; {hint}")
+            cosine = (out * hand_v).sum(-1) / (got * lengths).clamp_min(1e-12)
             report.expect(bool((cosine > 1 - 1e-6).all()), "keeps each vector's direction",
-                          "multiply the unit vector s / |s| by a positive scalar")
-            lengths = v.norm(dim=-1)
-            report.expect(bool(((lengths >= 0) & (lengths < 1)).all()), "output lengths in [0, 1)",
-                          f"got lengths from {lengths.min():.3f} to {lengths.max():.3f}")
-            report.expect(torch.allclose(v, F.squash(s), atol=1e-6), "equals capslib.functional.squash",
-                          "compare your formula with Eq. 1")
-        with report.attempt("squashes along the dim argument"):
-            along_1 = torch.as_tensor(fn(s.transpose(1, 2).clone(), dim=1)).double()
-            report.expect(torch.allclose(along_1, F.squash(s).transpose(1, 2), atol=1e-6),
-                          "squashes along dim=1 when asked", "reduce with sum(dim=dim, keepdim=True)")
+                          "the squash keeps the direction, so its inverse does too: a positive multiple of v")
+        with report.attempt("round trips through capslib.functional.squash"):
+            s = torch.as_tensor(fn(v.clone())).double()
+            report.expect(torch.allclose(cf.squash(s), v, atol=1e-6), "squash(your s) = v for 30 random v",
+                          "check the hand values above first")
+            s_known = 5 * torch.rand(6, 5, 1, generator=generator, dtype=torch.float64) * directions + 0.05 * directions
+            back = torch.as_tensor(fn(cf.squash(s_known))).double()
+            report.expect(torch.allclose(back, s_known, rtol=1e-4, atol=1e-4), "your function(squash(s)) = s",
+                          "check the hand values above first")
+        with report.attempt("inverts along the dim argument"):
+            along_1 = torch.as_tensor(fn(v.transpose(1, 2).clone(), dim=1)).double()
+            along_last = torch.as_tensor(fn(v.clone())).double().transpose(1, 2)
+            report.expect(torch.allclose(along_1, along_last, atol=1e-6),
+                          "inverts along dim=1 when asked (the same answer as along the last axis, transposed)",
+                          "reduce with sum(dim=dim, keepdim=True), not over the last axis")
         with report.attempt("runs on a zero vector"):
             zero = torch.as_tensor(fn(torch.zeros(2, 4, dtype=torch.float64))).double()
             report.expect(bool(torch.isfinite(zero).all()) and bool((zero.abs() < 1e-6).all()),
-                          "a zero vector gives a zero vector, not NaN",
-                          "s / |s| is 0/0 at s = 0: add a small eps under the square root")
+                          "a zero vector (a capsule that says 'absent') needs a zero input, not NaN",
+                          "v / |v| is 0/0 at v = 0: add a small eps to |v|, or use torch.where")
     return report
 
 
@@ -85,7 +105,7 @@ def check_squash_slope(fn, *, verbose: bool = True) -> CheckReport:
     """
     r = torch.linspace(0, 6, 61, dtype=torch.float64)
     s = torch.stack([r, torch.zeros_like(r)], dim=-1).requires_grad_(True)
-    F.squash(s).norm(dim=-1).sum().backward()
+    cf.squash(s).norm(dim=-1).sum().backward()
     expected = s.grad[:, 0]
     expected[0] = 0.0  # the one-sided derivative at r = 0
     with check("Exercise 4.2: the slope of the squash", verbose=verbose) as report:
