@@ -29,9 +29,10 @@ capsules start saturated; :class:`MatrixCapsNetConfig` says what was measured.
 
 Layers on top of the function: :class:`PrimaryMatrixCapsules`,
 :class:`ConvMatrixCapsules` (a KxK window of child capsules routes to the
-parents at one position; as in most public implementations each window is
-routed on its own, so a child that falls in two windows is normalised within
-each window separately, a simplification of the paper), :class:`ClassMatrixCapsules`
+parents at one position; as in yl-1993's implementation each window is routed
+on its own, so a child that falls in two windows is normalised within each
+window separately, a simplification of the paper that IBM's implementation
+avoids by normalising each child over every parent it reaches), :class:`ClassMatrixCapsules`
 (weights shared across positions, with the paper's *coordinate addition*) and
 the network :class:`MatrixCapsNet` (ReLU conv -> primary caps -> conv caps 1 ->
 conv caps 2 -> class caps), trained with the :func:`spread_loss`.

@@ -4,7 +4,7 @@ capslib version exactly in the way its docstring says (and only there)."""
 import pytest
 import torch
 
-from capslib import functional as F
+import capslib.functional as cf
 from capslib import pitfalls
 from capslib.nn import PrimaryCapsules
 
@@ -18,7 +18,7 @@ def _u_hat(batch=3, in_caps=12, out_caps=4, out_dim=5, seed=0):
 def test_wrong_axis_couplings_sum_to_one_over_inputs_not_outputs():
     u_hat = _u_hat()
     _, c_wrong = pitfalls.routing_softmax_wrong_axis(u_hat, iterations=3, return_couplings=True)
-    _, c_right = F.dynamic_routing(u_hat, iterations=3, return_couplings=True)
+    _, c_right = cf.dynamic_routing(u_hat, iterations=3, return_couplings=True)
     torch.testing.assert_close(c_right.sum(dim=2), torch.ones(3, 12, dtype=torch.float64))
     torch.testing.assert_close(c_wrong.sum(dim=1), torch.ones(3, 4, dtype=torch.float64))
     assert (c_wrong.sum(dim=2) - 1).abs().max() > 0.1
@@ -30,14 +30,14 @@ def test_wrong_axis_first_iteration_is_out_caps_over_in_caps_times_shorter():
     s_right = u_hat.sum(dim=1) / 4          # uniform c = 1/out_caps
     s_wrong = u_hat.sum(dim=1) / 12         # uniform c = 1/in_caps
     torch.testing.assert_close(s_wrong, s_right * 4 / 12)
-    torch.testing.assert_close(v_wrong, F.squash(s_wrong))
-    assert (v_wrong.norm(dim=-1) < F.dynamic_routing(u_hat, iterations=1).norm(dim=-1)).all()
+    torch.testing.assert_close(v_wrong, cf.squash(s_wrong))
+    assert (v_wrong.norm(dim=-1) < cf.dynamic_routing(u_hat, iterations=1).norm(dim=-1)).all()
 
 
 def test_wrong_axis_crushes_lengths_with_the_papers_1152_inputs():
     u_hat = 0.05 * _u_hat(batch=2, in_caps=1152, out_caps=10, out_dim=16)
     u_hat[:, :, 0] += 0.02            # every child agrees a little on parent 0
-    right = F.dynamic_routing(u_hat).norm(dim=-1)
+    right = cf.dynamic_routing(u_hat).norm(dim=-1)
     wrong = pitfalls.routing_softmax_wrong_axis(u_hat).norm(dim=-1)
     assert right[:, 0].min() > 0.5
     assert wrong.max() < 0.05
@@ -46,7 +46,7 @@ def test_wrong_axis_crushes_lengths_with_the_papers_1152_inputs():
 # --- logits shared across the batch -------------------------------------------------------
 def test_shared_logits_equal_correct_routing_for_a_batch_of_one():
     u_hat = _u_hat(batch=1)
-    torch.testing.assert_close(pitfalls.routing_shared_logits(u_hat), F.dynamic_routing(u_hat))
+    torch.testing.assert_close(pitfalls.routing_shared_logits(u_hat), cf.dynamic_routing(u_hat))
 
 
 def test_shared_logits_make_an_example_depend_on_its_batch():
@@ -55,7 +55,7 @@ def test_shared_logits_make_an_example_depend_on_its_batch():
     in_batch = pitfalls.routing_shared_logits(u_hat)[:1]
     assert (alone - in_batch).abs().max() > 1e-3
     # the correct routing does not care
-    torch.testing.assert_close(F.dynamic_routing(u_hat[:1]), F.dynamic_routing(u_hat)[:1])
+    torch.testing.assert_close(cf.dynamic_routing(u_hat[:1]), cf.dynamic_routing(u_hat)[:1])
     # and all examples get the same couplings
     _, c = pitfalls.routing_shared_logits(u_hat, return_couplings=True)
     torch.testing.assert_close(c, c[:1].expand_as(c))
@@ -64,7 +64,7 @@ def test_shared_logits_make_an_example_depend_on_its_batch():
 def test_shared_logits_saturate_faster_with_larger_batches():
     # the same example repeated: the correct routing ignores the repetition, the pitfall sums it
     u_hat = _u_hat(batch=1).expand(16, -1, -1, -1).contiguous()
-    _, c_right = F.dynamic_routing(u_hat, iterations=3, return_couplings=True)
+    _, c_right = cf.dynamic_routing(u_hat, iterations=3, return_couplings=True)
     _, c_wrong = pitfalls.routing_shared_logits(u_hat, iterations=3, return_couplings=True)
     assert c_wrong.max(dim=2).values.mean() > c_right.max(dim=2).values.mean() + 0.2
 
@@ -73,13 +73,13 @@ def test_shared_logits_with_the_tutorials_mean_pool_the_batch_without_growing():
     u_hat = _u_hat(batch=4)
     # a batch of one: the correct routing; inside a batch: not
     torch.testing.assert_close(pitfalls.routing_shared_logits(u_hat[:1], reduction="mean"),
-                               F.dynamic_routing(u_hat[:1]))
+                               cf.dynamic_routing(u_hat[:1]))
     alone = pitfalls.routing_shared_logits(u_hat[:1], reduction="mean")
     assert (alone - pitfalls.routing_shared_logits(u_hat, reduction="mean")[:1]).abs().max() > 1e-3
     # the same example repeated 16 times: the mean of equal agreements is that agreement, so no saturation
     repeated = _u_hat(batch=1).expand(16, -1, -1, -1).contiguous()
     torch.testing.assert_close(pitfalls.routing_shared_logits(repeated, reduction="mean"),
-                               F.dynamic_routing(repeated))
+                               cf.dynamic_routing(repeated))
     with pytest.raises(ValueError, match="reduction"):
         pitfalls.routing_shared_logits(u_hat, reduction="max")
 
@@ -90,9 +90,9 @@ def test_xifengguo_weight_on_the_mean_restores_the_papers_loss_on_28x28_only():
     recon = torch.rand(3, 1, 28, 28, generator=generator, dtype=torch.float64)
     lam_recon = 0.392                                                     # CapsNet-Keras's default
     compensated = pitfalls.reconstruction_loss_mean(recon, images, scale=lam_recon)
-    torch.testing.assert_close(compensated, F.reconstruction_loss(recon, images))
+    torch.testing.assert_close(compensated, cf.reconstruction_loss(recon, images))
     big, big_recon = torch.rand(3, 1, 36, 36, dtype=torch.float64), torch.rand(3, 1, 36, 36, dtype=torch.float64)
-    ratio = F.reconstruction_loss(big_recon, big) / pitfalls.reconstruction_loss_mean(big_recon, big, scale=lam_recon)
+    ratio = cf.reconstruction_loss(big_recon, big) / pitfalls.reconstruction_loss_mean(big_recon, big, scale=lam_recon)
     assert float(ratio) == pytest.approx(36 * 36 / 784)                   # MultiMNIST: 1.65x too weak
 
 
@@ -105,14 +105,14 @@ def test_squash_without_eps_gives_nan_at_zero_in_value_and_gradient():
     assert torch.isnan(s.grad).all()
     # the correct squash: zero output, finite gradient
     s2 = torch.zeros(2, 8, requires_grad=True)
-    out2 = F.squash(s2)
+    out2 = cf.squash(s2)
     out2.sum().backward()
     assert (out2 == 0).all() and torch.isfinite(s2.grad).all()
 
 
 def test_squash_without_eps_agrees_away_from_zero():
     s = _u_hat(batch=2, in_caps=3, out_caps=4, out_dim=8)
-    torch.testing.assert_close(pitfalls.squash_without_eps(s), F.squash(s))
+    torch.testing.assert_close(pitfalls.squash_without_eps(s), cf.squash(s))
     # hand value: length 3 -> 9/10
     assert pitfalls.squash_without_eps(torch.tensor([3.0, 0.0])).tolist() == pytest.approx([0.9, 0.0])
 
@@ -156,7 +156,7 @@ def test_reconstruction_loss_mean_is_pixels_times_weaker(size):
     generator = torch.Generator().manual_seed(1)
     images = torch.rand(5, 1, size, size, generator=generator, dtype=torch.float64)
     recon = torch.rand(5, 1, size, size, generator=generator, dtype=torch.float64)
-    right = F.reconstruction_loss(recon, images)
+    right = cf.reconstruction_loss(recon, images)
     wrong = pitfalls.reconstruction_loss_mean(recon, images)
     assert float(right / wrong) == pytest.approx(size * size, rel=1e-9)
     hand = 0.0005 * ((recon - images) ** 2).sum(dim=(1, 2, 3)).mean()
