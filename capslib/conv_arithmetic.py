@@ -91,7 +91,8 @@ def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
 
 
 def measured_receptive_field(fn: Callable[[torch.Tensor], torch.Tensor], input_shape: tuple[int, ...],
-                             unit: tuple[int, int], *, n_probes: int = 64, seed: int = 0) -> torch.Tensor:
+                             unit: tuple[int, int], *, n_probes: int = 64, seed: int = 0,
+                             device: torch.device | str | None = None) -> torch.Tensor:
     """The input pixels that reach output ``unit = (row, col)`` of ``fn``, found by back-propagation.
 
     ``fn`` maps ``(n, *input_shape)`` (``input_shape = (channels, h, w)``) to
@@ -101,16 +102,17 @@ def measured_receptive_field(fn: Callable[[torch.Tensor], torch.Tensor], input_s
     (several probes, because max pooling and ReLU pass the gradient along only
     some of the paths for any one input).  Returns a boolean ``(h, w)`` mask;
     for a stack of layers it is the square of :func:`receptive_field`
-    (cut by the image's border).
+    (cut by the image's border).  ``device``: where ``fn`` computes (its
+    parameters' device; default the CPU); the mask is returned on the CPU.
     """
     generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(n_probes, *input_shape, generator=generator).requires_grad_(True)
+    x = torch.rand(n_probes, *input_shape, generator=generator).to(device or "cpu").requires_grad_(True)
     out = fn(x)
     if out.ndim != 4:
         raise ValueError(f"measured_receptive_field: expected fn to return (n, channels, h, w), got {tuple(out.shape)}")
     row, col = unit
     out[:, :, row, col].sum().backward()
-    return (x.grad.abs().sum(dim=(0, 1)) > 0)
+    return (x.grad.abs().sum(dim=(0, 1)) > 0).cpu()
 
 
 def mask_extent(mask: torch.Tensor) -> tuple[int, int, int, int]:

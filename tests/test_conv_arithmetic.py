@@ -12,7 +12,8 @@ from capslib.conv_arithmetic import (conv_parameter_count, feature_map_size, mas
 
 
 def test_feature_map_size_is_the_shape_pytorch_produces():
-    for size, kernel, stride, padding, dilation in itertools.product((7, 12, 28), (1, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2)):
+    grid = itertools.product((7, 12, 28), (1, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2))
+    for size, kernel, stride, padding, dilation in grid:
         span = dilation * (kernel - 1) + 1
         if size + 2 * padding < span:
             continue
