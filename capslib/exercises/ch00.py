@@ -91,7 +91,8 @@ def _diagnose_idx(raw: bytes, array: np.ndarray) -> str:
         return (f"the values are big-endian too: array.astype('>{array.dtype.kind}{array.dtype.itemsize}').tobytes() "
                 "(a plain .tobytes() writes this machine's little-endian order)")
     if len(data) != array.nbytes:
-        return f"the data should be {array.nbytes} bytes ({array.size} values of {array.dtype.itemsize} bytes), got {len(data)}"
+        return (f"the data should be {array.nbytes} bytes ({array.size} values of {array.dtype.itemsize} bytes), "
+                f"got {len(data)}")
     return "the data are the values in C order (row by row), each in big-endian byte order"
 
 
