@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..classify import SmallCNN, affine_images, predict_proba
+from .. import faces
 from ..pooling import shift_images
 from .report import CheckReport, check
 
@@ -50,76 +50,100 @@ def check_shift_image(fn, *, verbose: bool = True) -> CheckReport:
     return report
 
 
-def reference_same_pooled_output(pooled: torch.Tensor) -> torch.Tensor:
-    """An input ``(2h, 2w)`` whose 2x2 max pooling is ``pooled (h, w)`` (values > 0) and that is
-    not ``pooled`` repeated 2x2: each window keeps its maximum top-left and halves of it elsewhere."""
-    x = (pooled / 2).repeat_interleave(2, 0).repeat_interleave(2, 1)
-    x[::2, ::2] = pooled
+def reference_same_average_pooled(pooled: torch.Tensor) -> torch.Tensor:
+    """An input ``(2h, 2w)`` in [0, 1] whose 2x2 average pooling is ``pooled (h, w)`` (values in [0, 1]), other
+    than ``pooled`` repeated 2x2: in each window, one diagonal gains what the other loses."""
+    x = pooled.repeat_interleave(2, 0).repeat_interleave(2, 1).clone()
+    room = (0.5 * torch.minimum(pooled, 1 - pooled)).repeat_interleave(2, 0).repeat_interleave(2, 1)
+    x[::2, ::2] += room[::2, ::2]
+    x[1::2, 1::2] -= room[1::2, 1::2]
     return x
 
 
-def check_same_pooled_output(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 2.2: ``fn(pooled)`` builds an input that 2x2 max-pools to ``pooled (h, w)``, other than the obvious one.
+def check_same_average_pooled(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 2.2: ``fn(pooled)`` builds an input that 2x2 *average*-pools to ``pooled (h, w)``,
+    other than the obvious one, and that is still an image (values in [0, 1]).
 
-    The obvious input repeats each pooled value over its window
-    (``pooled.repeat_interleave(2, 0).repeat_interleave(2, 1)``); the answer must differ
-    from it in every window, which shows that pooling cannot tell the two apart.
+    The obvious input repeats each pooled value over its window; the answer must
+    differ from it in every window, which shows that average pooling, too,
+    cannot tell the two apart.
     """
-    pooled = torch.rand(3, 4, generator=torch.Generator().manual_seed(5)) + 0.2
+    pooled = 0.2 + 0.6 * torch.rand(3, 4, generator=torch.Generator().manual_seed(5))   # room on both sides
     obvious = pooled.repeat_interleave(2, 0).repeat_interleave(2, 1)
-    with check("Exercise 2.2: a different input, the same pooled output", verbose=verbose) as report:
+    with check("Exercise 2.2: a different input, the same average-pooled output", verbose=verbose) as report:
         with report.attempt("runs on a (3, 4) pooled map"):
             x = torch.as_tensor(fn(pooled.clone())).float()
-            if report.expect(tuple(x.shape) == (6, 8), "returns a (6, 8) input",
-                             f"got {tuple(x.shape)}: every pooled value comes from a 2x2 window"):
-                report.expect(torch.allclose(F.max_pool2d(x[None, None], 2)[0, 0], pooled),
-                              "max-pools to exactly the given output",
-                              "each 2x2 window must contain the pooled value once and nothing larger")
-                differs = (x - obvious).abs().view(3, 2, 4, 2).amax(dim=(1, 3)) > 1e-6
-                report.expect(bool(differs.all()), "differs from the obvious input in every window",
-                              f"{int((~differs).sum())} of 12 windows are the pooled value repeated; "
-                              "lower some of the other three values in each window")
+            if not report.expect(tuple(x.shape) == (6, 8), "returns a (6, 8) input",
+                                 f"got {tuple(x.shape)}: every pooled value comes from a 2x2 window"):
+                return report
+            means = F.avg_pool2d(x[None, None], 2)[0, 0]
+            maxima = F.max_pool2d(x[None, None], 2)[0, 0]
+            if torch.allclose(maxima, pooled, atol=1e-5) and not torch.allclose(means, pooled, atol=1e-5):
+                hint = ("that input has the right *maximum* in each window (the max-pooling construction); "
+                        "average pooling keeps the *mean*: what you add to one pixel, take from another")
+            else:
+                hint = "the four values of each window must average to its pooled value"
+            report.expect(torch.allclose(means, pooled, atol=1e-5), "average-pools to exactly the given output", hint)
+            differs = (x - obvious).abs().view(3, 2, 4, 2).amax(dim=(1, 3)) > 1e-6
+            report.expect(bool(differs.all()), "differs from the obvious input in every window",
+                          f"{int((~differs).sum())} of 12 windows are the pooled value repeated; "
+                          "move some ink from one pixel of each window to another")
+            report.expect(bool((x >= 0).all() and (x <= 1).all()), "is still an image: values in [0, 1]",
+                          f"values from {float(x.min()):.2f} to {float(x.max()):.2f}: change each pixel by less than "
+                          "its distance to 0 and to 1")
     return report
 
 
-def reference_true_class_confidence(model, images: torch.Tensor, labels: torch.Tensor, angles) -> list[float]:
-    """The model's mean probability of the true class when the images are rotated by each angle in ``angles``."""
-    rows = torch.arange(len(labels))
-    return [float(predict_proba(model, affine_images(images, degrees=float(angle)))[rows, labels].mean())
-            for angle in angles]
+def reference_arrangement_training_set(n_each: int, n_scrambled: int, seed: int) -> faces.FaceDataset:
+    """A face-detector training set that demands the arrangement: faces (label 1), non-faces and
+    ``n_scrambled`` scrambled faces (label 0)."""
+    return faces.make_face_dataset(n_each, n_each, n_scrambled, seed=seed)
 
 
-def check_true_class_confidence(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 2.3: ``fn(model, images, labels, angles)`` returns, for each angle, the mean
-    probability that ``model`` gives the *true* class of ``images`` rotated by that angle.
+def check_arrangement_training_set(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 2.3: ``fn(n_each, n_scrambled, seed)`` returns a :class:`capslib.faces.FaceDataset` of
+    ``n_each`` faces, ``n_each`` non-faces and ``n_scrambled`` scrambled faces, labelled 1 for a face only.
 
-    Checked on a small random CNN with :func:`capslib.classify.affine_images`
-    and :func:`capslib.classify.predict_proba`.
+    Also checked: the same seed gives the same images, another seed other scrambled faces.
     """
-    with torch.random.fork_rng():  # a fixed random model, without touching the reader's random state
-        torch.manual_seed(7)
-        model = SmallCNN(num_classes=10, channels=(4, 4), hidden=16).eval()
-    gen = torch.Generator().manual_seed(7)
-    images = torch.rand(12, 1, 28, 28, generator=gen)
-    labels = torch.randint(10, (12,), generator=gen)
-    angles = [-30, 0, 45]
-    expected = reference_true_class_confidence(model, images, labels, angles)
-    with check("Exercise 2.3: confidence in the true class under rotation", verbose=verbose) as report:
-        with report.attempt("runs on 12 images and 3 angles"):
-            got = [float(value) for value in fn(model, images.clone(), labels.clone(), angles)]
-            if report.expect(len(got) == 3, "one value per angle", f"got {len(got)} values for 3 angles"):
-                top = [float(predict_proba(model, affine_images(images, degrees=float(a))).amax(1).mean())
-                       for a in angles]
-                hint = ("that is the confidence in the *predicted* class; index the probabilities with the labels"
-                        if torch.allclose(torch.tensor(got), torch.tensor(top), atol=1e-4) else
-                        "rotate with affine_images(images, degrees=angle), take predict_proba(model, rotated)"
-                        "[rows, labels] and average it")
-                report.expect(torch.allclose(torch.tensor(got), torch.tensor(expected), atol=1e-4),
-                              "mean probability of the true class at each angle", hint)
-                report.expect(all(0.0 <= value <= 1.0 for value in got), "values are probabilities in [0, 1]",
-                              "use the softmax probabilities (predict_proba), not the logits")
+    n_each, n_scrambled = 40, 30
+    data, counts = None, [0, 0, 0]
+    with check("Exercise 2.3: a training set that demands the arrangement", verbose=verbose) as report:
+        with report.attempt(f"runs with n_each={n_each}, n_scrambled={n_scrambled}, seed=3"):
+            data = fn(n_each, n_scrambled, 3)
+            if not report.expect(isinstance(data, faces.FaceDataset), "returns a FaceDataset",
+                                 f"got {type(data).__name__}; capslib.faces.make_face_dataset returns one, and "
+                                 "FaceDataset.concatenate joins several"):
+                return report
+            counts = [int((data.kinds == kind).sum()) for kind in (faces.FACE, faces.NON_FACE, faces.SCRAMBLED)]
+            expected = [n_each, n_each, n_scrambled]
+            if counts[2] == 0:
+                hint = "there is no scrambled face in it: make_face_dataset takes n_scrambled as its third argument"
+            else:
+                hint = f"got {counts[0]} faces, {counts[1]} non-faces, {counts[2]} scrambled faces"
+            report.expect(counts == expected, f"{n_each} faces, {n_each} non-faces, {n_scrambled} scrambled faces",
+                          hint)
+            scrambled_labels = data.labels[data.kinds == faces.SCRAMBLED]
+            if scrambled_labels.numel() and bool((scrambled_labels == 1).any()):
+                hint = ("scrambled faces are labelled 'face': label them 0, not a face; that is what makes "
+                        "the arrangement matter to the detector")
+            else:
+                hint = "label 1 for a face and 0 for everything else (non-faces and scrambled faces)"
+            report.expect(torch.equal(data.labels, (data.kinds == faces.FACE).long()),
+                          "label 1 for the faces only, 0 for non-faces and scrambled faces", hint)
+        if data is None or not isinstance(data, faces.FaceDataset):
+            return report
+        with report.attempt("is reproducible from its seed"):
+            again, other = fn(n_each, n_scrambled, 3), fn(n_each, n_scrambled, 4)
+            report.expect(torch.equal(again.images, data.images), "the same seed gives the same images",
+                          "draw every image from the seed (capslib.faces' functions take seed=...)")
+            if counts[2] and int((other.kinds == faces.SCRAMBLED).sum()) == counts[2]:
+                same = torch.equal(other.images[other.kinds == faces.SCRAMBLED],
+                                   data.images[data.kinds == faces.SCRAMBLED])
+                report.expect(not same, "another seed gives other scrambled faces",
+                              "the scrambled faces ignore the seed: pass it on, so that a held-out set can differ")
     return report
 
 
-__all__ = ["check_same_pooled_output", "check_shift_image", "check_true_class_confidence",
-           "reference_same_pooled_output", "reference_shift_image", "reference_true_class_confidence"]
+__all__ = ["check_arrangement_training_set", "check_same_average_pooled", "check_shift_image",
+           "reference_arrangement_training_set", "reference_same_average_pooled", "reference_shift_image"]
