@@ -621,3 +621,120 @@ def test_warnings_fail_the_book_build(tmp_path):
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert (clean / "_build" / "html" / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax not served locally"
     assert "_static/mathjax/tex-chtml.js" in (clean / "_build" / "html" / "page.html").read_text()
+
+
+# --------------------------------------------------------------------------- outputs and exercise numbers
+# Static checks of the built book (executed notebooks and HTML files; no browser), then the checks
+# themselves on made-up notebooks and pages.
+
+
+def _executed(docname: str):
+    require_built_book()
+    executed = bookcheck.executed_notebook(BUILD, BOOK_ROOT, docname)
+    if executed is None:
+        pytest.fail(f"no executed copy of {docname} in {BUILD / '.jupyter_cache'}: rebuild the book (make book)")
+    return executed
+
+
+@browser_test
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_no_stray_bare_outputs(docname):
+    """No cell shows only a bare value (`6`, `'8 and 16'`, `0.3050829132499757`): say what a number is."""
+    assert_no_problems(docname, bookcheck.stray_outputs(_executed(docname)))
+
+
+@browser_test
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_no_failed_check_on_the_page(docname):
+    """An unattempted exercise says "not attempted yet"; no page shows "[FAILED]"."""
+    assert_no_problems(docname, bookcheck.failed_check_outputs(_executed(docname)))
+    html = (HTML / f"{docname}.html").read_text(encoding="utf-8")
+    assert "[FAILED]" not in html, f"{docname}.html shows [FAILED]"
+
+
+@browser_test
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_exercise_boxes_and_checks_carry_the_same_number(docname):
+    require_built_book()
+    sys.path.insert(0, str(REPO / "_ext"))
+    import exercise_numbers
+
+    html = (HTML / f"{docname}.html").read_text(encoding="utf-8")
+    assert 'class="caption-number">Exercise' in html, f"{docname} shows no numbered exercise box"
+    assert_no_problems(docname, bookcheck.check_exercise_numbers(html, exercise_numbers.chapter_of(docname)))
+
+
+def _made_up_notebook(cells):
+    """cells: [(source, outputs, tags)] -> an executed notebook."""
+    nb = nbformat.v4.new_notebook()
+    for source, outputs, tags in cells:
+        cell = nbformat.v4.new_code_cell(source, outputs=outputs)
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    return nb
+
+
+def _result(data, metadata=None):
+    return nbformat.v4.new_output("execute_result", data=data, metadata=metadata or {}, execution_count=1)
+
+
+def _stream(text):
+    return nbformat.v4.new_output("stream", name="stdout", text=text)
+
+
+def test_stray_outputs_are_found():
+    bare = ["6", "'8 and 16'", "0.3050829132499757", "(3, 4)", "np.float64(0.305)", "tensor(0.3051)", "-1e-05",
+            "True", '"quoted"']
+    nb = _made_up_notebook([(f"x{i}", [_result({"text/plain": text})], []) for i, text in enumerate(bare)])
+    found = bookcheck.stray_outputs(nb)
+    assert len(found) == len(bare), found
+    assert "'8 and 16'" in found[1] and "cell 1 ('x1')" in found[1]
+
+
+def test_shown_results_are_not_stray():
+    figure = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    table = {"text/html": "<table></table>", "text/plain": "   a\n0  1"}
+    nb = _made_up_notebook([
+        ("fig", [_result(figure)], []),
+        ("df", [_result(table)], []),
+        ("print(6)", [_stream("6\n")], []),                                   # a print says what it prints
+        ("glue('x', 6)", [_result({"text/plain": "6"}, {"scrapbook": {"name": "x"}})], []),
+        ("n", [_result({"text/plain": "6"})], ["remove-output"]),             # not on the page
+        ("x = 6", [], []),
+        ("[1, 2, 3]", [_result({"text/plain": "[1, 2, 3]"})], []),             # a list is data, not a stray value
+        ("model", [_result({"text/plain": "CapsNet(\n  (conv1): Conv2d(1, 256)\n)"})], []),
+        ("print(6); 7", [_stream("6\n"), _result({"text/plain": "7"})], []),  # more than one output
+    ])
+    assert bookcheck.stray_outputs(nb) == []
+
+
+def test_failed_checks_are_found_and_not_attempted_is_fine():
+    nb = _made_up_notebook([
+        ("check(a)", [_stream("Exercise 4.1: not attempted yet -- replace the `raise NotImplementedError` "
+                              "with your code, then run this cell again.\n")], []),
+        ("check(b)", [_stream("Exercise 4.2: slope:\n  [passed] shape\n  [FAILED] values -- raised ...\n")], []),
+    ])
+    found = bookcheck.failed_check_outputs(nb)
+    assert found == ["cell 1 prints '[FAILED] values -- raised ...'"]
+
+
+def _box(number: str) -> str:
+    return (f'<div class="exercise admonition"><p class="admonition-title"><span class="caption-number">'
+            f'Exercise {number} </span> (Title)</p></div>')
+
+
+def _printed(text: str) -> str:
+    return f'<div class="cell_output"><pre><span></span>{text}</pre></div>'
+
+
+def test_exercise_numbers_in_a_page():
+    good = _box("4.1") + _printed("Exercise 4.1: not attempted yet -- ...") + _box("4.2") + \
+        _printed("Exercise 4.2: the slope:\n  [passed] x")
+    assert bookcheck.check_exercise_numbers(good, "4") == []
+    book_wide = _box("13") + _printed("Exercise 4.1: not attempted yet")
+    assert bookcheck.check_exercise_numbers(book_wide, "4") == [
+        "exercise boxes numbered ['13'], expected ['4.1']",
+        "the box says Exercise 13, its check prints Exercise 4.1"]
+    silent = _box("A.1") + _printed("something else")
+    assert bookcheck.check_exercise_numbers(silent, "A") == ["Exercise A.1: no check output under the box"]

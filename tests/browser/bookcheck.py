@@ -616,3 +616,90 @@ def write_variant(site: Path, relative_path: str, change: Callable[[str], str]) 
     path.unlink()
     path.write_text(changed, encoding="utf-8")
     return path
+
+
+# --------------------------------------------------------------------------- outputs and exercise numbers
+# Static checks: they read the executed notebooks and the built HTML files, no browser needed.
+
+#: The text of a bare value printed by a cell's last expression: a number (also a NumPy or torch
+#: scalar), a string's repr, a short tuple, a bool or None.
+BARE_VALUE = re.compile(
+    r"""\s*(?:
+        [-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?j?   # 6, 0.305, 1e-3
+      | [-+]?(?:nan|inf)
+      | (?:np\.)?(?:float|int|uint|bool_|complex)\d*\([^()]*\)   # np.float64(0.3)
+      | tensor\([^()\[\]]*\)                                    # tensor(0.3051)
+      | '(?:[^'\\]|\\.)*' | "(?:[^"\\]|\\.)*"                   # '8 and 16'
+      | \([^()\n]{0,80}\)                                       # (3, 4)
+      | True | False | None
+    )\s*""",
+    re.X,
+)
+
+
+def stray_outputs(notebook) -> list[str]:
+    """Cells whose only output is a bare value that the page shows as text: a stray print of the last line.
+
+    A cell counts when its outputs are one ``execute_result`` holding only ``text/plain`` that is a
+    number, a string repr or a short tuple (``BARE_VALUE``): no figure, HTML or markdown, not a glued
+    value, not in a cell whose output is removed. End such a cell with ``;``, assign the value, or
+    print a sentence that says what it is.
+    """
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or REMOVED_OUTPUT_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        outputs = [o for o in cell.get("outputs", []) if "scrapbook" not in o.get("metadata", {})]
+        if len(outputs) != 1 or outputs[0].get("output_type") != "execute_result":
+            continue
+        data = outputs[0].get("data", {})
+        if set(data) != {"text/plain"}:
+            continue
+        text = _text(data["text/plain"])
+        if BARE_VALUE.fullmatch(text):
+            last_line = _text(cell.get("source", "")).strip().splitlines()[-1:] or [""]
+            found.append(f"cell {index} ({last_line[0][:60]!r}) shows the bare value {text.strip()[:60]!r}")
+    return found
+
+
+def failed_check_outputs(notebook) -> list[str]:
+    """Cells whose printed output has "[FAILED]": an exercise check that failed on the page.
+
+    An unattempted exercise prints "not attempted yet"; a hidden check of the reference solution
+    prints nothing. So "[FAILED]" on a page means a broken check or solution.
+    """
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            text = _text(output.get("text", "")) + _text(output.get("data", {}).get("text/plain", ""))
+            if "[FAILED]" in text:
+                line = next(ln for ln in text.splitlines() if "[FAILED]" in ln)
+                found.append(f"cell {index} prints {line.strip()[:120]!r}")
+    return found
+
+
+def _html_text(fragment: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+def check_exercise_numbers(html: str, chapter: str) -> list[str]:
+    """The page's exercise boxes read "Exercise {chapter}.1", ".2", ... and the check printed under
+    each box (its first "Exercise N.k:" output before the next box) carries the box's number."""
+    problems = []
+    boxes = [(m.start(), m.group(1)) for m in re.finditer(
+        r'<span class="caption-number">Exercise ([^<]*?)\s*</span>', html)]
+    expected = [f"{chapter}.{k}" for k in range(1, len(boxes) + 1)]
+    if [number for _, number in boxes] != expected:
+        problems.append(f"exercise boxes numbered {[n for _, n in boxes]}, expected {expected}")
+    outputs = [(m.start(), _html_text(m.group(1))) for m in re.finditer(r"<pre>(.*?)</pre>", html, re.S)]
+    for k, (start, number) in enumerate(boxes):
+        end = boxes[k + 1][0] if k + 1 < len(boxes) else len(html)
+        printed = [re.match(r"Exercise ([\dA]+\.\d+):", text) for pos, text in outputs if start < pos < end]
+        printed = [m.group(1) for m in printed if m]
+        if not printed:
+            problems.append(f"Exercise {number}: no check output under the box")
+        elif printed[0] != number:
+            problems.append(f"the box says Exercise {number}, its check prints Exercise {printed[0]}")
+    return problems
