@@ -83,3 +83,137 @@ def test_exercise_labels_are_unique_across_the_book():
         for cell in nb.cells:
             labels += re.findall(r"^:label: (\S+)", cell.source, re.M)
     assert len(labels) == len(set(labels)), "duplicate labels across chapters"
+
+
+# --------------------------------------------------------------------------- exercises, terms, citations
+import sys  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "_ext"))
+import exercise_numbers  # noqa: E402  (the extension that numbers the boxes in the build)
+
+BOOK_PAGES = [f for f in toc_files() if f.startswith("book/")]
+EXERCISE_BOX = re.compile(r"```\{exercise\}[^\n]*\n:label: (\S+)")
+CHECK_CALL = re.compile(r"capslib\.exercises\.(check_\w+)\(")
+HIDDEN = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+
+
+def exercise_boxes(name: str) -> list[tuple[str, str, list[str]]]:
+    """``[(number, label, check names called in the visible cells after the box)]`` in page order."""
+    nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+    chapter = exercise_numbers.chapter_of(name)
+    boxes: list[tuple[str, str, list[str]]] = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for label in EXERCISE_BOX.findall(cell.source):
+                boxes.append((f"{chapter}.{len(boxes) + 1}", label, []))
+        elif boxes and not HIDDEN & set(cell.metadata.get("tags", [])):
+            boxes[-1][2].extend(CHECK_CALL.findall(cell.source))
+    return boxes
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError("replace this line with your answer")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_each_exercise_box_and_its_check_carry_the_same_number(name):
+    """The box reads "Exercise N.k" (N from the file name, k its position: _ext/exercise_numbers.py);
+    the check called under it must print the same number."""
+    import capslib.exercises
+
+    boxes = exercise_boxes(name)
+    assert boxes, f"{name} has no exercise box"
+    for number, label, checks in boxes:
+        assert checks, f"{name}: exercise {label} (Exercise {number}) calls no capslib.exercises check"
+        check_fn = getattr(capslib.exercises, checks[0], None)
+        assert check_fn is not None, f"{name}: {label} calls capslib.exercises.{checks[0]}, which does not exist"
+        title = check_fn(_stub, verbose=False).title
+        assert title.split(":", 1)[0] == f"Exercise {number}", \
+            f"{name}: the box {label} is Exercise {number}, its check {checks[0]} prints {title!r}"
+
+
+def all_exercise_numbers() -> set[str]:
+    return {number for name in NOTEBOOKS for number, _, _ in exercise_boxes(name)}
+
+
+def _prose(name: str) -> str:
+    """The markdown of a page (a notebook's markdown cells, or a .md page), without code blocks."""
+    if (ROOT / f"{name}.ipynb").exists():
+        nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    else:
+        text = (ROOT / f"{name}.md").read_text()
+    return re.sub(r"```(?!\{)[^\n]*\n.*?```", "", text, flags=re.S)  # code fences, not directives
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_prose_names_exercises_by_their_box_numbers(name):
+    """ "Exercise 3.3" in the text is a box of the book; "Exercise 13" (the old book-wide count) is not."""
+    numbers = all_exercise_numbers()
+    text = _prose(name)
+    for mention in re.findall(r"\bExercises? (\w+(?:\.\d+)?)", text):
+        if not re.fullmatch(r"(\d+|A)(\.\d+)?", mention):
+            continue  # "Exercises 11.1-11.3", "exercise boxes": prose, not a number
+        assert "." in mention, f"{name}: 'Exercise {mention}' is not numbered by chapter (write N.k)"
+        assert mention in numbers, f"{name}: 'Exercise {mention}' names no exercise box of the book"
+
+
+def cited_keys() -> set[str]:
+    keys: set[str] = set()
+    for name in toc_files():
+        for group in re.findall(r"\{cite[:\w]*\}`([^`]+)`", _prose(name)):
+            keys |= {k.strip() for k in group.split(",")}
+    return keys
+
+
+def test_every_bibliography_entry_is_cited():
+    uncited = BIB_KEYS - cited_keys()
+    assert not uncited, f"book/references.bib entries cited nowhere (cite them or drop them): {sorted(uncited)}"
+
+
+def test_every_citation_is_in_the_bibliography():
+    assert cited_keys() <= BIB_KEYS, sorted(cited_keys() - BIB_KEYS)
+
+
+#: The terms the chapters link with {term} (the conventions of this round), exactly as written.
+GLOSSARY_TERMS = [
+    "activity vector", "affNIST", "agreement", "capsule", "coupling coefficient", "decoder", "dynamic routing",
+    "equivariance", "EM routing", "instantiation parameters", "invariance", "margin loss", "MNIST", "MultiMNIST",
+    "pooling", "primary capsules", "quick mode", "reconstruction loss", "squash", "DigitCaps", "prediction vector",
+    "transformation matrix", "routing logit", "masking", "pose matrix", "spread loss", "coordinate addition",
+    "inverse temperature", "Picasso problem",
+]
+
+
+def glossary_terms() -> list[str]:
+    text = (ROOT / "book" / "glossary.md").read_text()
+    block = text[text.index("```{glossary}"):]
+    return re.findall(r"^(\S[^\n]*)\n  ", block, re.M)
+
+
+def test_glossary_has_every_term_of_the_conventions():
+    terms = glossary_terms()
+    missing = [t for t in GLOSSARY_TERMS if t not in terms]
+    assert not missing, f"book/glossary.md lacks {missing}"
+    assert len(terms) == len(set(terms)), "a term defined twice"
+
+
+def test_glossary_says_interpreted_as_for_the_length():
+    text = (ROOT / "book" / "glossary.md").read_text()
+    assert "is the probability" not in text and "is interpreted as the probability" in text
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_every_term_link_names_a_glossary_term(name):
+    terms = {t.lower() for t in glossary_terms()}
+    for role in re.findall(r"\{term\}`([^`]+)`", _prose(name)):
+        target = re.search(r"<([^>]+)>$", role)
+        term = (target.group(1) if target else role).strip()
+        assert term.lower() in terms, f"{name}: {{term}}`{role}` links to no glossary term"
+
+
+def test_preface_on_pooling_and_its_figure():
+    preface = (ROOT / "book" / "preface.md").read_text()
+    assert "forgets *where*" not in preface and "within its pooling window" in preface
+    assert "figures/book_path.svg" in preface and (ROOT / "book" / "figures" / "book_path.svg").exists()
+    assert "```{chapter-times}" in preface

@@ -262,3 +262,29 @@ def test_diagram_text_never_below_the_minimum():
     fig, ax = _style.new_figure(1.0)
     with pytest.raises(ValueError, match="at least 9 pt"):
         _style.text(ax, 0.5, 0.5, "tiny", size=7)
+
+
+def test_the_preface_figure_is_made_from_the_current_code():
+    """book/figures/book_path.svg records the fingerprint of the code that drew it (make_figures.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "book" / "figures" / "make_figures.py")
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    for name, function in make_figures.FIGURES.items():
+        svg = (ROOT / "book" / "figures" / name).read_text(encoding="utf-8")
+        assert f"capslib.diagrams.{function}(); code fingerprint {make_figures.fingerprint()}" in svg, (
+            f"book/figures/{name} is older than the code that draws it: run python book/figures/make_figures.py")
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+
+
+def test_make_figures_writes_an_svg_that_reads_at_the_book_width(tmp_path):
+    import importlib.util
+    import re as regex
+
+    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "book" / "figures" / "make_figures.py")
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    path = make_figures.draw("book_path.svg", "book_path", folder=tmp_path)
+    width_pt = float(regex.search(r'<svg[^>]*width="([\d.]+)pt"', path.read_text()).group(1))
+    assert 700 <= width_pt / 72 * 100 <= 800, f"{width_pt} pt is {width_pt / 72 * 100:.0f} px at 100 dpi"
