@@ -8,7 +8,8 @@ table of contents, in reading order:
   the book is built in quick mode;
 * **full mode**: the time from ``results/notebook_times_full.json`` (written by
   ``book/chapter_times.py --mode full`` on a GPU machine: ``{"device": ..., "date": ...,
-  "seconds": {"notebooks/04_squash": 12.3, ...}}``), or "not measured yet" without it.
+  "seconds": {"notebooks/04_squash": 12.3, ...}}``), or "not yet" without it (and a note
+  saying how to measure it).
 
 No time is typed by hand. The directive leaves a placeholder; the table is made after every
 notebook has been executed (a post-transform, as myst-nb's own ``nb-exec-table``), and the page
@@ -131,7 +132,7 @@ def make_table(env, page: str, full: dict | None) -> list[nodes.Node]:
         row += _cell(format_seconds(quick))
         seconds = full_seconds.get(docname)
         full_total += seconds or 0.0
-        row += _cell(format_seconds(seconds) if full else "not measured yet")
+        row += _cell(format_seconds(seconds) if full else "not yet")
         body += row
     row = nodes.row()
     row += _cell(nodes.strong(text="all chapters"))
