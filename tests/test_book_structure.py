@@ -136,14 +136,37 @@ def all_exercise_numbers() -> set[str]:
     return {number for name in NOTEBOOKS for number, _, _ in exercise_boxes(name)}
 
 
+def without_code_blocks(markdown: str) -> str:
+    """Markdown without its fenced code blocks; the text inside directives (```{exercise}) stays."""
+    kept, open_fences = [], []  # open_fences: (fence characters, is a directive)
+    for line in markdown.splitlines():
+        fence = re.match(r"^\s*(`{3,}|~{3,})(.*)$", line)
+        if fence:
+            marks, info = fence.group(1), fence.group(2).strip()
+            top = open_fences[-1] if open_fences else None
+            if top and not info and marks[0] == top[0][0] and len(marks) >= len(top[0]):
+                open_fences.pop()
+                continue
+            if not (top and not top[1]):  # a fence inside a code block is code
+                open_fences.append((marks, info.startswith("{")))
+                continue
+        if all(is_directive for _, is_directive in open_fences):
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def _prose(name: str) -> str:
     """The markdown of a page (a notebook's markdown cells, or a .md page), without code blocks."""
     if (ROOT / f"{name}.ipynb").exists():
         nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
-        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    else:
-        text = (ROOT / f"{name}.md").read_text()
-    return re.sub(r"```(?!\{)[^\n]*\n.*?```", "", text, flags=re.S)  # code fences, not directives
+        return "\n".join(without_code_blocks(c.source) for c in nb.cells if c.cell_type == "markdown")
+    return without_code_blocks((ROOT / f"{name}.md").read_text())
+
+
+def test_code_blocks_are_left_out_of_the_prose():
+    page = ("Text {cite}`a`.\n\n````{solution} ex\n:class: dropdown\n\nSee {cite}`b`.\n\n```python\n"
+            "x = '{cite}`c`'\n```\n````\n\n```\n{cite}`d`\n```\nEnd {cite}`e`.")
+    assert re.findall(r"`(\w)`", without_code_blocks(page)) == ["a", "b", "e"]
 
 
 @pytest.mark.parametrize("name", toc_files())
