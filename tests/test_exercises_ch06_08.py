@@ -17,43 +17,86 @@ def test_margin_loss_reference_passes_and_is_found_lazily():
     assert ch06.check_margin_loss(ch06.reference_margin_loss, verbose=False).passed
 
 
+def test_margin_loss_reference_is_capslibs_for_multi_hot_and_class_index_targets():
+    from capslib import functional as cf
+    lengths = torch.rand(4, 10, dtype=torch.float64)
+    labels = torch.tensor([1, 3, 5, 7])
+    multi_hot = torch.nn.functional.one_hot(labels, 10).double()
+    torch.testing.assert_close(ch06.reference_margin_loss(lengths, multi_hot), cf.margin_loss(lengths, labels))
+
+
 def test_margin_loss_mean_over_classes_fails():
     def mean_over_classes(lengths, targets):
         return ch06.reference_margin_loss(lengths, targets) / lengths.shape[1]
     report = ch06.check_margin_loss(mean_over_classes, verbose=False)
     assert not report.passed and "equals capslib.functional.margin_loss" in failures(report)
-    assert "costs (0.9)^2 = 0.81" in failures(report)
+    assert "costs (0.9)^2 = 0.81" in failures(report) and "10 times too small" in str(report)
 
 
 def test_margin_loss_lambda_on_the_wrong_term_fails():
     def swapped(lengths, targets):
-        t = torch.nn.functional.one_hot(targets, 10).to(lengths.dtype)
+        t = targets.to(lengths.dtype)
         return (0.5 * t * (0.9 - lengths).clamp(min=0) ** 2
                 + (1 - t) * (lengths - 0.1).clamp(min=0) ** 2).sum(1).mean()
     report = ch06.check_margin_loss(swapped, verbose=False)
-    assert "missing true capsule" in failures(report) and "absent capsule at 0.6" in failures(report)
+    assert "digits missed" in failures(report) and "absent capsule at 0.6" in failures(report)
 
 
-def test_reconstruction_loss_reference_passes_and_the_mean_pitfall_fails(capsys):
-    assert ch06.check_reconstruction_loss(ch06.reference_reconstruction_loss, verbose=False).passed
-    report = ch06.check_reconstruction_loss(pitfalls.reconstruction_loss_mean)
-    assert not report.passed
-    assert "equals capslib.functional.reconstruction_loss" in failures(report)
-    assert "784 times too small" in capsys.readouterr().out
+def test_margin_loss_with_one_present_class_only_fails_on_two_digits():
+    def first_target_only(lengths, targets):                      # argmax: the single-label habit
+        one = torch.nn.functional.one_hot(targets.argmax(dim=1), lengths.shape[1]).to(lengths.dtype)
+        return ch06.reference_margin_loss(lengths, one)
+    report = ch06.check_margin_loss(first_target_only, verbose=False)
+    assert "both capsules long" in failures(report) and "five-class" not in failures(report)
 
 
-def test_reconstruction_loss_unfinished_answer_is_reported_not_raised():
-    def unfinished(reconstructions, images):
+def test_margin_loss_hard_coded_ten_classes_fails_on_five():
+    def ten_classes(lengths, targets):
+        t = targets.to(lengths.dtype)[:, :10]
+        return (t * (0.9 - lengths[:, :10]).clamp(min=0) ** 2
+                + 0.5 * (1 - t) * (lengths[:, :10] - 0.1).clamp(min=0) ** 2).sum(1).mean() * (10 / lengths.shape[1])
+    report = ch06.check_margin_loss(ten_classes, verbose=False)
+    assert failures(report) == "works for any number of classes"
+
+
+def test_mse_weight_reference_is_xifengguos_0392_on_mnist_and_passes():
+    assert ch06.reference_mse_weight((1, 28, 28)) == pytest.approx(0.392)     # CapsNet-Keras's lam_recon
+    assert ch06.reference_mse_weight((1, 36, 36)) == pytest.approx(0.648)
+    assert ch06.check_mse_weight(ch06.reference_mse_weight, verbose=False).passed
+
+
+def test_mse_weight_without_channels_fails_on_colour_only(capsys):
+    report = ch06.check_mse_weight(lambda shape: 0.0005 * shape[-1] * shape[-2])
+    assert failures(report) == "w * mse_loss equals 0.0005 x the per-image sum for (3, 32, 32)"
+    assert "count the 3 channels" in capsys.readouterr().out
+
+
+def test_mse_weight_of_the_plain_scale_fails_everywhere():
+    report = ch06.check_mse_weight(lambda shape: 0.0005, verbose=False)
+    assert len(report.failures) == 4 and "0.0005 alone weighs the mean" in str(report)
+
+
+def test_mse_weight_unfinished_answer_is_reported_not_raised():
+    def unfinished(image_shape):
         raise NotImplementedError("replace this line with your answer")
-    report = ch06.check_reconstruction_loss(unfinished, verbose=False)
-    assert not report.passed and "NotImplementedError" in str(report)
+    report = ch06.check_mse_weight(unfinished, verbose=False)
+    assert not report.passed and report.not_attempted
 
 
-def test_mask_reference_passes_and_masking_with_the_prediction_in_training_fails():
+def test_mask_reference_passes_and_always_keeping_the_longest_fails():
     assert ch06.check_mask_capsules(ch06.reference_mask_capsules, verbose=False).passed
-    report = ch06.check_mask_capsules(lambda poses, labels=None: ch06.reference_mask_capsules(poses, None),
+    def longest(poses, classes):
+        return ch06.reference_mask_capsules(poses, poses.norm(dim=-1).argmax(dim=1))
+    report = ch06.check_mask_capsules(longest, verbose=False)
+    assert failures(report) == ("with the labels: keeps that capsule only | "
+                                "with the runner-up capsules: keeps that capsule only")
+    assert "whatever was asked" in str(report)
+
+
+def test_mask_zeroing_the_chosen_capsule_fails_with_its_hint():
+    report = ch06.check_mask_capsules(lambda poses, classes: poses - ch06.reference_mask_capsules(poses, classes),
                                       verbose=False)
-    assert failures(report) == "with labels, keeps the true class's capsule and zeros the others"
+    assert len(report.failures) == 3 and "you zeroed the chosen capsule" in str(report)
 
 
 def test_mask_reference_agrees_with_capslib_decoder_mask():
@@ -63,7 +106,8 @@ def test_mask_reference_agrees_with_capslib_decoder_mask():
     decoder = CapsuleDecoder()
     assert torch.equal(decoder.mask(poses, mask_with=labels), ch06.reference_mask_capsules(poses, labels))
     decoder.eval()
-    assert torch.equal(decoder.mask(poses), ch06.reference_mask_capsules(poses))
+    longest = poses.norm(dim=-1).argmax(dim=1)
+    assert torch.equal(decoder.mask(poses), ch06.reference_mask_capsules(poses, longest))
 
 
 # -- chapter 7 -------------------------------------------------------------------
