@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from capslib import em_routing as em
+from capslib import functional as cf
+from capslib import pitfalls
 from capslib.exercises import ch09, ch10, ch11
 
 
@@ -53,30 +55,42 @@ def test_counting_the_wrong_class_fails():
     assert report.failed_on("class 1") and "class 0" in str(report)
 
 
-def test_m_step_without_input_activations_fails():
-    def unweighted(R, a, V):
-        w = R / R.sum(1, keepdim=True)
-        mu = (w.unsqueeze(-1) * V).sum(1)
-        return mu, (w.unsqueeze(-1) * (V - mu.unsqueeze(1)) ** 2).sum(1)
-    report = ch11.check_em_m_step(unweighted, verbose=False)
-    assert report.failed_on("R_ij a_i") and "left out a_i" in str(report)
-
-
-def test_e_step_normalised_over_inputs_fails():
-    def over_inputs(mu, sigma_sq, a_out, V):
-        return em.e_step(mu, sigma_sq, a_out, V).transpose(1, 2).softmax(-1).transpose(1, 2)
-    report = ch11.check_em_e_step(over_inputs, verbose=False)
-    assert report.failed_on("sum to 1 over the parents")
-
-
-def test_e_step_without_parent_activations_fails():
-    report = ch11.check_em_e_step(lambda mu, s, a, V: em.e_step(mu, s, torch.ones_like(a), V), verbose=False)
-    assert report.failed_on("a_j p_j") and "left out a_j" in str(report)
-
-
-def test_spread_loss_over_all_classes_fails():
+def test_normalised_spread_loss_over_classes_times_m_squared_fails():
     def all_classes(acts, targets, m):
-        a_t = acts.gather(1, targets.view(-1, 1))
-        return (torch.relu(m - (a_t - acts)) ** 2).sum(1).mean()
-    report = ch11.check_spread_loss(all_classes, verbose=False)
-    assert not report.passed and "target's own term" in str(report)
+        return em.spread_loss(acts, targets, m) / (acts.shape[1] * m ** 2)
+    report = ch11.check_normalised_spread_loss(all_classes, verbose=False)
+    assert report.failed_on("equal activations give 1") and "the target's own class is not in the sum" in str(report)
+
+
+def test_normalised_spread_loss_by_nine_fails_on_five_classes_only():
+    report = ch11.check_normalised_spread_loss(lambda acts, t, m: em.spread_loss(acts, t, m) / (9 * m ** 2),
+                                               verbose=False)
+    assert report.failures and all("5 classes" in f or "m = 0.5" in f or "random" in f for f in report.failures)
+    assert not report.failed_on("(10 classes, m = 0.2)")
+
+
+def test_batch_dependence_reference_finds_the_shared_logits_and_the_unseen_bug():
+    u_hat = 0.3 * torch.randn(3, 8, 4, 5, dtype=torch.float64)
+    assert ch11.reference_batch_dependence(lambda u: cf.dynamic_routing(u, 3), u_hat) < 1e-12
+    assert ch11.reference_batch_dependence(lambda u: pitfalls.routing_shared_logits(u, 3), u_hat) > 1e-3
+    assert ch11.reference_batch_dependence(ch11._routing_normalised_over_the_batch, u_hat) > 1e-3
+
+
+def test_batch_dependence_comparing_the_batch_with_itself_fails():
+    report = ch11.check_batch_dependence(lambda route, u: float((route(u) - route(u)).abs().max()), verbose=False)
+    assert report.failed_on("clearly above 0") and not report.failed_on("about 0")
+    assert "compare the batch with itself" in str(report)
+
+
+def test_normalised_activations_without_the_factor_fails_with_its_hint():
+    def plain(R, a, V, beta_u, beta_a, lam):
+        return em.m_step(R, a, V, beta_u, beta_a, lam, eps=0.0)[2]
+    report = ch11.check_normalised_activations(plain, verbose=False)
+    assert len(report.failures) == 2 and "without the normalisation" in str(report)
+
+
+def test_normalised_activations_with_the_factor_upside_down_fails_with_its_hint():
+    def upside_down(R, a, V, beta_u, beta_a, lam):
+        return ch11._activations_with_cost_factor(R, a, V, beta_u, beta_a, lam, 100.0 * V.shape[1] / V.shape[2])
+    report = ch11.check_normalised_activations(upside_down, verbose=False)
+    assert len(report.failures) == 2 and "upside down" in str(report)
