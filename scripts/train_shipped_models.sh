@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The exact commands that remake the trained models shipped in capslib.pretrained (issue 18).
 #
-#   bash scripts/train_shipped_models.sh mnist        # CapsNet, paper size, complete MNIST (~95 min, 2 CPU cores)
+#   bash scripts/train_shipped_models.sh mnist        # CapsNet, paper size, complete MNIST (~3 h on 2 shared CPU cores)
 #   bash scripts/train_shipped_models.sh multimnist   # small CapsNet, MultiMNIST, per-digit reconstructions (~75 min)
 #   bash scripts/train_shipped_models.sh affine       # small CapsNet and a matched max-pooling CNN, 40x40 -> affine
 #   bash scripts/train_shipped_models.sh export       # float16 weights + SHA256 + summary into capslib/pretrained/
@@ -43,7 +43,7 @@ run() {  # run NAME ARGS...: train into results/NAME unless it finished; resume 
 }
 
 stage_mnist() {
-  run mnist-capsnet --model capsnet --config paper --dataset mnist --epochs 15
+  run mnist-capsnet --model capsnet --config paper --dataset mnist --epochs 20
 }
 
 stage_multimnist() {
