@@ -262,3 +262,49 @@ def test_forward_and_loss_under_cpu_autocast_bfloat16():
     with torch.no_grad():                                    # close to the float32 result
         reference = model.loss(model(images, labels), images, labels).total
     assert loss.total.item() == pytest.approx(reference.item(), rel=0.05)
+
+
+def test_official_loss_scale_is_the_papers_margin_term_divided_by_20():
+    """The official _margin_loss: 0.5*present + 0.25*absent averaged over batch and classes (= paper / 20);
+    the reconstruction term is the same 0.0005 * SSE in both."""
+    torch.manual_seed(0)
+    paper = CapsNet(CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64)))
+    official = CapsNet(dataclasses.replace(paper.config, loss_scale="official"))
+    official.load_state_dict(paper.state_dict())
+    images, labels = torch.rand(4, 1, 28, 28), torch.tensor([0, 3, 3, 9])
+    a = paper.loss(paper(images, targets=labels), images, labels)
+    b = official.loss(official(images, targets=labels), images, labels)
+    lengths = paper(images, targets=labels).lengths.detach()
+    t = torch.nn.functional.one_hot(labels, 10).float()
+    by_hand = (0.5 * t * (0.9 - lengths).clamp(min=0) ** 2
+               + 0.25 * (1 - t) * (lengths - 0.1).clamp(min=0) ** 2).mean()   # the official code's formula
+    assert b.margin.item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert b.margin.item() == pytest.approx(a.margin.item() / 20, rel=1e-5)
+    assert b.reconstruction.item() == pytest.approx(a.reconstruction.item(), rel=1e-6)
+
+
+def test_official_initialisation_and_the_primary_capsules_scale():
+    torch.manual_seed(0)
+    model = CapsNet(init="official")
+    conv1, primary = model.conv1.weight, model.primary_caps.conv.weight
+    assert conv1.std().item() == pytest.approx(0.05 * 0.88, rel=0.05)    # a normal truncated at 2 std has 0.88 std
+    assert primary.std().item() == pytest.approx(0.1 * 0.88, rel=0.02)
+    assert conv1.abs().max() <= 0.1 and primary.abs().max() <= 0.2       # truncated at two standard deviations
+    assert torch.all(model.conv1.bias == 0.1) and torch.all(model.primary_caps.conv.bias == 0.1)
+    assert model.primary_caps.preactivation_scale == 1 / 32               # the one-iteration routing over 32 types
+    assert sum(p.numel() for p in model.parameters()) == 8_215_568       # the same architecture
+    default = CapsNet()
+    assert default.primary_caps.preactivation_scale == 1.0
+    with pytest.raises(ValueError, match="init"):
+        CapsNetConfig(init="xavier")
+    with pytest.raises(ValueError, match="loss_scale"):
+        CapsNetConfig(loss_scale="keras")
+
+
+def test_official_primary_capsules_see_their_pre_activations_divided_by_32():
+    torch.manual_seed(0)
+    model = CapsNet(CapsNetConfig.small(init="official", conv_channels=16, primary_types=4, decoder_hidden=(32, 64)))
+    x = torch.relu(model.conv1(torch.rand(2, 1, 28, 28)))
+    s = model.primary_caps.capsules_from_channels(model.primary_caps.conv(x))
+    from capslib.functional import squash
+    torch.testing.assert_close(model.primary_caps(x), squash(s / 4))      # small(): 4 capsule types
