@@ -52,6 +52,11 @@ class NotAttempted(AnswerError):
     """The reader's function is still the stub: it raised ``NotImplementedError`` itself."""
 
 
+class _Alarm(BaseException):
+    """Raised by the time limit inside the reader's code; a ``BaseException``, so that the answer's
+    own ``except Exception`` does not swallow it.  The guard turns it into :class:`TookTooLong`."""
+
+
 class _StopCheck(BaseException):
     """Leaves the check at once (not an ``Exception``, so that no ``except Exception`` stops it)."""
 
@@ -236,7 +241,7 @@ def _can_use_alarm() -> bool:
 
 @contextmanager
 def _time_limit(seconds: float):
-    """Raise :class:`TookTooLong` in the body after ``seconds`` (POSIX main thread; else no limit).
+    """Raise :class:`_Alarm` in the body after ``seconds`` (POSIX main thread; else no limit).
 
     Uses ``signal.setitimer``; a timer that is already running (someone else's)
     is left alone and the body runs without a limit.
@@ -248,7 +253,9 @@ def _time_limit(seconds: float):
 
     def on_alarm(signum, frame):
         if running[0]:
-            raise TookTooLong(
+            # again in 0.5 s, in case the answer swallows this one (a bare ``except:``)
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+            raise _Alarm(
                 f"your function took longer than {seconds:g} s on one call and was stopped: "
                 "is there a loop that never ends?")
 
@@ -362,10 +369,10 @@ def guard_answer(fn, *, time_limit: float | None = None):
         try:
             with _time_limit(limit):
                 result = fn(*args, **kwargs)
-        except TookTooLong as err:
-            timed_out.append(str(err))
-            _note_problem(str(err))
-            raise
+        except _Alarm as alarm:
+            timed_out.append(str(alarm))
+            _note_problem(str(alarm))
+            raise TookTooLong(str(alarm)) from None
         except NotImplementedError as err:
             if _raised_by(fn, err):
                 raise NotAttempted(str(err) or "NotImplementedError") from err
