@@ -9,8 +9,9 @@ its output folder:
 * ``metrics.jsonl``: one JSON object per line, appended as training goes
   (per epoch, or per logging step).
 
-Chapters 8-10 show full GPU runs when they exist and say so plainly when they
-do not.  The rule, documented here once:
+Chapters 8-10 show the shipped runs (``results/mnist-capsnet/`` and the others
+that ``scripts/train_shipped_models.sh`` makes) when they exist and say so
+plainly when they do not.  The rule, documented here once:
 
 * :func:`load_run` returns a :class:`Run` when ``results/<name>/summary.json``
   exists, and **``None`` when it does not** ("no such run yet"), so that a
@@ -22,12 +23,25 @@ do not.  The rule, documented here once:
 * a ``metrics.jsonl`` whose *last* line is cut short (a run killed mid-write)
   is read without that line, and the run's :attr:`Run.notes` say so; a bad
   line elsewhere is an error.
+
+Two helpers for reading a result honestly:
+
+* :func:`shipped_run` reads ``results/<name>/`` of a shipped model, or, where
+  that folder is not in the checkout, the summary recorded with the weights in
+  :mod:`capslib.pretrained` (no curves then, and the run's notes say so);
+* :func:`check_shipped` measures a shipped model again on the first test
+  examples, with :func:`capslib.pretrained.evaluate` (not the trainer), and says
+  whether that agrees with the recorded number where the two overlap;
+* :func:`error_count_range` is the range of test errors that sampling alone
+  allows around an error rate (a central binomial interval): the yardstick for
+  "is 0.31% the paper's 0.25%?".
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +51,16 @@ __all__ = [
     "Run",
     "RunFormatError",
     "RunNotFoundError",
+    "ShippedCheck",
+    "check_shipped",
     "default_results_dir",
+    "error_count_range",
     "find_runs",
     "list_runs",
     "load_run",
     "read_metrics",
     "runs_table",
+    "shipped_run",
 ]
 
 RESULTS_ENV_VAR = "CAPSLIB_RESULTS"
@@ -126,9 +144,13 @@ class Run:
 
     @property
     def test_accuracy(self) -> float | None:
-        """The final test accuracy as a fraction in [0, 1] (converted if the file stores percent)."""
+        """The final test accuracy as a fraction in [0, 1] (converted if the file stores percent).
+
+        ``None`` when the summary does not record it, or records NaN (an export made while the run
+        was still going has no test accuracy yet).
+        """
         value = self.get("test_accuracy")
-        return None if value is None else _fraction(float(value))
+        return None if _missing(value) else _fraction(float(value))
 
     @property
     def test_error_percent(self) -> float | None:
@@ -139,18 +161,36 @@ class Run:
     @property
     def best_val_accuracy(self) -> float | None:
         value = self.get("best_val_accuracy")
-        return None if value is None else _fraction(float(value))
+        return None if _missing(value) else _fraction(float(value))
+
+    @property
+    def test_errors(self) -> int | None:
+        """The number of test examples the chosen model got wrong (from the accuracy and ``test_size``)."""
+        accuracy, size = self.test_accuracy, self.get("test_size")
+        if accuracy is None or _missing(size):
+            return None
+        return round((1.0 - accuracy) * int(size))
+
+    @property
+    def wall_time_h(self) -> float | None:
+        """The run's wall time in hours (``wall_time_s`` of the summary), or ``None``."""
+        value = self.get("wall_time_s")
+        return None if _missing(value) else float(value) / 3600.0
 
     def provenance(self) -> str:
-        """One line saying where the numbers come from: mode, data, device, epochs, commit, torch."""
+        """One line saying where the numbers come from: mode, data, device, epochs, wall time, commit, torch."""
         parts = [f"run={self.name}"]
         for label, quantity in (("mode", "mode"), ("data", "dataset"), ("device", "device"),
-                                ("epochs", "epochs"), ("commit", "git_commit"), ("torch", "torch")):
+                                ("epochs", "epochs"), ("wall", "wall_time_s"), ("commit", "git_commit"),
+                                ("torch", "torch")):
             value = self.get(quantity)
-            if value is not None:
-                if isinstance(value, str) and quantity == "git_commit":
-                    value = value[:10]
-                parts.append(f"{label}={value}")
+            if _missing(value):
+                continue
+            if isinstance(value, str) and quantity == "git_commit":
+                value = value[:10]
+            elif quantity == "wall_time_s":
+                value = _duration(float(value))
+            parts.append(f"{label}={value}")
         return " | ".join(parts)
 
     def series(self, key: str, *, x: str = "epoch", where: dict | None = None) -> tuple[list, list]:
@@ -199,6 +239,20 @@ class Run:
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     names.setdefault(key, None)
         return list(names)
+
+
+def _missing(value) -> bool:
+    """``None``, or a float NaN (JSON written by Python may hold ``NaN`` for "not measured")."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"12.5 min"`` or ``"3.1 h"``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _fraction(value: float) -> float:
@@ -302,3 +356,122 @@ def runs_table(runs: Iterable[Run]) -> str:
                      str(run.get("device", "-"))))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
+
+
+# ----------------------------------------------------------------------------
+# the shipped models' runs, measured again, and how far sampling alone moves a test error
+# ----------------------------------------------------------------------------
+def shipped_run(name: str, results_dir: str | os.PathLike | None = None) -> Run | None:
+    """The training run behind the shipped model ``name`` (``capslib.pretrained``), for its provenance.
+
+    ``results/<name>/`` when that folder is in the checkout (summary, and ``metrics.jsonl`` for the
+    curves); otherwise the summary recorded with the weights in ``capslib/pretrained/MANIFEST.json``,
+    with empty metrics and a note saying so.  ``None`` when neither exists (no such shipped model).
+    """
+    run = load_run(name, results_dir)
+    if run is not None:
+        return run
+    from . import pretrained
+
+    if name not in pretrained.available():
+        return None
+    summary = dict(pretrained.info(name)["summary"])
+    folder = _as_dir(results_dir) / name
+    note = (f"{folder} is not in this checkout: the numbers are the summary recorded with the shipped "
+            f"weights (capslib/pretrained/MANIFEST.json), and there are no training curves")
+    return Run(name=name, path=folder, summary=summary, metrics=[], notes=[note])
+
+
+@dataclass(frozen=True)
+class ShippedCheck:
+    """What :func:`check_shipped` measured: a shipped model's recorded test result against a new measurement.
+
+    ``recorded_*``: on the whole test set (``test_size`` examples), as measured at export with
+    :func:`capslib.pretrained.evaluate` on the float16 weights; ``live_*``: the same function now, on
+    the first ``limit`` examples.  ``consistent``: the live mistakes are at most the recorded ones
+    (the first ``limit`` examples are part of the whole set), and equal to them when ``limit``
+    covers the whole set.
+    """
+
+    name: str
+    test_size: int
+    recorded_accuracy: float
+    recorded_errors: int
+    limit: int
+    live_accuracy: float
+    live_errors: int
+    seconds: float
+
+    @property
+    def consistent(self) -> bool:
+        if self.limit >= self.test_size:
+            return self.live_errors == self.recorded_errors
+        return self.live_errors <= self.recorded_errors
+
+    def __str__(self) -> str:
+        whole = "the whole test set" if self.limit >= self.test_size else f"the first {self.limit:,}"
+        return (f"{self.name}: recorded {self.recorded_errors} errors in {self.test_size:,} "
+                f"({100 * self.recorded_accuracy:.2f}%); measured now on {whole}: {self.live_errors} errors "
+                f"({100 * self.live_accuracy:.2f}%) in {self.seconds:.1f} s -> "
+                + ("consistent" if self.consistent else "NOT consistent"))
+
+
+def check_shipped(name: str, limit: int | None = None, *, device=None) -> ShippedCheck:
+    """Load the shipped model ``name`` and measure it again on the first ``limit`` test examples.
+
+    ``limit``: ``None`` for the whole recorded test set (10,000 MNIST digits take a while on a
+    CPU; a few hundred take a second).  Uses :func:`capslib.pretrained.evaluate`, which is written
+    independently of the trainer.  Returns a :class:`ShippedCheck`; see its ``consistent``.
+    """
+    from . import pretrained
+
+    model, summary = pretrained.load(name, device=device)
+    test_size = int(summary["test_size"])
+    limit = test_size if limit is None else int(limit)
+    if limit < 1:
+        raise ValueError(f"check_shipped: expected limit >= 1 (or None for the whole test set), got {limit}")
+    limit = min(limit, test_size)
+    recorded = float(summary["test_accuracy_float16"])
+    start = time.perf_counter()
+    live = pretrained.evaluate(model, summary["dataset"], summary["config"]["seed"], limit=limit)
+    seconds = time.perf_counter() - start
+    return ShippedCheck(name=name, test_size=test_size, recorded_accuracy=recorded,
+                        recorded_errors=round((1.0 - recorded) * test_size), limit=limit, live_accuracy=live,
+                        live_errors=round((1.0 - live) * limit), seconds=seconds)
+
+
+def error_count_range(error_rate: float, n: int, coverage: float = 0.95) -> tuple[int, int]:
+    """The central range of the number of errors a model with true ``error_rate`` makes on ``n`` examples.
+
+    The errors on ``n`` independent test examples are Binomial(``n``, ``error_rate``); returns
+    ``(low, high)``, its quantiles at (1 - coverage) / 2 and 1 - (1 - coverage) / 2: the smallest
+    ``low`` with P(errors <= low) >= (1 - coverage) / 2 and the smallest ``high`` with
+    P(errors <= high) >= 1 - (1 - coverage) / 2, so that at least ``coverage`` of the probability
+    lies in ``[low, high]``.  For the paper's 0.25% on 10,000 digits:
+
+    >>> error_count_range(0.0025, 10_000)
+    (16, 35)
+
+    Sampling is all this covers: two runs that trained differently differ by more.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"error_count_range: expected a positive number of examples n, got {n!r}")
+    if not (isinstance(error_rate, (int, float)) and 0 <= error_rate <= 1):
+        raise ValueError(f"error_count_range: expected an error rate in [0, 1] (0.0025 for 0.25%), got {error_rate!r}")
+    if not 0 < coverage < 1:
+        raise ValueError(f"error_count_range: expected a coverage in (0, 1), e.g. 0.95, got {coverage!r}")
+    if error_rate == 0:
+        return 0, 0
+    if error_rate == 1:
+        return n, n
+    tail = (1.0 - coverage) / 2
+    log_p, log_q = math.log(error_rate), math.log1p(-error_rate)
+    log_n = math.lgamma(n + 1)
+    cumulative, low = 0.0, None
+    for k in range(n + 1):
+        cumulative += math.exp(log_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q)
+        if low is None and cumulative >= tail - 1e-12:
+            low = k
+        if cumulative >= 1.0 - tail - 1e-12:
+            return low, k
+    return low, n

@@ -145,3 +145,88 @@ def test_variant_and_find_runs_pick_table1_rows(tmp_path):
     assert names(find_runs(tmp_path, mode="quick")) == ["quick"]
     assert names(find_runs(tmp_path, epochs=30, mode="full")) == ["cnn", "r1-norec", "r3"]
     assert find_runs(tmp_path / "absent", mode="full") == []
+
+
+def test_provenance_has_the_wall_time_and_skips_what_is_not_recorded(tmp_path):
+    write_run(tmp_path, "long", dict(SUMMARY, wall_time_s=3 * 3600 + 360, test_size=10_000))
+    run = load_run("long", tmp_path)
+    assert "wall=3.1 h" in run.provenance()
+    assert run.wall_time_h == pytest.approx(3.1)
+    assert run.test_errors == 25                       # 0.25% of 10,000
+    write_run(tmp_path, "short", dict(SUMMARY, wall_time_s=42.4, git_commit=None))
+    text = load_run("short", tmp_path).provenance()
+    assert "wall=42 s" in text and "commit=" not in text
+    assert load_run("short", tmp_path).test_errors is None     # no test_size recorded
+
+
+def test_nan_accuracies_read_as_not_recorded(tmp_path):
+    # an export made while a run was still going records NaN for the test accuracy (JSON allows it in Python)
+    (tmp_path / "interim").mkdir()
+    (tmp_path / "interim" / "summary.json").write_text('{"test_accuracy": NaN, "best_val_accuracy": 0.9942, '
+                                                       '"wall_time_s": NaN, "test_size": 10000}')
+    run = load_run("interim", tmp_path)
+    assert run.test_accuracy is None and run.test_error_percent is None and run.test_errors is None
+    assert run.best_val_accuracy == pytest.approx(0.9942)
+    assert "wall=" not in run.provenance() and run.wall_time_h is None
+    assert runs_table([run]).splitlines()[1].split()[1] == "-"
+
+
+def test_shipped_run_prefers_results_and_falls_back_to_the_manifest(tmp_path):
+    from capslib import pretrained
+    from capslib.results import shipped_run
+    assert shipped_run("no-such-model", tmp_path) is None
+    name = pretrained.available()[0]
+    fallback = shipped_run(name, tmp_path)
+    assert fallback.metrics == [] and "not in this checkout" in fallback.notes[0]
+    assert fallback.summary["test_size"] == pretrained.info(name)["summary"]["test_size"]
+    assert fallback.path == tmp_path / name
+    write_run(tmp_path, name, SUMMARY, [json.dumps({"kind": "epoch", "epoch": 1, "val_accuracy": 0.99})])
+    real = shipped_run(name, tmp_path)
+    assert real.notes == [] and real.series("val_accuracy") == ([1], [0.99])
+
+
+def test_check_shipped_measures_the_first_digits_and_compares_with_the_record():
+    from capslib import pretrained
+    from capslib.results import check_shipped
+    name = "mnist-capsnet"
+    if name not in pretrained.available():
+        pytest.skip("no shipped MNIST model")
+    check = check_shipped(name, limit=100)
+    recorded = pretrained.info(name)["summary"]
+    assert check.limit == 100 and check.test_size == recorded["test_size"]
+    assert check.recorded_errors == round((1 - recorded["test_accuracy_float16"]) * recorded["test_size"])
+    assert check.live_errors == round((1 - check.live_accuracy) * 100)
+    assert check.consistent and "consistent" in str(check) and "first 100" in str(check)
+    with pytest.raises(ValueError, match="expected limit >= 1"):
+        check_shipped(name, limit=0)
+
+
+def test_check_shipped_consistency_rule():
+    from capslib.results import ShippedCheck
+    part = dict(name="m", test_size=10_000, recorded_accuracy=0.997, recorded_errors=30, seconds=1.0)
+    assert ShippedCheck(**part, limit=500, live_accuracy=0.99, live_errors=5).consistent
+    assert not ShippedCheck(**part, limit=500, live_accuracy=0.9, live_errors=50).consistent   # more than in all
+    assert ShippedCheck(**part, limit=10_000, live_accuracy=0.997, live_errors=30).consistent
+    assert not ShippedCheck(**part, limit=10_000, live_accuracy=0.9971, live_errors=29).consistent
+
+
+def test_error_count_range_is_the_central_binomial_interval():
+    from math import comb
+    from capslib.results import error_count_range
+
+    def cdf(k, n, p):
+        return sum(comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k + 1))
+    # by hand for a small case: Binomial(10, 0.5): P(X <= 1) = 11/1024 < 0.025 <= P(X <= 2) = 56/1024;
+    # P(X <= 7) = 968/1024 < 0.975 <= P(X <= 8) = 1013/1024
+    assert error_count_range(0.5, 10) == (2, 8)
+    for n, p in [(10_000, 0.0025), (1_000, 0.05), (500, 0.01), (200, 0.3)]:
+        low, high = error_count_range(p, n)
+        assert cdf(low, n, p) >= 0.025 > (cdf(low - 1, n, p) if low else 0.0)
+        assert cdf(high, n, p) >= 0.975 > cdf(high - 1, n, p)
+    assert error_count_range(0.0025, 10_000) == (16, 35)
+    assert error_count_range(0.0, 100) == (0, 0) and error_count_range(1.0, 7) == (7, 7)
+    wide, narrow = error_count_range(0.01, 1000, 0.99), error_count_range(0.01, 1000, 0.5)
+    assert wide[0] <= narrow[0] <= narrow[1] <= wide[1]
+    for bad in [dict(error_rate=0.1, n=0), dict(error_rate=25, n=100), dict(error_rate=0.1, n=10, coverage=1.0)]:
+        with pytest.raises(ValueError, match="error_count_range"):
+            error_count_range(**bad)

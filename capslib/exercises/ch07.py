@@ -3,6 +3,11 @@
 The answers are compared with the real :class:`capslib.models.CapsNet` and
 :class:`capslib.nn.PrimaryCapsules`: shapes from a forward pass, parameter
 counts from the modules, the capsule layout from the tested reshape.
+
+Exercise 7.3 applies the layout to a channels-last tensor, the layout of
+Keras and TensorFlow code (:func:`check_primary_capsules_channels_last`);
+:func:`check_primary_capsule_layout` checks the channels-first version that
+the chapter draws.
 """
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ def _unfinished(report: CheckReport) -> bool:
     return bool(report.results) and "NotImplementedError" in report.results[-1][2]
 
 __all__ = ["check_conv_output_size", "check_capsnet_parameters", "check_primary_capsule_layout",
-           "reference_conv_output_size", "reference_capsnet_parameters", "reference_primary_capsule_layout"]
+           "check_primary_capsules_channels_last", "reference_conv_output_size", "reference_capsnet_parameters",
+           "reference_primary_capsule_layout", "reference_primary_capsules_channels_last"]
 
 
 def check_conv_output_size(fn, *, verbose: bool = True) -> CheckReport:
@@ -110,6 +116,56 @@ def check_primary_capsule_layout(fn, *, verbose: bool = True) -> CheckReport:
     return report
 
 
+def _same_rows(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` (n, d) hold the same rows, in any order."""
+    distances = torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")   # exact zeros for equal rows
+    return bool((distances.min(dim=1).values < 1e-5).all() and (distances.min(dim=0).values < 1e-5).all())
+
+
+def check_primary_capsules_channels_last(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 7.3: ``fn(conv_out, capsule_dim)`` cuts a CHANNELS-LAST convolution output into capsules.
+
+    ``conv_out``: ``(batch, h, w, types * capsule_dim)``, as Keras and TensorFlow store a feature
+    map; the answer: ``(batch, types * h * w, capsule_dim)`` in capslib's type-major order (capsule
+    ``(type * h + y) * w + x`` holds the ``capsule_dim`` channels of ``type`` at ``(y, x)``), so
+    that it equals :class:`capslib.nn.PrimaryCapsules` on the same map stored channels first.
+    Tried on two shapes, one with a non-square grid (where swapping ``h`` and ``w`` shows).
+    """
+    gen = torch.Generator().manual_seed(74)
+    cases = [((2, 3, 3, 4 * 8), 8), ((1, 2, 5, 3 * 4), 4)]
+    reference = {}
+    for shape, dim in cases:
+        conv_out = torch.randn(*shape, generator=gen)
+        first = conv_out.permute(0, 3, 1, 2).contiguous()                # the same map, channels first
+        layer = PrimaryCapsules(in_channels=1, capsule_types=shape[3] // dim, capsule_dim=dim, kernel_size=1)
+        reference[shape] = (conv_out, layer.capsules_from_channels(first))
+    with check("Exercise 7.3: capsules from a channels-last map", verbose=verbose) as report:
+        for (shape, dim), (conv_out, expected) in zip(cases, reference.values()):
+            batch, h, w, channels = shape
+            types = channels // dim
+            with report.attempt(f"a channels-last map of shape {shape}, capsules of {dim}"):
+                out = torch.as_tensor(fn(conv_out.clone(), dim))
+                wanted = (batch, types * h * w, dim)
+                report.expect(tuple(out.shape) == wanted, f"returns {wanted}", f"got shape {tuple(out.shape)}")
+                if tuple(out.shape) != wanted:
+                    continue
+                keras_order = conv_out.reshape(batch, -1, dim)            # Keras's Reshape((-1, dim)): right vectors
+                same_vectors = _same_rows(out.reshape(-1, dim).float(), expected.reshape(-1, dim))
+                hint = f"got {tuple(out.shape)} with other values"
+                if torch.allclose(out, keras_order):
+                    hint = ("each vector is one capsule, but in Keras's position-major order (position, then "
+                            "type); capslib numbers them type first: view as (batch, h, w, types, dim) and move "
+                            "types before h and w")
+                elif same_vectors:
+                    hint = "the right vectors in the wrong order: type first, then row, then column"
+                report.expect(torch.allclose(out, expected),
+                              "every capsule holds the channels of one type at one position, in type-major order",
+                              hint)
+            if _unfinished(report):
+                break
+    return report
+
+
 # -- reference answers (used by the tests and shown in the hidden solutions) ---
 def reference_conv_output_size(size: int, kernel: int, stride: int) -> int:
     return (size - kernel) // stride + 1
@@ -132,4 +188,11 @@ def reference_primary_capsule_layout(conv_out: torch.Tensor, capsule_dim: int) -
     batch, channels, h, w = conv_out.shape
     types = channels // capsule_dim
     grouped = conv_out.view(batch, types, capsule_dim, h, w).permute(0, 1, 3, 4, 2)
+    return grouped.reshape(batch, types * h * w, capsule_dim)
+
+
+def reference_primary_capsules_channels_last(conv_out: torch.Tensor, capsule_dim: int) -> torch.Tensor:
+    batch, h, w, channels = conv_out.shape
+    types = channels // capsule_dim
+    grouped = conv_out.view(batch, h, w, types, capsule_dim).permute(0, 3, 1, 2, 4)   # (batch, types, h, w, dim)
     return grouped.reshape(batch, types * h * w, capsule_dim)
