@@ -135,3 +135,137 @@ def test_primary_capsule_lengths_and_couplings_of_a_capsnet():
     assert pixels.shape == (2, 28, 28)
     fig = plot_couplings_over_images(images, pixels, titles=["a", "b"])
     assert len(fig.axes) == 3                    # two images and the colour bar
+
+
+# --------------------------------------------------------------------------- the trained network's figures
+from capslib.inspect import (  # noqa: E402
+    DIFFERENCE_SCALE,
+    difference_maps,
+    dimension_change,
+    ink_statistics,
+    mosaic,
+    overlay_pair,
+    plot_class_traversals,
+    plot_difference_atlas,
+    plot_pair_reconstructions,
+    plot_perturbation_grid,
+)
+
+
+def test_offsets_have_an_exact_zero_in_the_middle_and_are_symmetric():
+    offsets = perturbation_offsets()
+    assert offsets[5].item() == 0.0                                  # exactly: difference_maps finds it
+    assert torch.equal(offsets, -offsets.flip(0))
+    assert perturbation_offsets(0.1, 0.05).tolist() == pytest.approx([-0.1, -0.05, 0.0, 0.05, 0.1])
+
+
+def test_difference_maps_subtract_the_offset_zero_column():
+    grid = torch.rand(3, 11, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    maps = difference_maps(grid)
+    assert maps.shape == grid.shape
+    assert torch.equal(maps[:, 5], torch.zeros(3, 1, 4, 4))
+    assert torch.allclose(maps[2, 9], grid[2, 9] - grid[2, 5])
+    odd = torch.tensor([-0.2, 0.0, 0.1])                            # a zero that is not in the middle
+    assert torch.allclose(difference_maps(grid[:, :3], odd)[:, 2], grid[:, 2] - grid[:, 1])
+    with pytest.raises(ValueError, match="exactly one offset 0"):
+        difference_maps(grid[:, :3], torch.tensor([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match="11 offsets"):
+        difference_maps(grid, torch.zeros(3))
+    with pytest.raises(ValueError, match="rows, steps"):
+        difference_maps(grid[0])
+
+
+def test_dimension_change_compares_the_two_ends_in_inked_pixels():
+    grid = torch.zeros(2, 11, 1, 3, 3)
+    grid[0, -1, 0, 0, 0] = 1.0            # row 0: one pixel appears between -0.25 and +0.25
+    grid[1, 0, 0, 1, :] = 0.5             # row 1: three half pixels vanish, one half pixel appears
+    grid[1, -1, 0, 2, 2] = 0.5
+    assert torch.allclose(dimension_change(grid), torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="steps >= 2"):
+        dimension_change(grid[:, :1])
+
+
+def test_ink_statistics_by_hand():
+    image = torch.zeros(10, 12)
+    image[2, 3] = image[2, 7] = 1.0                # one row, columns 3 and 7: width 2 * 2 = 4, height 0
+    stats = ink_statistics(image)
+    assert stats["ink"].item() == pytest.approx(2.0)
+    assert stats["width"].item() == pytest.approx(4.0) and stats["height"].item() == pytest.approx(0.0)
+    assert stats["slant"].item() == 0.0            # no vertical spread: no slant
+    lean = torch.zeros(5, 5)
+    for r in range(5):
+        lean[r, 4 - r] = 1.0                       # "/": the column grows as the row goes up
+    tilted = ink_statistics(lean)
+    assert tilted["slant"].item() == pytest.approx(1.0)
+    assert ink_statistics(lean.flip(1))["slant"].item() == pytest.approx(-1.0)   # "\"
+    assert tilted["height"].item() == pytest.approx(2 * 2 ** 0.5)                # rows 0..4: std sqrt(2)
+    # intensity scales the ink, not the shape; a blank picture gives zeros, not NaN
+    half = ink_statistics(0.5 * lean)
+    assert half["ink"].item() == pytest.approx(2.5) and half["slant"].item() == pytest.approx(1.0)
+    batch = ink_statistics(torch.stack([lean, torch.zeros(5, 5)]))
+    assert batch["width"].shape == (2,) and torch.equal(batch["width"][1], torch.tensor(0.0, dtype=torch.float64))
+    assert all(torch.isfinite(v).all() for v in batch.values())
+    with pytest.raises(ValueError, match="floating"):
+        ink_statistics(torch.zeros(4, 4, dtype=torch.uint8))
+
+
+def test_mosaic_tiles_with_nan_gaps():
+    images = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 1, 2, 2)
+    tiled = mosaic(images, gap=1)
+    assert tiled.shape == (2 * 3 - 1, 3 * 3 - 1)
+    assert torch.equal(tiled[3:5, 6:8], images[1, 2, 0].double())
+    assert torch.isnan(tiled[2]).all() and torch.isnan(tiled[:, 2]).all()
+    with pytest.raises(ValueError, match="rows, cols"):
+        mosaic(images[0, 0])
+
+
+def test_overlay_pair_colours_each_reconstruction():
+    image, first, second = torch.zeros(3, 3), torch.zeros(1, 3, 3), torch.zeros(3, 3)
+    image[0, 0] = 1.0
+    first[0, 1, 1] = 1.0
+    second[1, 1] = 1.0
+    second[2, 2] = 0.8
+    rgb = overlay_pair(image, first, second, input_weight=0.35)
+    assert rgb.shape == (3, 3, 3)
+    assert torch.allclose(rgb[0, 0], torch.tensor([0.35, 0.35, 0.35]))      # input: dim grey
+    assert torch.allclose(rgb[1, 1], torch.tensor([1.0, 1.0, 0.0]))         # both: yellow
+    assert torch.allclose(rgb[2, 2], torch.tensor([0.0, 0.8, 0.0]))         # second only: green
+    assert (rgb >= 0).all() and (rgb <= 1).all()
+    with pytest.raises(ValueError, match="one shape"):
+        overlay_pair(image, torch.zeros(4, 4), second)
+
+
+def test_figures_share_the_fixed_difference_scale():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = torch.rand(4, 11, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    fig = plot_perturbation_grid(grid)
+    shown = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(shown) == 2                                                   # decodings and differences
+    assert shown[0].get_clim() == (0.0, 1.0) and shown[1].get_clim() == (-DIFFERENCE_SCALE, DIFFERENCE_SCALE)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["dim 0", "dim 1", "dim 2", "dim 3"]
+    plt.close(fig)
+    fig = plot_difference_atlas(grid[:, 5], grid[:, -1] - grid[:, 0], row_labels=list("abcd"))
+    assert [ax.images[0].get_clim() for ax in fig.axes if ax.images][1] == (-DIFFERENCE_SCALE, DIFFERENCE_SCALE)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="3 reconstructions for 4 rows"):
+        plot_difference_atlas(grid[:3, 5], grid[:, -1] - grid[:, 0])
+    fig = plot_class_traversals(grid, row_labels=list("wxyz"))
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list("wxyz")
+    plt.close(fig)
+
+
+def test_plot_pair_reconstructions_marks_a_wrong_reading():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = torch.rand(2, 1, 8, 8)
+    recons = torch.rand(2, 2, 1, 8, 8)
+    fig = plot_pair_reconstructions(images, recons, torch.tensor([[3, 5], [1, 2]]), torch.tensor([[5, 3], [1, 7]]))
+    titles = {ax.get_title(): ax.title.get_color() for ax in fig.axes}
+    assert titles["R: 5, 3"] == "black" and titles["R: 1, 7"] == "red"        # order does not matter; 7 is wrong
+    assert "L: 3, 5" in titles
+    plt.close(fig)
