@@ -76,7 +76,7 @@ def reference_place_on_canvas(image: torch.Tensor, dy: int, dx: int, canvas: int
 def check_place_on_canvas(fn, *, verbose: bool = True) -> CheckReport:
     """Exercise 10.1 (warm-up): ``fn(image, dy, dx)`` -> the digit on a 40x40 canvas, centred then shifted."""
     image = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(0))
-    with check("Exercise 10.1 (warm-up): place a digit on the 40x40 canvas", verbose=verbose) as report:
+    with check("Exercise 10.1: warm-up, place a digit on the 40x40 canvas", verbose=verbose) as report:
         with report.attempt("runs on a (1, 28, 28) image with dy=0, dx=0"):
             centred = torch.as_tensor(fn(image.clone(), 0, 0)).float()
             if not report.expect(tuple(centred.shape) == (1, 40, 40), "returns (1, 40, 40)",
