@@ -56,3 +56,34 @@ def test_the_pitfall_applied_channels_first_groups_positions_not_channels():
     conv_out = torch.arange(2 * 8 * 3 * 3, dtype=torch.float32).view(1, 16, 3, 3)
     wrong = pitfalls.primary_capsules_reshape_across_positions(conv_out, capsule_dim=8)
     assert torch.equal(wrong[0, 0], conv_out[0, 0].flatten()[:8])   # 8 positions of channel 0
+
+
+# -- Exercise 8.4: the range of test errors that sampling alone allows --------------------------------------
+def test_error_range_reference_passes_and_matches_capslib():
+    from capslib.exercises import ch08
+    from capslib.results import error_count_range
+    assert ch08.check_error_range(ch08.reference_error_range, verbose=False).passed
+    assert ch08.reference_error_range(0.0025, 10_000) == error_count_range(0.0025, 10_000) == (16, 35)
+
+
+def test_error_range_normal_approximation_fails_with_its_hint(capsys):
+    import math
+    from capslib.exercises import ch08
+
+    def normal(rate, n):
+        sd = math.sqrt(n * rate * (1 - rate))
+        return round(n * rate - 1.96 * sd), round(n * rate + 1.96 * sd)
+    # by hand: 0.01 on 500 examples, mean 5, sd 2.22 -> (1, 9); the binomial range is (1, 10)
+    assert normal(0.01, 500) == (1, 9)
+    report = ch08.check_error_range(normal)
+    assert not report.passed
+    assert "normal approximation" in capsys.readouterr().out
+
+
+def test_error_range_stub_is_not_attempted():
+    from capslib.exercises import ch08
+
+    def stub(rate, n):
+        raise NotImplementedError("replace this line with your answer")
+    report = ch08.check_error_range(stub, verbose=False)
+    assert not report.passed and len(report.results) == 1

@@ -18,8 +18,9 @@ def _unfinished(report: CheckReport) -> bool:
     """The last attempt raised NotImplementedError: the answer is still the stub, so stop there."""
     return bool(report.results) and "NotImplementedError" in report.results[-1][2]
 
-__all__ = ["check_validation_split", "check_learning_rate", "check_select_by_validation",
-           "reference_validation_split", "reference_learning_rate", "reference_select_by_validation"]
+__all__ = ["check_validation_split", "check_learning_rate", "check_select_by_validation", "check_error_range",
+           "reference_validation_split", "reference_learning_rate", "reference_select_by_validation",
+           "reference_error_range"]
 
 
 def _indices(value) -> torch.Tensor:
@@ -119,6 +120,37 @@ def check_select_by_validation(fn, *, verbose: bool = True) -> CheckReport:
     return report
 
 
+def check_error_range(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 8.4: ``fn(error_rate, n)`` is the central 95% range ``(low, high)`` of the number of errors.
+
+    A model whose true error rate is ``error_rate`` makes Binomial(``n``, ``error_rate``) errors on
+    ``n`` independent test examples; ``low`` is the smallest count with P(errors <= low) >= 0.025,
+    ``high`` the smallest with P(errors <= high) >= 0.975 (as
+    :func:`capslib.results.error_count_range`).  Tried on test sets of other sizes than MNIST's
+    10,000, including small ones with few expected errors, where a normal approximation fails.
+    """
+    from ..results import error_count_range
+
+    cases = [(0.0025, 10_000), (0.01, 500), (0.003, 1_000), (0.05, 200), (0.2, 50), (0.0005, 26_032), (0.03, 26_032)]
+    with check("Exercise 8.4: the errors that sampling alone allows", verbose=verbose) as report:
+        for rate, n in cases:
+            expected = error_count_range(rate, n)
+            with report.attempt(f"error rate {rate:g} on {n:,} examples"):
+                got = tuple(int(v) for v in fn(rate, n))
+                hint = f"got {got}"
+                sd = math.sqrt(n * rate * (1 - rate))
+                normal = (round(n * rate - 1.96 * sd), round(n * rate + 1.96 * sd))
+                if got == normal and got != expected:
+                    hint += (": that is the normal approximation, which is off when few errors are expected "
+                             "(it can even go below 0); add up the binomial probabilities P(X = k) instead")
+                elif len(got) == 2 and (got[0] == expected[0] - 1 or got[1] == expected[1] - 1):
+                    hint += ": one short: take the smallest k whose cumulative probability REACHES the quantile"
+                report.expect(got == expected, f"{expected[0]} to {expected[1]} errors", hint)
+            if _unfinished(report):
+                break
+    return report
+
+
 # -- reference answers (used by the tests and shown in the hidden solutions) ---
 def reference_validation_split(n: int, val_size: int, seed: int):
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -133,3 +165,17 @@ def reference_learning_rate(step: int, initial: float = 1e-3, decay_rate: float 
 def reference_select_by_validation(history):
     best = max(history, key=lambda record: record["val_accuracy"])   # max() keeps the first maximum
     return best["epoch"], best["test_accuracy"]
+
+
+def reference_error_range(error_rate: float, n: int) -> tuple[int, int]:
+    def log_pmf(k):                  # in logarithms: (1 - p) ** n underflows for large n
+        return (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+                + k * math.log(error_rate) + (n - k) * math.log1p(-error_rate))
+    low, cumulative = None, 0.0
+    for k in range(n + 1):
+        cumulative += math.exp(log_pmf(k))
+        if low is None and cumulative >= 0.025:
+            low = k
+        if cumulative >= 0.975:
+            return low, k
+    return low, n
