@@ -2,9 +2,10 @@
 
 Chapter 7 walks through the shapes of CapsNet (28x28 image, 20x20x256
 feature maps, 1152 primary capsules of 8D, 10 digit capsules of 16D, the
-decoder) and its parameter counts (8,215,568 in all, 6,804,224 without the
-decoder, Sabour, Frosst & Hinton 2017).  Those numbers should not be typed by
-hand: :func:`layer_table` runs the model once on a zero batch, records what
+decoder) and its parameter counts (capslib's CapsNet: 8,215,568 in all,
+6,804,224 without the decoder; Sabour, Frosst & Hinton 2017 print only "8.2M"
+and "6.8M", and the official implementation has 160 more, a bias per DigitCaps
+value).  Those numbers should not be typed by hand: :func:`layer_table` runs the model once on a zero batch, records what
 each layer returned with forward hooks, and counts each layer's parameters::
 
     >>> import torch
