@@ -33,7 +33,8 @@ def test_bad_mode_names_the_fix(monkeypatch):
 
 def test_describe_run_names_mode_data_and_device():
     line = capslib.describe_run(mode="quick", device="cpu", data="MNIST sample, train split: 5,000 images")
-    assert line.startswith("mode=quick | data=MNIST sample, train split: 5,000 images | device=CPU (")
+    assert line.startswith("mode=quick | data=MNIST sample, train split: 5,000 images | device=CPU ")
+    assert "threads" in line  # the CPU is named with its thread count (and model, where known)
 
 
 def test_versions_report():
