@@ -24,7 +24,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """Import submodules on first use, so that ``capslib.exercises.check_squash`` works after ``import capslib``."""
+    """Import submodules on first use, so that ``capslib.exercises.check_unsquash`` works after ``import capslib``."""
     import importlib
 
     try:

@@ -31,8 +31,11 @@ import capslib.exercises as exercises
 from capslib.exercises import report as report_module
 from capslib.exercises.report import CheckReport, check, guard_answer, guarded
 
-NOT_ATTEMPTED = ("not attempted yet -- replace the `raise NotImplementedError` with your code, "
-                 "then run this cell again.")
+NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError`, then rerun."
+
+
+def test_the_not_attempted_line_fits_a_code_cell():
+    assert len("Exercise 10.3: " + report_module.NOT_ATTEMPTED) <= 80
 
 
 def chapter_checks():

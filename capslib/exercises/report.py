@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 #: environment variable ``CAPSLIB_CHECK_TIME_LIMIT`` overrides it; 0 turns the limit off).
 TIME_LIMIT_S = 5.0
 
-NOT_ATTEMPTED = "not attempted yet -- replace the `raise NotImplementedError` with your code, then run this cell again."
+# Short enough to fit a code cell on the page with "Exercise 10.3: " in front (80 characters or fewer).
+NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError`, then rerun."
 RETURNED_NONE = "your function returned None; did you forget `return`?"
 
 
