@@ -2,7 +2,7 @@
 # The exact commands that remake the trained models shipped in capslib.pretrained (issue 18).
 #
 #   bash scripts/train_shipped_models.sh mnist        # CapsNet, paper size, complete MNIST (~3 h on 2 shared CPU cores)
-#   bash scripts/train_shipped_models.sh multimnist   # small CapsNet, MultiMNIST, per-digit reconstructions (~75 min)
+#   bash scripts/train_shipped_models.sh multimnist   # small CapsNet, MultiMNIST, per-digit reconstructions (~60 min)
 #   bash scripts/train_shipped_models.sh affine       # small CapsNet and a matched max-pooling CNN, 40x40 -> affine
 #   bash scripts/train_shipped_models.sh export       # float16 weights + SHA256 + summary into capslib/pretrained/
 #   bash scripts/train_shipped_models.sh all          # all of the above, in this order
@@ -13,7 +13,9 @@
 # holds mnist/ (on the course machines: ../shared/data). Times above: measured on the course's 2-core CPU
 # (Intel Xeon, AVX-512), see each summary.json for the real wall time.
 #
-# Choices (the paper gives no epoch counts for these; the CPU budget decides them):
+# Choices (the paper gives no epoch counts for these; the CPU budget decides them: MultiMNIST 12 epochs
+# of fresh pairs, the affine CapsNet at most 6 epochs and its CNN at most 8, so that all runs fit one
+# session of this CPU):
 #   * learning rate 1e-3 decayed by 0.9 per epoch (430 steps of 128 = one epoch of 55,000 digits), as
 #     XifengGuo's CapsNet-Keras does, instead of the official 0.96 per 2,000 steps, which would barely
 #     decay in a run this short;
@@ -47,14 +49,14 @@ stage_mnist() {
 }
 
 stage_multimnist() {
-  run multimnist-capsnet --model capsnet --config small --dataset multimnist --epochs 16
+  run multimnist-capsnet --model capsnet --config small --dataset multimnist --epochs 12
 }
 
 stage_affine() {
-  run affine-capsnet --model capsnet --config small --dataset affine --epochs 10 --stop-at-val-accuracy "$AFFINE_TARGET"
+  run affine-capsnet --model capsnet --config small --dataset affine --epochs 6 --stop-at-val-accuracy "$AFFINE_TARGET"
   local target
   target=$("$PYTHON" -c "import json, sys; s = json.load(open('results/affine-capsnet/summary.json')); print(min(float(sys.argv[1]), s['best_val_accuracy']))" "$AFFINE_TARGET")
-  run affine-cnn --model pooled-cnn --config small --dataset affine --epochs 15 --stop-at-val-accuracy "$target"
+  run affine-cnn --model pooled-cnn --config small --dataset affine --epochs 8 --stop-at-val-accuracy "$target"
 }
 
 stage_export() {
