@@ -12,7 +12,7 @@ from capslib.train.checkpoint import (CheckpointError, load_checkpoint, previous
 
 def _state(value):
     return {"model": {"w": torch.full((3,), float(value))}, "optimizer": {}, "scheduler": {"last_epoch": value},
-            "step": value, "epoch": 0, "rng": rng_state()}
+            "step": value, "epoch": 0, "rng": rng_state(), "config": "{}"}
 
 
 def test_round_trip_keeps_previous_and_loads_with_weights_only(tmp_path):
@@ -115,3 +115,42 @@ def test_resume_path_keeps_last_pt_even_when_damaged_and_reports_nothing_when_no
     assert (chosen, message) == (path, None)  # a damaged last.pt is never passed over silently ...
     with pytest.raises(CheckpointError, match="corrupt"):  # ... it stops with today's clear error
         load_checkpoint(chosen)
+
+
+def test_a_few_changed_bytes_inside_a_tensor_are_found_at_load(tmp_path):
+    """Garbled bytes that still unpickle used to load and fail far away; the stored checksum finds them."""
+    path = tmp_path / "last.pt"
+    state = _state(1)
+    state["model"]["w"] = torch.arange(4096, dtype=torch.float32)
+    save_checkpoint(path, state)
+    data = bytearray(path.read_bytes())
+    marker = torch.arange(4096, dtype=torch.float32)[1000:1002].numpy().tobytes()
+    at = bytes(data).index(marker)
+    data[at:at + 4] = torch.tensor([12345.0]).numpy().tobytes()     # one float changed, the pickle intact
+    path.write_bytes(bytes(data))
+    torch.load(path, weights_only=True)                                # it still loads ...
+    with pytest.raises(CheckpointError, match="damaged: its content does not match the checksum"):
+        load_checkpoint(path)                                          # ... but is refused, with the reason
+
+
+def test_a_best_model_copied_over_last_pt_is_refused_by_name(tmp_path):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(2)}, "epoch": 1, "step": 5, "val_accuracy": 0.5})
+    with pytest.raises(CheckpointError, match="not a capslib training checkpoint .*missing optimizer"):
+        load_checkpoint(path)
+
+
+def test_signals_during_a_write_wait_until_it_is_complete(tmp_path, monkeypatch):
+    """A Ctrl-C (or SIGTERM) that lands inside torch.save no longer aborts it half-way."""
+    import os
+    import signal
+    path = tmp_path / "last.pt"
+    real_save = torch.save
+
+    def save_interrupted_midway(obj, handle):
+        os.kill(os.getpid(), signal.SIGINT)        # arrives during the write
+        real_save(obj, handle)
+    monkeypatch.setattr(torch, "save", save_interrupted_midway)
+    with pytest.raises(KeyboardInterrupt, match="held until the write was complete"):
+        save_checkpoint(path, _state(3))
+    assert load_checkpoint(path)["step"] == 3      # the checkpoint is whole

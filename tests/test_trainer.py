@@ -319,12 +319,14 @@ def test_resume_keeps_the_record_of_a_best_model_newer_than_the_checkpoint(unint
     best.pt holds, not an older epoch.
     """
     import shutil
+
+    from capslib.train.checkpoint import save_checkpoint
     run_dir = _copy_run(uninterrupted.run_dir, tmp_path)
     checkpoints = run_dir / "checkpoints"
     shutil.copy(checkpoints / "last.prev.pt", checkpoints / "last.pt")  # the epoch-2 checkpoint never got written
     best = torch.load(checkpoints / "best.pt", weights_only=True)
     best.update(epoch=2, step=6, val_accuracy=1.0)  # a best model of epoch 2 that the redone epoch cannot beat
-    torch.save(best, checkpoints / "best.pt")
+    save_checkpoint(checkpoints / "best.pt", best)  # (re-checksummed, as the trainer writes it)
     result = train(TrainConfig(**TINY, out=str(run_dir)), resume=True, verbose=False)
     assert (result.summary["best_val_accuracy"], result.summary["best_val_epoch"]) == (1.0, 2)
 

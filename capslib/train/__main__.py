@@ -18,6 +18,8 @@ import sys
 
 from .checkpoint import CheckpointError
 from ..cpu_memory import keep_freed_memory
+from ..data.sources import DataNotFoundError
+from .run_folder import RunFolderError
 from .trainer import (CONFIGS, DATASETS, DTYPES, MODELS, VALUE_CHECKS, TrainConfig, TrainingDiverged,
                       TrainingInterrupted, train)
 
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--mode", choices=("quick", "full", "auto"), default=None, help="override CAPSLIB_MODE")
     add("--out", default=None, help="output folder, e.g. results/NAME (metrics, checkpoints, summary)")
     add("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
+    add("--overwrite", action="store_true", help="delete the run already in --out and start again")
     add("--max-steps", type=int, default=None, help="stop (with a checkpoint) after this many steps")
     add("--log-every", type=int, default=0, help="also log a step record every N steps")
     add("--no-progress", action="store_true", help="no progress bar")
@@ -87,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     if (args.device or "cpu").startswith("cpu"):
         keep_freed_memory()   # large CPU tensors reused, not faulted in anew every step (capslib.cpu_memory)
     try:
-        result = train(config_from_args(args), resume=args.resume)
+        result = train(config_from_args(args), resume=args.resume, overwrite=args.overwrite)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except CheckpointError as err:
+    except (CheckpointError, RunFolderError, DataNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except TrainingInterrupted as err:

@@ -22,6 +22,7 @@ it stops with an error naming the file and the fix.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -70,27 +71,86 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
+def state_checksum(state: Any) -> str:
+    """A SHA256 over everything in ``state`` (tensor bytes, numbers, strings), in a fixed order.
+
+    Stored in every checkpoint as ``"checksum"`` and recomputed at load: a few
+    flipped bytes inside a tensor still unpickle fine and would fail far away,
+    at some later step; this finds them at once.
+    """
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        elif isinstance(value, dict):
+            digest.update(b"{")
+            for key in sorted(value, key=str):
+                if key != "checksum":
+                    digest.update(repr(key).encode())
+                    feed(value[key])
+            digest.update(b"}")
+        elif isinstance(value, (list, tuple)):
+            digest.update(b"[")
+            for item in value:
+                feed(item)
+            digest.update(b"]")
+        else:
+            digest.update(repr(value).encode())
+    feed(state)
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically, keeping the previous checkpoint as ``*.prev.pt``.
 
     ``state`` must hold only tensors and plain types (so that it loads with
-    ``weights_only=True``).  Returns the path written.
+    ``weights_only=True``); its :func:`state_checksum` is stored with it.
+    SIGINT and SIGTERM are held back until the write is complete
+    (:func:`capslib.train.interrupts.deferred`).  Returns the path written.
     """
+    from .interrupts import deferred
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temporary, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.replace(path, previous_path(path))  # the last good checkpoint stays on disk
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    state = {**state, "checksum": state_checksum(state)}
+    with deferred():
+        try:
+            with open(temporary, "wb") as handle:
+                torch.save(state, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if path.exists():
+                os.replace(path, previous_path(path))  # the last good checkpoint stays on disk
+            os.replace(temporary, path)
+        finally:
+            if temporary.exists():
+                temporary.unlink()
     return path
+
+
+def load_state(path: str | os.PathLike, *, map_location: str | torch.device = "cpu",
+               required: tuple[str, ...] = (), what: str = "checkpoint", fix: str = "") -> dict[str, Any]:
+    """Load a file written by :func:`save_checkpoint`, verified: readable, a dict with ``required`` keys,
+    and its checksum (when it has one) equal to its content's.  Raises :class:`CheckpointError` naming
+    the file, what is wrong, and ``fix``."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged file
+        raise CheckpointError(
+            f"the {what} {path} is corrupt or unreadable ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It was left as it is. {fix}") from err
+    missing = [key for key in required if key not in state] if isinstance(state, dict) else ["everything"]
+    if missing:
+        raise CheckpointError(f"{path} is not a capslib {what} (missing {', '.join(missing)}). {fix}")
+    if "checksum" in state and state["checksum"] != state_checksum(state):
+        raise CheckpointError(f"the {what} {path} is damaged: its content does not match the checksum stored "
+                              f"with it (some bytes changed after it was written). It was left as it is. {fix}")
+    return state
 
 
 def resume_path(path: str | os.PathLike) -> tuple[Path, str | None]:
@@ -132,16 +192,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
         raise CheckpointError(
             f"cannot resume: no checkpoint at {path}. Fix: check the --out folder (the checkpoint is "
             f"<out>/checkpoints/{CHECKPOINT_NAME}), or start the run without --resume.{fallback}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises several types for a damaged file
-        raise CheckpointError(
-            f"cannot resume: the checkpoint {path} is corrupt or unreadable ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It was left as it is.{fallback} "
-            f"Otherwise delete it and start the run without --resume.") from err
-    missing = [key for key in ("model", "optimizer", "scheduler", "step", "epoch", "rng") if key not in state] \
-        if isinstance(state, dict) else ["everything"]
-    if missing:
-        raise CheckpointError(f"cannot resume: {path} is not a capslib training checkpoint (missing "
-                              f"{', '.join(missing)}).{fallback}")
-    return state
+    fix = (fallback.strip() + " " if fallback else "") + ("Otherwise start again with --overwrite (this deletes the "
+                                                          "run), or choose a new --out.")
+    return load_state(path, map_location=map_location, what="training checkpoint", fix=f"Cannot resume. {fix}",
+                      required=("model", "optimizer", "scheduler", "step", "epoch", "rng", "config"))

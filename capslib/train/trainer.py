@@ -30,6 +30,7 @@ resumes from that one, saying so.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -48,8 +49,10 @@ from ..data.device import DeviceDataset, epoch_plan, iterate_batches, steps_per_
 from ..data.multimnist import MultiMNISTPairs
 from ..functional import value_checks
 from ..repro import seed_everything
-from .checkpoint import (CHECKPOINT_NAME, CheckpointError, load_checkpoint, resume_path, rng_state, save_checkpoint,
-                         set_rng_state)
+from .checkpoint import (CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_state, resume_path, rng_state,
+                         save_checkpoint, set_rng_state)
+from .interrupts import deferred, terminate_as_interrupt
+from .run_folder import new_run_id, prepare_run_folder
 from .distributed import DistributedContext, all_reduce_sum, barrier, cleanup_distributed, setup_distributed
 from .metrics import MetricsWriter, accuracy_counts
 
@@ -210,6 +213,16 @@ class TrainConfig:
         if not (math.isfinite(self.lr) and self.lr > 0 and 0 < self.lr_decay <= 1):
             raise ValueError(f"TrainConfig: expected a finite lr > 0 and 0 < lr_decay <= 1, got {self.lr} and "
                              f"{self.lr_decay} (the paper's: --lr 0.001 --lr-decay 0.96)")
+        if self.device is not None:
+            try:
+                device = torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"TrainConfig.device: expected cpu, cuda or cuda:N, got {self.device!r}") from None
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise ValueError(f"TrainConfig.device: {self.device!r} asked for, but no CUDA GPU is available here "
+                                 f"(torch {torch.__version__}); use --device cpu, or leave --device out")
+            if device.type not in ("cpu", "cuda"):
+                raise ValueError(f"TrainConfig.device: expected cpu, cuda or cuda:N, got {self.device!r}")
         if self.max_shift < 0 or self.log_every < 0:
             raise ValueError(f"TrainConfig: expected max_shift >= 0 and log_every >= 0, got "
                              f"{self.max_shift} and {self.log_every}")
@@ -352,6 +365,21 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay ** (1.0 / config.lr_decay_steps))
 
 
+DATA_ENV_HINT = "CAPSLIB_DATA"
+
+
+def data_fingerprint(data: "RunData") -> dict:
+    """What the run trains and chooses its model on: the data's name, the training and validation sizes,
+    and a SHA256 over every label and a sample of the images (every 97th) of both splits.  Stored in each
+    checkpoint; a resume must find the same.  (The test set may change on resume, as ``test_size`` may.)"""
+    digest = hashlib.sha256()
+    for split in (data.train, data.validation):
+        images = split.digits if isinstance(split, MultiMNISTPairs) else split.images
+        for tensor in (split.labels, images[::97]):
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return {"data": data.name, "sizes": [len(data.train), len(data.validation)], "sha256": digest.hexdigest()}
+
+
 def git_commit() -> str:
     """The repository's current commit (with ``-dirty`` if files changed), or ``"unknown"`` outside git."""
     root = Path(__file__).resolve().parents[2]
@@ -444,6 +472,8 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch(len(self.data.train), c.batch_size)
         if self.steps_per_epoch < 1:
             raise ValueError(f"batch size {c.batch_size} is larger than the {len(self.data.train):,} training images")
+        self.data_fingerprint = data_fingerprint(self.data)
+        self.run_id = new_run_id()   # a resume takes the checkpoint's
         self.describe = mode_lib.describe_run(mode=c.mode, device=self.device, data=self.data.describe())
         if self.context.enabled:
             self.describe += f" | processes={self.context.world_size} ({self.context.backend})"
@@ -550,6 +580,7 @@ class Trainer:
             "wall_time": self.wall_offset + time.perf_counter() - self.wall_start,
             "rng": rng_state(),
             "grad_scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "run_id": self.run_id, "data": dict(self.data_fingerprint),
             "config": json.dumps(dataclasses.asdict(self.config)),
         }
 
@@ -572,6 +603,8 @@ class Trainer:
             print(notice, file=sys.stderr, flush=True)  # shown even when verbose=False: never resume silently
         state = load_checkpoint(path, map_location=self.device)
         self.check_resumable(json.loads(state["config"]), path)
+        self.check_same_data(state.get("data"), path)
+        self.run_id = state.get("run_id") or self.run_id
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -605,6 +638,18 @@ class Trainer:
                 f"{details}. Fix: run again with the checkpoint's settings, or start a new run with a new --out "
                 f"folder (without --resume).")
 
+    def check_same_data(self, saved: dict | None, path: Path) -> None:
+        """Refuse to resume on other data than the checkpoint's (source, sizes, fingerprint of the contents)."""
+        if not saved or saved == self.data_fingerprint:
+            return
+        ours = self.data_fingerprint
+        details = "; ".join(f"{key}: checkpoint {saved.get(key)!r}, now {ours.get(key)!r}"
+                            for key in ours if saved.get(key) != ours.get(key))
+        raise CheckpointError(
+            f"cannot resume from {path}: it was trained on other data ({details}). Fix: make the same data "
+            f"available again (e.g. set {DATA_ENV_HINT} as when the run started), or start a new run with a new "
+            f"--out folder.")
+
     def _adopt_newer_best(self) -> None:
         """Keep ``self.best`` in step with ``best.pt`` when that file is newer than the restored checkpoint.
 
@@ -621,7 +666,8 @@ class Trainer:
             best = torch.load(best_path, map_location="cpu", weights_only=True)
         except Exception:  # unreadable: nothing to adopt (the record of the checkpoint stands)
             return
-        if isinstance(best, dict) and "val_accuracy" in best and best.get("step", -1) > self.step:
+        if isinstance(best, dict) and "val_accuracy" in best and best.get("step", -1) > self.step \
+                and best.get("run_id") == self.run_id:   # only this run's own best model, never another's
             self.best = {"val_accuracy": float(best["val_accuracy"]), "epoch": int(best["epoch"])}
 
     def _save_best(self) -> None:
@@ -630,7 +676,7 @@ class Trainer:
         elif self.context.is_main:
             save_checkpoint(self.run_dir / "checkpoints" / "best.pt",
                             {"model": self.model.state_dict(), "epoch": self.epoch, "step": self.step,
-                             "val_accuracy": self.best["val_accuracy"], "optimizer": {}, "scheduler": {}, "rng": {}})
+                             "val_accuracy": self.best["val_accuracy"], "run_id": self.run_id})
 
     # -- the loop -----------------------------------------------------------------------------
     def run_epoch(self) -> str:
@@ -647,14 +693,18 @@ class Trainer:
         status = "done"
         try:
             for images, labels, components in batches:
-                try:
-                    loss, correct = self.train_step(images, labels, components)
-                except ValueError as err:   # a value check: NaN lengths, losses or reconstructions
-                    raise TrainingDiverged(self._diverged(self.step + 1, str(err))) from None
-                losses.append(loss)
-                corrects.append(correct)
-                self.step += 1
-                self.step_in_epoch += 1
+                if c.max_steps is not None and self.step >= c.max_steps:
+                    status = "stopped"     # a resumed run that is already at --max-steps takes no step
+                    break
+                with deferred():           # a step and its bookkeeping happen whole: an interrupt waits for the end
+                    try:
+                        loss, correct = self.train_step(images, labels, components)
+                    except ValueError as err:   # a value check: NaN lengths, losses or reconstructions
+                        raise TrainingDiverged(self._diverged(self.step + 1, str(err))) from None
+                    losses.append(loss)
+                    corrects.append(correct)
+                    self.step += 1
+                    self.step_in_epoch += 1
                 bar.update(1)
                 refresh = self.step_in_epoch % 20 == 0 or self.step_in_epoch == self.steps_per_epoch
                 if c.log_every and self.step % c.log_every == 0:
@@ -676,14 +726,11 @@ class Trainer:
                     status = "stopped"
                     break
         except KeyboardInterrupt:
-            self._flush(losses, corrects, start)
+            self._flush(losses, corrects, start)   # the steps taken so far count (run() saves them)
+            raise
+        finally:
             bar.close()
-            self.save()
-            raise TrainingInterrupted(
-                f"interrupted at epoch {self.epoch + 1}, step {self.step}; checkpoint written to "
-                f"{self.checkpoint_path}. Resume with --resume.") from None
         self._flush(losses, corrects, start)
-        bar.close()
         return status
 
     def _flush(self, losses: list, corrects: list, start: float) -> None:
@@ -717,6 +764,11 @@ class Trainer:
                 f"if you used float16/bfloat16.")
 
     def end_epoch(self) -> dict:
+        """Validate, then record the epoch: the new best model, the metrics line and the checkpoint.
+
+        Validation changes nothing, so an interrupt during it leaves the state of the
+        epoch's last step, which run() saves; the rest happens whole (signals deferred).
+        """
         sums = torch.tensor([self.epoch_sums["loss"], self.epoch_sums["correct"], self.epoch_sums["seen"]],
                             dtype=torch.float64, device=self.device)
         all_reduce_sum(sums, self.context)
@@ -728,57 +780,76 @@ class Trainer:
                   "lr": self.scheduler.get_last_lr()[0],
                   "images_per_s": seen / max(self.epoch_sums["time"], 1e-9),
                   "epoch_time_s": self.epoch_sums["time"], "train_time_s": self.train_time}
-        self.epoch += 1
-        self.step_in_epoch = 0
-        self.epoch_sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "time": 0.0}
-        if validation["accuracy"] > self.best["val_accuracy"]:
-            self.best = {"val_accuracy": validation["accuracy"], "epoch": self.epoch}
-            self._save_best()
-        self.metrics.write(record)
-        self.save()
+        with deferred():
+            self.epoch += 1
+            self.step_in_epoch = 0
+            self.epoch_sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "time": 0.0}
+            if validation["accuracy"] > self.best["val_accuracy"]:
+                self.best = {"val_accuracy": validation["accuracy"], "epoch": self.epoch}
+                self._save_best()
+            self.metrics.write(record)
+            self.save()
         if self.verbose:
             print(f"epoch {record['epoch']}/{self.config.epochs}: train loss {record['train_loss']:.4f}, "
                   f"train acc {record['train_accuracy']:.4f}, val acc {record['val_accuracy']:.4f}, "
-                  f"{record['images_per_s']:,.0f} images/s")
+                  f"{record['images_per_s']:,.0f} images/s", flush=True)
         return record
 
-    def run(self, *, resume: bool = False) -> TrainResult:
+    def run(self, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
+        """Train (or, with ``resume``, continue) the run; see :func:`train` and :mod:`capslib.train.run_folder`."""
         self.wall_start = time.perf_counter()
-        self.setup()
-        if resume:
-            self.restore()
-        elif self.run_dir is not None and self.context.is_main:
-            if (self.run_dir / "metrics.jsonl").exists():
-                (self.run_dir / "metrics.jsonl").unlink()
-        if self.verbose:
-            print(self.describe)
+        lock = None
+        if self.run_dir is not None and self.context.is_main:   # checked and locked before any data is loaded
+            lock = prepare_run_folder(self.run_dir, resume=resume, overwrite=overwrite)
+            if lock.stale_note:
+                print(lock.stale_note, file=sys.stderr, flush=True)
+        elif resume and self.run_dir is None:
+            raise CheckpointError("cannot resume: no output folder given (--out), so there is no checkpoint")
         status = "finished"
         try:
-            while self.epoch < self.config.epochs:
-                if self.run_epoch() == "stopped":
-                    self.save()
-                    status = "stopped"
-                    break
-                record = self.end_epoch()
-                target = self.config.stop_at_val_accuracy
-                if target is not None and record["val_accuracy"] >= target:
-                    self.reached_target = True
-                    if self.verbose:
-                        print(f"validation accuracy {record['val_accuracy']:.4f} reached the target {target:.4f} "
-                              f"at epoch {self.epoch}: stopping (early stopping at a target)")
-                    break
-                if self.config.max_steps is not None and self.step >= self.config.max_steps \
-                        and self.epoch < self.config.epochs:
-                    status = "stopped"
-                    break
-            if status == "finished":
-                summary = self.finish(self.wall_offset + time.perf_counter() - self.wall_start)
-            else:
-                summary = {"status": "stopped", "step": self.step, "epoch": self.epoch, "describe": self.describe}
-                if self.verbose:
-                    print(f"stopped at step {self.step} (max_steps); checkpoint in {self.checkpoint_path}")
+            self.setup()
+            if resume:
+                self.restore()
+            if self.verbose:
+                print(self.describe)
+            with terminate_as_interrupt():
+                try:
+                    while self.epoch < self.config.epochs:
+                        if self.config.max_steps is not None and self.step >= self.config.max_steps:
+                            status = "stopped"
+                            break
+                        if self.run_epoch() == "stopped":
+                            status = "stopped"
+                            break
+                        record = self.end_epoch()
+                        target = self.config.stop_at_val_accuracy
+                        if target is not None and record["val_accuracy"] >= target:
+                            self.reached_target = True
+                            if self.verbose:
+                                print(f"validation accuracy {record['val_accuracy']:.4f} reached the target "
+                                      f"{target:.4f} at epoch {self.epoch}: stopping (early stopping at a target)")
+                            break
+                    if status == "stopped":
+                        self.save()
+                        summary = {"status": "stopped", "step": self.step, "epoch": self.epoch,
+                                   "describe": self.describe}
+                        if self.verbose:
+                            print(f"stopped at step {self.step} (max_steps); checkpoint in {self.checkpoint_path}")
+                    else:
+                        summary = self.finish(self.wall_offset + time.perf_counter() - self.wall_start)
+                except TrainingInterrupted:
+                    raise
+                except KeyboardInterrupt:
+                    self.save()                     # the last completed step, wherever the interrupt landed
+                    where = (f"checkpoint written to {self.checkpoint_path}. Resume with --resume."
+                             if self.checkpoint_path is not None else
+                             "no checkpoint was written (no --out folder was given).")
+                    raise TrainingInterrupted(f"interrupted at epoch {self.epoch + 1}, step {self.step}; {where}") \
+                        from None
         finally:
             cleanup_distributed(self.context)
+            if lock is not None:
+                lock.release()
         return TrainResult(summary, self.run_dir, list(self.step_losses), self.model, status)
 
     def finish(self, wall_time: float) -> dict:
@@ -787,7 +858,14 @@ class Trainer:
         barrier(self.context)
         final_state = {k: v.clone() for k, v in self.model.state_dict().items()}
         if best_path is not None and best_path.is_file():
-            self.model.load_state_dict(torch.load(best_path, map_location=self.device, weights_only=True)["model"])
+            best = load_state(best_path, map_location=self.device, required=("model",), what="best model",
+                              fix=f"Fix: delete it and resume (--resume) to redo the epochs since "
+                                  f"{self.checkpoint_path}, or start again with --overwrite.")
+            if best.get("run_id") not in (None, self.run_id):
+                raise CheckpointError(f"{best_path} belongs to another run (run id {best.get('run_id')}, this run "
+                                      f"is {self.run_id}); it was left as it is. Fix: start again with --overwrite, "
+                                      f"or use a new --out folder.")
+            self.model.load_state_dict(best["model"])
         elif self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         test = self.evaluate(self.data.test)  # the model chosen on validation
@@ -796,6 +874,7 @@ class Trainer:
         seen = self.step * c.batch_size
         summary = {
             "status": "finished",
+            "run_id": self.run_id,
             "describe": self.describe,
             "git_commit": git_commit(),
             "torch_version": torch.__version__,
@@ -846,15 +925,32 @@ class Trainer:
         return summary
 
 
-def train(config: TrainConfig | None = None, *, resume: bool = False,
+def train(config: TrainConfig | str | None = None, *, resume: bool = False, overwrite: bool = False,
           on_step: Callable[[Trainer], None] | None = None, verbose: bool = True, **fields) -> TrainResult:
     """Train as ``config`` says (fields may also be given as keywords); see the module docstring.
+
+    ``config``: a :class:`TrainConfig`, or the name of a model size (``"paper"``, ``"small"``,
+    ``"tiny"``), so that ``train(config="small", epochs=1)`` does what it reads as.  ``resume``:
+    continue the run in ``out``; ``overwrite``: delete the run in ``out`` and start again (without
+    either, a folder that already holds a run is refused: one run per folder).
 
     >>> result = train(dataset="mnist-sample", epochs=1, out="results/try")  # doctest: +SKIP
     >>> result.summary["test_accuracy"]  # doctest: +SKIP
     """
+    if isinstance(config, str):
+        if config not in CONFIGS:
+            raise ValueError(f"train: config={config!r}: expected a TrainConfig or a model size among "
+                             f"{', '.join(CONFIGS)}")
+        fields = {"config": config, **fields}
+        config = None
+    elif config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"train: expected config to be a TrainConfig or a model size ({', '.join(CONFIGS)}), got "
+                        f"{type(config).__name__}")
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise TypeError(f"train: unknown setting(s) {', '.join(unknown)}; see TrainConfig for the settings")
     config = dataclasses.replace(config or TrainConfig(), **fields)
-    return Trainer(config, on_step=on_step, verbose=verbose).run(resume=resume)
+    return Trainer(config, on_step=on_step, verbose=verbose).run(resume=resume, overwrite=overwrite)
 
 
 #: The fields of ``summary.json`` and their types (the CLI test validates every summary against this).
