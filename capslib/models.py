@@ -446,6 +446,9 @@ class PooledCNN(nn.Module):
                        nn.MaxPool2d(2)]
             size //= 2
         self.input_size, self.in_channels, self.num_classes = input_size, in_channels, num_classes
+        self.arguments = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes,
+                              conv_channels=tuple(conv_channels), kernel_size=kernel_size, hidden=tuple(hidden),
+                              dropout=dropout)   # what rebuilds this network (capslib.pretrained)
         self.features = nn.Sequential(*layers)
         sizes = [channels[-1] * size * size, *hidden]
         fcs: list[nn.Module] = [nn.Flatten()]
@@ -519,6 +522,9 @@ class BaselineCNN(nn.Module):
         if not 0 <= dropout < 1:
             raise ValueError(f"{owner}: expected 0 <= dropout < 1, got {dropout!r}")
         self.input_size, self.in_channels, self.num_classes = input_size, in_channels, num_classes
+        self.arguments = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes,
+                              conv_channels=tuple(conv_channels), kernel_size=kernel_size, hidden=tuple(hidden),
+                              dropout=dropout)   # what rebuilds this network (capslib.pretrained)
         convs: list[nn.Module] = []
         channels = [in_channels, *conv_channels]
         for n_in, n_out in zip(channels[:-1], channels[1:]):

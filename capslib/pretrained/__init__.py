@@ -1,0 +1,208 @@
+"""Trained networks that ship with the course: ``capslib.pretrained.load("mnist-capsnet")``.
+
+The book's second half needs networks that have learned something, on any
+CPU, in seconds.  They were trained on a CPU with ``python -m capslib.train``
+(``scripts/train_shipped_models.sh`` holds the exact commands) and ship here,
+inside the package, so that they travel in the wheel (Colab installs from
+git) and need no network:
+
+* ``<name>.pt``: the weights in float16 (half the bytes of float32; the
+  accuracy they reproduce is measured and recorded at export), loaded with
+  ``torch.load(weights_only=True)``;
+* ``MANIFEST.json``: for every model its file, SHA256 and size, how to build
+  it, and its summary (dataset, accuracy, the commit it was trained at,
+  hardware, wall time, and the command that remakes it).
+
+:func:`load` checks the SHA256 before it unpickles anything: a missing,
+damaged or altered file is refused with an error that names the file and the
+command that remakes it.
+
+>>> capslib.pretrained.available()                          # doctest: +SKIP
+['mnist-capsnet', 'multimnist-capsnet']
+>>> model, summary = capslib.pretrained.load("mnist-capsnet")  # doctest: +SKIP
+>>> summary["test_accuracy"]                                # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+__all__ = ["PretrainedError", "PretrainedModel", "available", "build", "info", "load", "sha256_of"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MANIFEST_NAME = "MANIFEST.json"
+#: The most the shipped weights may weigh in all (the wheel carries them).
+SIZE_LIMIT_BYTES = 40 * 10**6
+
+
+class PretrainedError(RuntimeError):
+    """A shipped model is unknown, missing, damaged or altered."""
+
+
+class PretrainedModel(NamedTuple):
+    """What :func:`load` returns: the model (eval mode, float32) and its summary (see :func:`info`)."""
+
+    model: torch.nn.Module
+    summary: dict
+
+
+def _directory(directory: str | os.PathLike | None) -> Path:
+    return Path(directory) if directory is not None else PACKAGE_DIR
+
+
+def _manifest(directory: str | os.PathLike | None = None) -> dict[str, Any]:
+    path = _directory(directory) / MANIFEST_NAME
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise PretrainedError(f"{path} is not valid JSON ({err}); reinstall capslib, or remake the models with "
+                              "`bash scripts/train_shipped_models.sh all`") from err
+    return manifest.get("models", {})
+
+
+def available(directory: str | os.PathLike | None = None) -> list[str]:
+    """The names of the shipped models, e.g. ``["mnist-capsnet", "multimnist-capsnet"]``."""
+    return sorted(_manifest(directory))
+
+
+def info(name: str, directory: str | os.PathLike | None = None) -> dict:
+    """The manifest entry of ``name``: file, sha256, bytes, architecture and ``summary`` (no weights loaded)."""
+    models = _manifest(directory)
+    if name not in models:
+        shipped = ", ".join(sorted(models)) or "none"
+        raise PretrainedError(f"no shipped model named {name!r}; available: {shipped}")
+    return models[name]
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build(architecture: dict) -> torch.nn.Module:
+    """An untrained model from a manifest's ``architecture`` entry (``kind`` and its arguments)."""
+    from ..models import BaselineCNN, CapsNet, CapsNetConfig, PooledCNN
+
+    kind, arguments = architecture["kind"], dict(architecture["arguments"])
+    if kind == "capsnet":
+        arguments["decoder_hidden"] = tuple(arguments["decoder_hidden"])
+        return CapsNet(CapsNetConfig(**arguments))
+    if kind in ("pooled-cnn", "baseline"):
+        for key in ("conv_channels", "hidden"):
+            arguments[key] = tuple(arguments[key])
+        return (PooledCNN if kind == "pooled-cnn" else BaselineCNN)(**arguments)
+    raise PretrainedError(f"unknown architecture kind {kind!r} in the manifest")
+
+
+def describe_architecture(model: torch.nn.Module) -> dict:
+    """The manifest's ``architecture`` entry for ``model`` (enough for :func:`build` to make it again)."""
+    from ..models import BaselineCNN, CapsNet, PooledCNN
+
+    if isinstance(model, CapsNet):
+        return {"kind": "capsnet", "arguments": dataclasses.asdict(model.config)}
+    if isinstance(model, (PooledCNN, BaselineCNN)):
+        return {"kind": "pooled-cnn" if isinstance(model, PooledCNN) else "baseline", "arguments": model.arguments}
+    raise PretrainedError(f"cannot describe a {type(model).__name__} for the manifest")
+
+
+def load(name: str, device: torch.device | str | None = None, *,
+         directory: str | os.PathLike | None = None) -> PretrainedModel:
+    """The shipped model ``name`` in eval mode (float32 weights) on ``device``, with its summary.
+
+    Raises :class:`PretrainedError` naming the file and the command that remakes it when the
+    weights are missing, or their SHA256 differs from the manifest's (damaged or altered).
+    """
+    entry = info(name, directory)
+    path = _directory(directory) / entry["file"]
+    remake = (f"Fix: reinstall capslib (pip install --force-reinstall ...), or remake it: "
+              f"`{entry['summary'].get('command', 'bash scripts/train_shipped_models.sh all')}` then "
+              f"`bash scripts/train_shipped_models.sh export`.")
+    if not path.is_file():
+        raise PretrainedError(f"the weights of {name!r} are missing: {path} does not exist. {remake}")
+    actual = sha256_of(path)
+    if actual != entry["sha256"]:
+        raise PretrainedError(f"the weights of {name!r} in {path} are damaged or altered: their SHA256 is {actual}, "
+                              f"the manifest expects {entry['sha256']}. {remake}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = build(entry["architecture"])
+    model.load_state_dict({key: value.float() for key, value in state.items()})
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return PretrainedModel(model, dict(entry["summary"]))
+
+
+# ----------------------------------------------------------------------------
+# the test set a shipped model was measured on, and measuring it again
+# ----------------------------------------------------------------------------
+def image_size_of(dataset: str) -> int:
+    """The input size the trainer uses for ``dataset`` (28, or 36 for MultiMNIST, 40 for the affine test)."""
+    return {"multimnist": 36, "affine": 40}.get(dataset, 28)
+
+
+def test_batches(dataset: str, seed: int, *, batch_size: int = 500, limit: int | None = None):
+    """``(images, labels)`` batches of the test set the trainer tested ``dataset`` on, remade here.
+
+    The complete 10,000-digit MNIST test set ships with capslib (in the sample), so this works offline:
+    ``"mnist"`` is that set as it is; ``"multimnist"`` one pair per test digit (seed ``seed + 2``, as the
+    trainer draws it); ``"affine"`` every test digit affine-transformed (seed ``seed + 2``).
+    ``labels`` are ``(b,)`` class indices, or ``(b, 2)`` for MultiMNIST.  ``limit``: the first examples only.
+    """
+    from ..data import affine_mnist
+    from ..data.multimnist import MultiMNISTPairs
+    from ..data.sources import load_mnist
+
+    test = load_mnist("test", source="sample", verbose=False)   # the official 10,000 test digits, bundled
+    if limit is not None:
+        test = test.subset(min(limit, len(test)))
+    if dataset == "multimnist":
+        pairs = MultiMNISTPairs.from_dataset(test, None, seed=seed + 2, fresh=False, split="test")
+        for images, labels, _ in pairs.batches(batch_size, drop_last=False):
+            yield images, labels
+        return
+    if dataset == "affine":
+        test = affine_mnist(test, seed=seed + 2)
+    elif dataset not in ("mnist", "mnist-sample"):
+        raise PretrainedError(f"no bundled test set for dataset {dataset!r}")
+    for lo in range(0, len(test), batch_size):
+        yield test.images[lo:lo + batch_size], test.labels[lo:lo + batch_size]
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, dataset: str, seed: int = 0, *, limit: int | None = None) -> float:
+    """The fraction of the test set (see :func:`test_batches`) that ``model`` gets right.
+
+    A CapsNet's prediction is its longest class capsule (the two longest for MultiMNIST: right when
+    they are exactly the two digits, the paper's criterion); a CNN's, its highest logits.  Written
+    with plain torch, independently of the trainer, so it checks the trainer's numbers.
+    """
+    from ..functional import capsule_length
+    from ..models import CapsNet
+
+    model.eval()
+    device = next(model.parameters()).device
+    right = seen = 0
+    for images, labels in test_batches(dataset, seed, limit=limit):
+        images, labels = images.to(device), labels.to(device)
+        if isinstance(model, CapsNet):
+            scores = capsule_length(model.digit_caps(model.primary_capsules(images)))
+        else:
+            scores = model(images)
+        if labels.dim() == 1:
+            right += int((scores.argmax(1) == labels).sum())
+        else:
+            top = scores.topk(labels.shape[1], dim=1).indices.sort(1).values
+            right += int((top == labels.sort(1).values).all(1).sum())
+        seen += len(labels)
+    return right / seen
