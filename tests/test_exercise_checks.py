@@ -31,7 +31,7 @@ import capslib.exercises as exercises
 from capslib.exercises import report as report_module
 from capslib.exercises.report import CheckReport, check, guard_answer, guarded
 
-NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError`, then rerun."
+NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError` and rerun."
 
 
 def test_the_not_attempted_line_fits_a_code_cell():

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 TIME_LIMIT_S = 5.0
 
 # Short enough to fit a code cell on the page with "Exercise 10.3: " in front (80 characters or fewer).
-NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError`, then rerun."
+NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError` and rerun."
 RETURNED_NONE = "your function returned None; did you forget `return`?"
 
 
