@@ -77,6 +77,8 @@ def test_the_cli_under_torchrun_trains_with_two_processes_and_resumes(tmp_path):
     assert summary["steps"] == 2 and summary["epochs"] == 1  # 64 images in global batches of 32
     assert math.isfinite(summary["test_accuracy"]) and math.isfinite(summary["best_val_accuracy"])
     assert first.stdout.count("summary: ") == 1  # rank 0 alone reports (and writes) the summary
+    # one run id for both ranks (rank 1 adopts the best model rank 0 wrote, so their ids must agree)
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["run_id"] == summary["run_id"]
     assert [r["epoch"] for r in read_metrics(out) if r["kind"] == "epoch"] == [1]  # one writer, one record
     assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 2
 

@@ -75,6 +75,18 @@ def all_reduce_sum(tensor: torch.Tensor, context: DistributedContext) -> torch.T
     return tensor
 
 
+def broadcast_from_main(value, context: DistributedContext):
+    """Rank 0's ``value`` (any picklable object) on every process; ``value`` itself for one process.
+
+    Used for what must be the same on every rank but is drawn at random, such as the run id.
+    """
+    if not context.enabled:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
 def barrier(context: DistributedContext) -> None:
     if context.enabled:
         dist.barrier()

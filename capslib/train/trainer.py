@@ -53,7 +53,8 @@ from .checkpoint import (CHECKPOINT_NAME, CheckpointError, load_checkpoint, load
                          save_checkpoint, set_rng_state)
 from .interrupts import deferred, terminate_as_interrupt
 from .run_folder import new_run_id, prepare_run_folder
-from .distributed import DistributedContext, all_reduce_sum, barrier, cleanup_distributed, setup_distributed
+from .distributed import (DistributedContext, all_reduce_sum, barrier, broadcast_from_main, cleanup_distributed,
+                          setup_distributed)
 from .metrics import MetricsWriter, accuracy_counts
 
 DATASETS = ("mnist", "mnist-sample", "fashion-mnist", "multimnist", "affine")
@@ -473,7 +474,7 @@ class Trainer:
         if self.steps_per_epoch < 1:
             raise ValueError(f"batch size {c.batch_size} is larger than the {len(self.data.train):,} training images")
         self.data_fingerprint = data_fingerprint(self.data)
-        self.run_id = new_run_id()   # a resume takes the checkpoint's
+        self.run_id = broadcast_from_main(new_run_id(), self.context)   # one id for all ranks; a resume takes the checkpoint's
         self.describe = mode_lib.describe_run(mode=c.mode, device=self.device, data=self.data.describe())
         if self.context.enabled:
             self.describe += f" | processes={self.context.world_size} ({self.context.backend})"
