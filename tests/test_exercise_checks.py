@@ -308,3 +308,64 @@ def test_time_limit_from_the_environment(monkeypatch):
         report_module.time_limit_s()
     monkeypatch.delenv("CAPSLIB_CHECK_TIME_LIMIT")
     assert report_module.time_limit_s() == report_module.TIME_LIMIT_S == 5.0
+
+
+def test_the_alarm_never_lands_inside_an_import(tmp_path, monkeypatch):
+    # A module whose import outlasts the limit: the alarm waits for the import to finish (an
+    # exception raised inside an import or a lock can leave a lock held and hang the kernel),
+    # then stops the reader's endless loop.
+    (tmp_path / "capslib_slow_import_probe.py").write_text(
+        "import time\nstart = time.perf_counter()\n"
+        "while time.perf_counter() - start < 0.6:\n    pass\ncompleted = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("capslib_slow_import_probe", None)
+
+    def imports_then_loops():
+        import capslib_slow_import_probe  # noqa: F401
+        while True:
+            pass
+
+    start = time.perf_counter()
+    with pytest.raises(exercises.TookTooLong):
+        guard_answer(imports_then_loops, time_limit=0.1)()
+    elapsed = time.perf_counter() - start
+    assert sys.modules["capslib_slow_import_probe"].completed, "the import ran to its end"
+    assert 0.6 <= elapsed < 3, elapsed
+
+
+def test_the_alarm_waits_for_a_lock_wait_to_return():
+    import threading as threading_module
+
+    finished = []
+
+    def waits_then_loops():
+        threading_module.Event().wait(0.5)  # threading.Condition.wait: never interrupted mid-way
+        finished.append(True)
+        while True:
+            pass
+
+    with pytest.raises(exercises.TookTooLong):
+        guard_answer(waits_then_loops, time_limit=0.1)()
+    assert finished == [True]
+
+
+def test_kernel_frames_below_the_check_do_not_delay_the_alarm():
+    # In Jupyter the check is called from ipykernel's and IPython's frames; only the frames of
+    # the reader's call count, so a plain endless loop stops after the limit, not DEFER_LIMIT_S.
+    endless = guard_answer(lambda: exec("while True: pass"), time_limit=0.2)
+    like_a_kernel = {"__name__": "ipykernel.kernelbase", "endless": endless}
+    exec("def run_cell():\n    endless()\n", like_a_kernel)
+    start = time.perf_counter()
+    with pytest.raises(exercises.TookTooLong):
+        like_a_kernel["run_cell"]()
+    assert time.perf_counter() - start < report_module.DEFER_LIMIT_S / 2
+
+
+def test_an_answer_blocked_for_good_in_library_code_is_still_stopped(monkeypatch):
+    monkeypatch.setattr(report_module, "DEFER_LIMIT_S", 0.5)
+    import threading as threading_module
+
+    start = time.perf_counter()
+    with pytest.raises(exercises.TookTooLong):
+        guard_answer(lambda: threading_module.Event().wait(), time_limit=0.1)()
+    assert time.perf_counter() - start < 3

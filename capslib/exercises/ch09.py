@@ -2,8 +2,8 @@
 
 9.1 the width of a digit (the statistic that names what a dimension does); 9.2 a sweep between two
 capsules (interpolation; :func:`check_perturb_dimension` is its one-axis special case, the sweep the
-chapter draws); 9.3 couplings on the primary-capsule grid; 9.4 the receptive field of a primary capsule,
-in the paper's network and in any network.
+chapter draws); 9.3 couplings on the primary-capsule grid; 9.4 the receptive field of a primary capsule
+in any network (:func:`check_primary_receptive_field` is its special case, the paper's network).
 """
 from __future__ import annotations
 

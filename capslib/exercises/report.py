@@ -23,7 +23,9 @@ import functools
 import inspect
 import os
 import signal
+import sys
 import threading
+import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -240,25 +242,60 @@ def _can_use_alarm() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
+# Code that the alarm must never interrupt: an exception raised in the middle of an import, a lock
+# or the kernel's own I/O can leave a lock held or a message half sent, and the kernel then hangs
+# idle long after the check. The alarm waits until the reader's function runs its own code again.
+_UNINTERRUPTIBLE_PACKAGES = frozenset({
+    "importlib", "threading", "queue", "logging", "asyncio", "selectors", "concurrent",
+    "multiprocessing", "contextlib", "ipykernel", "IPython", "zmq", "tornado", "jupyter_client",
+    "comm", "traitlets",
+})
+#: Seconds that the alarm waits, at most, for the reader's function to leave such code; after
+#: that it is raised wherever it lands (the function is blocked there for good).
+DEFER_LIMIT_S = 5.0
+
+
+def _in_uninterruptible_code(frame, body_frame) -> bool:
+    """Whether a frame between ``frame`` (innermost) and ``body_frame`` belongs to such code."""
+    while frame is not None and frame is not body_frame:
+        package = str(frame.f_globals.get("__name__", "")).split(".", 1)[0]
+        if package in _UNINTERRUPTIBLE_PACKAGES or frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def _time_limit(seconds: float):
     """Raise :class:`_Alarm` in the body after ``seconds`` (POSIX main thread; else no limit).
 
     Uses ``signal.setitimer``; a timer that is already running (someone else's)
-    is left alone and the body runs without a limit.
+    is left alone and the body runs without a limit.  The alarm is raised only
+    while the body runs code outside imports, locks and the kernel's I/O (see
+    ``_UNINTERRUPTIBLE_PACKAGES``), for at most :data:`DEFER_LIMIT_S` seconds
+    more; until then it comes back every 50 ms.
     """
     if not seconds or seconds <= 0 or not _can_use_alarm() or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
         yield
         return
+    body_frame = sys._getframe(2)  # 0: this generator, 1: contextlib's __enter__, 2: the with-statement
     running = [True]
+    first_alarm: list[float] = []
 
     def on_alarm(signum, frame):
-        if running[0]:
-            # again in 0.5 s, in case the answer swallows this one (a bare ``except:``)
-            signal.setitimer(signal.ITIMER_REAL, 0.5)
-            raise _Alarm(
-                f"your function took longer than {seconds:g} s on one call and was stopped: "
-                "is there a loop that never ends?")
+        if not running[0]:
+            return
+        if not first_alarm:
+            first_alarm.append(time.monotonic())
+        if (_in_uninterruptible_code(frame, body_frame)
+                and time.monotonic() - first_alarm[0] < DEFER_LIMIT_S):
+            signal.setitimer(signal.ITIMER_REAL, 0.05)  # not here: try again in 50 ms
+            return
+        # again in 0.5 s, in case the answer swallows this one (a bare ``except:``)
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        raise _Alarm(
+            f"your function took longer than {seconds:g} s on one call and was stopped: "
+            "is there a loop that never ends?")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
