@@ -288,3 +288,19 @@ def test_make_figures_writes_an_svg_that_reads_at_the_book_width(tmp_path):
     path = make_figures.draw("book_path.svg", "book_path", folder=tmp_path)
     width_pt = float(regex.search(r'<svg[^>]*width="([\d.]+)pt"', path.read_text()).group(1))
     assert 700 <= width_pt / 72 * 100 <= 800, f"{width_pt} pt is {width_pt / 72 * 100:.0f} px at 100 dpi"
+
+
+def test_a_diagram_shows_as_a_png_in_ipython_even_before_any_pyplot_figure():
+    """A notebook whose first figure is a diagram must not print '<Figure size ...>' instead of the picture."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from capslib.diagrams import _style
+
+    shell = InteractiveShell.instance()
+    try:
+        fig = diagrams.routing_iteration()
+        data, _ = shell.display_formatter.format(fig)
+        assert data["image/png"][:4] == b"\x89PNG"
+        assert _style.show_figures_as_png_in_ipython()
+    finally:
+        InteractiveShell.clear_instance()

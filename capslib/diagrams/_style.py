@@ -45,8 +45,29 @@ PALE = {
 }
 
 
+def show_figures_as_png_in_ipython() -> bool:
+    """Make IPython show a pyplot-free :class:`Figure` as a PNG, not as the text ``<Figure ...>``.
+
+    IPython's PNG formatter for figures is installed by pyplot's inline backend, so a notebook whose
+    first figure is a diagram (no pyplot call before it) would print the figure's repr.  Registering
+    the formatter here makes a diagram show the same in every notebook.  Returns whether it did
+    (``False`` outside IPython).
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: print_figure(fig, "png"))
+    return True
+
+
 def new_figure(height_in: float, width_in: float = WIDTH_IN):
     """A figure ``width_in`` x ``height_in`` inches whose single axes is measured in inches."""
+    show_figures_as_png_in_ipython()
     fig = Figure(figsize=(width_in, height_in), dpi=DPI)
     FigureCanvasAgg(fig)  # a canvas that can render (savefig, text extents) without pyplot
     ax = fig.add_axes((0, 0, 1, 1))
