@@ -10,20 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 
-def glue(name: str, value: Any, *, display: bool = True) -> Any:
-    """Make ``value`` available to the prose as ``{glue:text}`name```, and return it.
+def glue(name: str, value: Any, *, display: bool = True) -> None:
+    """Make ``value`` available to the prose as ``{glue:text}`name```.
 
     Uses ``myst_nb.glue`` where MyST-NB is installed (the book build), else
-    prints ``name = value`` so that the reader still sees it.
+    prints ``name = value`` so that the reader still sees it.  Returns
+    ``None``, as ``myst_nb.glue`` does: a ``glue(..., display=False)`` on a
+    cell's last line must not put its value on the page as the cell's result.
     """
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
         if display:
             print(f"{name} = {value}")
-        return value
+        return None
     myst_glue(name, value, display=display)
-    return value
+    return None
 
 
 def on_colab() -> bool:

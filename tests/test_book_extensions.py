@@ -3,6 +3,7 @@
 * ``exercise_numbers``: an exercise box on ``notebooks/NN_*`` reads "Exercise N.k" (the appendix "A.k"),
   k its position on the page; the solution's title and a ``{numref}`` say the same; an exercise on a
   page without a chapter number fails the build under ``--warningiserror``.
+* ``figure_images``: a numbered figure whose cell output is text, not a picture, fails the build.
 * ``chapter_times``: the preface's table lists every notebook in reading order with the time this
   build took to run it, and the full-mode time from ``results/notebook_times_full.json`` when it
   exists ("not yet" otherwise, with a note on how to measure it).
@@ -177,3 +178,15 @@ def test_an_exercise_outside_a_chapter_fails_the_build(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "a page without a chapter number" in output and "'loose'" in output, output[-3000:]
+
+
+@pytest.mark.slow
+def test_a_figure_whose_cell_prints_text_fails_the_build(tmp_path):
+    root = _tiny_book(tmp_path / "book")
+    nb = _notebook("12. Second", "'<Figure size 750x460 with 1 Axes>'  # the repr of a Figure nobody showed")
+    nb.cells[1].metadata["mystnb"] = {"figure": {"caption": "A diagram.", "name": "fig-12-diagram"}}
+    nbformat.write(nb, root / "notebooks" / "12_second.ipynb")
+    result = _build(root)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "figure fig-12-diagram shows no image" in output and "<Figure size 750x460" in output, output[-3000:]
