@@ -59,7 +59,7 @@ $(STAMP): pyproject.toml | system-packages-book
 	touch $(STAMP)
 
 book: $(STAMP)
-	CAPSLIB_CHECK_TIME_LIMIT=0 $(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -m "not browser"
