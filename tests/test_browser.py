@@ -69,26 +69,8 @@ def require_built_book(html: Path = HTML, docnames: list[str] = DOCNAMES) -> Non
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium (the system's, e.g. Debian's ``chromium``) for the whole session."""
-    from playwright.sync_api import sync_playwright
-
-    executable = bookcheck.find_chromium()
-    if executable is None:
-        pytest.fail("no Chromium found: install Debian's `chromium` (.ci/run does) or set $CHROMIUM")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=bookcheck.CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
-def context(browser):
-    """A browser context with a laptop-sized window; every page of the session opens in it."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
-    yield ctx
-    ctx.close()
+# ``browser`` and ``context`` (one Chromium for the session) are in tests/conftest.py, shared with
+# tests/test_browser_slider.py.
 
 
 class BuiltBook:

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
 import bookcheck  # noqa: E402
-from test_browser import HTML, browser, context, require_built_book  # noqa: E402,F401  (fixtures)
+from test_browser import HTML, require_built_book  # noqa: E402  (browser, context: tests/conftest.py)
 
 from capslib.static_slider import pose_slider_html  # noqa: E402
 
