@@ -3,6 +3,7 @@
 * ``exercise_numbers``: an exercise box on ``notebooks/NN_*`` reads "Exercise N.k" (the appendix "A.k"),
   k its position on the page; the solution's title and a ``{numref}`` say the same; an exercise on a
   page without a chapter number fails the build under ``--warningiserror``.
+* ``figure_numbers``: figures and tables on ``notebooks/NN_*`` read "Fig. N.k", as the exercises do.
 * ``figure_images``: a numbered figure whose cell output is text, not a picture, fails the build.
 * ``chapter_times``: the preface's table lists every notebook in reading order with the time this
   build took to run it, and the full-mode time from ``results/notebook_times_full.json`` when it
@@ -57,7 +58,21 @@ def _notebook(title: str, code: str, markdown: str = "") -> nbformat.NotebookNod
     return nb
 
 
-EXERCISES_03 = """```{exercise} Alpha
+FIGURES_03 = """```{figure} ../_static/colab-badge.svg
+:name: fig-03-one
+
+One.
+```
+
+```{figure} ../_static/colab-badge.svg
+:name: fig-03-two
+
+Two.
+```
+
+"""
+
+EXERCISES_03 = FIGURES_03 + """```{exercise} Alpha
 :label: ex-03-a
 
 Do alpha.
@@ -94,7 +109,7 @@ def _tiny_book(root: Path, *, extra_page: str | None = None, full_times: dict | 
                    root / "notebooks" / "12_second.ipynb")
     nbformat.write(_notebook("Appendix: extra", "print('A')", "```{exercise} Epsilon\n:label: ex-a-a\n\nDo.\n```\n"),
                    root / "notebooks" / "appendix_extra.ipynb")
-    (root / "index.md").write_text("# Index\n\nSee {numref}`ex-12-b` and {numref}`ex-03-a`.\n\n"
+    (root / "index.md").write_text("# Index\n\nSee {numref}`ex-12-b` and {numref}`ex-03-a`, {numref}`fig-03-two`.\n\n"
                                    "```{chapter-times}\n```\n")
     chapters = ["notebooks/03_first", "notebooks/12_second"]
     if extra_page:
@@ -140,6 +155,13 @@ def test_exercise_boxes_are_numbered_by_chapter(tiny_book):
     assert "Solution to Exercise 3.1 (Alpha)" in _text(first)
     index = _text((tiny_book / "index.html").read_text())
     assert "See Exercise 12.2 and Exercise 3.1" in index
+
+
+@pytest.mark.slow
+def test_figures_are_numbered_by_chapter(tiny_book):
+    first = (tiny_book / "notebooks" / "03_first.html").read_text()
+    assert re.findall(r'<span class="caption-number">(Fig\. [^<]*?) </span>', first) == ["Fig. 3.1", "Fig. 3.2"]
+    assert "Fig. 3.2" in _text((tiny_book / "index.html").read_text()), "a {numref} says the same"
 
 
 @pytest.mark.slow
