@@ -41,6 +41,12 @@ def chapter_of(docname: str) -> str | None:
     return None
 
 
+def numbered_in_chapter(numbers: dict[str, tuple], chapter: str) -> dict[str, tuple]:
+    """``{label: Sphinx's number}`` of one page -> ``{label: (chapter, k)}``, k the position in reading order."""
+    in_reading_order = sorted(numbers, key=lambda label: numbers[label])
+    return {label: (chapter, k) for k, label in enumerate(in_reading_order, start=1)}
+
+
 def renumber_exercises(app: Sphinx, env: BuildEnvironment) -> list[str]:
     """Replace the book-wide exercise numbers by (chapter, position on the page)."""
     for docname, numbers_by_type in env.toc_fignumbers.items():
@@ -55,8 +61,7 @@ def renumber_exercises(app: Sphinx, env: BuildEnvironment) -> list[str]:
                 len(numbers), docname, type="exercise_numbers", subtype="no_chapter",
             )
             continue
-        in_reading_order = sorted(numbers, key=lambda label: numbers[label])
-        numbers_by_type["exercise"] = {label: (chapter, k) for k, label in enumerate(in_reading_order, start=1)}
+        numbers_by_type["exercise"] = numbered_in_chapter(numbers, chapter)
     return []  # the numbers changed, not the documents: nothing to read again
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 
-from exercise_numbers import chapter_of
+from exercise_numbers import chapter_of, numbered_in_chapter
 
 #: the numbered kinds renumbered per chapter (exercises: ``exercise_numbers``)
 KINDS = ("figure", "table", "code-block")
@@ -27,8 +27,7 @@ def renumber_by_chapter(app: Sphinx, env: BuildEnvironment) -> list[str]:
         for kind in KINDS:
             numbers = numbers_by_type.get(kind)
             if numbers:
-                in_reading_order = sorted(numbers, key=lambda label: numbers[label])
-                numbers_by_type[kind] = {label: (chapter, k) for k, label in enumerate(in_reading_order, start=1)}
+                numbers_by_type[kind] = numbered_in_chapter(numbers, chapter)
     return []
 
 
