@@ -132,6 +132,22 @@ def test_each_exercise_box_and_its_check_carry_the_same_number(name):
             f"{name}: the box {label} is Exercise {number}, its check {checks[0]} prints {title!r}"
 
 
+def test_a_check_no_exercise_calls_is_named_in_its_module_docstring():
+    """A check that no box calls is a warm-up or special case named in its chapter module's docstring
+    (and tested on its own), not one left behind by a renumbering."""
+    import importlib
+
+    import capslib.exercises
+
+    called = {check for name in NOTEBOOKS for _, _, checks in exercise_boxes(name) for check in checks}
+    for short in capslib.exercises._chapter_modules():
+        module = importlib.import_module(f"capslib.exercises.{short}")
+        for check in (n for n in module.__all__ if n.startswith("check_") and n not in called):
+            assert f"`{check}`" in (module.__doc__ or ""), (
+                f"{module.__name__}.{check} is called by no exercise and its module docstring does not say "
+                "what it is for: remove it, or name it there as a warm-up or special case")
+
+
 def all_exercise_numbers() -> set[str]:
     return {number for name in NOTEBOOKS for number, _, _ in exercise_boxes(name)}
 
