@@ -36,6 +36,7 @@ import torch
 from . import mode as mode_lib
 from .cpu_memory import keep_freed_memory
 from .flops import flops_per_image
+from .precision import DTYPES, choose_dtype, cpu_bf16_units, cpu_flags
 
 #: Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from the vendors' data sheets.
 BF16_PEAK_TFLOPS = {
@@ -123,16 +124,17 @@ def time_calls(fn, *, steps: int, warmup: int, device: torch.device) -> list[flo
     return times
 
 
-def gemm_gflops(device: torch.device, *, size: int = 2048, repeats: int = 5) -> list[float]:
-    """GFLOP/s of ``repeats`` float32 matrix multiplies ``(size x size) @ (size x size)`` on ``device``.
+def gemm_gflops(device: torch.device, *, size: int = 2048, repeats: int = 5,
+                dtype: torch.dtype = torch.float32) -> list[float]:
+    """GFLOP/s of ``repeats`` matrix multiplies ``(size x size) @ (size x size)`` in ``dtype`` on ``device``.
 
     The reference a training step is compared with on a CPU: what one large
     GEMM reaches on these cores now, measured in the same run as the step
     (``2 * size**3`` FLOPs per multiply).
     """
     generator = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=generator).to(device)
-    b = torch.randn(size, size, generator=generator).to(device)
+    a = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
+    b = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
     times = time_calls(lambda: a @ b, steps=repeats, warmup=1, device=device)
     return [2 * size ** 3 / t / 1e9 for t in times]
 
@@ -233,12 +235,12 @@ def _print_result(result: dict) -> None:
     if "error" in result:
         print(f"{name:15s} batch {batch_size:5d} {dtype:9s} {result['error']}")
         return
-    peak, gemm = result["fraction_of_bf16_peak"], result.get("fraction_of_fp32_gemm")
+    peak, gemm = result["fraction_of_bf16_peak"], result.get("fraction_of_gemm")
     print(f"{name:15s} batch {batch_size:5d} {dtype:9s} train {result['train_images_per_s']:>10,.0f} "
           f"img/s  infer {result['inference_latency_ms']:8.2f} ms/batch  "
           f"{1e3 * result['achieved_train_tflops']:9.1f} GFLOP/s"
           + (f" ({100 * peak:.1f}% of bf16 peak)" if peak else "")
-          + (f" ({100 * gemm:.0f}% of this run's fp32 GEMM)" if gemm else ""))
+          + (f" ({100 * gemm:.0f}% of this run's {result['gemm_dtype']} GEMM)" if gemm else ""))
 
 
 def run_bench(*, models, batch_sizes, dtypes, device: torch.device, steps: int, warmup: int, compile: bool = False,
@@ -250,36 +252,52 @@ def run_bench(*, models, batch_sizes, dtypes, device: torch.device, steps: int, 
     """
     if gemm_reference is None:
         gemm_reference = device.type == "cpu"
+    choices = {dtype: choose_dtype(dtype, device) for dtype in dtypes}   # "auto" resolved as the trainer does
     report = {"describe": mode_lib.describe_run(device=device, data="synthetic batches on the device"),
               "device_name": mode_lib.device_name(device), "versions": mode_lib.versions(),
-              "mode": mode_lib.get_mode(), "results": [], "routing": None, "fp32_gemm_gflops": None}
+              "mode": mode_lib.get_mode(), "results": [], "routing": None, "fp32_gemm_gflops": None,
+              "cpu_capabilities": cpu_capabilities() if device.type == "cpu" else None,
+              "auto_dtype": {"dtype": choose_dtype("auto", device).name, "reason": choose_dtype("auto", device).reason}}
     if verbose:
         print(report["describe"])
-    gemm = gemm_gflops(device) if gemm_reference else []  # before the models, and again after them
+        if report["cpu_capabilities"] is not None:
+            caps = report["cpu_capabilities"]
+            print("CPU capabilities: " + ", ".join(f"{name} {'yes' if has else 'no'}" for name, has in caps.items()))
+        print(f"--dtype auto picks {report['auto_dtype']['dtype']} ({report['auto_dtype']['reason']})")
+    gemm_dtypes = sorted({choice.name for choice in choices.values()} | {"float32"}) if gemm_reference else []
+    gemm = {name: gemm_gflops(device, dtype=getattr(torch, name)) for name in gemm_dtypes}  # before the models
     for name in models:
         for dtype in dtypes:
             for batch_size in batch_sizes:
+                used = choices[dtype].name
                 try:
-                    result = bench_model(name, batch_size, dtype, device, steps=steps, warmup=warmup, compile=compile)
+                    result = bench_model(name, batch_size, used, device, steps=steps, warmup=warmup, compile=compile)
                 except torch.OutOfMemoryError:
-                    result = {"model": name, "batch_size": batch_size, "dtype": dtype, "error": "out of memory"}
+                    result = {"model": name, "batch_size": batch_size, "dtype": used, "error": "out of memory"}
                     torch.cuda.empty_cache()
+                result["requested_dtype"] = dtype
                 report["results"].append(result)
     if gemm_reference:
-        gemm += gemm_gflops(device)
-        report["fp32_gemm_gflops"] = statistics.median(gemm)
-        report["fp32_gemm"] = {"size": 2048, "measurements_gflops": gemm,
-                               "note": "median of float32 (2048 x 2048) @ (2048 x 2048) multiplies, timed before "
-                                       "and after the models in this run"}
+        for name in gemm_dtypes:   # and again after them
+            gemm[name] += gemm_gflops(device, dtype=getattr(torch, name))
+        report["gemm_gflops"] = {name: statistics.median(values) for name, values in gemm.items()}
+        report["fp32_gemm_gflops"] = report["gemm_gflops"]["float32"]
+        report["gemm"] = {"size": 2048, "measurements_gflops": gemm,
+                          "note": "median of (2048 x 2048) @ (2048 x 2048) multiplies in each dtype, timed before "
+                                  "and after the models in this run"}
     for result in report["results"]:
         if "error" not in result:
+            reference = report.get("gemm_gflops", {}).get(result["dtype"])
+            result["gemm_dtype"] = result["dtype"]
+            result["fraction_of_gemm"] = 1e3 * result["achieved_train_tflops"] / reference if reference else None
             result["fraction_of_fp32_gemm"] = (1e3 * result["achieved_train_tflops"] / report["fp32_gemm_gflops"]
                                                if report["fp32_gemm_gflops"] else None)
         if verbose:
             _print_result(result)
-    if verbose and report["fp32_gemm_gflops"]:
-        print(f"reference: one float32 GEMM (2048^3) reached {report['fp32_gemm_gflops']:,.1f} GFLOP/s in this run "
-              f"(median of {len(gemm)})")
+    if verbose and report.get("gemm_gflops"):
+        for name, value in report["gemm_gflops"].items():
+            print(f"reference: one {name} GEMM (2048^3) reached {value:,.1f} GFLOP/s in this run "
+                  f"(median of {len(gemm[name])})")
     if routing is not None:
         report["routing"] = bench_routing(device, **routing)
         r = report["routing"]
@@ -288,6 +306,14 @@ def run_bench(*, models, batch_sizes, dtypes, device: torch.device, steps: int, 
                   f"vectorised {r['vectorised_ms']:.2f} ms, loop {r['loop_ms']:.1f} ms, "
                   f"the vectorised version is {r['speedup']:.0f}x faster (max |difference| {r['max_abs_difference']:.1e})")
     return report
+
+
+def cpu_capabilities(flags: set[str] | None = None) -> dict[str, bool]:
+    """What decides how fast this CPU trains: ``{"AVX2": ..., "AVX-512": ..., "AVX512_BF16": ..., "AMX": ...}``."""
+    flags = cpu_flags() if flags is None else flags
+    units = cpu_bf16_units(flags)
+    return {"AVX2": "avx2" in flags, "AVX-512": "avx512f" in flags,
+            "AVX512_BF16": "AVX512_BF16" in units, "AMX": "AMX" in units}
 
 
 def _csv(kind):
@@ -331,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=_csv(str),
                         default=["capsnet-paper", "capsnet-small", "baseline-paper"] if cuda else ["capsnet-small"])
     parser.add_argument("--batch-sizes", type=_csv(int), default=[128, 512, 1024, 2048] if cuda else [32])
-    parser.add_argument("--dtypes", type=_csv(str), default=["float32", "bfloat16"] if cuda else ["float32"])
+    parser.add_argument("--dtypes", type=_csv(str), default=["float32", "bfloat16"] if cuda else ["auto"],
+                        help="comma-separated among auto, float32, bfloat16, float16 (auto: as --dtype auto trains)")
     parser.add_argument("--steps", type=int, default=30 if cuda else 5)
     parser.add_argument("--warmup", type=int, default=10 if cuda else 2)
     parser.add_argument("--compile", action="store_true")
@@ -357,10 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         if name not in MODEL_NAMES:
             parser.error(f"--models: expected names among {', '.join(MODEL_NAMES)}, got {name!r}")
     for dtype in args.dtypes:
-        if dtype not in ("float32", "bfloat16", "float16"):
-            parser.error(f"--dtypes: expected float32, bfloat16 or float16, got {dtype!r}")
+        if dtype not in DTYPES:
+            parser.error(f"--dtypes: expected {', '.join(DTYPES)}, got {dtype!r}")
     if args.profile:
-        print(profile_training(args.models[0], args.batch_sizes[0], args.dtypes[-1], device,
+        dtype = choose_dtype(args.dtypes[-1], device).name
+        print(profile_training(args.models[0], args.batch_sizes[0], dtype, device,
                                Path(args.profile_dir), steps=max(args.steps, 1), compile=args.compile))
         print(f"wrote {Path(args.profile_dir) / 'profile_top_ops.txt'} and profile_trace.json")
         return 0

@@ -107,12 +107,29 @@ def test_time_calls_warms_up_then_times_each_call():
 
 def test_cpu_report_compares_the_step_with_a_gemm_of_the_same_run(monkeypatch):
     import capslib.bench as bench
-    monkeypatch.setattr(bench, "gemm_gflops", lambda device: [100.0, 300.0])   # a known reference: median 200
+    monkeypatch.setattr(bench, "gemm_gflops", lambda device, dtype=torch.float32: [100.0, 300.0])   # median 200
     report = run_bench(models=["capsnet-tiny"], batch_sizes=[4], dtypes=["float32"], device=torch.device("cpu"),
                        steps=1, warmup=0, verbose=False)
     assert report["fp32_gemm_gflops"] == 200.0
     result = report["results"][0]
     assert result["fraction_of_fp32_gemm"] == pytest.approx(1e3 * result["achieved_train_tflops"] / 200.0)
+    assert result["fraction_of_gemm"] == result["fraction_of_fp32_gemm"] and result["gemm_dtype"] == "float32"
+
+
+def test_bf16_results_are_compared_with_a_bf16_gemm_and_auto_is_resolved(monkeypatch):
+    import capslib.bench as bench
+    import capslib.precision as precision
+    rates = {torch.float32: [100.0], torch.bfloat16: [400.0]}
+    monkeypatch.setattr(bench, "gemm_gflops", lambda device, dtype=torch.float32: list(rates[dtype]))
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    report = run_bench(models=["capsnet-tiny"], batch_sizes=[4], dtypes=["auto"], device=torch.device("cpu"),
+                       steps=1, warmup=0, verbose=False)
+    result = report["results"][0]
+    assert result["requested_dtype"] == "auto" and result["dtype"] == "bfloat16"
+    assert report["auto_dtype"]["dtype"] == "bfloat16" and "AVX512_BF16" in report["auto_dtype"]["reason"]
+    assert report["gemm_gflops"] == {"bfloat16": 400.0, "float32": 100.0}
+    assert result["fraction_of_gemm"] == pytest.approx(1e3 * result["achieved_train_tflops"] / 400.0)
+    assert report["cpu_capabilities"] == {"AVX2": True, "AVX-512": True, "AVX512_BF16": True, "AMX": False}
 
 
 def test_gemm_reference_counts_two_flops_per_multiply_add():

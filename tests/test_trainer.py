@@ -10,7 +10,7 @@ from capslib.train.trainer import autocast_dtype, make_scheduler
 
 TINY = dict(model="capsnet", config="tiny", dataset="mnist-sample", epochs=2, batch_size=32, train_size=96,
             validation_size=64, test_size=128, mode="quick", device="cpu", log_every=1, progress=False,
-            eval_batch_size=64)
+            eval_batch_size=64, dtype="float32")   # exact comparisons: pin the dtype
 
 
 def _last_weights(run_dir):
@@ -100,8 +100,8 @@ def test_baseline_and_bf16_autocast_paths_on_cpu():
                    verbose=False)
     assert result.summary["dtype"] == "bfloat16" and result.summary["model"] == "baseline"
     assert all(math.isfinite(loss) for loss in result.step_losses)
-    assert autocast_dtype("auto", torch.device("cpu")) is None  # bf16 is opt-in on a CPU
     assert autocast_dtype("float32", torch.device("cpu")) is None
+    assert autocast_dtype("bfloat16", torch.device("cpu")) is torch.bfloat16
 
 
 def test_config_checks():
@@ -243,7 +243,7 @@ def test_resume_refuses_a_changed_augmentation_naming_both_values_and_the_fix(un
 
 @pytest.mark.parametrize("field, value", [
     ("max_shift", 0), ("train_size", 64), ("validation_size", 32), ("lr", 3e-3), ("lr_decay", 0.5),
-    ("lr_decay_steps", 100), ("staircase", True), ("dtype", "bfloat16"), ("seed", 1), ("batch_size", 16),
+    ("lr_decay_steps", 100), ("staircase", True), ("seed", 1), ("batch_size", 16),
     ("model", "baseline"), ("config", "small"), ("dataset", "fashion-mnist"), ("routing_iterations", 2),
     ("reconstruction", False)])
 def test_resume_refuses_every_setting_that_changes_training(uninterrupted, field, value):
@@ -258,6 +258,15 @@ def test_resume_refuses_every_setting_that_changes_training(uninterrupted, field
     assert f"checkpoint {saved[field]!r}, requested {value!r}" in str(err.value)
 
 
+def test_resume_refuses_another_dtype_than_the_checkpoint_trained_in(uninterrupted, tmp_path):
+    from capslib.train import CheckpointError
+    run_dir = _copy_run(uninterrupted.run_dir, tmp_path)
+    trained = uninterrupted.summary["dtype"]            # what --dtype auto chose on this machine
+    other = "float32" if trained == "bfloat16" else "bfloat16"
+    with pytest.raises(CheckpointError, match=f"trained in {trained}, and --dtype {other} chooses {other}"):
+        train(TrainConfig(**{**TINY, "dtype": other}, out=str(run_dir)), resume=True, verbose=False)
+
+
 def test_every_config_field_is_either_compared_or_allowed_to_change_on_purpose():
     """A new TrainConfig field is compared on resume unless it is added to RESUMABLE_CHANGES deliberately."""
     import dataclasses
@@ -267,7 +276,7 @@ def test_every_config_field_is_either_compared_or_allowed_to_change_on_purpose()
     assert RESUMABLE_CHANGES <= fields
     assert RESUMABLE_CHANGES == {"epochs", "max_steps", "progress", "log_every", "compile", "compile_backend",
                                  "device", "deterministic", "eval_batch_size", "test_size", "mode", "out",
-                                 "value_checks", "stop_at_val_accuracy"}
+                                 "value_checks", "stop_at_val_accuracy", "dtype"}   # dtype: as chosen, below
     trainer = Trainer(TrainConfig(**TINY), verbose=False)
     saved = dataclasses.asdict(trainer.config)
     trainer.check_resumable(dict(saved), "x")  # the same settings resume

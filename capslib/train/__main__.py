@@ -20,7 +20,8 @@ from .checkpoint import CheckpointError
 from ..cpu_memory import keep_freed_memory
 from ..data.sources import DataNotFoundError
 from .run_folder import RunFolderError
-from .trainer import (CONFIGS, DATASETS, DTYPES, MODELS, VALUE_CHECKS, TrainConfig, TrainingDiverged,
+from ..precision import DTYPES
+from .trainer import (CONFIGS, DATASETS, MODELS, VALUE_CHECKS, TrainConfig, TrainingDiverged,
                       TrainingInterrupted, train)
 
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="when the finite-value and label checks run (each a host sync on a GPU): always, epoch-start, off")
     add("--stop-at-val-accuracy", type=float, default=None,
         help="stop after the first epoch whose validation accuracy reaches this fraction (e.g. 0.992)")
-    add("--dtype", choices=DTYPES, default="auto", help="autocast dtype (auto: bf16 on GPUs that support it)")
+    add("--dtype", choices=DTYPES, default="auto", help="autocast dtype (auto: bf16 where the CPU or GPU computes it natively, see capslib.precision)")
     add("--compile", action="store_true", help="torch.compile the model")
     add("--device", default=None, help="cpu or cuda (default: cuda if available)")
     add("--mode", choices=("quick", "full", "auto"), default=None, help="override CAPSLIB_MODE")

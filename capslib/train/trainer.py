@@ -48,6 +48,7 @@ from .. import mode as mode_lib
 from ..data.device import DeviceDataset, epoch_plan, iterate_batches, steps_per_epoch, train_validation_split
 from ..data.multimnist import MultiMNISTPairs
 from ..functional import value_checks
+from ..precision import DTYPES, choose_dtype
 from ..repro import seed_everything
 from .checkpoint import (CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_state, resume_path, rng_state,
                          save_checkpoint, set_rng_state)
@@ -61,7 +62,6 @@ DATASETS = ("mnist", "mnist-sample", "fashion-mnist", "multimnist", "affine")
 MODELS = ("capsnet", "baseline", "pooled-cnn")
 VALUE_CHECKS = ("always", "epoch-start", "off")
 CONFIGS = ("paper", "small", "tiny")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 #: Defaults that depend on the mode: quick (a CPU, minutes) and full (the paper's settings, a GPU).
 MODE_DEFAULTS = {
@@ -75,11 +75,12 @@ MODE_DEFAULTS = {
 #: run; ``device``, ``compile``, ``compile_backend`` and ``deterministic`` choose kernels (the same
 #: mathematics); ``eval_batch_size`` and ``test_size`` concern evaluation only (the test set is used once, at
 #: the end); ``mode`` only fills in defaults, and the filled-in values are compared; ``out`` is where the
-#: checkpoint was found.  Every other field (the data, the model, the optimiser and its schedule, the
+#: checkpoint was found; ``dtype`` is compared as the dtype it chooses (``auto`` or ``bfloat16`` alike), in
+#: :meth:`Trainer.check_same_dtype`.  Every other field (the data, the model, the optimiser and its schedule, the
 #: augmentation, the seed, the dtype) must be the checkpoint's, or resuming would silently mix two runs.
 RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "progress", "log_every", "compile", "compile_backend",
                                "device", "deterministic", "eval_batch_size", "test_size", "mode", "out",
-                               "value_checks", "stop_at_val_accuracy"})
+                               "value_checks", "stop_at_val_accuracy", "dtype"})
 
 
 def _option(field_name: str) -> str:
@@ -337,12 +338,8 @@ def matched_pooled_cnn(image_size: int, target_parameters: int, size: str = "sma
 
 
 def autocast_dtype(dtype: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``dtype`` on ``device`` (``None``: plain float32)."""
-    if dtype == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
-    return {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    """The autocast dtype for ``dtype`` on ``device`` (``None``: plain float32); see :mod:`capslib.precision`."""
+    return choose_dtype(dtype, device).autocast
 
 
 def make_optimizer(parameters, lr: float) -> torch.optim.Adam:
@@ -462,7 +459,8 @@ class Trainer:
         self.classes = 10
         self.optimizer = make_optimizer(self.model.parameters(), c.lr)
         self.scheduler = make_scheduler(self.optimizer, c)
-        self.amp_dtype = autocast_dtype(c.dtype, self.device)
+        self.dtype_choice = choose_dtype(c.dtype, self.device)   # --dtype auto: by what the hardware computes natively
+        self.amp_dtype = self.dtype_choice.autocast
         if self.amp_dtype == torch.float16:   # float16's range needs loss scaling (bf16's does not)
             self.scaler = torch.amp.GradScaler(self.device.type)
         forward_model = self.model
@@ -478,6 +476,7 @@ class Trainer:
         self.describe = mode_lib.describe_run(mode=c.mode, device=self.device, data=self.data.describe())
         if self.context.enabled:
             self.describe += f" | processes={self.context.world_size} ({self.context.backend})"
+        self.describe += f" | dtype={self.dtype_choice.name} ({self.dtype_choice.reason})"
         self.metrics = MetricsWriter(self.run_dir / "metrics.jsonl" if self.run_dir else os.devnull,
                                      enabled=self.run_dir is not None and self.context.is_main)
 
@@ -583,6 +582,7 @@ class Trainer:
             "grad_scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "run_id": self.run_id, "data": dict(self.data_fingerprint),
             "config": json.dumps(dataclasses.asdict(self.config)),
+            "dtype_chosen": self.dtype_choice.name,
         }
 
     def save(self) -> None:
@@ -604,6 +604,8 @@ class Trainer:
             print(notice, file=sys.stderr, flush=True)  # shown even when verbose=False: never resume silently
         state = load_checkpoint(path, map_location=self.device)
         self.check_resumable(json.loads(state["config"]), path)
+        saved_dtype = json.loads(state["config"]).get("dtype")
+        self.check_same_dtype(state.get("dtype_chosen") or (saved_dtype if saved_dtype != "auto" else None), path)
         self.check_same_data(state.get("data"), path)
         self.run_id = state.get("run_id") or self.run_id
         self.model.load_state_dict(state["model"])
@@ -638,6 +640,15 @@ class Trainer:
                 f"cannot resume from {path}: it was made with other settings that change what training does: "
                 f"{details}. Fix: run again with the checkpoint's settings, or start a new run with a new --out "
                 f"folder (without --resume).")
+
+    def check_same_dtype(self, saved: str | None, path: Path) -> None:
+        """Refuse to resume in another dtype than the checkpoint's (``--dtype auto`` on another processor)."""
+        if saved is None or saved == self.dtype_choice.name:
+            return
+        raise CheckpointError(
+            f"cannot resume from {path}: it was trained in {saved}, and --dtype {self.config.dtype} chooses "
+            f"{self.dtype_choice.name} here ({self.dtype_choice.reason}). Fix: add --dtype {saved} to continue the "
+            f"run as it was trained, or start a new run with a new --out folder.")
 
     def check_same_data(self, saved: dict | None, path: Path) -> None:
         """Refuse to resume on other data than the checkpoint's (source, sizes, fingerprint of the contents)."""
@@ -896,7 +907,8 @@ class Trainer:
             "epochs": self.epoch,
             "steps": self.step,
             "batch_size": c.batch_size,
-            "dtype": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "float32",
+            "dtype": self.dtype_choice.name,
+            "dtype_reason": self.dtype_choice.reason,
             "compile": c.compile,
             "wall_time_s": wall_time,  # data loading, compilation and evaluation included (all parts of a resumed run)
             "train_time_s": self.train_time,
