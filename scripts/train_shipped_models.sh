@@ -6,6 +6,7 @@
 #   bash scripts/train_shipped_models.sh affine       # small CapsNet and a matched max-pooling CNN, 40x40 -> affine
 #   bash scripts/train_shipped_models.sh fashion      # small CapsNet and a matched CNN, complete Fashion-MNIST
 #   bash scripts/train_shipped_models.sh parity       # float32 against bf16, same seed: small 3 epochs, paper 1
+#                                                     # (its halves: parity-small, parity-paper)
 #   bash scripts/train_shipped_models.sh export       # float16 weights + SHA256 + summary into capslib/pretrained/
 #   bash scripts/train_shipped_models.sh all          # all of the above, in this order
 #
@@ -74,11 +75,16 @@ stage_fashion() {
   run fashion-cnn --model pooled-cnn --config small --dataset fashion-mnist --epochs 20
 }
 
-stage_parity() {  # the same runs in float32 and in bf16 autocast: same seed, data, schedule
+# The same runs in float32 and in bf16 autocast: same seed, data and schedule.
+stage_parity_small() {
   local dtype
   for dtype in float32 bfloat16; do
     DTYPE=$dtype run "parity-small-$dtype" --model capsnet --config small --dataset mnist --epochs 3
   done
+}
+
+stage_parity_paper() {
+  local dtype
   for dtype in float32 bfloat16; do
     DTYPE=$dtype run "parity-paper-$dtype" --model capsnet --config paper --dataset mnist --epochs 1
   done
@@ -98,8 +104,10 @@ case "${1:-}" in
   multimnist) stage_multimnist ;;
   affine) stage_affine ;;
   fashion) stage_fashion ;;
-  parity) stage_parity ;;
+  parity) stage_parity_small; stage_parity_paper ;;
+  parity-small) stage_parity_small ;;
+  parity-paper) stage_parity_paper ;;
   export) stage_export ;;
-  all) stage_mnist; stage_multimnist; stage_affine; stage_fashion; stage_parity; stage_export ;;
-  *) echo "usage: $0 mnist|multimnist|affine|fashion|parity|export|all" >&2; exit 2 ;;
+  all) stage_mnist; stage_multimnist; stage_affine; stage_fashion; stage_parity_small; stage_parity_paper; stage_export ;;
+  *) echo "usage: $0 mnist|multimnist|affine|fashion|parity|parity-small|parity-paper|export|all" >&2; exit 2 ;;
 esac
