@@ -42,7 +42,7 @@ $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
 endef
 
-.PHONY: book test unit notebooks clean venv system-packages-book system-packages-test
+.PHONY: book test unit lint notebooks clean venv system-packages-book system-packages-test
 
 venv: $(STAMP)
 
@@ -61,6 +61,13 @@ $(STAMP): pyproject.toml | system-packages-book
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 
+# Form and architecture: ruff (lint and format, configured in pyproject.toml) and import-linter
+# (capslib never imports capsbook; no import cycles; capslib's layers).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
 unit: $(STAMP)
 	$(PY) -m pytest tests -m "not browser"
 
@@ -73,7 +80,7 @@ notebooks: $(STAMP)
 # reused from jupyter-cache when their code is unchanged) and the browser tests over it: headless
 # Chromium opens every page from localhost with every other origin blocked; screenshots go to
 # _build/screenshots/.
-test: system-packages-test $(STAMP)
+test: system-packages-test $(STAMP) lint
 	$(PY) -m pytest tests notebooks -m "not browser" --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 	rm -rf _build/html _build/.doctrees _build/screenshots
 	$(MAKE) book

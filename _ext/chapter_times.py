@@ -85,10 +85,14 @@ def load_full_times(srcdir: str | Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        logger.warning("chapter times: cannot read %s (%s)", path, err, type="chapter_times")
+        logger.warning(
+            "chapter times: cannot read %s (%s)", path, err, type="chapter_times"
+        )
         return None
     if not isinstance(data.get("seconds"), dict):
-        logger.warning("chapter times: %s has no 'seconds' mapping", path, type="chapter_times")
+        logger.warning(
+            "chapter times: %s has no 'seconds' mapping", path, type="chapter_times"
+        )
         return None
     return data
 
@@ -121,8 +125,15 @@ def make_table(env, page: str, full: dict | None) -> list[nodes.Node]:
     full_seconds = (full or {}).get("seconds", {})
     for docname in notebooks_in_reading_order(env):
         row = nodes.row()
-        link = pending_xref(refdoc=page, reftarget="/" + docname, reftype="doc", refdomain="std",
-                            refexplicit=True, refwarn=True, classes=["xref", "doc"])
+        link = pending_xref(
+            refdoc=page,
+            reftarget="/" + docname,
+            reftype="doc",
+            refdomain="std",
+            refexplicit=True,
+            refwarn=True,
+            classes=["xref", "doc"],
+        )
         title = env.titles.get(docname)
         link += nodes.inline(text=title.astext() if title is not None else docname)
         row += _cell(link)
@@ -136,22 +147,30 @@ def make_table(env, page: str, full: dict | None) -> list[nodes.Node]:
         body += row
     row = nodes.row()
     row += _cell(nodes.strong(text="all chapters"))
-    row += _cell(nodes.strong(text=format_seconds(None if missing_quick else quick_total)))
+    row += _cell(
+        nodes.strong(text=format_seconds(None if missing_quick else quick_total))
+    )
     row += _cell(nodes.strong(text=format_seconds(full_total) if full else "-"))
     body += row
     if full:
         where = f"full mode: measured on {full.get('device', 'an unnamed device')}, {full.get('date', 'undated')}."
     else:
-        where = (f"Full mode has not been measured yet: `{MEASURE_FULL}` on a GPU machine runs every "
-                 f"notebook in full mode and writes {FULL_TIMES}, which this table then shows.")
+        where = (
+            f"Full mode has not been measured yet: `{MEASURE_FULL}` on a GPU machine runs every "
+            f"notebook in full mode and writes {FULL_TIMES}, which this table then shows."
+        )
     note = nodes.paragraph(classes=["chapter-times-note"])
-    note += nodes.Text("Quick mode: the execution time of each notebook in the run that built this book "
-                       "(a CPU; the notebooks are executed once and cached by jupyter-cache). " + where)
+    note += nodes.Text(
+        "Quick mode: the execution time of each notebook in the run that built this book "
+        "(a CPU; the notebooks are executed once and cached by jupyter-cache). " + where
+    )
     return [table, note]
 
 
 class ChapterTimesTransform(SphinxPostTransform):
-    default_priority = 8  # before the references (10) are resolved, like myst-nb's nb-exec-table
+    default_priority = (
+        8  # before the references (10) are resolved, like myst-nb's nb-exec-table
+    )
 
     def run(self, **kwargs) -> None:
         nodes_found = list(self.document.findall(chapter_times_node))

@@ -4,7 +4,7 @@ sphinx-exercise numbers its boxes with Sphinx's figure numbering (``numfig``): t
 an ``{exercise}`` box is ``env.toc_fignumbers[docname]["exercise"][label]``, a tuple that the
 HTML writer joins with dots (``numfig_format["exercise"] = "Exercise %s"``). With the book's
 table of contents unnumbered, Sphinx counts the boxes through the whole book ("Exercise 13",
-"Exercise 20"), while the prose and the checks (``capslib.exercises``) say "Exercise 3.3".
+"Exercise 20"), while the prose and the checks (``capsbook.exercises``) say "Exercise 3.3".
 
 After Sphinx has assigned the numbers (``env-get-updated``, after its own TocTreeCollector),
 this extension replaces them by ``(chapter, k)``: the chapter from the page's file name
@@ -58,7 +58,10 @@ def renumber_exercises(app: Sphinx, env: BuildEnvironment) -> list[str]:
             logger.warning(
                 "%d exercise(s) on %r, a page without a chapter number in its name: they keep the "
                 "book-wide numbers; put exercises in notebooks/NN_*.ipynb or an appendix page",
-                len(numbers), docname, type="exercise_numbers", subtype="no_chapter",
+                len(numbers),
+                docname,
+                type="exercise_numbers",
+                subtype="no_chapter",
             )
             continue
         numbers_by_type["exercise"] = numbered_in_chapter(numbers, chapter)

@@ -23,7 +23,11 @@ logger = logging.getLogger(__name__)
 
 def figures_without_an_image(doctree: nodes.document) -> list[nodes.figure]:
     """The figures of ``doctree`` that contain no image."""
-    return [figure for figure in doctree.findall(nodes.figure) if not any(figure.findall(nodes.image))]
+    return [
+        figure
+        for figure in doctree.findall(nodes.figure)
+        if not any(figure.findall(nodes.image))
+    ]
 
 
 def warn_about_figures_without_an_image(app: Sphinx, doctree: nodes.document) -> None:
@@ -32,8 +36,12 @@ def warn_about_figures_without_an_image(app: Sphinx, doctree: nodes.document) ->
         shown = figure.astext().strip().splitlines()
         logger.warning(
             "figure %s shows no image, only the text %r: the cell's output is not a picture "
-            "(a matplotlib Figure made without pyplot needs IPython's PNG formatter; see capslib.diagrams)",
-            names, shown[0][:80] if shown else "", location=figure, type="figure_images", subtype="no_image",
+            "(a matplotlib Figure made without pyplot needs IPython's PNG formatter; see capsbook.diagrams)",
+            names,
+            shown[0][:80] if shown else "",
+            location=figure,
+            type="figure_images",
+            subtype="no_image",
         )
 
 

@@ -10,10 +10,9 @@ number (the preface, the glossary) keep Sphinx's own numbers.
 
 from __future__ import annotations
 
+from exercise_numbers import chapter_of, numbered_in_chapter
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
-
-from exercise_numbers import chapter_of, numbered_in_chapter
 
 #: the numbered kinds renumbered per chapter (exercises: ``exercise_numbers``)
 KINDS = ("figure", "table", "code-block")

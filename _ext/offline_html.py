@@ -40,7 +40,9 @@ def is_remote(uri: str) -> bool:
     return "://" in uri or uri.startswith("//")
 
 
-def serve_remote_images_locally(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+def serve_remote_images_locally(
+    app: Sphinx, doctree: nodes.document, docname: str
+) -> None:
     """Point known remote images at their local copy; warn about any other remote image."""
     if app.builder.format != "html":
         return
@@ -54,13 +56,18 @@ def serve_remote_images_locally(app: Sphinx, doctree: nodes.document, docname: s
             logger.warning(
                 "remote image %r: the rendered book must not fetch anything from another origin; "
                 "save the image in the repository and link the local file instead",
-                uri, location=image, type="offline_html", subtype="remote_image",
+                uri,
+                location=image,
+                type="offline_html",
+                subtype="remote_image",
             )
             continue
         image["uri"] = relative_uri(page_uri, local)
 
 
-def include_each_script_once(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+def include_each_script_once(
+    app: Sphinx, pagename: str, templatename: str, context: dict, doctree
+) -> None:
     """Drop repeated scripts (same file or same inline body, same attributes) from a page."""
     scripts = context.get("script_files")
     if not isinstance(scripts, list):
@@ -68,7 +75,10 @@ def include_each_script_once(app: Sphinx, pagename: str, templatename: str, cont
     seen, unique = set(), []
     for script in scripts:
         attributes = getattr(script, "attributes", {})
-        key = (str(getattr(script, "filename", script) or ""), tuple(sorted(attributes.items())))
+        key = (
+            str(getattr(script, "filename", script) or ""),
+            tuple(sorted(attributes.items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)

@@ -11,6 +11,7 @@ reading order) and writes ``results/notebook_times_full.json``:
 ``{"mode", "device", "date", "commit", "torch", "seconds": {docname: seconds}, "failed": [...]}``.
 Commit that file; the next build of the book shows the times. ``--only`` runs some notebooks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,11 @@ def toc_notebooks(root: Path = ROOT) -> list[str]:
     import yaml
 
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    files = [chapter["file"] for part in toc.get("parts", []) for chapter in part.get("chapters", [])]
+    files = [
+        chapter["file"]
+        for part in toc.get("parts", [])
+        for chapter in part.get("chapters", [])
+    ]
     return [name for name in files if (root / f"{name}.ipynb").exists()]
 
 
@@ -40,8 +45,12 @@ def run_notebook(path: Path, timeout_s: int) -> float:
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook,
+        timeout=timeout_s,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     start = time.perf_counter()
     client.execute()
     return time.perf_counter() - start
@@ -50,9 +59,15 @@ def run_notebook(path: Path, timeout_s: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("quick", "full"), required=True)
-    parser.add_argument("--only", nargs="*", help="docnames or stems to run (default: every notebook)")
-    parser.add_argument("--timeout", type=int, default=6 * 3600, help="seconds per cell (default 6 h)")
-    parser.add_argument("--out", type=Path, help="default: results/notebook_times_<mode>.json")
+    parser.add_argument(
+        "--only", nargs="*", help="docnames or stems to run (default: every notebook)"
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=6 * 3600, help="seconds per cell (default 6 h)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="default: results/notebook_times_<mode>.json"
+    )
     args = parser.parse_args(argv)
     os.environ["CAPSLIB_MODE"] = args.mode
 
@@ -62,9 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         names = [n for n in names if n in args.only or Path(n).name in args.only]
     out = args.out or ROOT / "results" / f"notebook_times_{args.mode}.json"
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    record = {"mode": args.mode, "device": capslib.device_name(), "date": datetime.now(timezone.utc).date().isoformat(),
-              "commit": commit, "torch": capslib.versions()["torch"], "seconds": {}, "failed": []}
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    record = {
+        "mode": args.mode,
+        "device": capslib.device_name(),
+        "date": datetime.now(timezone.utc).date().isoformat(),
+        "commit": commit,
+        "torch": capslib.versions()["torch"],
+        "seconds": {},
+        "failed": [],
+    }
     for name in names:
         print(f"{name} ...", end=" ", flush=True)
         try:

@@ -20,6 +20,7 @@ capslib.train`` and ``python -m capslib.bench`` call it when they run on a
 CPU; it does nothing on other C libraries or systems, and nothing on a GPU's
 memory (PyTorch caches that itself).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -53,8 +54,10 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):  # musl and others have no mallopt
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    ok = mallopt(_M_MMAP_MAX, 0) == 1                      # serve large blocks from the heap too
-    ok &= mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1       # never give the heap's top back to the kernel
-    ok &= mallopt(_M_TOP_PAD, 256 * 2**20) == 1            # grow the heap 256 MB at a time
+    ok = mallopt(_M_MMAP_MAX, 0) == 1  # serve large blocks from the heap too
+    ok &= (
+        mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    )  # never give the heap's top back to the kernel
+    ok &= mallopt(_M_TOP_PAD, 256 * 2**20) == 1  # grow the heap 256 MB at a time
     _applied = bool(ok)
     return _applied

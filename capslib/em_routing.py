@@ -37,11 +37,13 @@ avoids by normalising each child over every parent it reaches), :class:`ClassMat
 the network :class:`MatrixCapsNet` (ReLU conv -> primary caps -> conv caps 1 ->
 conv caps 2 -> class caps), trained with the :func:`spread_loss`.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +93,10 @@ class EMRoutingResult(NamedTuple):
 # The routing procedure
 # ----------------------------------------------------------------------------
 
-def inverse_temperature_schedule(iterations: int, final: float = 0.01, rate: float = 0.95) -> list[float]:
+
+def inverse_temperature_schedule(
+    iterations: int, final: float = 0.01, rate: float = 0.95
+) -> list[float]:
     """The inverse temperature ``lambda`` of each routing iteration: ``final * (1 - rate ** (t + 1))``.
 
     The paper says only that ``lambda`` rises with the iterations.  The authors
@@ -104,9 +109,13 @@ def inverse_temperature_schedule(iterations: int, final: float = 0.01, rate: flo
     """
     _check_iterations(iterations, "inverse_temperature_schedule")
     if not final > 0:
-        raise ValueError(f"inverse_temperature_schedule: expected final > 0, got {final}")
+        raise ValueError(
+            f"inverse_temperature_schedule: expected final > 0, got {final}"
+        )
     if not 0 < rate < 1:
-        raise ValueError(f"inverse_temperature_schedule: expected 0 < rate < 1, got {rate}")
+        raise ValueError(
+            f"inverse_temperature_schedule: expected 0 < rate < 1, got {rate}"
+        )
     return [float(final * (1 - rate ** (t + 1))) for t in range(iterations)]
 
 
@@ -116,21 +125,26 @@ def inverse_temperature_schedule(iterations: int, final: float = 0.01, rate: flo
 # and the E-step that follows it (the densities).  m_step and e_step below are the same steps in
 # the (batch, in_caps, out_caps, pose_dim) layout of the paper's notation.
 
-def _m_step_parents_first(assignments_t, activations, votes_t, beta_u, beta_a, inverse_temperature, eps):
+
+def _m_step_parents_first(
+    assignments_t, activations, votes_t, beta_u, beta_a, inverse_temperature, eps
+):
     """``assignments_t``: ``(b, out, in)``; ``activations``: ``(b, in)``; ``votes_t``: ``(b, out, in, h)``.
 
     Returns ``mu``, ``sigma_sq`` ``(b, out, h)``, activations and logits ``(b, out)`` and the squared
     residuals ``(b, out, in, h)``.
     """
-    weights = assignments_t * activations.unsqueeze(1)                        # R_ij <- R_ij a_i
-    total = weights.sum(dim=-1)                                               # sum_i R_ij: (b, out)
-    share = (weights / (total.unsqueeze(-1) + eps)).unsqueeze(2)              # (b, out, 1, in)
-    mu = torch.matmul(share, votes_t).squeeze(2)                              # (b, out, h)
-    residuals_sq = (votes_t - mu.unsqueeze(2)).square()                       # (V_ij^h - mu_j^h)^2
-    sigma_sq = torch.matmul(share, residuals_sq).squeeze(2) + eps             # (b, out, h)
+    weights = assignments_t * activations.unsqueeze(1)  # R_ij <- R_ij a_i
+    total = weights.sum(dim=-1)  # sum_i R_ij: (b, out)
+    share = (weights / (total.unsqueeze(-1) + eps)).unsqueeze(2)  # (b, out, 1, in)
+    mu = torch.matmul(share, votes_t).squeeze(2)  # (b, out, h)
+    residuals_sq = (votes_t - mu.unsqueeze(2)).square()  # (V_ij^h - mu_j^h)^2
+    sigma_sq = torch.matmul(share, residuals_sq).squeeze(2) + eps  # (b, out, h)
     beta_u = torch.as_tensor(beta_u, dtype=votes_t.dtype, device=votes_t.device)
     beta_a = torch.as_tensor(beta_a, dtype=votes_t.dtype, device=votes_t.device)
-    cost = (beta_u.unsqueeze(-1) + 0.5 * torch.log(sigma_sq)) * total.unsqueeze(-1)   # cost_j^h
+    cost = (beta_u.unsqueeze(-1) + 0.5 * torch.log(sigma_sq)) * total.unsqueeze(
+        -1
+    )  # cost_j^h
     logits = inverse_temperature * (beta_a - cost.sum(dim=-1))
     return mu, sigma_sq, torch.sigmoid(logits), logits, residuals_sq
 
@@ -138,16 +152,28 @@ def _m_step_parents_first(assignments_t, activations, votes_t, beta_u, beta_a, i
 def _e_step_parents_first(residuals_sq, sigma_sq, parent_activations):
     """``residuals_sq``: ``(b, out, in, h)``; ``sigma_sq``: ``(b, out, h)``; returns ``R``: ``(b, out, in)``."""
     # log p_ij = -1/2 sum_h [(V - mu)^2 / sigma^2 + log sigma^2 + log 2 pi]; the sum over h is a matrix product
-    mahalanobis = torch.matmul(residuals_sq, sigma_sq.reciprocal().unsqueeze(-1)).squeeze(-1)    # (b, out, in)
-    log_normaliser = torch.log(sigma_sq).sum(dim=-1) + sigma_sq.shape[-1] * LOG_2PI              # (b, out)
+    mahalanobis = torch.matmul(
+        residuals_sq, sigma_sq.reciprocal().unsqueeze(-1)
+    ).squeeze(-1)  # (b, out, in)
+    log_normaliser = (
+        torch.log(sigma_sq).sum(dim=-1) + sigma_sq.shape[-1] * LOG_2PI
+    )  # (b, out)
     log_p = -0.5 * (mahalanobis + log_normaliser.unsqueeze(-1))
-    log_a = torch.log(parent_activations.clamp_min(torch.finfo(sigma_sq.dtype).tiny)).unsqueeze(-1)
-    return torch.softmax(log_a + log_p, dim=1)                                # normalised over the parents
+    log_a = torch.log(
+        parent_activations.clamp_min(torch.finfo(sigma_sq.dtype).tiny)
+    ).unsqueeze(-1)
+    return torch.softmax(log_a + log_p, dim=1)  # normalised over the parents
 
 
-def m_step(assignments: torch.Tensor, activations: torch.Tensor, votes: torch.Tensor,
-           beta_u: torch.Tensor | float, beta_a: torch.Tensor | float, inverse_temperature: float,
-           eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def m_step(
+    assignments: torch.Tensor,
+    activations: torch.Tensor,
+    votes: torch.Tensor,
+    beta_u: torch.Tensor | float,
+    beta_a: torch.Tensor | float,
+    inverse_temperature: float,
+    eps: float = 1e-8,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The M-step of Procedure 1: fit a Gaussian per parent and compute its activation.
 
     ``assignments``: ``(batch, in_caps, out_caps)``; ``activations``: ``(batch, in_caps)``
@@ -161,12 +187,23 @@ def m_step(assignments: torch.Tensor, activations: torch.Tensor, votes: torch.Te
     ``a_j = logistic(lambda (beta_a - sum_h cost_j^h))``.
     """
     mu, sigma_sq, parent_activations, _, _ = _m_step_parents_first(
-        assignments.transpose(1, 2), activations, votes.transpose(1, 2), beta_u, beta_a, inverse_temperature, eps)
+        assignments.transpose(1, 2),
+        activations,
+        votes.transpose(1, 2),
+        beta_u,
+        beta_a,
+        inverse_temperature,
+        eps,
+    )
     return mu, sigma_sq, parent_activations
 
 
-def e_step(mu: torch.Tensor, sigma_sq: torch.Tensor, parent_activations: torch.Tensor,
-           votes: torch.Tensor) -> torch.Tensor:
+def e_step(
+    mu: torch.Tensor,
+    sigma_sq: torch.Tensor,
+    parent_activations: torch.Tensor,
+    votes: torch.Tensor,
+) -> torch.Tensor:
     """The E-step of Procedure 1: ``R_ij = a_j p_j(V_ij) / sum_k a_k p_k(V_ik)``.
 
     ``mu``, ``sigma_sq``: ``(batch, out_caps, pose_dim)``; ``parent_activations``:
@@ -174,13 +211,21 @@ def e_step(mu: torch.Tensor, sigma_sq: torch.Tensor, parent_activations: torch.T
     Returns the assignments ``(batch, in_caps, out_caps)``, computed in log space
     (the densities of 16-dimensional Gaussians under- and overflow easily).
     """
-    residuals_sq = (votes.transpose(1, 2) - mu.unsqueeze(2)).square()                # (b, out, in, h)
-    return _e_step_parents_first(residuals_sq, sigma_sq, parent_activations).transpose(1, 2)
+    residuals_sq = (votes.transpose(1, 2) - mu.unsqueeze(2)).square()  # (b, out, in, h)
+    return _e_step_parents_first(residuals_sq, sigma_sq, parent_activations).transpose(
+        1, 2
+    )
 
 
-def em_routing(votes: torch.Tensor, activations: torch.Tensor, beta_u: torch.Tensor | float,
-               beta_a: torch.Tensor | float, iterations: int = 3,
-               inverse_temperatures: Sequence[float] | None = None, eps: float = 1e-8) -> EMRoutingResult:
+def em_routing(
+    votes: torch.Tensor,
+    activations: torch.Tensor,
+    beta_u: torch.Tensor | float,
+    beta_a: torch.Tensor | float,
+    iterations: int = 3,
+    inverse_temperatures: Sequence[float] | None = None,
+    eps: float = 1e-8,
+) -> EMRoutingResult:
     """EM routing between child and parent matrix capsules (Hinton et al. 2018, Procedure 1).
 
     ``votes``: ``(batch, in_caps, out_caps, pose_dim)`` with ``V_ij = M_i W_ij``
@@ -195,56 +240,90 @@ def em_routing(votes: torch.Tensor, activations: torch.Tensor, beta_u: torch.Ten
     :class:`EMRoutingResult` (parent poses, activations, assignments, logits).
     """
     if not isinstance(votes, torch.Tensor) or not votes.is_floating_point():
-        raise TypeError(f"em_routing: expected votes as a floating tensor, got {_describe(votes)}")
+        raise TypeError(
+            f"em_routing: expected votes as a floating tensor, got {_describe(votes)}"
+        )
     if votes.ndim != 4:
-        raise ValueError("em_routing: expected votes of shape (batch, in_caps, out_caps, pose_dim), "
-                         f"got shape {tuple(votes.shape)}")
+        raise ValueError(
+            "em_routing: expected votes of shape (batch, in_caps, out_caps, pose_dim), "
+            f"got shape {tuple(votes.shape)}"
+        )
     if not isinstance(activations, torch.Tensor) or not activations.is_floating_point():
-        raise TypeError(f"em_routing: expected activations as a floating tensor, got {_describe(activations)}")
+        raise TypeError(
+            f"em_routing: expected activations as a floating tensor, got {_describe(activations)}"
+        )
     if activations.shape != votes.shape[:2]:
-        raise ValueError(f"em_routing: expected activations of shape (batch, in_caps) = {tuple(votes.shape[:2])}, "
-                         f"got {tuple(activations.shape)}")
+        raise ValueError(
+            f"em_routing: expected activations of shape (batch, in_caps) = {tuple(votes.shape[:2])}, "
+            f"got {tuple(activations.shape)}"
+        )
     _check_iterations(iterations, "em_routing")
     if inverse_temperatures is None:
         inverse_temperatures = inverse_temperature_schedule(iterations)
     inverse_temperatures = list(inverse_temperatures)
     if len(inverse_temperatures) != iterations:
-        raise ValueError(f"em_routing: expected {iterations} inverse temperatures (one per iteration), "
-                         f"got {len(inverse_temperatures)}")
+        raise ValueError(
+            f"em_routing: expected {iterations} inverse temperatures (one per iteration), "
+            f"got {len(inverse_temperatures)}"
+        )
     batch, in_caps, out_caps, _ = votes.shape
-    votes_t = votes.transpose(1, 2).contiguous()     # no copy when the layer built the votes parents first
+    votes_t = votes.transpose(
+        1, 2
+    ).contiguous()  # no copy when the layer built the votes parents first
     assignments_t = votes.new_full((batch, out_caps, in_caps), 1.0 / out_caps)
     for t, lam in enumerate(inverse_temperatures):
         mu, sigma_sq, parent_activations, logits, residuals_sq = _m_step_parents_first(
-            assignments_t, activations, votes_t, beta_u, beta_a, lam, eps)
+            assignments_t, activations, votes_t, beta_u, beta_a, lam, eps
+        )
         if t < iterations - 1:
-            assignments_t = _e_step_parents_first(residuals_sq, sigma_sq, parent_activations)
-    return EMRoutingResult(mu, parent_activations, assignments_t.transpose(1, 2), logits)
+            assignments_t = _e_step_parents_first(
+                residuals_sq, sigma_sq, parent_activations
+            )
+    return EMRoutingResult(
+        mu, parent_activations, assignments_t.transpose(1, 2), logits
+    )
 
 
-def spread_loss(activations: torch.Tensor, targets: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
+def spread_loss(
+    activations: torch.Tensor, targets: torch.Tensor, margin: float = 0.2
+) -> torch.Tensor:
     """The paper's spread loss ``L = sum_{i != t} max(0, m - (a_t - a_i))^2``, mean over the batch.
 
     ``activations``: ``(batch, classes)``; ``targets``: ``(batch,)`` class indices.
     The paper raises ``margin`` from 0.2 to 0.9 during training (:func:`spread_margin`).
     """
-    if not isinstance(activations, torch.Tensor) or activations.ndim != 2 or not activations.is_floating_point():
-        raise ValueError(f"spread_loss: expected activations as a floating (batch, classes) tensor, "
-                         f"got {_describe(activations)}")
-    if not isinstance(targets, torch.Tensor) or targets.dtype not in (torch.int64, torch.int32) \
-            or targets.shape != activations.shape[:1]:
-        raise ValueError(f"spread_loss: expected integer targets of shape ({activations.shape[0]},), "
-                         f"got {_describe(targets)}")
+    if (
+        not isinstance(activations, torch.Tensor)
+        or activations.ndim != 2
+        or not activations.is_floating_point()
+    ):
+        raise ValueError(
+            f"spread_loss: expected activations as a floating (batch, classes) tensor, "
+            f"got {_describe(activations)}"
+        )
+    if (
+        not isinstance(targets, torch.Tensor)
+        or targets.dtype not in (torch.int64, torch.int32)
+        or targets.shape != activations.shape[:1]
+    ):
+        raise ValueError(
+            f"spread_loss: expected integer targets of shape ({activations.shape[0]},), "
+            f"got {_describe(targets)}"
+        )
     if targets.numel() and (targets.min() < 0 or targets.max() >= activations.shape[1]):
-        raise ValueError(f"spread_loss: expected targets in [0, {activations.shape[1] - 1}], "
-                         f"got values in [{int(targets.min())}, {int(targets.max())}]")
-    target_activation = activations.gather(1, targets.long().unsqueeze(1))   # (batch, 1)
+        raise ValueError(
+            f"spread_loss: expected targets in [0, {activations.shape[1] - 1}], "
+            f"got values in [{int(targets.min())}, {int(targets.max())}]"
+        )
+    target_activation = activations.gather(1, targets.long().unsqueeze(1))  # (batch, 1)
     gaps = F.relu(margin - (target_activation - activations)) ** 2
     others = torch.ones_like(gaps).scatter_(1, targets.long().unsqueeze(1), 0.0)
     return (gaps * others).sum(dim=1).mean()
 
 
-def spread_margin(step: int, total_steps: int, start: float = 0.2, end: float = 0.9) -> float:
+def spread_margin(
+    step: int, total_steps: int, start: float = 0.2, end: float = 0.9
+) -> float:
     """The spread loss margin at ``step``: linear from ``start`` to ``end`` over ``total_steps``."""
     if total_steps <= 0:
         raise ValueError(f"spread_margin: expected total_steps > 0, got {total_steps}")
@@ -255,6 +334,7 @@ def spread_margin(step: int, total_steps: int, start: float = 0.2, end: float = 
 # ----------------------------------------------------------------------------
 # Layers
 # ----------------------------------------------------------------------------
+
 
 class PrimaryMatrixCapsules(nn.Module):
     """A 1x1 convolution that turns features into ``types`` matrix capsules per position.
@@ -272,7 +352,11 @@ class PrimaryMatrixCapsules(nn.Module):
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, _, height, width = features.shape
         # channels are grouped per capsule type: (types, 16) at each position, never across positions
-        poses = self.pose(features).view(batch, self.types, POSE_DIM, height, width).permute(0, 3, 4, 1, 2)
+        poses = (
+            self.pose(features)
+            .view(batch, self.types, POSE_DIM, height, width)
+            .permute(0, 3, 4, 1, 2)
+        )
         activations = torch.sigmoid(self.activation(features)).permute(0, 2, 3, 1)
         return poses.contiguous(), activations.contiguous()
 
@@ -287,34 +371,64 @@ class ConvMatrixCapsules(nn.Module):
     :class:`MatrixCapsNetConfig`.
     """
 
-    def __init__(self, in_types: int, out_types: int, kernel_size: int = 3, stride: int = 1,
-                 iterations: int = 3, inverse_temperatures: Sequence[float] | None = None,
-                 transform_init: str = "normal"):
+    def __init__(
+        self,
+        in_types: int,
+        out_types: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        iterations: int = 3,
+        inverse_temperatures: Sequence[float] | None = None,
+        transform_init: str = "normal",
+    ):
         super().__init__()
         _check_iterations(iterations, "ConvMatrixCapsules")
         self.in_types, self.out_types = in_types, out_types
         self.kernel_size, self.stride, self.iterations = kernel_size, stride, iterations
-        self.inverse_temperatures = _checked_temperatures(inverse_temperatures, iterations, "ConvMatrixCapsules")
+        self.inverse_temperatures = _checked_temperatures(
+            inverse_temperatures, iterations, "ConvMatrixCapsules"
+        )
         children = kernel_size * kernel_size * in_types
-        self.weights = nn.Parameter(_init_transforms(children, out_types, transform_init))
+        self.weights = nn.Parameter(
+            _init_transforms(children, out_types, transform_init)
+        )
         self.beta_u = nn.Parameter(torch.zeros(out_types))
         self.beta_a = nn.Parameter(torch.zeros(out_types))
 
-    def forward(self, poses: torch.Tensor, activations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, poses: torch.Tensor, activations: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         batch, height, width, types, _ = poses.shape
         if types != self.in_types:
-            raise ValueError(f"ConvMatrixCapsules: expected {self.in_types} input capsule types, got {types}")
+            raise ValueError(
+                f"ConvMatrixCapsules: expected {self.in_types} input capsule types, got {types}"
+            )
         k, s = self.kernel_size, self.stride
-        stacked = torch.cat([poses, activations.unsqueeze(-1)], dim=-1)                 # (b, H, W, T, 17)
-        stacked = stacked.permute(0, 3, 4, 1, 2).reshape(batch, types * (POSE_DIM + 1), height, width)
-        windows = F.unfold(stacked, kernel_size=k, stride=s)                             # (b, T*17*k*k, L)
+        stacked = torch.cat(
+            [poses, activations.unsqueeze(-1)], dim=-1
+        )  # (b, H, W, T, 17)
+        stacked = stacked.permute(0, 3, 4, 1, 2).reshape(
+            batch, types * (POSE_DIM + 1), height, width
+        )
+        windows = F.unfold(stacked, kernel_size=k, stride=s)  # (b, T*17*k*k, L)
         out_h, out_w = (height - k) // s + 1, (width - k) // s + 1
         windows = windows.view(batch, types, POSE_DIM + 1, k * k, out_h * out_w)
-        windows = windows.permute(0, 4, 3, 1, 2).reshape(batch * out_h * out_w, 1, k * k * types, POSE_DIM + 1)
-        child_poses, child_activations = windows[..., :POSE_DIM], windows[..., 0, :, POSE_DIM]
-        votes = _votes(child_poses, self.weights).squeeze(2)                            # (b*L, out, kkT, 16)
-        result = em_routing(votes.transpose(1, 2), child_activations, self.beta_u, self.beta_a, self.iterations,
-                            self.inverse_temperatures)
+        windows = windows.permute(0, 4, 3, 1, 2).reshape(
+            batch * out_h * out_w, 1, k * k * types, POSE_DIM + 1
+        )
+        child_poses, child_activations = (
+            windows[..., :POSE_DIM],
+            windows[..., 0, :, POSE_DIM],
+        )
+        votes = _votes(child_poses, self.weights).squeeze(2)  # (b*L, out, kkT, 16)
+        result = em_routing(
+            votes.transpose(1, 2),
+            child_activations,
+            self.beta_u,
+            self.beta_a,
+            self.iterations,
+            self.inverse_temperatures,
+        )
         out_poses = result.poses.view(batch, out_h, out_w, self.out_types, POSE_DIM)
         out_activations = result.activations.view(batch, out_h, out_w, self.out_types)
         return out_poses, out_activations
@@ -330,31 +444,56 @@ class ClassMatrixCapsules(nn.Module):
     right-hand column of its vote matrix (entries 3 and 7 of the flattened pose).
     """
 
-    def __init__(self, in_types: int, classes: int = 10, iterations: int = 3, coordinate_addition: bool = True,
-                 inverse_temperatures: Sequence[float] | None = None, transform_init: str = "normal"):
+    def __init__(
+        self,
+        in_types: int,
+        classes: int = 10,
+        iterations: int = 3,
+        coordinate_addition: bool = True,
+        inverse_temperatures: Sequence[float] | None = None,
+        transform_init: str = "normal",
+    ):
         super().__init__()
         _check_iterations(iterations, "ClassMatrixCapsules")
         self.in_types, self.classes, self.iterations = in_types, classes, iterations
         self.coordinate_addition = coordinate_addition
-        self.inverse_temperatures = _checked_temperatures(inverse_temperatures, iterations, "ClassMatrixCapsules")
+        self.inverse_temperatures = _checked_temperatures(
+            inverse_temperatures, iterations, "ClassMatrixCapsules"
+        )
         self.weights = nn.Parameter(_init_transforms(in_types, classes, transform_init))
         self.beta_u = nn.Parameter(torch.zeros(classes))
         self.beta_a = nn.Parameter(torch.zeros(classes))
 
-    def forward(self, poses: torch.Tensor, activations: torch.Tensor) -> EMRoutingResult:
+    def forward(
+        self, poses: torch.Tensor, activations: torch.Tensor
+    ) -> EMRoutingResult:
         batch, height, width, types, _ = poses.shape
         if types != self.in_types:
-            raise ValueError(f"ClassMatrixCapsules: expected {self.in_types} input capsule types, got {types}")
-        votes = _votes(poses.reshape(batch, height * width, types, POSE_DIM), self.weights)  # (b, C, HW, T, 16)
+            raise ValueError(
+                f"ClassMatrixCapsules: expected {self.in_types} input capsule types, got {types}"
+            )
+        votes = _votes(
+            poses.reshape(batch, height * width, types, POSE_DIM), self.weights
+        )  # (b, C, HW, T, 16)
         if self.coordinate_addition:
-            offsets = coordinate_offsets(height, width, dtype=votes.dtype, device=votes.device)
+            offsets = coordinate_offsets(
+                height, width, dtype=votes.dtype, device=votes.device
+            )
             votes = votes + offsets.view(height * width, 1, POSE_DIM)
         votes = votes.reshape(batch, self.classes, height * width * types, POSE_DIM)
-        return em_routing(votes.transpose(1, 2), activations.reshape(batch, height * width * types),
-                          self.beta_u, self.beta_a, self.iterations, self.inverse_temperatures)
+        return em_routing(
+            votes.transpose(1, 2),
+            activations.reshape(batch, height * width * types),
+            self.beta_u,
+            self.beta_a,
+            self.iterations,
+            self.inverse_temperatures,
+        )
 
 
-def coordinate_offsets(height: int, width: int, dtype=torch.float32, device=None) -> torch.Tensor:
+def coordinate_offsets(
+    height: int, width: int, dtype=torch.float32, device=None
+) -> torch.Tensor:
     """The coordinate-addition term, ``(height * width, 1, 1, 16)``: zeros except entries 3 (row) and 7 (column)."""
     rows = (torch.arange(height, dtype=dtype, device=device) + 0.5) / height
     cols = (torch.arange(width, dtype=dtype, device=device) + 0.5) / width
@@ -374,11 +513,17 @@ def _votes(child_poses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """
     n, positions, children, _ = child_poses.shape
     parents = weights.shape[1]
-    m = child_poses.reshape(n * positions, children, POSE_SIZE, POSE_SIZE).transpose(0, 1)   # (i, n*p, 4, 4)
-    m = m.reshape(children, n * positions * POSE_SIZE, POSE_SIZE)                            # rows (n, p, row)
-    w = weights.permute(0, 2, 1, 3).reshape(children, POSE_SIZE, parents * POSE_SIZE)        # (i, k, (j, col))
+    m = child_poses.reshape(n * positions, children, POSE_SIZE, POSE_SIZE).transpose(
+        0, 1
+    )  # (i, n*p, 4, 4)
+    m = m.reshape(children, n * positions * POSE_SIZE, POSE_SIZE)  # rows (n, p, row)
+    w = weights.permute(0, 2, 1, 3).reshape(
+        children, POSE_SIZE, parents * POSE_SIZE
+    )  # (i, k, (j, col))
     v = torch.bmm(m, w).view(children, n, positions, POSE_SIZE, parents, POSE_SIZE)
-    return v.permute(1, 4, 2, 0, 3, 5).reshape(n, parents, positions, children, POSE_DIM)
+    return v.permute(1, 4, 2, 0, 3, 5).reshape(
+        n, parents, positions, children, POSE_DIM
+    )
 
 
 TRANSFORM_INITS = ("normal", "identity")
@@ -393,7 +538,9 @@ def _init_transforms(children: int, parents: int, init: str = "normal") -> torch
     choice, kept to reproduce the saturated start described in :class:`MatrixCapsNetConfig`.
     """
     if init == "normal":
-        return nn.init.trunc_normal_(torch.empty(children, parents, POSE_SIZE, POSE_SIZE), std=1.0, a=-2.0, b=2.0)
+        return nn.init.trunc_normal_(
+            torch.empty(children, parents, POSE_SIZE, POSE_SIZE), std=1.0, a=-2.0, b=2.0
+        )
     if init == "identity":
         eye = torch.eye(POSE_SIZE).expand(children, parents, POSE_SIZE, POSE_SIZE)
         return eye + 0.5 * torch.randn(children, parents, POSE_SIZE, POSE_SIZE)
@@ -403,6 +550,7 @@ def _init_transforms(children: int, parents: int, init: str = "normal") -> torch
 # ----------------------------------------------------------------------------
 # The network
 # ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MatrixCapsNetConfig:
@@ -423,38 +571,48 @@ class MatrixCapsNetConfig:
 
     image_size: int = 28
     in_channels: int = 1
-    conv_channels: int = 32        # A: ReLU conv1, 5x5, stride 2
-    primary_types: int = 32        # B
-    conv_caps1_types: int = 32     # C: 3x3, stride 2
-    conv_caps2_types: int = 32     # D: 3x3, stride 1
+    conv_channels: int = 32  # A: ReLU conv1, 5x5, stride 2
+    primary_types: int = 32  # B
+    conv_caps1_types: int = 32  # C: 3x3, stride 2
+    conv_caps2_types: int = 32  # D: 3x3, stride 1
     classes: int = 10
     routing_iterations: int = 3
     coordinate_addition: bool = True
-    inverse_temperatures: tuple[float, ...] | None = None   # None: the authors' schedule up to final_lambda
+    inverse_temperatures: tuple[float, ...] | None = (
+        None  # None: the authors' schedule up to final_lambda
+    )
     final_lambda: float = 0.01
     transform_init: str = "normal"
 
     def __post_init__(self) -> None:
         if self.transform_init not in TRANSFORM_INITS:
-            raise ValueError(f"MatrixCapsNetConfig: expected transform_init in {TRANSFORM_INITS}, "
-                             f"got {self.transform_init!r}")
+            raise ValueError(
+                f"MatrixCapsNetConfig: expected transform_init in {TRANSFORM_INITS}, "
+                f"got {self.transform_init!r}"
+            )
         if not self.final_lambda > 0:
-            raise ValueError(f"MatrixCapsNetConfig: expected final_lambda > 0, got {self.final_lambda}")
-        _checked_temperatures(self.inverse_temperatures, self.routing_iterations, "MatrixCapsNetConfig")
+            raise ValueError(
+                f"MatrixCapsNetConfig: expected final_lambda > 0, got {self.final_lambda}"
+            )
+        _checked_temperatures(
+            self.inverse_temperatures, self.routing_iterations, "MatrixCapsNetConfig"
+        )
 
     def temperatures(self) -> list[float]:
         """The ``lambda`` of each routing iteration: ``inverse_temperatures``, or the authors' schedule
         rising to ``final_lambda``."""
         if self.inverse_temperatures is not None:
             return list(self.inverse_temperatures)
-        return inverse_temperature_schedule(self.routing_iterations, final=self.final_lambda)
+        return inverse_temperature_schedule(
+            self.routing_iterations, final=self.final_lambda
+        )
 
     @classmethod
-    def paper(cls, **overrides) -> "MatrixCapsNetConfig":
+    def paper(cls, **overrides) -> MatrixCapsNetConfig:
         return replace(cls(), **overrides)
 
     @classmethod
-    def small(cls, **overrides) -> "MatrixCapsNetConfig":
+    def small(cls, **overrides) -> MatrixCapsNetConfig:
         """16 convolution channels, 4 capsule types per layer, 2 routing iterations (about 0.1 s of
         one CPU core per training step of 24 images).
 
@@ -464,8 +622,17 @@ class MatrixCapsNetConfig:
         logits start 8 times smaller (near 0.1, every activation about 0.5), and it learns slowly.
         Eight times the ``lambda`` gives them the start the paper-sized network has.
         """
-        return replace(cls(conv_channels=16, primary_types=4, conv_caps1_types=4, conv_caps2_types=4,
-                           routing_iterations=2, final_lambda=0.08), **overrides)
+        return replace(
+            cls(
+                conv_channels=16,
+                primary_types=4,
+                conv_caps1_types=4,
+                conv_caps2_types=4,
+                routing_iterations=2,
+                final_lambda=0.08,
+            ),
+            **overrides,
+        )
 
     def grid_sizes(self) -> tuple[int, int, int]:
         """Side lengths after conv1 (= primary caps), conv caps 1 and conv caps 2."""
@@ -498,33 +665,55 @@ class MatrixCapsNet(nn.Module):
         config = replace(config or MatrixCapsNetConfig.paper(), **overrides)
         conv1, caps1, caps2 = config.grid_sizes()
         if caps2 < 1:
-            raise ValueError(f"MatrixCapsNet: image_size {config.image_size} is too small (need >= 19)")
+            raise ValueError(
+                f"MatrixCapsNet: image_size {config.image_size} is too small (need >= 19)"
+            )
         self.config = config
-        self.conv1 = nn.Conv2d(config.in_channels, config.conv_channels, kernel_size=5, stride=2)
+        self.conv1 = nn.Conv2d(
+            config.in_channels, config.conv_channels, kernel_size=5, stride=2
+        )
         self.primary = PrimaryMatrixCapsules(config.conv_channels, config.primary_types)
-        routing = dict(iterations=config.routing_iterations, inverse_temperatures=config.temperatures(),
-                       transform_init=config.transform_init)
-        self.conv_caps1 = ConvMatrixCapsules(config.primary_types, config.conv_caps1_types, 3, 2, **routing)
-        self.conv_caps2 = ConvMatrixCapsules(config.conv_caps1_types, config.conv_caps2_types, 3, 1, **routing)
-        self.class_caps = ClassMatrixCapsules(config.conv_caps2_types, config.classes,
-                                              coordinate_addition=config.coordinate_addition, **routing)
+        routing = dict(
+            iterations=config.routing_iterations,
+            inverse_temperatures=config.temperatures(),
+            transform_init=config.transform_init,
+        )
+        self.conv_caps1 = ConvMatrixCapsules(
+            config.primary_types, config.conv_caps1_types, 3, 2, **routing
+        )
+        self.conv_caps2 = ConvMatrixCapsules(
+            config.conv_caps1_types, config.conv_caps2_types, 3, 1, **routing
+        )
+        self.class_caps = ClassMatrixCapsules(
+            config.conv_caps2_types,
+            config.classes,
+            coordinate_addition=config.coordinate_addition,
+            **routing,
+        )
 
     def forward(self, images: torch.Tensor) -> MatrixCapsNetOutput:
         """``images``: ``(batch, in_channels, image_size, image_size)`` floats."""
         c = self.config
         if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-            raise TypeError(f"MatrixCapsNet: expected floating images, got {_describe(images)}")
+            raise TypeError(
+                f"MatrixCapsNet: expected floating images, got {_describe(images)}"
+            )
         expected = (c.in_channels, c.image_size, c.image_size)
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(f"MatrixCapsNet: expected images of shape (batch, {expected[0]}, {expected[1]}, "
-                             f"{expected[2]}), got {tuple(images.shape)}")
+            raise ValueError(
+                f"MatrixCapsNet: expected images of shape (batch, {expected[0]}, {expected[1]}, "
+                f"{expected[2]}), got {tuple(images.shape)}"
+            )
         features = F.relu(self.conv1(images))
         poses, activations = self.primary(features)
         poses, activations = self.conv_caps1(poses, activations)
         poses, activations = self.conv_caps2(poses, activations)
         result = self.class_caps(poses, activations)
-        return MatrixCapsNetOutput(result.activations, result.poses.view(-1, c.classes, POSE_SIZE, POSE_SIZE),
-                                   result.logits)
+        return MatrixCapsNetOutput(
+            result.activations,
+            result.poses.view(-1, c.classes, POSE_SIZE, POSE_SIZE),
+            result.logits,
+        )
 
     def describe(self) -> str:
         params = sum(p.numel() for p in self.parameters())
@@ -533,20 +722,27 @@ class MatrixCapsNet(nn.Module):
 
 # ----------------------------------------------------------------------------
 
-def _checked_temperatures(inverse_temperatures, iterations: int, where: str) -> list[float]:
+
+def _checked_temperatures(
+    inverse_temperatures, iterations: int, where: str
+) -> list[float]:
     """One ``lambda`` per iteration: the given ones, or the authors' schedule."""
     if inverse_temperatures is None:
         return inverse_temperature_schedule(iterations)
     values = [float(t) for t in inverse_temperatures]
     if len(values) != iterations or not all(t > 0 for t in values):
-        raise ValueError(f"{where}: expected {iterations} positive inverse temperatures (one per iteration), "
-                         f"got {list(inverse_temperatures)}")
+        raise ValueError(
+            f"{where}: expected {iterations} positive inverse temperatures (one per iteration), "
+            f"got {list(inverse_temperatures)}"
+        )
     return values
 
 
 def _check_iterations(iterations, where: str) -> None:
     if isinstance(iterations, bool) or not isinstance(iterations, int):
-        raise TypeError(f"{where}: expected an int number of iterations, got {type(iterations).__name__}")
+        raise TypeError(
+            f"{where}: expected an int number of iterations, got {type(iterations).__name__}"
+        )
     if iterations < 1:
         raise ValueError(f"{where}: expected iterations >= 1, got {iterations}")
 

@@ -21,6 +21,7 @@ primary capsules' convolution.  A training step costs about 3 times the
 forward pass (the backward pass computes two products per forward product);
 :func:`flops_per_image` says which it reports.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,9 +43,23 @@ class LayerCount:
         return 2 * self.macs
 
 
-def conv_macs(out_size: int, out_channels: int, kernel: int, in_channels: int, *, out_width: int | None = None) -> int:
+def conv_macs(
+    out_size: int,
+    out_channels: int,
+    kernel: int,
+    in_channels: int,
+    *,
+    out_width: int | None = None,
+) -> int:
     """MACs of a 2-D convolution per image (square kernel, no groups)."""
-    return out_size * (out_width or out_size) * out_channels * kernel * kernel * in_channels
+    return (
+        out_size
+        * (out_width or out_size)
+        * out_channels
+        * kernel
+        * kernel
+        * in_channels
+    )
 
 
 def capsnet_layer_counts(config) -> list[LayerCount]:
@@ -54,23 +69,47 @@ def capsnet_layer_counts(config) -> list[LayerCount]:
     primary_channels = c.primary_types * c.primary_dim
     in_caps, out_caps, out_dim = c.num_primary_caps, c.num_classes, c.digit_dim
     counts = [
-        LayerCount("conv1", conv_macs(side, c.conv_channels, c.conv_kernel, c.in_channels),
-                   f"{side}*{side}*{c.conv_channels}*{c.conv_kernel}*{c.conv_kernel}*{c.in_channels}"),
-        LayerCount("primary_caps", conv_macs(grid, primary_channels, c.primary_kernel, c.conv_channels),
-                   f"{grid}*{grid}*{primary_channels}*{c.primary_kernel}*{c.primary_kernel}*{c.conv_channels}"),
-        LayerCount("u_hat", in_caps * out_caps * out_dim * c.primary_dim,
-                   f"{in_caps}*{out_caps}*{out_dim}*{c.primary_dim}"),
-        LayerCount("routing", (2 * c.routing_iterations - 1) * in_caps * out_caps * out_dim,
-                   f"(2*{c.routing_iterations}-1)*{in_caps}*{out_caps}*{out_dim}"),
+        LayerCount(
+            "conv1",
+            conv_macs(side, c.conv_channels, c.conv_kernel, c.in_channels),
+            f"{side}*{side}*{c.conv_channels}*{c.conv_kernel}*{c.conv_kernel}*{c.in_channels}",
+        ),
+        LayerCount(
+            "primary_caps",
+            conv_macs(grid, primary_channels, c.primary_kernel, c.conv_channels),
+            f"{grid}*{grid}*{primary_channels}*{c.primary_kernel}*{c.primary_kernel}*{c.conv_channels}",
+        ),
+        LayerCount(
+            "u_hat",
+            in_caps * out_caps * out_dim * c.primary_dim,
+            f"{in_caps}*{out_caps}*{out_dim}*{c.primary_dim}",
+        ),
+        LayerCount(
+            "routing",
+            (2 * c.routing_iterations - 1) * in_caps * out_caps * out_dim,
+            f"(2*{c.routing_iterations}-1)*{in_caps}*{out_caps}*{out_dim}",
+        ),
     ]
     if c.use_decoder:
-        sizes = [out_caps * out_dim, *c.decoder_hidden, c.in_channels * c.input_size * c.input_size]
+        sizes = [
+            out_caps * out_dim,
+            *c.decoder_hidden,
+            c.in_channels * c.input_size * c.input_size,
+        ]
         macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        counts.append(LayerCount("decoder", macs, " + ".join(f"{a}*{b}" for a, b in zip(sizes[:-1], sizes[1:]))))
+        counts.append(
+            LayerCount(
+                "decoder",
+                macs,
+                " + ".join(f"{a}*{b}" for a, b in zip(sizes[:-1], sizes[1:])),
+            )
+        )
     return counts
 
 
-def module_layer_counts(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerCount]:
+def module_layer_counts(
+    model: nn.Module, input_shape: tuple[int, ...]
+) -> list[LayerCount]:
     """Per-layer MACs of the ``nn.Conv2d`` and ``nn.Linear`` layers of ``model`` for one image.
 
     The output sizes come from one forward pass on zeros of ``(1, *input_shape)``.
@@ -87,10 +126,22 @@ def module_layer_counts(model: nn.Module, input_shape: tuple[int, ...]) -> list[
                 kh, kw = module.kernel_size
                 oh, ow = output.shape[-2:]
                 macs = oh * ow * module.out_channels * kh * kw * module.in_channels
-                counts.append(LayerCount(name, macs, f"{oh}*{ow}*{module.out_channels}*{kh}*{kw}*{module.in_channels}"))
+                counts.append(
+                    LayerCount(
+                        name,
+                        macs,
+                        f"{oh}*{ow}*{module.out_channels}*{kh}*{kw}*{module.in_channels}",
+                    )
+                )
             else:
-                counts.append(LayerCount(name, module.in_features * module.out_features,
-                                         f"{module.in_features}*{module.out_features}"))
+                counts.append(
+                    LayerCount(
+                        name,
+                        module.in_features * module.out_features,
+                        f"{module.in_features}*{module.out_features}",
+                    )
+                )
+
         return record
 
     for name, module in model.named_modules():
@@ -101,7 +152,11 @@ def module_layer_counts(model: nn.Module, input_shape: tuple[int, ...]) -> list[
         model.eval()
         parameter = next(model.parameters())
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=parameter.device, dtype=parameter.dtype))
+            model(
+                torch.zeros(
+                    1, *input_shape, device=parameter.device, dtype=parameter.dtype
+                )
+            )
     finally:
         model.train(was_training)
         for handle in hooks:
@@ -116,8 +171,12 @@ def layer_counts(model: nn.Module) -> list[LayerCount]:
     if isinstance(model, CapsNet):
         return capsnet_layer_counts(model.config)
     if isinstance(model, BaselineCNN):
-        return module_layer_counts(model, (model.in_channels, model.input_size, model.input_size))
-    raise TypeError(f"layer_counts: expected a CapsNet or BaselineCNN, got {type(model).__name__}")
+        return module_layer_counts(
+            model, (model.in_channels, model.input_size, model.input_size)
+        )
+    raise TypeError(
+        f"layer_counts: expected a CapsNet or BaselineCNN, got {type(model).__name__}"
+    )
 
 
 def flops_per_image(model: nn.Module, *, training: bool = False) -> int:
@@ -126,7 +185,9 @@ def flops_per_image(model: nn.Module, *, training: bool = False) -> int:
     return 3 * forward if training else forward
 
 
-def measured_flops_per_image(model: nn.Module, input_shape: tuple[int, ...], *, batch: int = 2) -> int:
+def measured_flops_per_image(
+    model: nn.Module, input_shape: tuple[int, ...], *, batch: int = 2
+) -> int:
     """The forward FLOPs per image that ``torch.utils.flop_counter.FlopCounterMode`` counts (a cross-check).
 
     It counts matrix products and convolutions (2 FLOPs per MAC) as they
@@ -135,7 +196,9 @@ def measured_flops_per_image(model: nn.Module, input_shape: tuple[int, ...], *, 
     from torch.utils.flop_counter import FlopCounterMode
 
     parameter = next(model.parameters())
-    images = torch.rand(batch, *input_shape, device=parameter.device, dtype=parameter.dtype)
+    images = torch.rand(
+        batch, *input_shape, device=parameter.device, dtype=parameter.dtype
+    )
     was_training = model.training
     model.eval()
     try:
@@ -152,6 +215,10 @@ def flops_table(model: nn.Module) -> str:
     total = sum(c.macs for c in counts)
     lines = [f"{'layer':<14}{'MACs/image':>16}{'GFLOP/image':>13}{'share':>8}  formula"]
     for c in counts:
-        lines.append(f"{c.name:<14}{c.macs:>16,}{c.flops / 1e9:>13.4f}{100 * c.macs / total:>7.1f}%  {c.formula}")
-    lines.append(f"{'total':<14}{total:>16,}{2 * total / 1e9:>13.4f}{100.0:>7.1f}%  (forward; training ~3x)")
+        lines.append(
+            f"{c.name:<14}{c.macs:>16,}{c.flops / 1e9:>13.4f}{100 * c.macs / total:>7.1f}%  {c.formula}"
+        )
+    lines.append(
+        f"{'total':<14}{total:>16,}{2 * total / 1e9:>13.4f}{100.0:>7.1f}%  (forward; training ~3x)"
+    )
     return "\n".join(lines)

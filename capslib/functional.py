@@ -12,6 +12,7 @@ https://arxiv.org/abs/1710.09829
 Modules with parameters (:mod:`capslib.nn`) call these functions.  Every public
 function checks its inputs and says what it expected and what it got.
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,7 +42,9 @@ def _describe(x: Tensor) -> str:
 
 def _require_tensor(x, fn: str, name: str) -> None:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(
+            f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}"
+        )
 
 
 def _require_floating(x: Tensor, fn: str, name: str) -> None:
@@ -67,7 +70,11 @@ def autocast_enabled(device_type: str) -> bool:
     try:
         return torch.is_autocast_enabled(device_type)
     except TypeError:  # torch < 2.4 takes no device type
-        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+        return (
+            torch.is_autocast_cpu_enabled()
+            if device_type == "cpu"
+            else torch.is_autocast_enabled()
+        )
 
 
 class value_checks:
@@ -115,8 +122,10 @@ def _require_finite(x: Tensor, fn: str, name: str) -> None:
 
 def _require_nonempty(batch: int, fn: str) -> None:
     if batch == 0:
-        raise ValueError(f"{fn}: expected a batch of at least one example, got an empty batch (0 examples); "
-                         "a loss averaged over no examples is undefined (drop empty batches before the loss)")
+        raise ValueError(
+            f"{fn}: expected a batch of at least one example, got an empty batch (0 examples); "
+            "a loss averaged over no examples is undefined (drop empty batches before the loss)"
+        )
 
 
 def _check_dim(x: Tensor, dim: int, fn: str, name: str) -> int:
@@ -168,9 +177,9 @@ def squash(s: Tensor, dim: int = -1, eps: float = 1e-8) -> Tensor:
     dim = _check_dim(s, dim, "squash", "s")
     work = s.float() if s.dtype in _LOW_PRECISION else s
     wide = work if work.dtype == torch.float64 else work.double()
-    squared_norm = (wide * wide).sum(dim=dim, keepdim=True)           # ||s||^2, in float64
-    norm = torch.sqrt(squared_norm + eps)                              # ||s||, safe at s = 0
-    factor = squared_norm / (1.0 + squared_norm) / norm                # Eq. 1: v = factor * s
+    squared_norm = (wide * wide).sum(dim=dim, keepdim=True)  # ||s||^2, in float64
+    norm = torch.sqrt(squared_norm + eps)  # ||s||, safe at s = 0
+    factor = squared_norm / (1.0 + squared_norm) / norm  # Eq. 1: v = factor * s
     return (work * factor.to(work.dtype)).to(s.dtype)
 
 
@@ -199,7 +208,7 @@ def capsule_length(v: Tensor, dim: int = -1) -> Tensor:
     out_dtype = torch.float64 if v.dtype == torch.float64 else torch.float32
     wide = v.double()
     squared = (wide * wide).sum(dim=dim)
-    zero = squared == 0                                   # False for NaN: NaN stays NaN
+    zero = squared == 0  # False for NaN: NaN stays NaN
     # the "double where": sqrt never sees 0, so its gradient (1 / 2 sqrt) stays finite
     safe = torch.where(zero, torch.ones_like(squared), squared)
     length = torch.where(zero, torch.zeros_like(squared), torch.sqrt(safe))
@@ -217,7 +226,9 @@ def _check_routing_inputs(u_hat: Tensor, iterations: int, fn: str) -> None:
             f"got {_describe(u_hat)}"
         )
     if isinstance(iterations, bool) or not isinstance(iterations, int):
-        raise TypeError(f"{fn}: expected iterations to be an int >= 1, got {type(iterations).__name__}")
+        raise TypeError(
+            f"{fn}: expected iterations to be an int >= 1, got {type(iterations).__name__}"
+        )
     if iterations < 1:
         raise ValueError(f"{fn}: expected iterations >= 1, got {iterations}")
 
@@ -267,11 +278,15 @@ def dynamic_routing(
     for r in range(iterations):
         last = r == iterations - 1
         u = u_hat if (last or not detach_intermediate) else u_hat.detach()
-        c = torch.softmax(b, dim=2)                                  # over output capsules j
-        s = torch.einsum("bij,bijd->bjd", c.to(u.dtype), u)          # s_j = sum_i c_ij u_hat_j|i
-        v = squash(s, dim=-1)                                        # v_j = squash(s_j)
+        c = torch.softmax(b, dim=2)  # over output capsules j
+        s = torch.einsum(
+            "bij,bijd->bjd", c.to(u.dtype), u
+        )  # s_j = sum_i c_ij u_hat_j|i
+        v = squash(s, dim=-1)  # v_j = squash(s_j)
         if not last:
-            b = b + torch.einsum("bijd,bjd->bij", u, v).to(b.dtype)  # b_ij += u_hat_j|i . v_j
+            b = b + torch.einsum("bijd,bjd->bij", u, v).to(
+                b.dtype
+            )  # b_ij += u_hat_j|i . v_j
     if return_couplings:
         return v, c
     return v
@@ -300,13 +315,15 @@ def dynamic_routing_loop(
     batch, in_caps, out_caps, _ = u_hat.shape
     # 1: for all capsule i in layer l and capsule j in layer (l+1): b_ij <- 0
     b = [[u_hat.new_zeros(batch) for _ in range(out_caps)] for _ in range(in_caps)]
-    for r in range(iterations):                                      # 2: for r iterations do
+    for r in range(iterations):  # 2: for r iterations do
         last = r == iterations - 1
         u = u_hat if (last or not detach_intermediate) else u_hat.detach()
         # 3: for all capsule i in layer l: c_i <- softmax(b_i)
         c = []
         for i in range(in_caps):
-            c_i = torch.softmax(torch.stack(b[i], dim=-1), dim=-1)   # over output capsules j
+            c_i = torch.softmax(
+                torch.stack(b[i], dim=-1), dim=-1
+            )  # over output capsules j
             c.append(list(c_i.unbind(dim=-1)))
         v = []
         for j in range(out_caps):
@@ -316,11 +333,15 @@ def dynamic_routing_loop(
             v.append(squash(s_j, dim=-1))
         if not last:
             # 6: for all capsule i in layer l and capsule j in layer (l+1): b_ij <- b_ij + u_hat_j|i . v_j
-            b = [[b[i][j] + (u[:, i, j, :] * v[j]).sum(-1) for j in range(out_caps)]
-                 for i in range(in_caps)]
-    v_out = torch.stack(v, dim=1)                                    # (batch, out_caps, out_dim)
+            b = [
+                [b[i][j] + (u[:, i, j, :] * v[j]).sum(-1) for j in range(out_caps)]
+                for i in range(in_caps)
+            ]
+    v_out = torch.stack(v, dim=1)  # (batch, out_caps, out_dim)
     if return_couplings:
-        c_out = torch.stack([torch.stack(row, dim=-1) for row in c], dim=1)  # (batch, in_caps, out_caps)
+        c_out = torch.stack(
+            [torch.stack(row, dim=-1) for row in c], dim=1
+        )  # (batch, in_caps, out_caps)
         return v_out, c_out
     return v_out
 
@@ -328,10 +349,16 @@ def dynamic_routing_loop(
 # ----------------------------------------------------------------------------
 # Eq. 4: margin loss; Section 4.1: reconstruction loss
 # ----------------------------------------------------------------------------
-def _targets_as_multi_hot(targets: Tensor, batch: int, classes: int, fn: str, dtype, device) -> Tensor:
+def _targets_as_multi_hot(
+    targets: Tensor, batch: int, classes: int, fn: str, dtype, device
+) -> Tensor:
     _require_tensor(targets, fn, "targets")
     if targets.dim() == 1:
-        if targets.is_floating_point() or targets.dtype == torch.bool or targets.is_complex():
+        if (
+            targets.is_floating_point()
+            or targets.dtype == torch.bool
+            or targets.is_complex()
+        ):
             raise TypeError(
                 f"{fn}: expected class indices (batch,) of an integer dtype or a multi-hot "
                 f"(batch, classes) tensor, got targets of {_describe(targets)}"
@@ -341,12 +368,18 @@ def _targets_as_multi_hot(targets: Tensor, batch: int, classes: int, fn: str, dt
                 f"{fn}: expected targets of shape ({batch},) to match lengths' batch, "
                 f"got {_describe(targets)}"
             )
-        if _checking_values() and targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= classes):
+        if (
+            _checking_values()
+            and targets.numel()
+            and (int(targets.min()) < 0 or int(targets.max()) >= classes)
+        ):
             raise ValueError(
                 f"{fn}: expected class labels in the range [0, {classes}), got labels from "
                 f"{int(targets.min())} to {int(targets.max())}"
             )
-        return torch.nn.functional.one_hot(targets.long(), classes).to(dtype=dtype, device=device)
+        return torch.nn.functional.one_hot(targets.long(), classes).to(
+            dtype=dtype, device=device
+        )
     if targets.dim() == 2:
         if tuple(targets.shape) != (batch, classes):
             raise ValueError(
@@ -355,7 +388,11 @@ def _targets_as_multi_hot(targets: Tensor, batch: int, classes: int, fn: str, dt
             )
         t = targets.to(dtype=dtype, device=device)
         _require_finite(t, fn, "targets")
-        if _checking_values() and t.numel() and (float(t.min()) < 0 or float(t.max()) > 1):
+        if (
+            _checking_values()
+            and t.numel()
+            and (float(t.min()) < 0 or float(t.max()) > 1)
+        ):
             raise ValueError(
                 f"{fn}: expected multi-hot targets with values in [0, 1], got values from "
                 f"{float(t.min())} to {float(t.max())}"
@@ -395,19 +432,29 @@ def margin_loss(
     fn = "margin_loss"
     _require_floating(lengths, fn, "lengths")
     if lengths.dim() != 2:
-        raise ValueError(f"{fn}: expected lengths of shape (batch, classes), got {_describe(lengths)}")
+        raise ValueError(
+            f"{fn}: expected lengths of shape (batch, classes), got {_describe(lengths)}"
+        )
     _require_finite(lengths, fn, "lengths")
-    if lengths.dtype in _LOW_PRECISION:   # e.g. under autocast: the loss is reduced in float32
+    if (
+        lengths.dtype in _LOW_PRECISION
+    ):  # e.g. under autocast: the loss is reduced in float32
         lengths = lengths.float()
     batch, classes = lengths.shape
     _require_nonempty(batch, fn)
-    t = _targets_as_multi_hot(targets, batch, classes, fn, lengths.dtype, lengths.device)
-    present = t * torch.clamp(m_plus - lengths, min=0) ** 2                 # T_k max(0, m+ - |v_k|)^2
-    absent = lambda_ * (1 - t) * torch.clamp(lengths - m_minus, min=0) ** 2  # lambda (1-T_k) max(0, |v_k| - m-)^2
+    t = _targets_as_multi_hot(
+        targets, batch, classes, fn, lengths.dtype, lengths.device
+    )
+    present = t * torch.clamp(m_plus - lengths, min=0) ** 2  # T_k max(0, m+ - |v_k|)^2
+    absent = (
+        lambda_ * (1 - t) * torch.clamp(lengths - m_minus, min=0) ** 2
+    )  # lambda (1-T_k) max(0, |v_k| - m-)^2
     return (present + absent).sum(dim=1).mean()
 
 
-def reconstruction_loss(reconstructions: Tensor, images: Tensor, scale: float = 0.0005) -> Tensor:
+def reconstruction_loss(
+    reconstructions: Tensor, images: Tensor, scale: float = 0.0005
+) -> Tensor:
     r"""Sum of squared pixel errors per image, times ``scale``, averaged over the batch.
 
     .. math:: L_\text{rec} = \text{scale} \cdot \frac{1}{\text{batch}} \sum_n \sum_p (r_{np} - x_{np})^2
@@ -434,7 +481,10 @@ def reconstruction_loss(reconstructions: Tensor, images: Tensor, scale: float = 
             f"reconstructions of {_describe(reconstructions)} and images of {_describe(images)}"
         )
     _require_nonempty(reconstructions.shape[0], fn)
-    if reconstructions.shape[0] != images.shape[0] or reconstructions[0].numel() != images[0].numel():
+    if (
+        reconstructions.shape[0] != images.shape[0]
+        or reconstructions[0].numel() != images[0].numel()
+    ):
         raise ValueError(
             f"{fn}: expected reconstructions and images with the same batch size and the same "
             f"number of pixels per example, got reconstructions of {_describe(reconstructions)} "
@@ -443,7 +493,9 @@ def reconstruction_loss(reconstructions: Tensor, images: Tensor, scale: float = 
     _require_finite(reconstructions, fn, "reconstructions")
     _require_finite(images, fn, "images")
     r = reconstructions.reshape(reconstructions.shape[0], -1)
-    if r.dtype in _LOW_PRECISION:         # e.g. under autocast: sum the squared errors in float32
+    if (
+        r.dtype in _LOW_PRECISION
+    ):  # e.g. under autocast: sum the squared errors in float32
         r = r.float()
     x = images.reshape(images.shape[0], -1).to(r.dtype)
     return scale * ((r - x) ** 2).sum(dim=1).mean()

@@ -10,6 +10,7 @@ Sabour, Frosst & Hinton (2017), "Dynamic Routing Between Capsules", Section 4
 >>> out.lengths.shape, out.poses.shape, out.reconstructions.shape
 (torch.Size([2, 10]), torch.Size([2, 10, 16]), torch.Size([2, 1, 28, 28]))
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,11 +21,19 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from . import functional as F
-from . import fused_conv
+from . import functional as cf
+from .kernels import fused_conv
 from .nn import CapsuleDecoder, PrimaryCapsules, RoutingCapsules
 
-__all__ = ["BaselineCNN", "CapsNet", "CapsNetConfig", "CapsNetLoss", "CapsNetOutput", "PooledCNN", "capsnet_loss"]
+__all__ = [
+    "BaselineCNN",
+    "CapsNet",
+    "CapsNetConfig",
+    "CapsNetLoss",
+    "CapsNetOutput",
+    "PooledCNN",
+    "capsnet_loss",
+]
 
 
 # ----------------------------------------------------------------------------
@@ -34,7 +43,9 @@ __all__ = ["BaselineCNN", "CapsNet", "CapsNetConfig", "CapsNetLoss", "CapsNetOut
 LOSS_SCALES = ("paper", "official")
 #: ``CapsNetConfig.init``: PyTorch's default initialisation, or the official implementation's.
 INITS = ("pytorch", "official")
-OFFICIAL_MARGIN_FACTOR = 0.05   # 0.5 (both terms halved) / 10 (averaged over the classes too)
+OFFICIAL_MARGIN_FACTOR = (
+    0.05  # 0.5 (both terms halved) / 10 (averaged over the classes too)
+)
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,7 @@ class CapsNetConfig:
     @property
     def num_primary_caps(self) -> int:
         """Number of primary capsules (1152 for 28x28, 3200 for 36x36, 4608 for 40x40)."""
-        return self.primary_types * self.primary_grid ** 2
+        return self.primary_types * self.primary_grid**2
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -153,52 +164,91 @@ class CapsNetConfig:
 
     # -- validation ----------------------------------------------------------
     def __post_init__(self) -> None:
-        positive = ["conv_channels", "conv_kernel", "primary_types", "primary_dim", "primary_kernel",
-                    "primary_stride", "digit_dim", "num_classes", "routing_iterations", "input_size",
-                    "in_channels"]
+        positive = [
+            "conv_channels",
+            "conv_kernel",
+            "primary_types",
+            "primary_dim",
+            "primary_kernel",
+            "primary_stride",
+            "digit_dim",
+            "num_classes",
+            "routing_iterations",
+            "input_size",
+            "in_channels",
+        ]
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"CapsNetConfig.{name}: expected a positive int, got {value!r}")
+                raise ValueError(
+                    f"CapsNetConfig.{name}: expected a positive int, got {value!r}"
+                )
         hidden = self.decoder_hidden
         if isinstance(hidden, list):
             hidden = tuple(hidden)
             object.__setattr__(self, "decoder_hidden", hidden)
         if not isinstance(hidden, tuple) or not all(
-                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden
+        ):
             raise ValueError(
-                f"CapsNetConfig.decoder_hidden: expected a tuple of positive ints, got {hidden!r}")
+                f"CapsNetConfig.decoder_hidden: expected a tuple of positive ints, got {hidden!r}"
+            )
         if not isinstance(self.use_decoder, bool):
-            raise ValueError(f"CapsNetConfig.use_decoder: expected a bool, got {self.use_decoder!r}")
+            raise ValueError(
+                f"CapsNetConfig.use_decoder: expected a bool, got {self.use_decoder!r}"
+            )
         if not isinstance(self.detach_intermediate, bool):
             raise ValueError(
-                f"CapsNetConfig.detach_intermediate: expected a bool, got {self.detach_intermediate!r}")
-        for name in ("m_plus", "m_minus", "lambda_", "reconstruction_scale", "routing_weight_std"):
+                f"CapsNetConfig.detach_intermediate: expected a bool, got {self.detach_intermediate!r}"
+            )
+        for name in (
+            "m_plus",
+            "m_minus",
+            "lambda_",
+            "reconstruction_scale",
+            "routing_weight_std",
+        ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"CapsNetConfig.{name}: expected a finite number, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise ValueError(
+                    f"CapsNetConfig.{name}: expected a finite number, got {value!r}"
+                )
         if not 0 <= self.m_minus < self.m_plus <= 1:
             raise ValueError(
                 f"CapsNetConfig.m_plus/m_minus: expected 0 <= m_minus < m_plus <= 1, "
-                f"got m_minus={self.m_minus} and m_plus={self.m_plus}")
+                f"got m_minus={self.m_minus} and m_plus={self.m_plus}"
+            )
         if self.lambda_ < 0:
-            raise ValueError(f"CapsNetConfig.lambda_: expected a number >= 0, got {self.lambda_}")
+            raise ValueError(
+                f"CapsNetConfig.lambda_: expected a number >= 0, got {self.lambda_}"
+            )
         if self.reconstruction_scale < 0:
             raise ValueError(
-                f"CapsNetConfig.reconstruction_scale: expected a number >= 0, got {self.reconstruction_scale}")
+                f"CapsNetConfig.reconstruction_scale: expected a number >= 0, got {self.reconstruction_scale}"
+            )
         if self.loss_scale not in LOSS_SCALES:
-            raise ValueError(f"CapsNetConfig.loss_scale: expected one of {', '.join(LOSS_SCALES)}, "
-                             f"got {self.loss_scale!r}")
+            raise ValueError(
+                f"CapsNetConfig.loss_scale: expected one of {', '.join(LOSS_SCALES)}, "
+                f"got {self.loss_scale!r}"
+            )
         if self.init not in INITS:
-            raise ValueError(f"CapsNetConfig.init: expected one of {', '.join(INITS)}, got {self.init!r}")
+            raise ValueError(
+                f"CapsNetConfig.init: expected one of {', '.join(INITS)}, got {self.init!r}"
+            )
         if self.routing_weight_std <= 0:
             raise ValueError(
-                f"CapsNetConfig.routing_weight_std: expected a positive number, got {self.routing_weight_std}")
+                f"CapsNetConfig.routing_weight_std: expected a positive number, got {self.routing_weight_std}"
+            )
         if self.conv_output_size < self.primary_kernel:
             raise ValueError(
                 f"CapsNetConfig.input_size: {self.input_size} is too small for conv_kernel="
                 f"{self.conv_kernel} then primary_kernel={self.primary_kernel} (expected input_size >= "
-                f"{self.conv_kernel + self.primary_kernel - 1})")
+                f"{self.conv_kernel + self.primary_kernel - 1})"
+            )
 
 
 # ----------------------------------------------------------------------------
@@ -208,7 +258,9 @@ def _hooked(*modules: nn.Module) -> bool:
     """Whether forward hooks watch any of ``modules`` (the fast path calls no module, so it would miss them)."""
     from torch.nn.modules import module as module_lib
 
-    if getattr(module_lib, "_global_forward_hooks", None) or getattr(module_lib, "_global_forward_pre_hooks", None):
+    if getattr(module_lib, "_global_forward_hooks", None) or getattr(
+        module_lib, "_global_forward_pre_hooks", None
+    ):
         return True
     return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
 
@@ -236,8 +288,12 @@ class CapsNetLoss(NamedTuple):
     reconstruction: Tensor
 
 
-def capsnet_loss(output: CapsNetOutput, images: Tensor, targets: Tensor,
-                 config: CapsNetConfig | None = None) -> CapsNetLoss:
+def capsnet_loss(
+    output: CapsNetOutput,
+    images: Tensor,
+    targets: Tensor,
+    config: CapsNetConfig | None = None,
+) -> CapsNetLoss:
     """The paper's training loss: margin loss (Eq. 4) + scaled reconstruction loss (Section 4.1).
 
     Args:
@@ -252,8 +308,13 @@ def capsnet_loss(output: CapsNetOutput, images: Tensor, targets: Tensor,
             ``loss_scale`` (default: the paper's).
     """
     config = config or CapsNetConfig()
-    margin = F.margin_loss(output.lengths, targets, m_plus=config.m_plus, m_minus=config.m_minus,
-                           lambda_=config.lambda_)
+    margin = cf.margin_loss(
+        output.lengths,
+        targets,
+        m_plus=config.m_plus,
+        m_minus=config.m_minus,
+        lambda_=config.lambda_,
+    )
     if config.loss_scale == "official":
         margin = margin * OFFICIAL_MARGIN_FACTOR
     if output.reconstructions is None:
@@ -262,13 +323,22 @@ def capsnet_loss(output: CapsNetOutput, images: Tensor, targets: Tensor,
         # one reconstruction per digit (MultiMNIST): images are then the digits, (batch, k, C, H, W)
         k = output.reconstructions.shape[1]
         if images.shape[:2] != output.reconstructions.shape[:2]:
-            raise ValueError(f"capsnet_loss: {k} reconstructions per image need {k} target images per image "
-                             f"(batch, {k}, C, H, W), got images of shape {tuple(images.shape)}")
-        reconstruction = F.reconstruction_loss(output.reconstructions.flatten(0, 1), images.flatten(0, 1),
-                                               scale=config.reconstruction_scale) * k
+            raise ValueError(
+                f"capsnet_loss: {k} reconstructions per image need {k} target images per image "
+                f"(batch, {k}, C, H, W), got images of shape {tuple(images.shape)}"
+            )
+        reconstruction = (
+            cf.reconstruction_loss(
+                output.reconstructions.flatten(0, 1),
+                images.flatten(0, 1),
+                scale=config.reconstruction_scale,
+            )
+            * k
+        )
     else:
-        reconstruction = F.reconstruction_loss(output.reconstructions, images,
-                                               scale=config.reconstruction_scale)
+        reconstruction = cf.reconstruction_loss(
+            output.reconstructions, images, scale=config.reconstruction_scale
+        )
     return CapsNetLoss(margin + reconstruction, margin, reconstruction)
 
 
@@ -301,24 +371,41 @@ class CapsNet(nn.Module):
         if config is None:
             config = CapsNetConfig()
         if not isinstance(config, CapsNetConfig):
-            raise TypeError(f"CapsNet: expected a CapsNetConfig, got {type(config).__name__}")
+            raise TypeError(
+                f"CapsNet: expected a CapsNetConfig, got {type(config).__name__}"
+            )
         if overrides:
             fields = {f.name for f in dataclasses.fields(CapsNetConfig)}
             unknown = sorted(set(overrides) - fields)
             if unknown:
-                raise TypeError(f"CapsNet: unknown configuration field(s) {unknown}; expected some of {sorted(fields)}")
+                raise TypeError(
+                    f"CapsNet: unknown configuration field(s) {unknown}; expected some of {sorted(fields)}"
+                )
             config = dataclasses.replace(config, **overrides)
         self.config = config
         c = config
         self.conv1 = nn.Conv2d(c.in_channels, c.conv_channels, c.conv_kernel)
-        self.primary_caps = PrimaryCapsules(c.conv_channels, c.primary_types, c.primary_dim,
-                                            c.primary_kernel, c.primary_stride)
-        self.digit_caps = RoutingCapsules(c.num_primary_caps, c.primary_dim, c.num_classes, c.digit_dim,
-                                          iterations=c.routing_iterations,
-                                          detach_intermediate=c.detach_intermediate,
-                                          weight_std=c.routing_weight_std)
-        self.decoder = (CapsuleDecoder(c.num_classes, c.digit_dim, c.decoder_hidden, c.image_shape)
-                        if c.use_decoder else None)
+        self.primary_caps = PrimaryCapsules(
+            c.conv_channels,
+            c.primary_types,
+            c.primary_dim,
+            c.primary_kernel,
+            c.primary_stride,
+        )
+        self.digit_caps = RoutingCapsules(
+            c.num_primary_caps,
+            c.primary_dim,
+            c.num_classes,
+            c.digit_dim,
+            iterations=c.routing_iterations,
+            detach_intermediate=c.detach_intermediate,
+            weight_std=c.routing_weight_std,
+        )
+        self.decoder = (
+            CapsuleDecoder(c.num_classes, c.digit_dim, c.decoder_hidden, c.image_shape)
+            if c.use_decoder
+            else None
+        )
         if c.init == "official":
             self._official_init()
 
@@ -332,37 +419,62 @@ class CapsNet(nn.Module):
 
     def _check_images(self, images) -> None:
         if not isinstance(images, Tensor):
-            raise TypeError(f"CapsNet: expected images as a torch.Tensor, got {type(images).__name__}")
+            raise TypeError(
+                f"CapsNet: expected images as a torch.Tensor, got {type(images).__name__}"
+            )
         expected = self.config.image_shape
         if not images.is_floating_point():
             raise TypeError(
                 f"CapsNet: expected floating images (batch, {', '.join(map(str, expected))}) with values "
                 f"in [0, 1], got shape {tuple(images.shape)} of dtype {str(images.dtype).replace('torch.', '')}; "
-                f"convert with images.float() / 255")
+                f"convert with images.float() / 255"
+            )
         if images.dim() != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(
                 f"CapsNet: expected images of shape (batch, {', '.join(map(str, expected))}), got shape "
-                f"{tuple(images.shape)} (set input_size / in_channels in CapsNetConfig for other sizes)")
+                f"{tuple(images.shape)} (set input_size / in_channels in CapsNetConfig for other sizes)"
+            )
 
-    def forward(self, images: Tensor, targets: Tensor | None = None, return_couplings: bool = False,
-                mask_with: Tensor | None = None, mask_each: Tensor | None = None) -> CapsNetOutput:
+    def forward(
+        self,
+        images: Tensor,
+        targets: Tensor | None = None,
+        return_couplings: bool = False,
+        mask_with: Tensor | None = None,
+        mask_each: Tensor | None = None,
+    ) -> CapsNetOutput:
         self._check_images(images)
-        u = self.primary_capsules(images)                              # (batch, 1152, 8)
+        u = self.primary_capsules(images)  # (batch, 1152, 8)
         routed = self.digit_caps(u, return_couplings=return_couplings)
-        poses, couplings = routed if return_couplings else (routed, None)  # (batch, 10, 16)
-        lengths = F.capsule_length(poses, dim=-1)                      # (batch, 10)
+        poses, couplings = (
+            routed if return_couplings else (routed, None)
+        )  # (batch, 10, 16)
+        lengths = cf.capsule_length(poses, dim=-1)  # (batch, 10)
         reconstructions = None
         if self.decoder is not None and mask_each is not None:
-            if not isinstance(mask_each, Tensor) or mask_each.dim() != 2 or mask_each.shape[0] != len(images):
-                raise ValueError(f"CapsNet: expected mask_each as class indices (batch, k), got "
-                                 f"{tuple(mask_each.shape) if isinstance(mask_each, Tensor) else type(mask_each).__name__}")
-            reconstructions = torch.stack([self.decoder(poses, mask_with=mask_each[:, d])
-                                           for d in range(mask_each.shape[1])], dim=1)   # (batch, k, C, H, W)
+            if (
+                not isinstance(mask_each, Tensor)
+                or mask_each.dim() != 2
+                or mask_each.shape[0] != len(images)
+            ):
+                raise ValueError(
+                    f"CapsNet: expected mask_each as class indices (batch, k), got "
+                    f"{tuple(mask_each.shape) if isinstance(mask_each, Tensor) else type(mask_each).__name__}"
+                )
+            reconstructions = torch.stack(
+                [
+                    self.decoder(poses, mask_with=mask_each[:, d])
+                    for d in range(mask_each.shape[1])
+                ],
+                dim=1,
+            )  # (batch, k, C, H, W)
         elif self.decoder is not None:
             reconstructions = self.decoder(poses, targets=targets, mask_with=mask_with)
         return CapsNetOutput(lengths, poses, reconstructions, couplings)
 
-    def loss(self, output: CapsNetOutput, images: Tensor, targets: Tensor) -> CapsNetLoss:
+    def loss(
+        self, output: CapsNetOutput, images: Tensor, targets: Tensor
+    ) -> CapsNetLoss:
         """``(total, margin, reconstruction)`` with this model's configuration; see :func:`capsnet_loss`."""
         return capsnet_loss(output, images, targets, self.config)
 
@@ -370,26 +482,36 @@ class CapsNet(nn.Module):
     def predict(self, images: Tensor) -> Tensor:
         """Class indices ``(batch,)``: the longest class capsule (no decoder run)."""
         self._check_images(images)
-        return F.capsule_length(self.digit_caps(self.primary_capsules(images)), dim=-1).argmax(dim=1)
+        return cf.capsule_length(
+            self.digit_caps(self.primary_capsules(images)), dim=-1
+        ).argmax(dim=1)
 
     def primary_capsules(self, images: Tensor) -> Tensor:
         """conv1 (ReLU) then PrimaryCaps: ``(batch, C, H, W)`` -> ``u`` ``(batch, num_primary_caps, primary_dim)``.
 
         On a CPU in float32/float64 (outside autocast) both convolutions run as matrix multiplies on
-        channels-last maps (:mod:`capslib.fused_conv`); elsewhere, with ``model.fast = False``, or when
-        forward hooks watch these layers (e.g. :func:`capslib.summary.layer_table`), as ``nn.Conv2d``.
+        channels-last maps (:mod:`capslib.kernels.fused_conv`); elsewhere, with ``model.fast = False``, or when
+        forward hooks watch these layers (e.g. :func:`capsbook.layer_table.layer_table`), as ``nn.Conv2d``.
         The values and gradients are the same.
         """
-        if self.fast and fused_conv.applies(images, self.conv1.weight) and not _hooked(
-                self.conv1, self.primary_caps, self.primary_caps.conv):
-            features = torch.relu(fused_conv.conv2d_channels_last(images.permute(0, 2, 3, 1), self.conv1.weight,
-                                                                  self.conv1.bias))   # (batch, 20, 20, 256)
+        if (
+            self.fast
+            and fused_conv.applies(images, self.conv1.weight)
+            and not _hooked(self.conv1, self.primary_caps, self.primary_caps.conv)
+        ):
+            features = torch.relu(
+                fused_conv.conv2d_channels_last(
+                    images.permute(0, 2, 3, 1), self.conv1.weight, self.conv1.bias
+                )
+            )  # (batch, 20, 20, 256)
             return self.primary_caps.forward_channels_last(features)
-        return self.primary_caps(torch.relu(self.conv1(images)))     # (batch, 256, 20, 20) -> (batch, 1152, 8)
+        return self.primary_caps(
+            torch.relu(self.conv1(images))
+        )  # (batch, 256, 20, 20) -> (batch, 1152, 8)
 
     @property
     def fast(self) -> bool:
-        """Whether the CPU fast paths run (:mod:`capslib.fused_conv`, :mod:`capslib.fused_routing`); default True.
+        """Whether the CPU fast paths run (:mod:`capslib.kernels.fused_conv`, :mod:`capslib.kernels.fused_routing`); default True.
 
         Set ``model.fast = False`` to run the reference layers (``nn.Conv2d``, ``einsum`` and autograd
         through :func:`capslib.functional.dynamic_routing`), e.g. to compare them.
@@ -419,20 +541,39 @@ class PooledCNN(nn.Module):
     Shapes: ``images`` ``(batch, in_channels, input_size, input_size)`` -> logits ``(batch, num_classes)``.
     """
 
-    def __init__(self, input_size: int = 40, in_channels: int = 1, num_classes: int = 10,
-                 conv_channels: tuple[int, ...] = (64, 128), kernel_size: int = 5,
-                 hidden: tuple[int, ...] = (512,), dropout: float = 0.5):
+    def __init__(
+        self,
+        input_size: int = 40,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        conv_channels: tuple[int, ...] = (64, 128),
+        kernel_size: int = 5,
+        hidden: tuple[int, ...] = (512,),
+        dropout: float = 0.5,
+    ):
         super().__init__()
         owner = "PooledCNN"
-        for name, value in [("input_size", input_size), ("in_channels", in_channels),
-                            ("num_classes", num_classes), ("kernel_size", kernel_size)]:
+        for name, value in [
+            ("input_size", input_size),
+            ("in_channels", in_channels),
+            ("num_classes", num_classes),
+            ("kernel_size", kernel_size),
+        ]:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{owner}: expected {name} to be a positive int, got {value!r}")
-        if not conv_channels or not all(isinstance(c, int) and c >= 1 for c in conv_channels):
-            raise ValueError(f"{owner}: expected conv_channels to be a non-empty tuple of positive ints, "
-                             f"got {conv_channels!r}")
+                raise ValueError(
+                    f"{owner}: expected {name} to be a positive int, got {value!r}"
+                )
+        if not conv_channels or not all(
+            isinstance(c, int) and c >= 1 for c in conv_channels
+        ):
+            raise ValueError(
+                f"{owner}: expected conv_channels to be a non-empty tuple of positive ints, "
+                f"got {conv_channels!r}"
+            )
         if not all(isinstance(h, int) and h >= 1 for h in hidden):
-            raise ValueError(f"{owner}: expected hidden to be a tuple of positive ints, got {hidden!r}")
+            raise ValueError(
+                f"{owner}: expected hidden to be a tuple of positive ints, got {hidden!r}"
+            )
         if not 0 <= dropout < 1:
             raise ValueError(f"{owner}: expected 0 <= dropout < 1, got {dropout!r}")
         size = input_size
@@ -440,15 +581,30 @@ class PooledCNN(nn.Module):
         channels = [in_channels, *conv_channels]
         for n_in, n_out in zip(channels[:-1], channels[1:]):
             if size < 2:
-                raise ValueError(f"{owner}: input_size {input_size} is too small for {len(conv_channels)} "
-                                 f"pooling stages")
-            layers += [nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
+                raise ValueError(
+                    f"{owner}: input_size {input_size} is too small for {len(conv_channels)} "
+                    f"pooling stages"
+                )
+            layers += [
+                nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
             size //= 2
-        self.input_size, self.in_channels, self.num_classes = input_size, in_channels, num_classes
-        self.arguments = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes,
-                              conv_channels=tuple(conv_channels), kernel_size=kernel_size, hidden=tuple(hidden),
-                              dropout=dropout)   # what rebuilds this network (capslib.pretrained)
+        self.input_size, self.in_channels, self.num_classes = (
+            input_size,
+            in_channels,
+            num_classes,
+        )
+        self.arguments = dict(
+            input_size=input_size,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            conv_channels=tuple(conv_channels),
+            kernel_size=kernel_size,
+            hidden=tuple(hidden),
+            dropout=dropout,
+        )  # what rebuilds this network (capslib.pretrained)
         self.features = nn.Sequential(*layers)
         sizes = [channels[-1] * size * size, *hidden]
         fcs: list[nn.Module] = [nn.Flatten()]
@@ -459,12 +615,21 @@ class PooledCNN(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         expected = (self.in_channels, self.input_size, self.input_size)
-        if not isinstance(images, Tensor) or not images.is_floating_point() or images.dim() != 4 \
-                or tuple(images.shape[1:]) != expected:
-            got = (f"shape {tuple(images.shape)} of dtype {images.dtype}" if isinstance(images, Tensor)
-                   else type(images).__name__)
-            raise ValueError(f"PooledCNN: expected floating images of shape (batch, "
-                             f"{', '.join(map(str, expected))}), got {got}")
+        if (
+            not isinstance(images, Tensor)
+            or not images.is_floating_point()
+            or images.dim() != 4
+            or tuple(images.shape[1:]) != expected
+        ):
+            got = (
+                f"shape {tuple(images.shape)} of dtype {images.dtype}"
+                if isinstance(images, Tensor)
+                else type(images).__name__
+            )
+            raise ValueError(
+                f"PooledCNN: expected floating images of shape (batch, "
+                f"{', '.join(map(str, expected))}), got {got}"
+            )
         return self.classifier(self.features(images))
 
 
@@ -505,30 +670,66 @@ class BaselineCNN(nn.Module):
     Shapes: ``images`` ``(batch, in_channels, input_size, input_size)`` -> logits ``(batch, num_classes)``.
     """
 
-    def __init__(self, input_size: int = 28, in_channels: int = 1, num_classes: int = 10,
-                 conv_channels: tuple[int, ...] = (256, 256, 128), kernel_size: int = 5,
-                 hidden: tuple[int, ...] = (328, 192), dropout: float = 0.5):
+    def __init__(
+        self,
+        input_size: int = 28,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        conv_channels: tuple[int, ...] = (256, 256, 128),
+        kernel_size: int = 5,
+        hidden: tuple[int, ...] = (328, 192),
+        dropout: float = 0.5,
+    ):
         super().__init__()
         owner = "BaselineCNN"
-        for name, value in [("input_size", input_size), ("in_channels", in_channels),
-                            ("num_classes", num_classes), ("kernel_size", kernel_size)]:
+        for name, value in [
+            ("input_size", input_size),
+            ("in_channels", in_channels),
+            ("num_classes", num_classes),
+            ("kernel_size", kernel_size),
+        ]:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{owner}: expected {name} to be a positive int, got {value!r}")
+                raise ValueError(
+                    f"{owner}: expected {name} to be a positive int, got {value!r}"
+                )
         if kernel_size % 2 == 0:
-            raise ValueError(f"{owner}: expected an odd kernel_size ('same' padding), got {kernel_size}")
+            raise ValueError(
+                f"{owner}: expected an odd kernel_size ('same' padding), got {kernel_size}"
+            )
         for name, sizes in [("conv_channels", conv_channels), ("hidden", hidden)]:
-            if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes) or not sizes:
-                raise ValueError(f"{owner}: expected {name} to be a non-empty tuple of positive ints, got {sizes!r}")
+            if (
+                not all(
+                    isinstance(s, int) and not isinstance(s, bool) and s >= 1
+                    for s in sizes
+                )
+                or not sizes
+            ):
+                raise ValueError(
+                    f"{owner}: expected {name} to be a non-empty tuple of positive ints, got {sizes!r}"
+                )
         if not 0 <= dropout < 1:
             raise ValueError(f"{owner}: expected 0 <= dropout < 1, got {dropout!r}")
-        self.input_size, self.in_channels, self.num_classes = input_size, in_channels, num_classes
-        self.arguments = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes,
-                              conv_channels=tuple(conv_channels), kernel_size=kernel_size, hidden=tuple(hidden),
-                              dropout=dropout)   # what rebuilds this network (capslib.pretrained)
+        self.input_size, self.in_channels, self.num_classes = (
+            input_size,
+            in_channels,
+            num_classes,
+        )
+        self.arguments = dict(
+            input_size=input_size,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            conv_channels=tuple(conv_channels),
+            kernel_size=kernel_size,
+            hidden=tuple(hidden),
+            dropout=dropout,
+        )  # what rebuilds this network (capslib.pretrained)
         convs: list[nn.Module] = []
         channels = [in_channels, *conv_channels]
         for n_in, n_out in zip(channels[:-1], channels[1:]):
-            convs += [nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2), nn.ReLU(inplace=True)]
+            convs += [
+                nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2),
+                nn.ReLU(inplace=True),
+            ]
         self.features = nn.Sequential(*convs)
         sizes = [channels[-1] * input_size * input_size, *hidden]
         fcs: list[nn.Module] = [nn.Flatten()]
@@ -539,14 +740,18 @@ class BaselineCNN(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         if not isinstance(images, Tensor):
-            raise TypeError(f"BaselineCNN: expected images as a torch.Tensor, got {type(images).__name__}")
+            raise TypeError(
+                f"BaselineCNN: expected images as a torch.Tensor, got {type(images).__name__}"
+            )
         expected = (self.in_channels, self.input_size, self.input_size)
         if not images.is_floating_point():
             raise TypeError(
                 f"BaselineCNN: expected floating images (batch, {', '.join(map(str, expected))}), got shape "
-                f"{tuple(images.shape)} of dtype {str(images.dtype).replace('torch.', '')}")
+                f"{tuple(images.shape)} of dtype {str(images.dtype).replace('torch.', '')}"
+            )
         if images.dim() != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(
                 f"BaselineCNN: expected images of shape (batch, {', '.join(map(str, expected))}), got shape "
-                f"{tuple(images.shape)}")
+                f"{tuple(images.shape)}"
+            )
         return self.classifier(self.features(images))

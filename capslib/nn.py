@@ -10,6 +10,7 @@ and Figures 1-2.
 * :class:`CapsuleDecoder`: masks the output capsules and reconstructs the
   image with three fully connected layers (Figure 2).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,16 +19,18 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from . import functional as F
-from .fused_conv import conv2d_channels_last
-from .fused_routing import fused_routing_capsules
+from . import functional as cf
+from .kernels.fused_conv import conv2d_channels_last
+from .kernels.fused_routing import fused_routing_capsules
 
 __all__ = ["CapsuleDecoder", "PrimaryCapsules", "RoutingCapsules"]
 
 
 def _positive_int(value, name: str, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: expected {name} to be a positive int, got {value!r}")
+        raise ValueError(
+            f"{owner}: expected {name} to be a positive int, got {value!r}"
+        )
     return value
 
 
@@ -36,10 +39,16 @@ def _describe(x: Tensor) -> str:
 
 
 def _fused_applies(u, weight: Tensor) -> bool:
-    """Whether :func:`~capslib.fused_routing.fused_routing_capsules` computes this layer (else the reference)."""
-    return (isinstance(u, Tensor) and u.dim() == 3 and u.dtype == weight.dtype
-            and u.dtype in (torch.float32, torch.float64) and u.device.type == "cpu" == weight.device.type
-            and not F.autocast_enabled("cpu") and not F.compiling())
+    """Whether :func:`~capslib.kernels.fused_routing.fused_routing_capsules` computes this layer (else the reference)."""
+    return (
+        isinstance(u, Tensor)
+        and u.dim() == 3
+        and u.dtype == weight.dtype
+        and u.dtype in (torch.float32, torch.float64)
+        and u.device.type == "cpu" == weight.device.type
+        and not cf.autocast_enabled("cpu")
+        and not cf.compiling()
+    )
 
 
 class PrimaryCapsules(nn.Module):
@@ -71,8 +80,14 @@ class PrimaryCapsules(nn.Module):
         with ``h = (H - kernel_size) // stride + 1`` (no padding), same for ``w``.
     """
 
-    def __init__(self, in_channels: int = 256, capsule_types: int = 32, capsule_dim: int = 8,
-                 kernel_size: int = 9, stride: int = 2):
+    def __init__(
+        self,
+        in_channels: int = 256,
+        capsule_types: int = 32,
+        capsule_dim: int = 8,
+        kernel_size: int = 9,
+        stride: int = 2,
+    ):
         super().__init__()
         owner = "PrimaryCapsules"
         self.in_channels = _positive_int(in_channels, "in_channels", owner)
@@ -80,14 +95,18 @@ class PrimaryCapsules(nn.Module):
         self.capsule_dim = _positive_int(capsule_dim, "capsule_dim", owner)
         self.kernel_size = _positive_int(kernel_size, "kernel_size", owner)
         self.stride = _positive_int(stride, "stride", owner)
-        self.conv = nn.Conv2d(in_channels, capsule_types * capsule_dim, kernel_size, stride=stride)
+        self.conv = nn.Conv2d(
+            in_channels, capsule_types * capsule_dim, kernel_size, stride=stride
+        )
         #: multiplies the pre-activations before the squash: 1 as in the paper; 1 / capsule_types in the
         #: official implementation, whose PrimaryCaps is a one-iteration routing over the types
         #: (``CapsNetConfig(init="official")`` sets it)
         self.preactivation_scale = 1.0
-        # Stored channels last, (out, k, k, in) in memory: the matrix that capslib.fused_conv multiplies by,
+        # Stored channels last, (out, k, k, in) in memory: the matrix that capslib.kernels.fused_conv multiplies by,
         # with no copy (values, state_dict and nn.Conv2d's results are the same in either layout).
-        self.conv.weight.data = self.conv.weight.data.contiguous(memory_format=torch.channels_last)
+        self.conv.weight.data = self.conv.weight.data.contiguous(
+            memory_format=torch.channels_last
+        )
 
     def grid_size(self, input_size: int) -> int:
         """Side of the capsule grid for a square input of side ``input_size``."""
@@ -110,7 +129,7 @@ class PrimaryCapsules(nn.Module):
                 f"(capsule_types x capsule_dim), got {channels}"
             )
         grouped = conv_out.reshape(batch, self.capsule_types, self.capsule_dim, h, w)
-        grouped = grouped.permute(0, 1, 3, 4, 2)                    # (batch, types, h, w, dim)
+        grouped = grouped.permute(0, 1, 3, 4, 2)  # (batch, types, h, w, dim)
         return grouped.reshape(batch, self.capsule_types * h * w, self.capsule_dim)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -124,22 +143,34 @@ class PrimaryCapsules(nn.Module):
                 f"PrimaryCapsules: expected an input at least {self.kernel_size}x{self.kernel_size} "
                 f"(the kernel size), got {_describe(x)}"
             )
-        return F.squash(self._scaled(self.capsules_from_channels(self.conv(x))), dim=-1)
+        return cf.squash(
+            self._scaled(self.capsules_from_channels(self.conv(x))), dim=-1
+        )
 
     def forward_channels_last(self, x: Tensor) -> Tensor:
         """The same as :meth:`forward` for a channels-last map ``(batch, H, W, in_channels)`` on a CPU.
 
-        The convolution is :func:`capslib.fused_conv.conv2d_channels_last` (one matrix multiply),
+        The convolution is :func:`capslib.kernels.fused_conv.conv2d_channels_last` (one matrix multiply),
         then the same type-major capsule layout: ``(batch, capsule_types * h * w, capsule_dim)``.
         """
         if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[3] != self.in_channels:
             got = _describe(x) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(
-                f"PrimaryCapsules: expected a channels-last input (batch, H, W, {self.in_channels}), got {got}")
-        out = conv2d_channels_last(x, self.conv.weight, self.conv.bias, self.stride)   # (batch, h, w, types * dim)
+                f"PrimaryCapsules: expected a channels-last input (batch, H, W, {self.in_channels}), got {got}"
+            )
+        out = conv2d_channels_last(
+            x, self.conv.weight, self.conv.bias, self.stride
+        )  # (batch, h, w, types * dim)
         batch, h, w, _ = out.shape
-        grouped = out.view(batch, h, w, self.capsule_types, self.capsule_dim).permute(0, 3, 1, 2, 4)
-        return F.squash(self._scaled(grouped.reshape(batch, self.capsule_types * h * w, self.capsule_dim)), dim=-1)
+        grouped = out.view(batch, h, w, self.capsule_types, self.capsule_dim).permute(
+            0, 3, 1, 2, 4
+        )
+        return cf.squash(
+            self._scaled(
+                grouped.reshape(batch, self.capsule_types * h * w, self.capsule_dim)
+            ),
+            dim=-1,
+        )
 
     def _scaled(self, s: Tensor) -> Tensor:
         return s if self.preactivation_scale == 1.0 else self.preactivation_scale * s
@@ -173,7 +204,7 @@ class RoutingCapsules(nn.Module):
         weight_std: standard deviation of the initial weights.
 
     Computation: on a CPU in float32/float64 outside autocast the forward pass is
-    :func:`capslib.fused_routing.fused_routing_capsules` (the same values and
+    :func:`capslib.kernels.fused_routing.fused_routing_capsules` (the same values and
     gradients, several times faster on a CPU); otherwise, or with
     ``layer.fused = False``, it is :meth:`predictions` followed by
     :func:`capslib.functional.dynamic_routing`, the reference.
@@ -183,8 +214,16 @@ class RoutingCapsules(nn.Module):
         [and couplings ``c``: ``(batch, in_caps, out_caps)``].
     """
 
-    def __init__(self, in_caps: int, in_dim: int, out_caps: int, out_dim: int,
-                 iterations: int = 3, detach_intermediate: bool = False, weight_std: float = 0.1):
+    def __init__(
+        self,
+        in_caps: int,
+        in_dim: int,
+        out_caps: int,
+        out_dim: int,
+        iterations: int = 3,
+        detach_intermediate: bool = False,
+        weight_std: float = 0.1,
+    ):
         super().__init__()
         owner = "RoutingCapsules"
         self.in_caps = _positive_int(in_caps, "in_caps", owner)
@@ -193,8 +232,14 @@ class RoutingCapsules(nn.Module):
         self.out_dim = _positive_int(out_dim, "out_dim", owner)
         self.iterations = _positive_int(iterations, "iterations", owner)
         self.detach_intermediate = bool(detach_intermediate)
-        if not (isinstance(weight_std, (int, float)) and weight_std > 0 and math.isfinite(weight_std)):
-            raise ValueError(f"{owner}: expected weight_std to be a positive number, got {weight_std!r}")
+        if not (
+            isinstance(weight_std, (int, float))
+            and weight_std > 0
+            and math.isfinite(weight_std)
+        ):
+            raise ValueError(
+                f"{owner}: expected weight_std to be a positive number, got {weight_std!r}"
+            )
         self.weight_std = float(weight_std)
         self.fused = True
         # W: (in_caps, out_caps, out_dim, in_dim), one out_dim x in_dim matrix per pair (i, j)
@@ -214,27 +259,41 @@ class RoutingCapsules(nn.Module):
         return torch.einsum("ijdk,bik->bijd", self.weight, u)
 
     def _check_input(self, u) -> None:
-        if not isinstance(u, Tensor) or u.dim() != 3 or tuple(u.shape[1:]) != (self.in_caps, self.in_dim):
+        if (
+            not isinstance(u, Tensor)
+            or u.dim() != 3
+            or tuple(u.shape[1:]) != (self.in_caps, self.in_dim)
+        ):
             got = _describe(u) if isinstance(u, Tensor) else type(u).__name__
             raise ValueError(
                 f"RoutingCapsules: expected input capsules of shape (batch, {self.in_caps}, "
                 f"{self.in_dim}), got {got}"
             )
         if not u.is_floating_point():
-            raise TypeError(f"RoutingCapsules: expected a floating tensor, got {_describe(u)}")
+            raise TypeError(
+                f"RoutingCapsules: expected a floating tensor, got {_describe(u)}"
+            )
 
     def forward(self, u: Tensor, return_couplings: bool = False):
         if self.fused and _fused_applies(u, self.weight):
             self._check_input(u)
-            v, c = fused_routing_capsules(u, self.weight, self.iterations, self.detach_intermediate)
+            v, c = fused_routing_capsules(
+                u, self.weight, self.iterations, self.detach_intermediate
+            )
             return (v, c) if return_couplings else v
         u_hat = self.predictions(u)
-        return F.dynamic_routing(u_hat, iterations=self.iterations, return_couplings=return_couplings,
-                                 detach_intermediate=self.detach_intermediate)
+        return cf.dynamic_routing(
+            u_hat,
+            iterations=self.iterations,
+            return_couplings=return_couplings,
+            detach_intermediate=self.detach_intermediate,
+        )
 
     def extra_repr(self) -> str:
-        return (f"in_caps={self.in_caps}, in_dim={self.in_dim}, out_caps={self.out_caps}, "
-                f"out_dim={self.out_dim}, iterations={self.iterations}")
+        return (
+            f"in_caps={self.in_caps}, in_dim={self.in_dim}, out_caps={self.out_caps}, "
+            f"out_dim={self.out_dim}, iterations={self.iterations}"
+        )
 
 
 class CapsuleDecoder(nn.Module):
@@ -257,14 +316,21 @@ class CapsuleDecoder(nn.Module):
         mask ``(batch, in_caps)`` (MultiMNIST: several capsules kept at once).
     """
 
-    def __init__(self, in_caps: int = 10, caps_dim: int = 16, hidden: Sequence[int] = (512, 1024),
-                 out_shape: Sequence[int] = (1, 28, 28)):
+    def __init__(
+        self,
+        in_caps: int = 10,
+        caps_dim: int = 16,
+        hidden: Sequence[int] = (512, 1024),
+        out_shape: Sequence[int] = (1, 28, 28),
+    ):
         super().__init__()
         owner = "CapsuleDecoder"
         self.in_caps = _positive_int(in_caps, "in_caps", owner)
         self.caps_dim = _positive_int(caps_dim, "caps_dim", owner)
         self.hidden = tuple(_positive_int(h, "each hidden size", owner) for h in hidden)
-        self.out_shape = tuple(_positive_int(s, "each out_shape entry", owner) for s in out_shape)
+        self.out_shape = tuple(
+            _positive_int(s, "each out_shape entry", owner) for s in out_shape
+        )
         sizes = [in_caps * caps_dim, *self.hidden]
         layers: list[nn.Module] = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -272,24 +338,41 @@ class CapsuleDecoder(nn.Module):
         layers += [nn.Linear(sizes[-1], math.prod(self.out_shape)), nn.Sigmoid()]
         self.layers = nn.Sequential(*layers)
 
-    def mask(self, poses: Tensor, targets: Tensor | None = None, mask_with: Tensor | None = None) -> Tensor:
+    def mask(
+        self,
+        poses: Tensor,
+        targets: Tensor | None = None,
+        mask_with: Tensor | None = None,
+    ) -> Tensor:
         """The masked poses ``(batch, in_caps, caps_dim)``: zero except for the kept capsules.
 
         Kept: ``mask_with`` if given; else ``targets`` in training mode; else
         the longest capsule.
         """
-        chosen = mask_with if mask_with is not None else (targets if self.training else None)
+        chosen = (
+            mask_with if mask_with is not None else (targets if self.training else None)
+        )
         if chosen is None:
-            chosen = F.capsule_length(poses.detach(), dim=-1).argmax(dim=1)
+            chosen = cf.capsule_length(poses.detach(), dim=-1).argmax(dim=1)
         if not isinstance(chosen, Tensor):
-            raise TypeError(f"CapsuleDecoder: expected the mask as a tensor, got {type(chosen).__name__}")
+            raise TypeError(
+                f"CapsuleDecoder: expected the mask as a tensor, got {type(chosen).__name__}"
+            )
         batch = poses.shape[0]
         if chosen.dim() == 1:
             if chosen.is_floating_point() or chosen.dtype == torch.bool:
-                raise TypeError(f"CapsuleDecoder: expected class indices of an integer dtype, got {_describe(chosen)}")
+                raise TypeError(
+                    f"CapsuleDecoder: expected class indices of an integer dtype, got {_describe(chosen)}"
+                )
             if chosen.shape[0] != batch:
-                raise ValueError(f"CapsuleDecoder: expected {batch} class indices, got {_describe(chosen)}")
-            if F._checking_values() and chosen.numel() and (int(chosen.min()) < 0 or int(chosen.max()) >= self.in_caps):
+                raise ValueError(
+                    f"CapsuleDecoder: expected {batch} class indices, got {_describe(chosen)}"
+                )
+            if (
+                cf._checking_values()
+                and chosen.numel()
+                and (int(chosen.min()) < 0 or int(chosen.max()) >= self.in_caps)
+            ):
                 raise ValueError(
                     f"CapsuleDecoder: expected class labels in the range [0, {self.in_caps}), got "
                     f"labels from {int(chosen.min())} to {int(chosen.max())}"
@@ -304,10 +387,20 @@ class CapsuleDecoder(nn.Module):
             )
         return poses * keep.to(device=poses.device, dtype=poses.dtype).unsqueeze(-1)
 
-    def forward(self, poses: Tensor, targets: Tensor | None = None, mask_with: Tensor | None = None) -> Tensor:
-        if (not isinstance(poses, Tensor) or poses.dim() != 3
-                or tuple(poses.shape[1:]) != (self.in_caps, self.caps_dim)):
-            got = _describe(poses) if isinstance(poses, Tensor) else type(poses).__name__
+    def forward(
+        self,
+        poses: Tensor,
+        targets: Tensor | None = None,
+        mask_with: Tensor | None = None,
+    ) -> Tensor:
+        if (
+            not isinstance(poses, Tensor)
+            or poses.dim() != 3
+            or tuple(poses.shape[1:]) != (self.in_caps, self.caps_dim)
+        ):
+            got = (
+                _describe(poses) if isinstance(poses, Tensor) else type(poses).__name__
+            )
             raise ValueError(
                 f"CapsuleDecoder: expected poses of shape (batch, {self.in_caps}, {self.caps_dim}), got {got}"
             )

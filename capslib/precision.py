@@ -22,6 +22,7 @@ routing logits and their softmax are float32, and both losses are summed in
 float32 (:mod:`capslib.functional`).  The weights and Adam's state are
 always float32.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,14 +71,18 @@ def cpu_bf16_units(flags: set[str] | None = None) -> list[str]:
     from its vendor; ``flags`` overrides ``/proc/cpuinfo`` (for tests).
     """
     flags = cpu_flags() if flags is None else flags
-    return [unit for unit, flag in (("AMX", "amx_bf16"), ("AVX512_BF16", "avx512_bf16")) if flag in flags]
+    return [
+        unit
+        for unit, flag in (("AMX", "amx_bf16"), ("AVX512_BF16", "avx512_bf16"))
+        if flag in flags
+    ]
 
 
 def gpu_has_native_bf16(device: torch.device) -> bool:
     """True when ``device`` (a CUDA GPU) computes bf16 in hardware, emulation not counted."""
     try:
         return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:   # a torch without the argument (before 2.3): native bf16 needs compute capability 8.0
+    except TypeError:  # a torch without the argument (before 2.3): native bf16 needs compute capability 8.0
         return torch.cuda.get_device_capability(device) >= (8, 0)
 
 
@@ -90,7 +95,9 @@ def choose_dtype(requested: str, device: torch.device | str) -> DtypeChoice:
     DtypeChoice(name='float32', reason='--dtype float32 was asked for')
     """
     if requested not in DTYPES:
-        raise ValueError(f"dtype: expected one of {', '.join(DTYPES)}, got {requested!r}")
+        raise ValueError(
+            f"dtype: expected one of {', '.join(DTYPES)}, got {requested!r}"
+        )
     if requested != "auto":
         return DtypeChoice(requested, f"--dtype {requested} was asked for")
     device = torch.device(device)
@@ -100,12 +107,21 @@ def choose_dtype(requested: str, device: torch.device | str) -> DtypeChoice:
             return DtypeChoice("bfloat16", f"auto: {name} has native bf16 units")
         capability = torch.cuda.get_device_capability(device)
         if capability >= (7, 0):
-            return DtypeChoice("float16", f"auto: {name} (compute capability {capability[0]}.{capability[1]}) "
-                                          "has float16 tensor cores but no native bf16; float16 with loss scaling")
-        return DtypeChoice("float32", f"auto: {name} has neither native bf16 nor float16 tensor cores")
+            return DtypeChoice(
+                "float16",
+                f"auto: {name} (compute capability {capability[0]}.{capability[1]}) "
+                "has float16 tensor cores but no native bf16; float16 with loss scaling",
+            )
+        return DtypeChoice(
+            "float32", f"auto: {name} has neither native bf16 nor float16 tensor cores"
+        )
     if device.type == "cpu":
         units = cpu_bf16_units()
         if units:
-            return DtypeChoice("bfloat16", f"auto: this CPU has native bf16 ({' and '.join(units)})")
-        return DtypeChoice("float32", "auto: this CPU has no native bf16 (no AMX, no AVX512_BF16)")
+            return DtypeChoice(
+                "bfloat16", f"auto: this CPU has native bf16 ({' and '.join(units)})"
+            )
+        return DtypeChoice(
+            "float32", "auto: this CPU has no native bf16 (no AMX, no AVX512_BF16)"
+        )
     return DtypeChoice("float32", f"auto: float32 on a {device.type} device")

@@ -26,6 +26,7 @@ The complete set comes from Debian's package ``dataset-fashion-mnist``
 (``apt-get install dataset-fashion-mnist``) or from the dataset's GitHub
 repository (zalandoresearch/fashion-mnist).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from capslib.data.idx import read_idx, write_idx  # noqa: E402
 
-SEED = 2017                       # the year of the dataset; the test set uses SEED + 1
+SEED = 2017  # the year of the dataset; the test set uses SEED + 1
 TRAIN_PER_CLASS = 500
 TEST_PER_CLASS = 200
 NUM_CLASSES = 10
@@ -58,7 +59,9 @@ def draw_balanced(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     for k in range(NUM_CLASSES):
         of_class = np.flatnonzero(labels == k)
         if len(of_class) < per_class:
-            raise ValueError(f"class {k} has {len(of_class)} examples, fewer than the {per_class} to draw")
+            raise ValueError(
+                f"class {k} has {len(of_class)} examples, fewer than the {per_class} to draw"
+            )
         chosen.append(rng.choice(of_class, size=per_class, replace=False))
     return rng.permutation(np.concatenate(chosen))
 
@@ -71,8 +74,10 @@ def find_split(source: Path, split: str) -> tuple[Path, Path]:
                 paths.append(candidate)
                 break
         else:
-            raise SystemExit(f"error: {source} lacks {name}: point --source at the complete Fashion-MNIST "
-                             "(`apt-get install dataset-fashion-mnist` puts it in /usr/share/datasets/fashion-mnist)")
+            raise SystemExit(
+                f"error: {source} lacks {name}: point --source at the complete Fashion-MNIST "
+                "(`apt-get install dataset-fashion-mnist` puts it in /usr/share/datasets/fashion-mnist)"
+            )
     return paths[0], paths[1]
 
 
@@ -83,9 +88,13 @@ def make_split(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.nda
     labels = read_idx(labels_path, expected_ndim=1)
     expected = {"train": 60_000, "test": 10_000}[split]
     if len(images) != expected or len(labels) != expected:
-        raise SystemExit(f"error: {images_path} holds {len(images):,} images, the official {split} set "
-                         f"has {expected:,}: this is not the complete Fashion-MNIST")
-    per_class, seed = (TRAIN_PER_CLASS, SEED) if split == "train" else (TEST_PER_CLASS, SEED + 1)
+        raise SystemExit(
+            f"error: {images_path} holds {len(images):,} images, the official {split} set "
+            f"has {expected:,}: this is not the complete Fashion-MNIST"
+        )
+    per_class, seed = (
+        (TRAIN_PER_CLASS, SEED) if split == "train" else (TEST_PER_CLASS, SEED + 1)
+    )
     index = draw_balanced(labels, per_class, seed)
     return images[index], labels[index], index
 
@@ -96,11 +105,23 @@ def sha256(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
-                        help=f"folder with the complete Fashion-MNIST (default {DEFAULT_SOURCE})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where to write (default {DEFAULT_OUT})")
-    parser.add_argument("--check", action="store_true",
-                        help="do not write: redraw the sample and compare it with the files in --out")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=DEFAULT_SOURCE,
+        help=f"folder with the complete Fashion-MNIST (default {DEFAULT_SOURCE})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"where to write (default {DEFAULT_OUT})",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="do not write: redraw the sample and compare it with the files in --out",
+    )
     args = parser.parse_args(argv)
 
     problems = []
@@ -108,20 +129,29 @@ def main(argv: list[str] | None = None) -> int:
         images, labels, index = make_split(args.source, split)
         images_name, labels_name = FILES[split]
         if args.check:
-            same = (np.array_equal(read_idx(args.out / images_name), images)
-                    and np.array_equal(read_idx(args.out / labels_name), labels))
-            print(f"{split}: {len(labels):,} images {'match' if same else 'DIFFER FROM'} {args.out}")
+            same = np.array_equal(
+                read_idx(args.out / images_name), images
+            ) and np.array_equal(read_idx(args.out / labels_name), labels)
+            print(
+                f"{split}: {len(labels):,} images {'match' if same else 'DIFFER FROM'} {args.out}"
+            )
             if not same:
                 problems.append(split)
             continue
         write_idx(args.out / images_name, images)
         write_idx(args.out / labels_name, labels)
-        print(f"{split}: wrote {len(labels):,} images ({np.bincount(labels).tolist()} per class), "
-              f"official indices {index.min()}..{index.max()}")
+        print(
+            f"{split}: wrote {len(labels):,} images ({np.bincount(labels).tolist()} per class), "
+            f"official indices {index.min()}..{index.max()}"
+        )
     if args.check:
         return 1 if problems else 0
-    names = [name for split in ("test", "train") for name in FILES[split]]   # sorted, as sha256sum lists them
-    (args.out / "SHA256SUMS").write_text("".join(f"{sha256(args.out / n)}  {n}\n" for n in sorted(names)))
+    names = [
+        name for split in ("test", "train") for name in FILES[split]
+    ]  # sorted, as sha256sum lists them
+    (args.out / "SHA256SUMS").write_text(
+        "".join(f"{sha256(args.out / n)}  {n}\n" for n in sorted(names))
+    )
     print(f"wrote {args.out / 'SHA256SUMS'}")
     return 0
 

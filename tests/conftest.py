@@ -4,6 +4,7 @@ The browser tests (tests/test_browser*.py) share one headless Chromium for the w
 ``browser`` and ``context`` live here, once, because a session fixture imported into two test
 modules is set up twice, and Playwright refuses a second sync_playwright() inside the first.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,13 @@ def browser():
 
     executable = bookcheck.find_chromium()
     if executable is None:
-        pytest.fail("no Chromium found: install Debian's `chromium` (.ci/run does) or set $CHROMIUM")
+        pytest.fail(
+            "no Chromium found: install Debian's `chromium` (.ci/run does) or set $CHROMIUM"
+        )
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=bookcheck.CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=executable, args=bookcheck.CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -45,6 +50,8 @@ def browser():
 @pytest.fixture(scope="session")
 def context(browser):
     """A browser context with a laptop-sized window; every page of the session opens in it."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+    ctx = browser.new_context(
+        viewport={"width": 1280, "height": 900}, reduced_motion="reduce"
+    )
     yield ctx
     ctx.close()

@@ -9,6 +9,7 @@
   build took to run it, and the full-mode time from ``results/notebook_times_full.json`` when it
   exists ("not yet" otherwise, with a note on how to measure it).
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,9 @@ def test_chapter_of_a_page():
 def test_every_notebook_of_the_book_has_a_chapter_number():
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
         number = exercise_numbers.chapter_of(f"notebooks/{path.stem}")
-        assert number == ("A" if path.stem.startswith("appendix") else str(int(path.stem[:2]))), path.name
+        assert number == (
+            "A" if path.stem.startswith("appendix") else str(int(path.stem[:2]))
+        ), path.name
 
 
 def test_format_seconds():
@@ -53,8 +56,15 @@ def test_format_seconds():
 
 def _notebook(title: str, code: str, markdown: str = "") -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\n{markdown}"), nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# {title}\n\n{markdown}"),
+        nbformat.v4.new_code_cell(code),
+    ]
     return nb
 
 
@@ -72,7 +82,9 @@ Two.
 
 """
 
-EXERCISES_03 = FIGURES_03 + """```{exercise} Alpha
+EXERCISES_03 = (
+    FIGURES_03
+    + """```{exercise} Alpha
 :label: ex-03-a
 
 Do alpha.
@@ -90,45 +102,75 @@ Alpha done.
 Do beta.
 ```
 """
+)
 
 
-def _tiny_book(root: Path, *, extra_page: str | None = None, full_times: dict | None = None) -> Path:
+def _tiny_book(
+    root: Path, *, extra_page: str | None = None, full_times: dict | None = None
+) -> Path:
     for name in ("_config.yml", "book/references.bib", "_static", "_ext"):
         source, target = REPO / name, root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                source, target, ignore=shutil.ignore_patterns("__pycache__")
+            )
         else:
             target.write_bytes(source.read_bytes())
     (root / "notebooks").mkdir()
-    nbformat.write(_notebook("3. First", "import time\ntime.sleep(1.2)\nprint('slept')", EXERCISES_03),
-                   root / "notebooks" / "03_first.ipynb")
-    nbformat.write(_notebook("12. Second", "print(1 + 1)",
-                             "```{exercise} Gamma\n:label: ex-12-a\n\nDo gamma.\n```\n\n"
-                             "```{exercise} Delta\n:label: ex-12-b\n\nDo delta.\n```\n"),
-                   root / "notebooks" / "12_second.ipynb")
-    nbformat.write(_notebook("Appendix: extra", "print('A')", "```{exercise} Epsilon\n:label: ex-a-a\n\nDo.\n```\n"),
-                   root / "notebooks" / "appendix_extra.ipynb")
-    (root / "index.md").write_text("# Index\n\nSee {numref}`ex-12-b` and {numref}`ex-03-a`, {numref}`fig-03-two`.\n\n"
-                                   "```{chapter-times}\n```\n")
+    nbformat.write(
+        _notebook(
+            "3. First", "import time\ntime.sleep(1.2)\nprint('slept')", EXERCISES_03
+        ),
+        root / "notebooks" / "03_first.ipynb",
+    )
+    nbformat.write(
+        _notebook(
+            "12. Second",
+            "print(1 + 1)",
+            "```{exercise} Gamma\n:label: ex-12-a\n\nDo gamma.\n```\n\n"
+            "```{exercise} Delta\n:label: ex-12-b\n\nDo delta.\n```\n",
+        ),
+        root / "notebooks" / "12_second.ipynb",
+    )
+    nbformat.write(
+        _notebook(
+            "Appendix: extra",
+            "print('A')",
+            "```{exercise} Epsilon\n:label: ex-a-a\n\nDo.\n```\n",
+        ),
+        root / "notebooks" / "appendix_extra.ipynb",
+    )
+    (root / "index.md").write_text(
+        "# Index\n\nSee {numref}`ex-12-b` and {numref}`ex-03-a`, {numref}`fig-03-two`.\n\n"
+        "```{chapter-times}\n```\n"
+    )
     chapters = ["notebooks/03_first", "notebooks/12_second"]
     if extra_page:
         (root / "loose.md").write_text(extra_page)
         chapters.append("loose")
-    toc = ("format: jb-book\nroot: index\nparts:\n  - caption: One\n    chapters:\n"
-           + "".join(f"      - file: {c}\n" for c in chapters)
-           + "  - caption: Appendices\n    chapters:\n      - file: notebooks/appendix_extra\n")
+    toc = (
+        "format: jb-book\nroot: index\nparts:\n  - caption: One\n    chapters:\n"
+        + "".join(f"      - file: {c}\n" for c in chapters)
+        + "  - caption: Appendices\n    chapters:\n      - file: notebooks/appendix_extra\n"
+    )
     (root / "_toc.yml").write_text(toc)
     if full_times is not None:
         (root / "results").mkdir()
-        (root / "results" / "notebook_times_full.json").write_text(json.dumps(full_times))
+        (root / "results" / "notebook_times_full.json").write_text(
+            json.dumps(full_times)
+        )
     return root
 
 
 def _build(root: Path) -> subprocess.CompletedProcess:
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    return subprocess.run([str(jupyter_book), "build", str(root), *FLAGS], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [str(jupyter_book), "build", str(root), *FLAGS],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _text(html: str) -> str:
@@ -148,7 +190,9 @@ def test_exercise_boxes_are_numbered_by_chapter(tiny_book):
     first = (tiny_book / "notebooks" / "03_first.html").read_text()
     second = (tiny_book / "notebooks" / "12_second.html").read_text()
     appendix = (tiny_book / "notebooks" / "appendix_extra.html").read_text()
-    titles = lambda html: re.findall(r'<span class="caption-number">(Exercise [^<]*?) </span>', html)  # noqa: E731
+    titles = lambda html: re.findall(
+        r'<span class="caption-number">(Exercise [^<]*?) </span>', html
+    )  # noqa: E731
     assert titles(first) == ["Exercise 3.1", "Exercise 3.2"]
     assert titles(second) == ["Exercise 12.1", "Exercise 12.2"]
     assert titles(appendix) == ["Exercise A.1"]
@@ -160,18 +204,26 @@ def test_exercise_boxes_are_numbered_by_chapter(tiny_book):
 @pytest.mark.slow
 def test_figures_are_numbered_by_chapter(tiny_book):
     first = (tiny_book / "notebooks" / "03_first.html").read_text()
-    assert re.findall(r'<span class="caption-number">(Fig\. [^<]*?) </span>', first) == ["Fig. 3.1", "Fig. 3.2"]
-    assert "Fig. 3.2" in _text((tiny_book / "index.html").read_text()), "a {numref} says the same"
+    assert re.findall(
+        r'<span class="caption-number">(Fig\. [^<]*?) </span>', first
+    ) == ["Fig. 3.1", "Fig. 3.2"]
+    assert "Fig. 3.2" in _text((tiny_book / "index.html").read_text()), (
+        "a {numref} says the same"
+    )
 
 
 @pytest.mark.slow
 def test_chapter_times_table_lists_the_notebooks_with_this_builds_times(tiny_book):
     html = (tiny_book / "index.html").read_text()
-    table = html[html.index('class="chapter-times'):]
-    table = table[:table.index("</table>")]
-    rows = [_text(row).strip() for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)]
+    table = html[html.index('class="chapter-times') :]
+    table = table[: table.index("</table>")]
+    rows = [
+        _text(row).strip() for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)
+    ]
     assert rows[0] == "chapter quick mode (this build) full mode (GPU)"
-    assert [r.split(" ")[0] for r in rows[1:4]] == ["3.", "12.", "Appendix:"], rows  # reading order
+    assert [r.split(" ")[0] for r in rows[1:4]] == ["3.", "12.", "Appendix:"], (
+        rows
+    )  # reading order
     seconds = int(re.search(r"3\. First (\d+) s", rows[1]).group(1))
     assert seconds >= 1, "the first notebook sleeps 1.2 s"
     assert all(r.endswith("not yet") for r in rows[1:4])
@@ -181,8 +233,11 @@ def test_chapter_times_table_lists_the_notebooks_with_this_builds_times(tiny_boo
 
 @pytest.mark.slow
 def test_chapter_times_show_a_full_mode_measurement(tmp_path):
-    full = {"device": "NVIDIA Test GPU", "date": "2026-12-01",
-            "seconds": {"notebooks/03_first": 125.0, "notebooks/12_second": 30.0}}
+    full = {
+        "device": "NVIDIA Test GPU",
+        "date": "2026-12-01",
+        "seconds": {"notebooks/03_first": 125.0, "notebooks/12_second": 30.0},
+    }
     root = _tiny_book(tmp_path / "book", full_times=full)
     result = _build(root)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
@@ -195,20 +250,33 @@ def test_chapter_times_show_a_full_mode_measurement(tmp_path):
 
 @pytest.mark.slow
 def test_an_exercise_outside_a_chapter_fails_the_build(tmp_path):
-    root = _tiny_book(tmp_path / "book", extra_page="# Loose\n\n```{exercise} Stray\n:label: ex-loose\n\nX.\n```\n")
+    root = _tiny_book(
+        tmp_path / "book",
+        extra_page="# Loose\n\n```{exercise} Stray\n:label: ex-loose\n\nX.\n```\n",
+    )
     result = _build(root)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "a page without a chapter number" in output and "'loose'" in output, output[-3000:]
+    assert "a page without a chapter number" in output and "'loose'" in output, output[
+        -3000:
+    ]
 
 
 @pytest.mark.slow
 def test_a_figure_whose_cell_prints_text_fails_the_build(tmp_path):
     root = _tiny_book(tmp_path / "book")
-    nb = _notebook("12. Second", "'<Figure size 750x460 with 1 Axes>'  # the repr of a Figure nobody showed")
-    nb.cells[1].metadata["mystnb"] = {"figure": {"caption": "A diagram.", "name": "fig-12-diagram"}}
+    nb = _notebook(
+        "12. Second",
+        "'<Figure size 750x460 with 1 Axes>'  # the repr of a Figure nobody showed",
+    )
+    nb.cells[1].metadata["mystnb"] = {
+        "figure": {"caption": "A diagram.", "name": "fig-12-diagram"}
+    }
     nbformat.write(nb, root / "notebooks" / "12_second.ipynb")
     result = _build(root)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "figure fig-12-diagram shows no image" in output and "<Figure size 750x460" in output, output[-3000:]
+    assert (
+        "figure fig-12-diagram shows no image" in output
+        and "<Figure size 750x460" in output
+    ), output[-3000:]

@@ -4,6 +4,7 @@ The shape (../shared/STYLE.md): a title with a Colab badge, the Colab install
 cell, objectives, summary, exercises with hidden solutions, references; and
 notebooks are committed without outputs (the book build executes them).
 """
+
 from __future__ import annotations
 
 import re
@@ -26,12 +27,16 @@ def toc_files() -> list[str]:
 
 
 NOTEBOOKS = [f for f in toc_files() if f.startswith("notebooks/")]
-BIB_KEYS = set(re.findall(r"@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text()))
+BIB_KEYS = set(
+    re.findall(r"@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text())
+)
 
 
 def test_every_toc_entry_exists():
     for name in toc_files():
-        assert (ROOT / f"{name}.md").exists() or (ROOT / f"{name}.ipynb").exists(), f"{name} is in _toc.yml but missing"
+        assert (ROOT / f"{name}.md").exists() or (ROOT / f"{name}.ipynb").exists(), (
+            f"{name} is in _toc.yml but missing"
+        )
 
 
 def test_every_notebook_is_in_the_toc():
@@ -40,8 +45,13 @@ def test_every_notebook_is_in_the_toc():
 
 
 def test_required_references_are_in_the_bibliography():
-    assert {"sabour2017dynamic", "hinton2018matrix", "lecun1998gradient", "mazzia2021efficient",
-            "xiao2017fashion"} <= BIB_KEYS
+    assert {
+        "sabour2017dynamic",
+        "hinton2018matrix",
+        "lecun1998gradient",
+        "mazzia2021efficient",
+        "xiao2017fashion",
+    } <= BIB_KEYS
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -52,19 +62,31 @@ def test_chapter_shape(name):
     first = nb.cells[0].source
     stem = Path(name).name
     assert first.startswith("# "), "the first cell is the chapter's title"
-    assert f"colab.research.google.com/github/{REPO}/blob/main/{name}.ipynb" in first, "Colab badge"
+    assert f"colab.research.google.com/github/{REPO}/blob/main/{name}.ipynb" in first, (
+        "Colab badge"
+    )
     assert "PLACEHOLDER" not in markdown, f"{stem} is still a placeholder"
-    assert code and "google.colab" in code[0] and "pip install" in code[0], "the first code cell installs capslib on Colab"
+    assert code and "google.colab" in code[0] and "pip install" in code[0], (
+        "the first code cell installs capslib on Colab"
+    )
     for heading in ("Objectives", "Summary", "Exercises", "References"):
-        assert re.search(rf"(^#+ .*{heading}|\*\*{heading}[.:]?\*\*)", markdown, re.M), f"{stem} lacks {heading}"
+        assert re.search(
+            rf"(^#+ .*{heading}|\*\*{heading}[.:]?\*\*)", markdown, re.M
+        ), f"{stem} lacks {heading}"
     exercises = re.findall(r"```\{exercise\}.*?\n:label: (\S+)", markdown)
     solutions = re.findall(r"```\{solution\} (\S+)\n:class: dropdown", markdown)
     minimum = 2 if stem == "00_setup" else 3
-    assert len(exercises) >= minimum, f"{stem} has {len(exercises)} exercises, at least {minimum} expected"
-    assert set(exercises) <= set(solutions), f"{stem}: every exercise needs a hidden (dropdown) solution"
+    assert len(exercises) >= minimum, (
+        f"{stem} has {len(exercises)} exercises, at least {minimum} expected"
+    )
+    assert set(exercises) <= set(solutions), (
+        f"{stem}: every exercise needs a hidden (dropdown) solution"
+    )
     for key in re.findall(r"\{cite[:\w]*\}`([^`]+)`", markdown):
         for k in key.split(","):
-            assert k.strip() in BIB_KEYS, f"{stem} cites {k.strip()!r}, which is not in book/references.bib"
+            assert k.strip() in BIB_KEYS, (
+                f"{stem} cites {k.strip()!r}, which is not in book/references.bib"
+            )
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
 
 
@@ -73,7 +95,9 @@ def test_notebooks_are_committed_without_outputs(name):
     nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert not cell.outputs and cell.execution_count is None, f"{name}: clear the outputs before committing"
+            assert not cell.outputs and cell.execution_count is None, (
+                f"{name}: clear the outputs before committing"
+            )
 
 
 def test_exercise_labels_are_unique_across_the_book():
@@ -93,7 +117,32 @@ import exercise_numbers  # noqa: E402  (the extension that numbers the boxes in 
 
 BOOK_PAGES = [f for f in toc_files() if f.startswith("book/")]
 EXERCISE_BOX = re.compile(r"```\{exercise\}[^\n]*\n:label: (\S+)")
-CHECK_CALL = re.compile(r"capslib\.exercises\.(check_\w+)\(")
+CHECK_CALL = re.compile(
+    r"\bex\.(check_\w+)\("
+)  # `from capsbook.exercises import chNN as ex`
+
+
+def exercise_module(name: str):
+    """The chapter's module of checks: ``notebooks/05_routing`` -> ``capsbook.exercises.ch05``."""
+    import importlib
+
+    stem = Path(name).name
+    short = "ch_fashion" if stem.startswith("appendix_fashion") else f"ch{stem[:2]}"
+    return importlib.import_module(f"capsbook.exercises.{short}")
+
+
+def exercise_modules():
+    import pkgutil
+
+    import capsbook.exercises
+
+    return [
+        f"capsbook.exercises.{info.name}"
+        for info in pkgutil.iter_modules(capsbook.exercises.__path__)
+        if info.name.startswith("ch")
+    ]
+
+
 HIDDEN = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
 
 
@@ -119,17 +168,28 @@ def _stub(*args, **kwargs):
 def test_each_exercise_box_and_its_check_carry_the_same_number(name):
     """The box reads "Exercise N.k" (N from the file name, k its position: _ext/exercise_numbers.py);
     the check called under it must print the same number."""
-    import capslib.exercises
-
+    module = exercise_module(name)
+    source = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+    assert any(
+        f"from capsbook.exercises import {module.__name__.rsplit('.', 1)[1]} as ex"
+        in cell.source
+        for cell in source.cells
+        if cell.cell_type == "code"
+    ), f"{name} does not import its chapter's checks as ex"
     boxes = exercise_boxes(name)
     assert boxes, f"{name} has no exercise box"
     for number, label, checks in boxes:
-        assert checks, f"{name}: exercise {label} (Exercise {number}) calls no capslib.exercises check"
-        check_fn = getattr(capslib.exercises, checks[0], None)
-        assert check_fn is not None, f"{name}: {label} calls capslib.exercises.{checks[0]}, which does not exist"
+        assert checks, (
+            f"{name}: exercise {label} (Exercise {number}) calls no capsbook.exercises check"
+        )
+        check_fn = getattr(module, checks[0], None)
+        assert check_fn is not None, (
+            f"{name}: {label} calls {module.__name__}.{checks[0]}, which does not exist"
+        )
         title = check_fn(_stub, verbose=False).title
-        assert title.split(":", 1)[0] == f"Exercise {number}", \
+        assert title.split(":", 1)[0] == f"Exercise {number}", (
             f"{name}: the box {label} is Exercise {number}, its check {checks[0]} prints {title!r}"
+        )
 
 
 def test_a_check_no_exercise_calls_is_named_in_its_module_docstring():
@@ -137,15 +197,21 @@ def test_a_check_no_exercise_calls_is_named_in_its_module_docstring():
     (and tested on its own), not one left behind by a renumbering."""
     import importlib
 
-    import capslib.exercises
-
-    called = {check for name in NOTEBOOKS for _, _, checks in exercise_boxes(name) for check in checks}
-    for short in capslib.exercises._chapter_modules():
-        module = importlib.import_module(f"capslib.exercises.{short}")
-        for check in (n for n in module.__all__ if n.startswith("check_") and n not in called):
+    called = {
+        check
+        for name in NOTEBOOKS
+        for _, _, checks in exercise_boxes(name)
+        for check in checks
+    }
+    for module_name in exercise_modules():
+        module = importlib.import_module(module_name)
+        for check in (
+            n for n in module.__all__ if n.startswith("check_") and n not in called
+        ):
             assert f"`{check}`" in (module.__doc__ or ""), (
                 f"{module.__name__}.{check} is called by no exercise and its module docstring does not say "
-                "what it is for: remove it, or name it there as a warm-up or special case")
+                "what it is for: remove it, or name it there as a warm-up or special case"
+            )
 
 
 def all_exercise_numbers() -> set[str]:
@@ -175,13 +241,17 @@ def _prose(name: str) -> str:
     """The markdown of a page (a notebook's markdown cells, or a .md page), without code blocks."""
     if (ROOT / f"{name}.ipynb").exists():
         nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
-        return "\n".join(without_code_blocks(c.source) for c in nb.cells if c.cell_type == "markdown")
+        return "\n".join(
+            without_code_blocks(c.source) for c in nb.cells if c.cell_type == "markdown"
+        )
     return without_code_blocks((ROOT / f"{name}.md").read_text())
 
 
 def test_code_blocks_are_left_out_of_the_prose():
-    page = ("Text {cite}`a`.\n\n````{solution} ex\n:class: dropdown\n\nSee {cite}`b`.\n\n```python\n"
-            "x = '{cite}`c`'\n```\n````\n\n```\n{cite}`d`\n```\nEnd {cite}`e`.")
+    page = (
+        "Text {cite}`a`.\n\n````{solution} ex\n:class: dropdown\n\nSee {cite}`b`.\n\n```python\n"
+        "x = '{cite}`c`'\n```\n````\n\n```\n{cite}`d`\n```\nEnd {cite}`e`."
+    )
     assert re.findall(r"`(\w)`", without_code_blocks(page)) == ["a", "b", "e"]
 
 
@@ -193,8 +263,12 @@ def test_prose_names_exercises_by_their_box_numbers(name):
     for mention in re.findall(r"\bExercises? (\w+(?:\.\d+)?)", text):
         if not re.fullmatch(r"(\d+|A)(\.\d+)?", mention):
             continue  # "Exercises 11.1-11.3", "exercise boxes": prose, not a number
-        assert "." in mention, f"{name}: 'Exercise {mention}' is not numbered by chapter (write N.k)"
-        assert mention in numbers, f"{name}: 'Exercise {mention}' names no exercise box of the book"
+        assert "." in mention, (
+            f"{name}: 'Exercise {mention}' is not numbered by chapter (write N.k)"
+        )
+        assert mention in numbers, (
+            f"{name}: 'Exercise {mention}' names no exercise box of the book"
+        )
 
 
 def cited_keys() -> set[str]:
@@ -207,7 +281,9 @@ def cited_keys() -> set[str]:
 
 def test_every_bibliography_entry_is_cited():
     uncited = BIB_KEYS - cited_keys()
-    assert not uncited, f"book/references.bib entries cited nowhere (cite them or drop them): {sorted(uncited)}"
+    assert not uncited, (
+        f"book/references.bib entries cited nowhere (cite them or drop them): {sorted(uncited)}"
+    )
 
 
 def test_every_citation_is_in_the_bibliography():
@@ -216,17 +292,41 @@ def test_every_citation_is_in_the_bibliography():
 
 #: The terms the chapters link with {term} (the conventions of this round), exactly as written.
 GLOSSARY_TERMS = [
-    "activity vector", "affNIST", "agreement", "capsule", "coupling coefficient", "decoder", "dynamic routing",
-    "equivariance", "EM routing", "instantiation parameters", "invariance", "margin loss", "MNIST", "MultiMNIST",
-    "pooling", "primary capsules", "quick mode", "reconstruction loss", "squash", "DigitCaps", "prediction vector",
-    "transformation matrix", "routing logit", "masking", "pose matrix", "spread loss", "coordinate addition",
-    "inverse temperature", "Picasso problem",
+    "activity vector",
+    "affNIST",
+    "agreement",
+    "capsule",
+    "coupling coefficient",
+    "decoder",
+    "dynamic routing",
+    "equivariance",
+    "EM routing",
+    "instantiation parameters",
+    "invariance",
+    "margin loss",
+    "MNIST",
+    "MultiMNIST",
+    "pooling",
+    "primary capsules",
+    "quick mode",
+    "reconstruction loss",
+    "squash",
+    "DigitCaps",
+    "prediction vector",
+    "transformation matrix",
+    "routing logit",
+    "masking",
+    "pose matrix",
+    "spread loss",
+    "coordinate addition",
+    "inverse temperature",
+    "Picasso problem",
 ]
 
 
 def glossary_terms() -> list[str]:
     text = (ROOT / "book" / "glossary.md").read_text()
-    block = text[text.index("```{glossary}"):]
+    block = text[text.index("```{glossary}") :]
     return re.findall(r"^(\S[^\n]*)\n  ", block, re.M)
 
 
@@ -239,7 +339,9 @@ def test_glossary_has_every_term_of_the_conventions():
 
 def test_glossary_says_interpreted_as_for_the_length():
     text = (ROOT / "book" / "glossary.md").read_text()
-    assert "is the probability" not in text and "is interpreted as the probability" in text
+    assert (
+        "is the probability" not in text and "is interpreted as the probability" in text
+    )
 
 
 @pytest.mark.parametrize("name", toc_files())
@@ -248,11 +350,16 @@ def test_every_term_link_names_a_glossary_term(name):
     for role in re.findall(r"\{term\}`([^`]+)`", _prose(name)):
         target = re.search(r"<([^>]+)>$", role)
         term = (target.group(1) if target else role).strip()
-        assert term.lower() in terms, f"{name}: {{term}}`{role}` links to no glossary term"
+        assert term.lower() in terms, (
+            f"{name}: {{term}}`{role}` links to no glossary term"
+        )
 
 
 def test_preface_on_pooling_and_its_figure():
     preface = (ROOT / "book" / "preface.md").read_text()
     assert "forgets *where*" not in preface and "within its pooling window" in preface
-    assert "figures/book_path.svg" in preface and (ROOT / "book" / "figures" / "book_path.svg").exists()
+    assert (
+        "figures/book_path.svg" in preface
+        and (ROOT / "book" / "figures" / "book_path.svg").exists()
+    )
     assert "```{chapter-times}" in preface

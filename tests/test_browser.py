@@ -49,7 +49,11 @@ def _repository() -> tuple[str, str, str]:
     config = yaml.safe_load((BOOK_ROOT / "_config.yml").read_text(encoding="utf-8"))
     repository = config.get("repository", {})
     path = (repository.get("path_to_book") or "").strip("/")
-    return repository["url"], repository.get("branch", "main"), f"{path}/" if path else ""
+    return (
+        repository["url"],
+        repository.get("branch", "main"),
+        f"{path}/" if path else "",
+    )
 
 
 def expected_colab_url(docname: str) -> str:
@@ -60,10 +64,14 @@ def expected_colab_url(docname: str) -> str:
 def require_built_book(html: Path = HTML, docnames: list[str] = DOCNAMES) -> None:
     """Fail (not skip) when the book has not been built: the browser tests need it."""
     if not (html / "index.html").exists():
-        pytest.fail(f"no built book at {html}: run `make book` first (or `make test`, which builds a fresh one)")
+        pytest.fail(
+            f"no built book at {html}: run `make book` first (or `make test`, which builds a fresh one)"
+        )
     missing = [name for name in docnames if not (html / f"{name}.html").exists()]
     if missing:
-        pytest.fail(f"the built book at {html} lacks pages of _toc.yml: {missing}; run `make book` first")
+        pytest.fail(
+            f"the built book at {html} lacks pages of _toc.yml: {missing}; run `make book` first"
+        )
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -105,20 +113,33 @@ class BuiltBook:
         page, source = record.page, bookcheck.source_of(BOOK_ROOT, docname)
         try:
             problems = {
-                "math": bookcheck.check_math_typeset(page, expect_math=bookcheck.source_has_math(source)),
+                "math": bookcheck.check_math_typeset(
+                    page, expect_math=bookcheck.source_has_math(source)
+                ),
                 "images": bookcheck.check_images_loaded(page),
                 "links": self.links.check(bookcheck.page_links(page)),
             }
             if docname in NOTEBOOKS:
                 executed = bookcheck.executed_notebook(BUILD, BOOK_ROOT, docname)
-                if executed is None:  # never weaken the figure check to "some figure": say what is missing
-                    problems["figures"] = [f"no executed copy of {docname} in {BUILD / '.jupyter_cache'} or "
-                                           f"{BUILD / 'jupyter_execute'}: rebuild the book (make book) first"]
+                if (
+                    executed is None
+                ):  # never weaken the figure check to "some figure": say what is missing
+                    problems["figures"] = [
+                        f"no executed copy of {docname} in {BUILD / '.jupyter_cache'} or "
+                        f"{BUILD / 'jupyter_execute'}: rebuild the book (make book) first"
+                    ]
                 else:
-                    problems["figures"] = bookcheck.check_figures(page, bookcheck.figure_outputs(executed),
-                                                                  bookcheck.source_plots(source))
-                problems["colab"] = bookcheck.check_colab_link(page, expected_colab_url(docname))
-            bookcheck.save_screenshot(page, SCREENSHOTS / bookcheck.screenshot_name(docname))
+                    problems["figures"] = bookcheck.check_figures(
+                        page,
+                        bookcheck.figure_outputs(executed),
+                        bookcheck.source_plots(source),
+                    )
+                problems["colab"] = bookcheck.check_colab_link(
+                    page, expected_colab_url(docname)
+                )
+            bookcheck.save_screenshot(
+                page, SCREENSHOTS / bookcheck.screenshot_name(docname)
+            )
             problems["solutions"] = bookcheck.check_solutions_hidden_until_clicked(
                 page, bookcheck.source_solution_count(source)
             )
@@ -207,18 +228,28 @@ def test_screenshot_saved(book, docname):
 
 @browser_test
 def test_search_finds_squash(book, context):
-    assert_no_problems("search.html", bookcheck.check_search(context, book.base_url, SEARCH_TERM))
+    assert_no_problems(
+        "search.html", bookcheck.check_search(context, book.base_url, SEARCH_TERM)
+    )
 
 
 @browser_test
 def test_the_book_has_math_figures_and_solutions(book):
     """The checks above are not vacuous: the book has typeset math, figures and hidden solutions."""
     require_built_book()
-    pages = {name: (HTML / f"{name}.html").read_text(encoding="utf-8") for name in DOCNAMES}
-    assert any('class="math' in text for text in pages.values()), "no page of the book has math"
-    assert any(re.search(r'class="cell_output[^"]*".*?<img', text, re.S) for text in pages.values()), \
-        "no notebook page of the book shows a figure"
-    assert any('class="solution dropdown' in text for text in pages.values()), "no page has a hidden solution"
+    pages = {
+        name: (HTML / f"{name}.html").read_text(encoding="utf-8") for name in DOCNAMES
+    }
+    assert any('class="math' in text for text in pages.values()), (
+        "no page of the book has math"
+    )
+    assert any(
+        re.search(r'class="cell_output[^"]*".*?<img', text, re.S)
+        for text in pages.values()
+    ), "no notebook page of the book shows a figure"
+    assert any('class="solution dropdown' in text for text in pages.values()), (
+        "no page has a hidden solution"
+    )
 
 
 # --------------------------------------------------------------------------- negative tests
@@ -233,11 +264,15 @@ def template():
     require_built_book()
     for name in NOTEBOOKS:
         text = (HTML / f"{name}.html").read_text(encoding="utf-8")
-        if 'class="math' in text and 'class="solution dropdown' in text and re.search(
-            r'class="cell_output[^"]*".*?<img', text, re.S
+        if (
+            'class="math' in text
+            and 'class="solution dropdown' in text
+            and re.search(r'class="cell_output[^"]*".*?<img', text, re.S)
         ):
             return name
-    pytest.fail("no notebook page has math, a figure and a hidden solution (the template chapter should)")
+    pytest.fail(
+        "no notebook page has math, a figure and a hidden solution (the template chapter should)"
+    )
 
 
 @pytest.fixture
@@ -260,12 +295,20 @@ def broken_copy(tmp_path, context):
 
 def _insert_into_article(html: str, fragment: str) -> str:
     """Put an HTML fragment right after the title of the page's article."""
-    return re.sub(r"(<article.*?</h1>)", lambda m: m.group(1) + fragment, html, count=1, flags=re.S)
+    return re.sub(
+        r"(<article.*?</h1>)",
+        lambda m: m.group(1) + fragment,
+        html,
+        count=1,
+        flags=re.S,
+    )
 
 
 def _first_figure_src(html: str) -> str:
     """The src="..." attribute of the first figure (notebook output image) of the page."""
-    match = re.search(r'class="cell_output[^"]*".*?<img[^>]*\b(src="[^"]+")', html, re.S)
+    match = re.search(
+        r'class="cell_output[^"]*".*?<img[^>]*\b(src="[^"]+")', html, re.S
+    )
     assert match, "the template page has no figure"
     return match.group(1)
 
@@ -278,10 +321,17 @@ def test_an_unbroken_copy_passes_every_check(broken_copy, template):
     source = bookcheck.source_of(BOOK_ROOT, template)
     assert bookcheck.check_math_typeset(record.page, expect_math=True) == []
     assert bookcheck.check_images_loaded(record.page) == []
-    assert bookcheck.check_figures(record.page, bookcheck.figure_outputs(executed), True) == []
+    assert (
+        bookcheck.check_figures(record.page, bookcheck.figure_outputs(executed), True)
+        == []
+    )
     assert bookcheck.check_colab_link(record.page, expected_colab_url(template)) == []
-    assert bookcheck.check_solutions_hidden_until_clicked(
-        record.page, bookcheck.source_solution_count(source)) == []
+    assert (
+        bookcheck.check_solutions_hidden_until_clicked(
+            record.page, bookcheck.source_solution_count(source)
+        )
+        == []
+    )
     assert bookcheck.check_loads_cleanly(record) == []
     assert bookcheck.check_offline(record) == []
 
@@ -291,46 +341,81 @@ def test_removed_mathjax_files_are_caught(broken_copy, template):
     record, _ = broken_copy(template, omit=["_static/mathjax"])
     problems = bookcheck.check_math_typeset(record.page, expect_math=True)
     assert any("not typeset" in problem for problem in problems), problems
-    assert any("tex-chtml.js" in problem for problem in bookcheck.check_loads_cleanly(record))
+    assert any(
+        "tex-chtml.js" in problem for problem in bookcheck.check_loads_cleanly(record)
+    )
 
 
 @browser_test
 def test_mathjax_from_a_cdn_is_caught(broken_copy, template):
     """The default Jupyter Book page: MathJax from jsdelivr, which offline shows raw TeX."""
     cdn = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"
-    record, _ = broken_copy(template, change=lambda html: re.sub(
-        r'src="[^"]*_static/mathjax/tex-chtml\.js[^"]*"', f'src="{cdn}"', html))
-    assert bookcheck.check_offline(record) == [f"request to another origin (the book must work offline): {cdn}"]
-    assert any("not typeset" in problem for problem in bookcheck.check_math_typeset(record.page))
+    record, _ = broken_copy(
+        template,
+        change=lambda html: re.sub(
+            r'src="[^"]*_static/mathjax/tex-chtml\.js[^"]*"', f'src="{cdn}"', html
+        ),
+    )
+    assert bookcheck.check_offline(record) == [
+        f"request to another origin (the book must work offline): {cdn}"
+    ]
+    assert any(
+        "not typeset" in problem
+        for problem in bookcheck.check_math_typeset(record.page)
+    )
 
 
 @browser_test
 def test_raw_tex_in_the_text_is_caught(broken_copy, template):
     """TeX that MathJax did not take (here its closing $$ is lost) stays visible as raw text."""
-    record, _ = broken_copy(template, change=lambda html: _insert_into_article(
-        html, r"<p>The squash is $$\frac{\|s\|^2}{1 + \|s\|^2} with its closing delimiter lost.</p>"))
+    record, _ = broken_copy(
+        template,
+        change=lambda html: _insert_into_article(
+            html,
+            r"<p>The squash is $$\frac{\|s\|^2}{1 + \|s\|^2} with its closing delimiter lost.</p>",
+        ),
+    )
     problems = bookcheck.check_math_typeset(record.page, expect_math=True)
-    assert any("raw TeX visible" in problem and "$$" in problem and "frac" in problem for problem in problems), problems
+    assert any(
+        "raw TeX visible" in problem and "$$" in problem and "frac" in problem
+        for problem in problems
+    ), problems
 
 
 @browser_test
 def test_stray_dollar_beside_an_equation_is_caught(broken_copy, template):
     """What MyST makes of "text:\\n$$x$$" inside a paragraph: inline math with a "$" left on each side."""
-    record, _ = broken_copy(template, change=lambda html: _insert_into_article(
-        html, '<p>The length:\n$<span class="math notranslate nohighlight">\\(\\|v\\|\\)</span>$</p>'))
+    record, _ = broken_copy(
+        template,
+        change=lambda html: _insert_into_article(
+            html,
+            '<p>The length:\n$<span class="math notranslate nohighlight">\\(\\|v\\|\\)</span>$</p>',
+        ),
+    )
     problems = bookcheck.check_math_typeset(record.page, expect_math=True)
-    assert len(problems) == 1 and problems[0].startswith("stray '$' beside an equation"), problems
+    assert len(problems) == 1 and problems[0].startswith(
+        "stray '$' beside an equation"
+    ), problems
 
 
 @browser_test
 def test_image_with_a_bad_address_is_caught(broken_copy, template):
     def break_figure(html):
-        return html.replace(_first_figure_src(html), 'src="../_images/no-such-figure.png"', 1)
+        return html.replace(
+            _first_figure_src(html), 'src="../_images/no-such-figure.png"', 1
+        )
 
     record, _ = broken_copy(template, change=break_figure)
-    assert any("no-such-figure.png" in p for p in bookcheck.check_images_loaded(record.page))
-    assert any("not loaded" in p for p in bookcheck.check_figures(record.page, expected=1))
-    assert any("no-such-figure.png" in p and "404" in p for p in bookcheck.check_loads_cleanly(record))
+    assert any(
+        "no-such-figure.png" in p for p in bookcheck.check_images_loaded(record.page)
+    )
+    assert any(
+        "not loaded" in p for p in bookcheck.check_figures(record.page, expected=1)
+    )
+    assert any(
+        "no-such-figure.png" in p and "404" in p
+        for p in bookcheck.check_loads_cleanly(record)
+    )
 
 
 @browser_test
@@ -347,39 +432,67 @@ def test_hidden_image_is_caught(broken_copy, template):
 @browser_test
 def test_missing_figure_is_caught(broken_copy, template):
     def drop_figures(html):
-        return re.sub(r'(class="cell_output[^"]*".*?)<img[^>]*>', r"\1", html, count=1, flags=re.S)
+        return re.sub(
+            r'(class="cell_output[^"]*".*?)<img[^>]*>', r"\1", html, count=1, flags=re.S
+        )
 
     record, _ = broken_copy(template, change=drop_figures)
     executed = bookcheck.executed_notebook(BUILD, BOOK_ROOT, template)
     expected = bookcheck.figure_outputs(executed)
     problems = bookcheck.check_figures(record.page, expected)
-    assert f"the executed notebook has {expected} figure(s), the page shows {expected - 1}" in problems
+    assert (
+        f"the executed notebook has {expected} figure(s), the page shows {expected - 1}"
+        in problems
+    )
     # and a notebook whose code plots but whose build drew nothing (MPLBACKEND=Agg in the kernel)
-    record.page.evaluate("() => document.querySelectorAll('.cell_output img').forEach(i => i.remove())")
-    assert any("MPLBACKEND" in p for p in bookcheck.check_figures(record.page, 0, source_plots=True))
+    record.page.evaluate(
+        "() => document.querySelectorAll('.cell_output img').forEach(i => i.remove())"
+    )
+    assert any(
+        "MPLBACKEND" in p
+        for p in bookcheck.check_figures(record.page, 0, source_plots=True)
+    )
 
 
 @browser_test
 def test_unhidden_solution_is_caught(broken_copy, template):
-    record, _ = broken_copy(template, change=lambda html: html.replace(
-        'class="solution dropdown admonition"', 'class="solution admonition"', 1))
+    record, _ = broken_copy(
+        template,
+        change=lambda html: html.replace(
+            'class="solution dropdown admonition"', 'class="solution admonition"', 1
+        ),
+    )
     problems = bookcheck.check_solutions_hidden_until_clicked(record.page)
-    assert len(problems) == 1 and "visible before it is clicked" in problems[0], problems
+    assert len(problems) == 1 and "visible before it is clicked" in problems[0], (
+        problems
+    )
 
 
 @browser_test
 def test_solution_that_does_not_open_is_caught(broken_copy, template):
-    record, _ = broken_copy(template, change=lambda html: html.replace(
-        "</head>", "<style>.solution > section { display: none !important; }</style></head>", 1))
-    problems = bookcheck.check_solutions_hidden_until_clicked(record.page, timeout_ms=1000)
-    assert problems and all("still hidden after a click" in p for p in problems), problems
+    record, _ = broken_copy(
+        template,
+        change=lambda html: html.replace(
+            "</head>",
+            "<style>.solution > section { display: none !important; }</style></head>",
+            1,
+        ),
+    )
+    problems = bookcheck.check_solutions_hidden_until_clicked(
+        record.page, timeout_ms=1000
+    )
+    assert problems and all("still hidden after a click" in p for p in problems), (
+        problems
+    )
 
 
 @browser_test
 def test_solution_missing_from_the_page_is_caught(broken_copy, template):
     record, _ = broken_copy(template)
     count = bookcheck.source_solution_count(bookcheck.source_of(BOOK_ROOT, template))
-    problems = bookcheck.check_solutions_hidden_until_clicked(record.page, expected=count + 1)
+    problems = bookcheck.check_solutions_hidden_until_clicked(
+        record.page, expected=count + 1
+    )
     assert problems == [f"the source has {count + 1} solution(s), the page has {count}"]
 
 
@@ -395,21 +508,36 @@ def test_colab_link_to_another_notebook_is_caught(broken_copy, template):
 
 @browser_test
 def test_broken_internal_links_are_caught(broken_copy, template):
-    record, base_url = broken_copy(template, change=lambda html: _insert_into_article(
-        html, '<p><a href="no-such-chapter.html">gone</a> <a href="#no-such-section">nowhere</a></p>'))
+    record, base_url = broken_copy(
+        template,
+        change=lambda html: _insert_into_article(
+            html,
+            '<p><a href="no-such-chapter.html">gone</a> <a href="#no-such-section">nowhere</a></p>',
+        ),
+    )
     problems = bookcheck.LinkChecker().check(bookcheck.page_links(record.page))
     page_url = f"{base_url}{template}.html"
-    assert sorted(problems) == sorted([
-        f"broken link (404): {base_url}{Path(template).parent.as_posix()}/no-such-chapter.html",
-        f"broken anchor: {page_url}#no-such-section (no id 'no-such-section' in the target)",
-    ])
+    assert sorted(problems) == sorted(
+        [
+            f"broken link (404): {base_url}{Path(template).parent.as_posix()}/no-such-chapter.html",
+            f"broken anchor: {page_url}#no-such-section (no id 'no-such-section' in the target)",
+        ]
+    )
 
 
 @browser_test
 def test_script_error_is_caught(broken_copy, template):
-    record, _ = broken_copy(template, change=lambda html: html.replace(
-        "</body>", "<script>throw new Error('deliberately broken page')</script></body>", 1))
-    assert any("deliberately broken page" in p for p in bookcheck.check_loads_cleanly(record))
+    record, _ = broken_copy(
+        template,
+        change=lambda html: html.replace(
+            "</body>",
+            "<script>throw new Error('deliberately broken page')</script></body>",
+            1,
+        ),
+    )
+    assert any(
+        "deliberately broken page" in p for p in bookcheck.check_loads_cleanly(record)
+    )
 
 
 @browser_test
@@ -429,7 +557,9 @@ def test_missing_build_fails_and_says_make_book(tmp_path):
     with pytest.raises(pytest.fail.Exception, match=r"run `make book` first"):
         require_built_book(tmp_path / "_build" / "html")
     (tmp_path / "index.html").write_text("<html></html>")
-    with pytest.raises(pytest.fail.Exception, match=r"lacks pages of _toc.yml: \['book/preface'\]"):
+    with pytest.raises(
+        pytest.fail.Exception, match=r"lacks pages of _toc.yml: \['book/preface'\]"
+    ):
         require_built_book(tmp_path, ["book/preface"])
 
 
@@ -444,7 +574,12 @@ def test_toc_docnames_walks_parts_chapters_and_sections(tmp_path):
         "        sections:\n          - file: notebooks/00b\n"
         "  - caption: B\n    chapters:\n      - file: book/glossary.md\n"
     )
-    assert bookcheck.toc_docnames(toc) == ["book/preface", "notebooks/00_setup", "notebooks/00b", "book/glossary"]
+    assert bookcheck.toc_docnames(toc) == [
+        "book/preface",
+        "notebooks/00_setup",
+        "notebooks/00b",
+        "book/glossary",
+    ]
     toc.write_text("- just a list\n")
     with pytest.raises(ValueError, match="expected a jb-book table of contents"):
         bookcheck.toc_docnames(toc)
@@ -452,18 +587,24 @@ def test_toc_docnames_walks_parts_chapters_and_sections(tmp_path):
 
 def test_the_real_toc_lists_the_book():
     assert DOCNAMES[0] == "book/preface" and "notebooks/00_setup" in NOTEBOOKS
-    assert all(bookcheck.source_of(BOOK_ROOT, name) is not None for name in DOCNAMES), \
-        [name for name in DOCNAMES if bookcheck.source_of(BOOK_ROOT, name) is None]
+    assert all(bookcheck.source_of(BOOK_ROOT, name) is not None for name in DOCNAMES), [
+        name for name in DOCNAMES if bookcheck.source_of(BOOK_ROOT, name) is None
+    ]
 
 
 def test_colab_url_names_the_notebook_in_the_repository():
-    assert bookcheck.colab_url("https://github.com/capsnet-course/capsule-networks-course", "main",
-                               "notebooks/04_squash.ipynb") == (
+    assert bookcheck.colab_url(
+        "https://github.com/capsnet-course/capsule-networks-course",
+        "main",
+        "notebooks/04_squash.ipynb",
+    ) == (
         "https://colab.research.google.com/github/capsnet-course/capsule-networks-course/"
-        "blob/main/notebooks/04_squash.ipynb")
+        "blob/main/notebooks/04_squash.ipynb"
+    )
     assert expected_colab_url("notebooks/00_setup") == (
         "https://colab.research.google.com/github/capsnet-course/capsule-networks-course/"
-        "blob/main/notebooks/00_setup.ipynb")
+        "blob/main/notebooks/00_setup.ipynb"
+    )
     with pytest.raises(ValueError, match="expected a https://github.com/OWNER/REPO"):
         bookcheck.colab_url("https://gitlab.com/a/b", "main", "x.ipynb")
 
@@ -476,35 +617,86 @@ def _notebook(cells) -> Path:
 def test_figure_outputs_counts_what_the_page_shows():
     png = {"image/png": "iVBOR", "text/plain": "<Figure>"}
     cells = [
-        nbformat.v4.new_code_cell("plt.show()", outputs=[nbformat.v4.new_output("display_data", data=png)]),
-        nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output("execute_result", data=png, execution_count=1)]),
+        nbformat.v4.new_code_cell(
+            "plt.show()", outputs=[nbformat.v4.new_output("display_data", data=png)]
+        ),
+        nbformat.v4.new_code_cell(
+            "x",
+            outputs=[
+                nbformat.v4.new_output("execute_result", data=png, execution_count=1)
+            ],
+        ),
         # removed by a tag, glued elsewhere, shown as HTML or a widget: not a figure of this page
-        nbformat.v4.new_code_cell("y", metadata={"tags": ["remove-output"]},
-                                  outputs=[nbformat.v4.new_output("display_data", data=png)]),
-        nbformat.v4.new_code_cell("glue('f', fig)", outputs=[nbformat.v4.new_output(
-            "display_data", data=png, metadata={"scrapbook": {"name": "f"}})]),
-        nbformat.v4.new_code_cell("df", outputs=[nbformat.v4.new_output(
-            "display_data", data={"text/html": "<table/>", **png})]),
-        nbformat.v4.new_code_cell("w", outputs=[nbformat.v4.new_output(
-            "display_data", data={"application/vnd.jupyter.widget-view+json": {}, **png})]),
-        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")]),
+        nbformat.v4.new_code_cell(
+            "y",
+            metadata={"tags": ["remove-output"]},
+            outputs=[nbformat.v4.new_output("display_data", data=png)],
+        ),
+        nbformat.v4.new_code_cell(
+            "glue('f', fig)",
+            outputs=[
+                nbformat.v4.new_output(
+                    "display_data", data=png, metadata={"scrapbook": {"name": "f"}}
+                )
+            ],
+        ),
+        nbformat.v4.new_code_cell(
+            "df",
+            outputs=[
+                nbformat.v4.new_output(
+                    "display_data", data={"text/html": "<table/>", **png}
+                )
+            ],
+        ),
+        nbformat.v4.new_code_cell(
+            "w",
+            outputs=[
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={"application/vnd.jupyter.widget-view+json": {}, **png},
+                )
+            ],
+        ),
+        nbformat.v4.new_code_cell(
+            "print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")]
+        ),
     ]
     assert bookcheck.figure_outputs(_notebook(cells)) == 2
 
 
 def test_source_readers_find_math_solutions_and_plots(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# T\n\nSet `$CAPSLIB_DATA` or `$HOME`.\n\n```bash\necho $$ $x$\n```\n")
+    page.write_text(
+        "# T\n\nSet `$CAPSLIB_DATA` or `$HOME`.\n\n```bash\necho $$ $x$\n```\n"
+    )
     assert not bookcheck.source_has_math(page)
-    page.write_text("# T\n\nThe length $\\|v\\|$ and\n\n````{solution} ex-1\n:class: dropdown\nx\n````\n"
-                    ":::{solution} ex-2\ny\n:::\n")
-    assert bookcheck.source_has_math(page) and bookcheck.source_solution_count(page) == 2
+    page.write_text(
+        "# T\n\nThe length $\\|v\\|$ and\n\n````{solution} ex-1\n:class: dropdown\nx\n````\n"
+        ":::{solution} ex-2\ny\n:::\n"
+    )
+    assert (
+        bookcheck.source_has_math(page) and bookcheck.source_solution_count(page) == 2
+    )
     notebook = tmp_path / "nb.ipynb"
-    nbformat.write(_notebook([nbformat.v4.new_code_cell("import matplotlib.pyplot as plt")]), notebook)
+    nbformat.write(
+        _notebook([nbformat.v4.new_code_cell("import matplotlib.pyplot as plt")]),
+        notebook,
+    )
     assert not bookcheck.source_plots(notebook)
-    nbformat.write(_notebook([nbformat.v4.new_code_cell("fig = show_digits(x, y)")]), notebook)
+    nbformat.write(
+        _notebook([nbformat.v4.new_code_cell("fig = show_digits(x, y)")]), notebook
+    )
     assert bookcheck.source_plots(notebook)
-    nbformat.write(_notebook([nbformat.v4.new_code_cell("plt.show()", metadata={"tags": ["remove-cell"]})]), notebook)
+    nbformat.write(
+        _notebook(
+            [
+                nbformat.v4.new_code_cell(
+                    "plt.show()", metadata={"tags": ["remove-cell"]}
+                )
+            ]
+        ),
+        notebook,
+    )
     assert not bookcheck.source_plots(notebook)
 
 
@@ -517,9 +709,13 @@ def test_mirror_links_everything_but_what_is_omitted(tmp_path):
     copy = bookcheck.mirror(original, tmp_path / "copy", omit=["_static/mathjax"])
     assert (copy / "_static" / "theme.css").read_text() == "css"
     assert not (copy / "_static" / "mathjax").exists()
-    bookcheck.write_variant(copy, "index.html", lambda html: html.replace("Book", "Broken"))
+    bookcheck.write_variant(
+        copy, "index.html", lambda html: html.replace("Book", "Broken")
+    )
     assert (copy / "index.html").read_text() == "<h1>Broken</h1>"
-    assert (original / "index.html").read_text() == "<h1>Book</h1>", "the original must not change"
+    assert (original / "index.html").read_text() == "<h1>Book</h1>", (
+        "the original must not change"
+    )
     with pytest.raises(ValueError, match="made no difference"):
         bookcheck.write_variant(copy, "_static/theme.css", lambda text: text)
 
@@ -537,10 +733,15 @@ def test_link_checker_reports_missing_pages_and_anchors():
         return site[url]
 
     checker = bookcheck.LinkChecker(fetch)
-    problems = checker.check([
-        "http://127.0.0.1:1/a.html#intro", "http://127.0.0.1:1/a.html#outro", "http://127.0.0.1:1/a.html",
-        "http://127.0.0.1:1/b.html", "http://127.0.0.1:1/_images/f.png",
-    ])
+    problems = checker.check(
+        [
+            "http://127.0.0.1:1/a.html#intro",
+            "http://127.0.0.1:1/a.html#outro",
+            "http://127.0.0.1:1/a.html",
+            "http://127.0.0.1:1/b.html",
+            "http://127.0.0.1:1/_images/f.png",
+        ]
+    )
     assert problems == [
         "broken anchor: http://127.0.0.1:1/a.html#outro (no id 'outro' in the target)",
         "broken link (404): http://127.0.0.1:1/b.html",
@@ -550,9 +751,15 @@ def test_link_checker_reports_missing_pages_and_anchors():
 
 def test_only_localhost_counts_as_local():
     assert bookcheck.is_local("http://127.0.0.1:8000/_static/x.js")
-    assert bookcheck.is_local("http://localhost/x") and bookcheck.is_local("data:image/png;base64,AAAA")
-    assert not bookcheck.is_local("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js")
-    assert not bookcheck.is_local("https://colab.research.google.com/assets/colab-badge.svg")
+    assert bookcheck.is_local("http://localhost/x") and bookcheck.is_local(
+        "data:image/png;base64,AAAA"
+    )
+    assert not bookcheck.is_local(
+        "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"
+    )
+    assert not bookcheck.is_local(
+        "https://colab.research.google.com/assets/colab-badge.svg"
+    )
 
 
 # --------------------------------------------------------------------------- build hygiene
@@ -560,7 +767,11 @@ def test_only_localhost_counts_as_local():
 
 def _book_command() -> list[str]:
     """The flags of the Makefile's `book` recipe (jupyter-book build . FLAGS)."""
-    recipe = re.search(r"^book:.*\n\t(.*jupyter-book build \. *(.*))$", (REPO / "Makefile").read_text(), re.M)
+    recipe = re.search(
+        r"^book:.*\n\t(.*jupyter-book build \. *(.*))$",
+        (REPO / "Makefile").read_text(),
+        re.M,
+    )
     assert recipe, "the Makefile has no `book` recipe running `jupyter-book build .`"
     return recipe.group(2).split()
 
@@ -571,7 +782,9 @@ def _tiny_book(root: Path, page: str) -> Path:
         source, target = REPO / name, root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                source, target, ignore=shutil.ignore_patterns("__pycache__")
+            )
         else:
             target.write_bytes(source.read_bytes())
     (root / "_toc.yml").write_text("format: jb-book\nroot: page\n")
@@ -586,23 +799,47 @@ def test_warnings_fail_the_book_build(tmp_path):
     flags = _book_command()
     assert "--warningiserror" in flags or "-W" in flags, flags
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    broken = _tiny_book(tmp_path / "broken", (
-        "# Page\n\nA citation {cite}`no_such_key_2099`, a reference {ref}`no-such-label`.\n\n"
-        "(twice)=\n## One\n\n(twice)=\n## Two\n\n![remote](https://example.com/picture.png)\n"))
-    result = subprocess.run([str(jupyter_book), "build", str(broken), *flags],
-                            capture_output=True, text=True, timeout=120)
+    broken = _tiny_book(
+        tmp_path / "broken",
+        (
+            "# Page\n\nA citation {cite}`no_such_key_2099`, a reference {ref}`no-such-label`.\n\n"
+            "(twice)=\n## One\n\n(twice)=\n## Two\n\n![remote](https://example.com/picture.png)\n"
+        ),
+    )
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(broken), *flags],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-2000:]
-    for expected in ('could not find bibtex key "no_such_key_2099"', "undefined label: 'no-such-label'",
-                     'Duplicate explicit target name: "twice"', "remote image 'https://example.com/picture.png'"):
+    for expected in (
+        'could not find bibtex key "no_such_key_2099"',
+        "undefined label: 'no-such-label'",
+        'Duplicate explicit target name: "twice"',
+        "remote image 'https://example.com/picture.png'",
+    ):
         assert expected in output, f"{expected!r} not reported:\n{output[-3000:]}"
-    clean = _tiny_book(tmp_path / "clean", "# Page\n\nA citation {cite}`sabour2017dynamic` and $x^2$.\n\n"
-                                           "```{bibliography}\n```\n")
-    result = subprocess.run([str(jupyter_book), "build", str(clean), *flags],
-                            capture_output=True, text=True, timeout=120)
+    clean = _tiny_book(
+        tmp_path / "clean",
+        "# Page\n\nA citation {cite}`sabour2017dynamic` and $x^2$.\n\n"
+        "```{bibliography}\n```\n",
+    )
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(clean), *flags],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    assert (clean / "_build" / "html" / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax not served locally"
-    assert "_static/mathjax/tex-chtml.js" in (clean / "_build" / "html" / "page.html").read_text()
+    assert (
+        clean / "_build" / "html" / "_static" / "mathjax" / "tex-chtml.js"
+    ).exists(), "MathJax not served locally"
+    assert (
+        "_static/mathjax/tex-chtml.js"
+        in (clean / "_build" / "html" / "page.html").read_text()
+    )
 
 
 # --------------------------------------------------------------------------- outputs and exercise numbers
@@ -614,7 +851,9 @@ def _executed(docname: str):
     require_built_book()
     executed = bookcheck.executed_notebook(BUILD, BOOK_ROOT, docname)
     if executed is None:
-        pytest.fail(f"no executed copy of {docname} in {BUILD / '.jupyter_cache'}: rebuild the book (make book)")
+        pytest.fail(
+            f"no executed copy of {docname} in {BUILD / '.jupyter_cache'}: rebuild the book (make book)"
+        )
     return executed
 
 
@@ -642,8 +881,13 @@ def test_exercise_boxes_and_checks_carry_the_same_number(docname):
     import exercise_numbers
 
     html = (HTML / f"{docname}.html").read_text(encoding="utf-8")
-    assert 'class="caption-number">Exercise' in html, f"{docname} shows no numbered exercise box"
-    assert_no_problems(docname, bookcheck.check_exercise_numbers(html, exercise_numbers.chapter_of(docname)))
+    assert 'class="caption-number">Exercise' in html, (
+        f"{docname} shows no numbered exercise box"
+    )
+    assert_no_problems(
+        docname,
+        bookcheck.check_exercise_numbers(html, exercise_numbers.chapter_of(docname)),
+    )
 
 
 def _made_up_notebook(cells):
@@ -658,7 +902,9 @@ def _made_up_notebook(cells):
 
 
 def _result(data, metadata=None):
-    return nbformat.v4.new_output("execute_result", data=data, metadata=metadata or {}, execution_count=1)
+    return nbformat.v4.new_output(
+        "execute_result", data=data, metadata=metadata or {}, execution_count=1
+    )
 
 
 def _stream(text):
@@ -666,44 +912,96 @@ def _stream(text):
 
 
 def test_stray_outputs_are_found():
-    bare = ["6", "'8 and 16'", "0.3050829132499757", "(3, 4)", "np.float64(0.305)", "tensor(0.3051)", "-1e-05",
-            "True", '"quoted"']
-    nb = _made_up_notebook([(f"x{i}", [_result({"text/plain": text})], []) for i, text in enumerate(bare)])
+    bare = [
+        "6",
+        "'8 and 16'",
+        "0.3050829132499757",
+        "(3, 4)",
+        "np.float64(0.305)",
+        "tensor(0.3051)",
+        "-1e-05",
+        "True",
+        '"quoted"',
+    ]
+    nb = _made_up_notebook(
+        [(f"x{i}", [_result({"text/plain": text})], []) for i, text in enumerate(bare)]
+    )
     found = bookcheck.stray_outputs(nb)
     assert len(found) == len(bare), found
     assert "'8 and 16'" in found[1] and "cell 1 ('x1')" in found[1]
 
 
 def test_shown_results_are_not_stray():
-    figure = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    figure = {
+        "image/png": "iVBORw0KGgo=",
+        "text/plain": "<Figure size 640x480 with 1 Axes>",
+    }
     table = {"text/html": "<table></table>", "text/plain": "   a\n0  1"}
-    nb = _made_up_notebook([
-        ("fig", [_result(figure)], []),
-        ("df", [_result(table)], []),
-        ("print(6)", [_stream("6\n")], []),                                   # a print says what it prints
-        ("glue('x', 6)", [_result({"text/plain": "6"}, {"scrapbook": {"name": "x"}})], []),
-        ("n", [_result({"text/plain": "6"})], ["remove-output"]),             # not on the page
-        ("x = 6", [], []),
-        ("[1, 2, 3]", [_result({"text/plain": "[1, 2, 3]"})], []),             # a list is data, not a stray value
-        ("model", [_result({"text/plain": "CapsNet(\n  (conv1): Conv2d(1, 256)\n)"})], []),
-        ("print(6); 7", [_stream("6\n"), _result({"text/plain": "7"})], []),  # more than one output
-    ])
+    nb = _made_up_notebook(
+        [
+            ("fig", [_result(figure)], []),
+            ("df", [_result(table)], []),
+            ("print(6)", [_stream("6\n")], []),  # a print says what it prints
+            (
+                "glue('x', 6)",
+                [_result({"text/plain": "6"}, {"scrapbook": {"name": "x"}})],
+                [],
+            ),
+            ("n", [_result({"text/plain": "6"})], ["remove-output"]),  # not on the page
+            ("x = 6", [], []),
+            (
+                "[1, 2, 3]",
+                [_result({"text/plain": "[1, 2, 3]"})],
+                [],
+            ),  # a list is data, not a stray value
+            (
+                "model",
+                [_result({"text/plain": "CapsNet(\n  (conv1): Conv2d(1, 256)\n)"})],
+                [],
+            ),
+            (
+                "print(6); 7",
+                [_stream("6\n"), _result({"text/plain": "7"})],
+                [],
+            ),  # more than one output
+        ]
+    )
     assert bookcheck.stray_outputs(nb) == []
 
 
 def test_failed_checks_are_found_and_not_attempted_is_fine():
-    nb = _made_up_notebook([
-        ("check(a)", [_stream("Exercise 4.1: not attempted yet -- replace the `raise NotImplementedError` "
-                              "with your code, then run this cell again.\n")], []),
-        ("check(b)", [_stream("Exercise 4.2: slope:\n  [passed] shape\n  [FAILED] values -- raised ...\n")], []),
-    ])
+    nb = _made_up_notebook(
+        [
+            (
+                "check(a)",
+                [
+                    _stream(
+                        "Exercise 4.1: not attempted yet -- replace the `raise NotImplementedError` "
+                        "with your code, then run this cell again.\n"
+                    )
+                ],
+                [],
+            ),
+            (
+                "check(b)",
+                [
+                    _stream(
+                        "Exercise 4.2: slope:\n  [passed] shape\n  [FAILED] values -- raised ...\n"
+                    )
+                ],
+                [],
+            ),
+        ]
+    )
     found = bookcheck.failed_check_outputs(nb)
     assert found == ["cell 1 prints '[FAILED] values -- raised ...'"]
 
 
 def _box(number: str) -> str:
-    return (f'<div class="exercise admonition"><p class="admonition-title"><span class="caption-number">'
-            f'Exercise {number} </span> (Title)</p></div>')
+    return (
+        f'<div class="exercise admonition"><p class="admonition-title"><span class="caption-number">'
+        f"Exercise {number} </span> (Title)</p></div>"
+    )
 
 
 def _printed(text: str) -> str:
@@ -711,12 +1009,19 @@ def _printed(text: str) -> str:
 
 
 def test_exercise_numbers_in_a_page():
-    good = _box("4.1") + _printed("Exercise 4.1: not attempted yet -- ...") + _box("4.2") + \
-        _printed("Exercise 4.2: the slope:\n  [passed] x")
+    good = (
+        _box("4.1")
+        + _printed("Exercise 4.1: not attempted yet -- ...")
+        + _box("4.2")
+        + _printed("Exercise 4.2: the slope:\n  [passed] x")
+    )
     assert bookcheck.check_exercise_numbers(good, "4") == []
     book_wide = _box("13") + _printed("Exercise 4.1: not attempted yet")
     assert bookcheck.check_exercise_numbers(book_wide, "4") == [
         "exercise boxes numbered ['13'], expected ['4.1']",
-        "the box says Exercise 13, its check prints Exercise 4.1"]
+        "the box says Exercise 13, its check prints Exercise 4.1",
+    ]
     silent = _box("A.1") + _printed("something else")
-    assert bookcheck.check_exercise_numbers(silent, "A") == ["Exercise A.1: no check output under the box"]
+    assert bookcheck.check_exercise_numbers(silent, "A") == [
+        "Exercise A.1: no check output under the box"
+    ]

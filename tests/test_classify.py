@@ -1,49 +1,85 @@
-"""Small CNNs and the fit/evaluate loop (capslib.classify)."""
+"""Small CNNs and the fit/evaluate loop (capsbook.classifiers)."""
+
 import pytest
 import torch
 from torch import nn
 
+import capsbook.classifiers
 import capslib
-from capslib.classify import (SmallCNN, TrainingHistory, accuracy, affine_images, count_parameters,
-                              predict_proba, random_affine, train_classifier)
+from capsbook.classifiers import (
+    SmallCNN,
+    TrainingHistory,
+    accuracy,
+    affine_images,
+    count_parameters,
+    predict_proba,
+    random_affine,
+    train_classifier,
+)
 
 
 def test_small_cnn_shapes_and_feature_maps():
     model = SmallCNN(num_classes=10, channels=(4, 6), hidden=12)
     maps = model.feature_maps(torch.rand(3, 1, 28, 28))
-    assert maps["conv1"].shape == (3, 4, 28, 28) and maps["pool1"].shape == (3, 4, 14, 14)
+    assert maps["conv1"].shape == (3, 4, 28, 28) and maps["pool1"].shape == (
+        3,
+        4,
+        14,
+        14,
+    )
     assert maps["conv2"].shape == (3, 6, 14, 14) and maps["pool2"].shape == (3, 6, 7, 7)
     assert maps["hidden"].shape == (3, 12) and maps["logits"].shape == (3, 10)
     assert (maps["conv1"] >= 0).all()  # after the ReLU
-    assert torch.equal(model(torch.zeros(2, 1, 28, 28)), model.feature_maps(torch.zeros(2, 1, 28, 28))["logits"])
+    assert torch.equal(
+        model(torch.zeros(2, 1, 28, 28)),
+        model.feature_maps(torch.zeros(2, 1, 28, 28))["logits"],
+    )
 
 
 def test_parameter_count_matches_the_layer_formula():
     model = SmallCNN(num_classes=10, channels=(8, 16), hidden=64)
-    expected = (1 * 8 * 25 + 8) + (8 * 16 * 25 + 16) + (16 * 7 * 7 * 64 + 64) + (64 * 10 + 10)
+    expected = (
+        (1 * 8 * 25 + 8) + (8 * 16 * 25 + 16) + (16 * 7 * 7 * 64 + 64) + (64 * 10 + 10)
+    )
     assert count_parameters(model) == expected
     unpooled = SmallCNN(num_classes=2, channels=(8, 16), hidden=64, pooling="none")
-    assert count_parameters(unpooled) == expected - 16 * 7 * 7 * 64 + 16 * 28 * 28 * 64 - (64 * 8 + 8)
+    assert count_parameters(
+        unpooled
+    ) == expected - 16 * 7 * 7 * 64 + 16 * 28 * 28 * 64 - (64 * 8 + 8)
 
 
 def test_pooling_kinds_pool_as_named():
     x = torch.rand(2, 1, 28, 28)
-    for pooling, reference in (("max", nn.functional.max_pool2d), ("avg", nn.functional.avg_pool2d)):
+    for pooling, reference in (
+        ("max", nn.functional.max_pool2d),
+        ("avg", nn.functional.avg_pool2d),
+    ):
         model = SmallCNN(pooling=pooling)
         maps = model.feature_maps(x)
         assert torch.allclose(maps["pool1"], reference(maps["conv1"], 2))
-    assert SmallCNN(pooling="none", image_size=20).feature_maps(torch.rand(1, 1, 20, 20))["pool2"].shape == (1, 16, 20, 20)
+    assert SmallCNN(pooling="none", image_size=20).feature_maps(
+        torch.rand(1, 1, 20, 20)
+    )["pool2"].shape == (1, 16, 20, 20)
 
 
-@pytest.mark.parametrize("kwargs, message", [(dict(pooling="median"), "pooling"), (dict(image_size=30), "multiple of 4"),
-                                             (dict(channels=(8,)), "channel"), (dict(num_classes=0), "num_classes")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(pooling="median"), "pooling"),
+        (dict(image_size=30), "multiple of 4"),
+        (dict(channels=(8,)), "channel"),
+        (dict(num_classes=0), "num_classes"),
+    ],
+)
 def test_small_cnn_refuses_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SmallCNN(**kwargs)
 
 
 def test_small_cnn_names_the_expected_input_shape():
-    with pytest.raises(ValueError, match=r"expected images \(batch, 1, 28, 28\), got \(2, 28, 28\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images \(batch, 1, 28, 28\), got \(2, 28, 28\)"
+    ):
         SmallCNN()(torch.rand(2, 28, 28))
 
 
@@ -61,10 +97,23 @@ def test_training_learns_a_separable_task_and_records_history():
     capslib.seed_everything(0)
     images, labels = _separable_data()
     model = SmallCNN(num_classes=2, image_size=12, channels=(4, 4), hidden=8)
-    history = train_classifier(model, images, labels, epochs=3, batch_size=32, lr=3e-3, seed=0,
-                               validation=_separable_data(64, seed=1))
+    history = train_classifier(
+        model,
+        images,
+        labels,
+        epochs=3,
+        batch_size=32,
+        lr=3e-3,
+        seed=0,
+        validation=_separable_data(64, seed=1),
+    )
     assert isinstance(history, TrainingHistory) and history.epochs == 3
-    assert len(history.train_accuracy) == len(history.val_accuracy) == len(history.seconds) == 3
+    assert (
+        len(history.train_accuracy)
+        == len(history.val_accuracy)
+        == len(history.seconds)
+        == 3
+    )
     assert history.examples_seen == 3 * 256
     assert history.loss[-1] < history.loss[0]
     assert history.val_accuracy[-1] >= 0.95
@@ -78,8 +127,14 @@ def test_training_is_reproducible_with_the_same_seeds():
     for _ in range(2):
         capslib.seed_everything(1)
         model = SmallCNN(num_classes=2, image_size=12, channels=(2, 2), hidden=4)
-        train_classifier(model, *_separable_data(64), epochs=1, batch_size=16, seed=3,
-                         augment=random_affine(10, 1))
+        train_classifier(
+            model,
+            *_separable_data(64),
+            epochs=1,
+            batch_size=16,
+            seed=3,
+            augment=random_affine(10, 1),
+        )
         runs.append(torch.cat([p.flatten() for p in model.parameters()]))
     assert torch.equal(runs[0], runs[1])
 
@@ -96,7 +151,7 @@ def test_predict_proba_gives_probabilities_in_eval_mode():
 
 def test_accuracy_counts_the_argmax():
     model = nn.Flatten()  # the "logits" are the 4 pixels
-    images = torch.tensor([[1., 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]).view(3, 1, 2, 2)
+    images = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]).view(3, 1, 2, 2)
     assert accuracy(model, images, torch.tensor([0, 1, 2])) == pytest.approx(2 / 3)
 
 
@@ -109,11 +164,17 @@ def test_evaluation_refuses_bad_labels():
 
 def test_affine_images_matches_exact_rotations_and_shifts():
     x = torch.rand(2, 1, 9, 9)
-    assert torch.allclose(affine_images(x, degrees=90.0), torch.rot90(x, 1, dims=(2, 3)), atol=1e-5)
-    assert torch.allclose(affine_images(x, degrees=-90.0), torch.rot90(x, -1, dims=(2, 3)), atol=1e-5)
+    assert torch.allclose(
+        affine_images(x, degrees=90.0), torch.rot90(x, 1, dims=(2, 3)), atol=1e-5
+    )
+    assert torch.allclose(
+        affine_images(x, degrees=-90.0), torch.rot90(x, -1, dims=(2, 3)), atol=1e-5
+    )
     shifted = affine_images(x, shift=(2.0, -1.0))
     assert torch.allclose(shifted[..., :8, 2:], x[..., 1:, :7], atol=1e-6)
-    assert shifted[..., :, :2].abs().max() < 1e-6 and shifted[..., 8, :].abs().max() < 1e-6  # zeros come in
+    assert (
+        shifted[..., :, :2].abs().max() < 1e-6 and shifted[..., 8, :].abs().max() < 1e-6
+    )  # zeros come in
     per_image = affine_images(x, degrees=torch.tensor([0.0, 180.0]))
     assert torch.allclose(per_image[0], x[0], atol=1e-6)
     assert torch.allclose(per_image[1], torch.rot90(x[1], 2, dims=(1, 2)), atol=1e-5)
@@ -144,20 +205,22 @@ def test_map_batches_joins_per_batch_outputs_in_order_on_the_cpu():
         assert not torch.is_grad_enabled()
         return 2 * batch
 
-    out = capslib.classify.map_batches(double, x, batch_size=4)
+    out = capsbook.classifiers.map_batches(double, x, batch_size=4)
     assert calls == [4, 4, 2]
     assert torch.equal(out, 2 * x) and out.device.type == "cpu"
 
 
 def test_map_batches_rejects_outputs_without_one_row_per_example():
     with pytest.raises(ValueError, match="one row per example"):
-        capslib.classify.map_batches(lambda b: b.sum(), torch.ones(5, 2), batch_size=2)
+        capsbook.classifiers.map_batches(
+            lambda b: b.sum(), torch.ones(5, 2), batch_size=2
+        )
     with pytest.raises(ValueError, match="batch_size >= 1"):
-        capslib.classify.map_batches(lambda b: b, torch.ones(5, 2), batch_size=0)
+        capsbook.classifiers.map_batches(lambda b: b, torch.ones(5, 2), batch_size=0)
 
 
 def test_train_classifier_fits_a_capsnet_with_its_own_objective():
-    from capslib.classify import capsnet_objective
+    from capsbook.classifiers import capsnet_objective
     from capslib.models import CapsNet, CapsNetConfig
 
     torch.manual_seed(0)
@@ -168,10 +231,24 @@ def test_train_classifier_fits_a_capsnet_with_its_own_objective():
     images[labels == 0, :, :, :14] = 1.0
     images[labels == 1, :, :, 14:] = 1.0
     images += 0.05 * torch.rand(images.shape)
-    net = CapsNet(CapsNetConfig.small(num_classes=2, conv_channels=8, primary_types=2, decoder_hidden=(16, 32)))
+    net = CapsNet(
+        CapsNetConfig.small(
+            num_classes=2, conv_channels=8, primary_types=2, decoder_hidden=(16, 32)
+        )
+    )
     lengths = lambda m, x: m(x).lengths  # noqa: E731
-    history = train_classifier(net, images, labels, epochs=4, batch_size=16, lr=3e-3, seed=0,
-                               objective=capsnet_objective, scores=lengths, validation=(images, labels))
+    history = train_classifier(
+        net,
+        images,
+        labels,
+        epochs=4,
+        batch_size=16,
+        lr=3e-3,
+        seed=0,
+        objective=capsnet_objective,
+        scores=lengths,
+        validation=(images, labels),
+    )
     assert history.loss[-1] < history.loss[0]
     assert history.val_accuracy[-1] == 1.0
     assert accuracy(net, images, labels, scores=lengths) == history.val_accuracy[-1]

@@ -1,4 +1,5 @@
 """``python -m capslib.train`` end to end on the MNIST sample in quick mode, and its errors."""
+
 import json
 import os
 import subprocess
@@ -8,14 +9,40 @@ import pytest
 
 from capslib.train import validate_summary
 
-ARGS = ["--config", "tiny", "--dataset", "mnist-sample", "--epochs", "2", "--batch-size", "32",
-        "--train-size", "64", "--validation-size", "64", "--test-size", "128", "--device", "cpu", "--no-progress"]
+ARGS = [
+    "--config",
+    "tiny",
+    "--dataset",
+    "mnist-sample",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--train-size",
+    "64",
+    "--validation-size",
+    "64",
+    "--test-size",
+    "128",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 def _cli(*args, timeout=120):
-    env = {**os.environ, "CAPSLIB_MODE": "quick", "CAPSLIB_DATA": "/nonexistent-so-the-sample-is-used"}
-    return subprocess.run([sys.executable, "-m", "capslib.train", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    env = {
+        **os.environ,
+        "CAPSLIB_MODE": "quick",
+        "CAPSLIB_DATA": "/nonexistent-so-the-sample-is-used",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "capslib.train", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +58,34 @@ def test_cli_end_to_end_writes_a_valid_summary(cli_run):
     out, done = cli_run
     summary = validate_summary(json.loads((out / "summary.json").read_text()))
     assert summary["mode"] == "quick" and summary["dataset"] == "mnist-sample"
-    assert (summary["train_size"], summary["validation_size"], summary["test_size"]) == (64, 64, 128)
-    assert summary["steps"] == 4 and summary["epochs"] == 2 and summary["dtype"] == "float32"
+    assert (
+        summary["train_size"],
+        summary["validation_size"],
+        summary["test_size"],
+    ) == (64, 64, 128)
+    from capslib.precision import choose_dtype
+
+    assert summary["steps"] == 4 and summary["epochs"] == 2
+    assert (summary["dtype"], summary["dtype_reason"]) == (
+        choose_dtype("auto", "cpu").name,
+        choose_dtype("auto", "cpu").reason,
+    )  # --dtype auto
     assert summary["device_name"].startswith("CPU") and summary["torch_version"]
     assert summary["git_commit"] == "unknown" or len(summary["git_commit"]) >= 40
-    assert "mode=quick | data=MNIST sample: 64 train / 64 validation / 128 test | device=CPU" in done.stdout
-    assert (out / "metrics.jsonl").is_file() and (out / "checkpoints" / "last.pt").is_file()
+    assert (
+        "mode=quick | data=MNIST sample: 64 train / 64 validation / 128 test | device=CPU"
+        in done.stdout
+    )
+    assert (out / "metrics.jsonl").is_file() and (
+        out / "checkpoints" / "last.pt"
+    ).is_file()
 
 
-def test_cli_resume_with_a_missing_or_corrupt_checkpoint(cli_run, tmp_path, capsys, monkeypatch):
+def test_cli_resume_with_a_missing_or_corrupt_checkpoint(
+    cli_run, tmp_path, capsys, monkeypatch
+):
     from capslib.train.__main__ import main
+
     monkeypatch.setenv("CAPSLIB_MODE", "quick")
     assert main([*ARGS, "--out", str(tmp_path / "never-trained"), "--resume"]) == 2
     err = capsys.readouterr().err
@@ -57,17 +102,39 @@ def test_cli_resume_with_a_missing_or_corrupt_checkpoint(cli_run, tmp_path, caps
 
 
 def test_validate_summary_names_every_problem():
-    good = {"status": "finished", "describe": "x", "git_commit": "unknown", "torch_version": "2", "device_name": "CPU",
-            "mode": "quick", "dataset": "mnist", "data": "d", "train_size": 1, "validation_size": 1, "test_size": 1,
-            "model": "capsnet", "epochs": 1, "steps": 1, "batch_size": 1, "dtype": "float32", "compile": False,
-            "wall_time_s": 1.0, "images_per_s": 2.0, "best_val_accuracy": 0.5, "best_val_epoch": 1,
-            "test_accuracy": 0.5, "config": {}}
+    good = {
+        "status": "finished",
+        "describe": "x",
+        "git_commit": "unknown",
+        "torch_version": "2",
+        "device_name": "CPU",
+        "mode": "quick",
+        "dataset": "mnist",
+        "data": "d",
+        "train_size": 1,
+        "validation_size": 1,
+        "test_size": 1,
+        "model": "capsnet",
+        "epochs": 1,
+        "steps": 1,
+        "batch_size": 1,
+        "dtype": "float32",
+        "compile": False,
+        "wall_time_s": 1.0,
+        "images_per_s": 2.0,
+        "best_val_accuracy": 0.5,
+        "best_val_epoch": 1,
+        "test_accuracy": 0.5,
+        "config": {},
+    }
     assert validate_summary(dict(good)) == good
     bad = {**good, "test_accuracy": 99.2, "mode": "fast", "compile": "no"}
     del bad["git_commit"]
     with pytest.raises(ValueError) as err:
         validate_summary(bad)
-    assert "missing 'git_commit'" in str(err.value) and "'compile': expected bool" in str(err.value)
+    assert "missing 'git_commit'" in str(
+        err.value
+    ) and "'compile': expected bool" in str(err.value)
     with pytest.raises(ValueError, match=r"'test_accuracy': expected a fraction"):
         validate_summary({**good, "test_accuracy": 99.2})
     with pytest.raises(ValueError, match="expected quick or full"):

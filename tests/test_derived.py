@@ -1,8 +1,15 @@
 """Derived datasets: the affine test set, the shifted 40x40 training set, MultiMNIST."""
+
 import pytest
 import torch
 
-from capslib.data import affine_mnist, load_mnist, multi_mnist, pad_to_canvas, shifted_mnist
+from capslib.data import (
+    affine_mnist,
+    load_mnist,
+    multi_mnist,
+    pad_to_canvas,
+    shifted_mnist,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +44,9 @@ def test_shifted_mnist_keeps_every_digit_whole_and_is_seeded(digits):
 
 def test_affine_mnist_shapes_range_determinism(digits):
     affine = affine_mnist(digits, seed=0)
-    assert affine.images.shape == (300, 1, 40, 40) and affine.images.dtype == torch.float32
+    assert (
+        affine.images.shape == (300, 1, 40, 40) and affine.images.dtype == torch.float32
+    )
     assert torch.equal(affine.labels, digits.labels)
     assert affine.images.min() >= 0 and affine.images.max() <= 1
     assert torch.equal(affine_mnist(digits, seed=0).images, affine.images)
@@ -46,8 +55,12 @@ def test_affine_mnist_shapes_range_determinism(digits):
     ratio = affine.images.sum((1, 2, 3)) / digits.images.sum((1, 2, 3))
     assert ratio.min() > 0.5 and ratio.max() < 1.6
     # With every range at zero it is a pure integer translation of the centred digit.
-    plain = affine_mnist(digits, seed=0, rotation_degrees=0.0, shear=0.0, scale=(1.0, 1.0))
-    assert torch.allclose(plain.images.sum((1, 2, 3)), digits.images.sum((1, 2, 3)), atol=1e-3)
+    plain = affine_mnist(
+        digits, seed=0, rotation_degrees=0.0, shear=0.0, scale=(1.0, 1.0)
+    )
+    assert torch.allclose(
+        plain.images.sum((1, 2, 3)), digits.images.sum((1, 2, 3)), atol=1e-3
+    )
     assert "rotation up to 20" in affine.notes[-1]
 
 
@@ -58,11 +71,17 @@ def test_multi_mnist_pairs_of_different_classes(digits):
     assert (multi.labels[:, 0] != multi.labels[:, 1]).all()
     # The image is the clipped sum of its two components, each a whole digit shifted by up to 4 px.
     assert torch.equal(multi.images, multi.components.sum(1).clamp(max=1))
-    once = multi_mnist(digits, seed=0)  # n = len(digits): each digit is the base once, in order
+    once = multi_mnist(
+        digits, seed=0
+    )  # n = len(digits): each digit is the base once, in order
     assert torch.equal(once.labels[:, 0], digits.labels)
-    assert torch.allclose(once.components[:, 0].sum((1, 2, 3)), digits.images.sum((1, 2, 3)))
+    assert torch.allclose(
+        once.components[:, 0].sum((1, 2, 3)), digits.images.sum((1, 2, 3))
+    )
     again = multi_mnist(digits, 500, seed=0)
-    assert torch.equal(again.images, multi.images) and torch.equal(again.labels, multi.labels)
+    assert torch.equal(again.images, multi.images) and torch.equal(
+        again.labels, multi.labels
+    )
     # Every top class appears, and every ordered pair of classes is possible.
     assert len(set(multi.labels[:, 1].tolist())) == 10
     device_data = multi.to_device("cpu")

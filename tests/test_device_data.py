@@ -1,8 +1,16 @@
 """Data on the device: shift augmentation, epoch plans, batches, validation split."""
+
 import pytest
 import torch
 
-from capslib.data import DeviceDataset, ImageDataset, iterate_batches, load_mnist, random_shift, shift_images
+from capslib.data import (
+    DeviceDataset,
+    ImageDataset,
+    iterate_batches,
+    load_mnist,
+    random_shift,
+    shift_images,
+)
 from capslib.data.device import epoch_plan, steps_per_epoch, train_validation_split
 
 
@@ -40,10 +48,14 @@ def test_random_shift_bounds_and_per_example():
         y, x = (out[b, 0] == centre).nonzero()[0].tolist()
         dy, dx = y - 3, x - 3
         assert abs(dy) <= 2 and abs(dx) <= 2
-        assert torch.equal(out[b], shift_images(images[b:b + 1], torch.tensor([[dy, dx]]), 2)[0])
+        assert torch.equal(
+            out[b], shift_images(images[b : b + 1], torch.tensor([[dy, dx]]), 2)[0]
+        )
         assert set(nonzero.tolist()) <= set(images[b, 0].flatten().tolist())
         found.add((dy, dx))
-    assert len(found) == 25  # all 5x5 offsets occur among 400 examples: shifts are per example
+    assert (
+        len(found) == 25
+    )  # all 5x5 offsets occur among 400 examples: shifts are per example
 
 
 def test_random_shift_is_seeded_and_rejects_bad_input():
@@ -68,15 +80,23 @@ def test_evaluation_batches_are_never_augmented_and_cover_the_data_in_order():
 def test_training_plan_shuffles_shifts_and_is_a_function_of_seed_and_epoch():
     data = DeviceDataset(_numbered(12), torch.arange(12))
     plan = epoch_plan(12, seed=1, epoch=0, max_shift=2)
-    assert sorted(plan.order.tolist()) == list(range(12)) and plan.order.tolist() != list(range(12))
+    assert sorted(plan.order.tolist()) == list(
+        range(12)
+    ) and plan.order.tolist() != list(range(12))
     assert plan.shifts.abs().max() <= 2
     again = epoch_plan(12, seed=1, epoch=0, max_shift=2)
-    assert torch.equal(plan.order, again.order) and torch.equal(plan.shifts, again.shifts)
-    assert not torch.equal(plan.order, epoch_plan(12, seed=1, epoch=1, max_shift=2).order)
+    assert torch.equal(plan.order, again.order) and torch.equal(
+        plan.shifts, again.shifts
+    )
+    assert not torch.equal(
+        plan.order, epoch_plan(12, seed=1, epoch=1, max_shift=2).order
+    )
     batches = list(iterate_batches(data, 4, plan=plan))
     labels = torch.cat([lab for _, lab in batches])
     assert torch.equal(labels, plan.order)
-    assert torch.equal(batches[1][0], shift_images(data.images[plan.order[4:8]], plan.shifts[4:8], 2))
+    assert torch.equal(
+        batches[1][0], shift_images(data.images[plan.order[4:8]], plan.shifts[4:8], 2)
+    )
     # Resuming at step 2 gives exactly the remaining batches.
     resumed = list(iterate_batches(data, 4, plan=plan, start_step=2))
     assert len(resumed) == 1 and torch.equal(resumed[0][0], batches[2][0])
@@ -86,7 +106,10 @@ def test_distributed_shares_partition_each_global_batch():
     data = DeviceDataset(torch.rand(16, 1, 4, 4), torch.arange(16))
     plan = epoch_plan(16, seed=0, epoch=0)
     whole = [lab for _, lab in iterate_batches(data, 8, plan=plan)]
-    shares = [[lab for _, lab in iterate_batches(data, 8, plan=plan, rank=r, world_size=2)] for r in range(2)]
+    shares = [
+        [lab for _, lab in iterate_batches(data, 8, plan=plan, rank=r, world_size=2)]
+        for r in range(2)
+    ]
     for step, labels in enumerate(whole):
         assert torch.equal(torch.cat([shares[0][step], shares[1][step]]), labels)
     with pytest.raises(ValueError, match="divisible"):
@@ -97,11 +120,15 @@ def test_distributed_shares_partition_each_global_batch():
 def test_validation_split_is_disjoint_complete_and_seeded():
     train = load_mnist("train", source="sample", verbose=False)
     fit, validation = train_validation_split(train, 500, seed=0)
-    assert len(fit) == 4500 and len(validation) == 500 and validation.split == "validation"
+    assert (
+        len(fit) == 4500 and len(validation) == 500 and validation.split == "validation"
+    )
     flat = train.images.flatten(1)
     # Each validation image is a training image, none is in the fitting part (sample digits are distinct).
     fit_keys = {hash(row.numpy().tobytes()) for row in fit.images.flatten(1)}
-    assert not any(hash(row.numpy().tobytes()) in fit_keys for row in validation.images.flatten(1))
+    assert not any(
+        hash(row.numpy().tobytes()) in fit_keys for row in validation.images.flatten(1)
+    )
     assert len(fit_keys) + 500 == len({hash(row.numpy().tobytes()) for row in flat})
     again = train_validation_split(DeviceDataset.from_dataset(train), 500, seed=0)[1]
     assert torch.equal(again.images, validation.images)
@@ -114,5 +141,9 @@ def test_device_dataset_checks_inputs():
         DeviceDataset(torch.rand(3, 1, 4, 4), torch.zeros(2, dtype=torch.int64))
     with pytest.raises(TypeError, match="expected tensors"):
         DeviceDataset([1], torch.zeros(1, dtype=torch.int64))
-    moved = DeviceDataset.from_dataset(ImageDataset(torch.rand(3, 1, 4, 4), torch.arange(3), "x", "train", "here"))
-    assert moved.describe() == "x, train split: 3 images" and moved.labels_per_image == 1
+    moved = DeviceDataset.from_dataset(
+        ImageDataset(torch.rand(3, 1, 4, 4), torch.arange(3), "x", "train", "here")
+    )
+    assert (
+        moved.describe() == "x, train split: 3 images" and moved.labels_per_image == 1
+    )

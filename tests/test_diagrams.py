@@ -1,4 +1,4 @@
-"""The book's explanatory diagrams (capslib.diagrams): readable at the book's width, and right.
+"""The book's explanatory diagrams (capsbook.diagrams): readable at the book's width, and right.
 
 Readability is measured on the rendered figure: its width in pixels, the
 size of every text, that no two texts overlap, that every text lies inside
@@ -6,6 +6,7 @@ the figure, and that a text placed in a box fits in it.  Content is checked
 against what it depicts: the table of contents, the CapsNet configuration,
 and the routing computed by capslib.functional.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,9 +19,9 @@ import yaml
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
-from capslib import diagrams
+from capsbook import diagrams
+from capsbook.diagrams import capsules, routing
 from capslib import functional as cf
-from capslib.diagrams import capsules, routing
 from capslib.models import CapsNetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +31,11 @@ ALL = {
     "parts_vote": diagrams.parts_vote,
     "routing_iteration": diagrams.routing_iteration,
     "capsnet_architecture": diagrams.capsnet_architecture,
-    "capsnet_architecture(small, 40px, no decoder)": lambda: diagrams.capsnet_architecture(
-        CapsNetConfig.small(input_size=40, use_decoder=False)),
+    "capsnet_architecture(small, 40px, no decoder)": lambda: (
+        diagrams.capsnet_architecture(
+            CapsNetConfig.small(input_size=40, use_decoder=False)
+        )
+    ),
 }
 
 
@@ -40,8 +44,13 @@ def drawn(request):
     fig = ALL[request.param]()
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize"))
-             if t.get_text().strip() and t.get_visible()]
+    texts = [
+        t
+        for t in fig.findobj(
+            lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize")
+        )
+        if t.get_text().strip() and t.get_visible()
+    ]
     return fig, renderer, texts
 
 
@@ -54,7 +63,9 @@ def test_a_figure_at_the_book_width(drawn):
     assert isinstance(fig, Figure)
     width_px = fig.get_figwidth() * fig.dpi
     assert 700 <= width_px <= 800, f"{width_px:.0f} px wide"
-    assert fig.get_figheight() * fig.dpi <= 600, "taller than a screen at the book's width"
+    assert fig.get_figheight() * fig.dpi <= 600, (
+        "taller than a screen at the book's width"
+    )
 
 
 def test_no_text_below_9_points(drawn):
@@ -68,30 +79,44 @@ def test_every_text_inside_the_figure(drawn):
     fig, renderer, texts = drawn
     w, h = fig.get_figwidth() * fig.dpi, fig.get_figheight() * fig.dpi
     for t, box in _texts_in_pixels(texts, renderer):
-        assert box.x0 >= -0.5 and box.y0 >= -0.5 and box.x1 <= w + 0.5 and box.y1 <= h + 0.5, \
-            f"{t.get_text()!r} is cut off: {box} in a {w:.0f}x{h:.0f} figure"
+        assert (
+            box.x0 >= -0.5
+            and box.y0 >= -0.5
+            and box.x1 <= w + 0.5
+            and box.y1 <= h + 0.5
+        ), f"{t.get_text()!r} is cut off: {box} in a {w:.0f}x{h:.0f} figure"
 
 
 def test_no_two_texts_overlap(drawn):
     _, renderer, texts = drawn
     boxes = _texts_in_pixels(texts, renderer)
     for k, (a, box_a) in enumerate(boxes):
-        for b, box_b in boxes[k + 1:]:
+        for b, box_b in boxes[k + 1 :]:
             overlap_x = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
             overlap_y = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
-            assert overlap_x <= 0.5 or overlap_y <= 0.5, f"{a.get_text()!r} overlaps {b.get_text()!r}"
+            assert overlap_x <= 0.5 or overlap_y <= 0.5, (
+                f"{a.get_text()!r} overlaps {b.get_text()!r}"
+            )
 
 
 def test_a_text_placed_in_a_box_fits_in_it(drawn):
     fig, renderer, texts = drawn
     ax = fig.axes[0]
-    boxes = [p.get_window_extent(renderer) for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    boxes = [
+        p.get_window_extent(renderer)
+        for p in ax.patches
+        if isinstance(p, FancyBboxPatch)
+    ]
     for t, tb in _texts_in_pixels(texts, renderer):
         cx, cy = (tb.x0 + tb.x1) / 2, (tb.y0 + tb.y1) / 2
         for bb in boxes:
             if bb.x0 < cx < bb.x1 and bb.y0 < cy < bb.y1:
-                assert tb.x0 >= bb.x0 - 0.5 and tb.x1 <= bb.x1 + 0.5 and tb.y0 >= bb.y0 - 0.5 \
-                    and tb.y1 <= bb.y1 + 0.5, f"{t.get_text()!r} spills out of its box"
+                assert (
+                    tb.x0 >= bb.x0 - 0.5
+                    and tb.x1 <= bb.x1 + 0.5
+                    and tb.y0 >= bb.y0 - 0.5
+                    and tb.y1 <= bb.y1 + 0.5
+                ), f"{t.get_text()!r} spills out of its box"
 
 
 def test_made_without_pyplot():
@@ -106,15 +131,29 @@ def test_made_without_pyplot():
 
 # -- content --------------------------------------------------------------------------------------
 def _strings(fig):
-    return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize"))]
+    return [
+        t.get_text()
+        for t in fig.findobj(
+            lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize")
+        )
+    ]
 
 
 def test_book_path_follows_the_table_of_contents():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [c["file"] for part in toc["parts"] for c in part["chapters"] if c["file"].startswith("notebooks/")]
+    pages = [
+        c["file"]
+        for part in toc["parts"]
+        for c in part["chapters"]
+        if c["file"].startswith("notebooks/")
+    ]
     assert [c.file for c in diagrams.CHAPTERS] == pages
-    toc_parts = {part["caption"]: [c["file"] for c in part["chapters"] if c["file"].startswith("notebooks/")]
-                 for part in toc["parts"]}
+    toc_parts = {
+        part["caption"]: [
+            c["file"] for c in part["chapters"] if c["file"].startswith("notebooks/")
+        ]
+        for part in toc["parts"]
+    }
     number_to_file = {c.number: c.file for c in diagrams.CHAPTERS}
     for caption, numbers in diagrams.PARTS:
         expected = toc_parts["Appendices" if caption == "Appendix" else caption]
@@ -134,8 +173,12 @@ def test_book_path_boxes_go_in_reading_order():
     order = [c.number for c in diagrams.CHAPTERS[:12]]
     for a, b in zip(order, order[1:]):
         (xa, ya, _, _), (xb, yb, _, _) = boxes[a], boxes[b]
-        assert (ya == yb and xb > xa) or yb < ya, f"chapter {b} is not after chapter {a}"
-    assert boxes["0"][1] == boxes["5"][1] > boxes["6"][1] == boxes["11"][1] > boxes["A"][1]
+        assert (ya == yb and xb > xa) or yb < ya, (
+            f"chapter {b} is not after chapter {a}"
+        )
+    assert (
+        boxes["0"][1] == boxes["5"][1] > boxes["6"][1] == boxes["11"][1] > boxes["A"][1]
+    )
 
 
 def test_neuron_and_capsule_numbers_are_computed():
@@ -148,13 +191,21 @@ def test_neuron_and_capsule_numbers_are_computed():
     # W_ij is a rotation and scale: it keeps the angle between x and W x, and scales the length
     for (deg, scale), ui, ui_hat in zip(capsules.CAPSULE_W, u, u_hat):
         assert float(torch.linalg.vector_norm(ui_hat)) == pytest.approx(
-            scale * float(torch.linalg.vector_norm(ui)), rel=1e-5)
-        turned = math.degrees(math.atan2(float(ui_hat[1]), float(ui_hat[0])) - math.atan2(float(ui[1]), float(ui[0])))
+            scale * float(torch.linalg.vector_norm(ui)), rel=1e-5
+        )
+        turned = math.degrees(
+            math.atan2(float(ui_hat[1]), float(ui_hat[0]))
+            - math.atan2(float(ui[1]), float(ui[0]))
+        )
         assert (turned - deg + 180) % 360 - 180 == pytest.approx(0, abs=1e-3)
     s = u_hat.mean(0)
     n2 = float(s @ s)
-    assert float(torch.linalg.vector_norm(v)) == pytest.approx(n2 / (1 + n2), rel=1e-5)  # |squash(s)|
-    assert fig.capslib_values["capsule_length"] == pytest.approx(n2 / (1 + n2), rel=1e-5)
+    assert float(torch.linalg.vector_norm(v)) == pytest.approx(
+        n2 / (1 + n2), rel=1e-5
+    )  # |squash(s)|
+    assert fig.capslib_values["capsule_length"] == pytest.approx(
+        n2 / (1 + n2), rel=1e-5
+    )
     assert any(f"length {n2 / (1 + n2):.2f}" in t for t in _strings(fig))
     # the three predictions agree (that is what the picture claims): pairwise cosines above 0.9
     unit = u_hat / torch.linalg.vector_norm(u_hat, dim=1, keepdim=True)
@@ -166,7 +217,9 @@ def test_parts_vote_in_place_agree_and_scrambled_disagree():
     votes = capsules.house_votes(scenes["in place"])
     first = next(iter(votes.values()))
     for vote in votes.values():
-        np.testing.assert_allclose(vote, first, atol=1e-12)  # every part predicts the same house
+        np.testing.assert_allclose(
+            vote, first, atol=1e-12
+        )  # every part predicts the same house
     assert capsules.vote_spread(votes) < 1e-9
     assert capsules.vote_spread(capsules.house_votes(scenes["scrambled"])) > 0.3
     # the same parts, only moved: each part's shape is the same size in both scenes
@@ -186,15 +239,24 @@ def test_a_vote_is_the_part_pose_through_the_inverse_relation():
 
 def test_routing_iteration_shows_the_five_steps_in_order():
     fig = diagrams.routing_iteration()
-    assert fig.capslib_steps == ["1  Predictions", "2  Couplings", "3  Sum", "4  Squash", "5  Agreement"]
+    assert fig.capslib_steps == [
+        "1  Predictions",
+        "2  Couplings",
+        "3  Sum",
+        "4  Squash",
+        "5  Agreement",
+    ]
     titles = [t for t in fig.axes[0].texts if t.get_text() in fig.capslib_steps]
-    xs = [t.get_position()[0] for t in sorted(titles, key=lambda t: fig.capslib_steps.index(t.get_text()))]
+    xs = [
+        t.get_position()[0]
+        for t in sorted(titles, key=lambda t: fig.capslib_steps.index(t.get_text()))
+    ]
     assert xs == sorted(xs) and len(set(xs)) == 5, "the steps read left to right"
 
 
 def test_routing_iteration_numbers_are_those_of_dynamic_routing():
     toy = routing.routing_toy()
-    u_hat = torch.tensor(routing.TOY_U_HAT, dtype=torch.float64)       # (4, 2, 2)
+    u_hat = torch.tensor(routing.TOY_U_HAT, dtype=torch.float64)  # (4, 2, 2)
     # by hand: iteration 1 with uniform couplings, then the update, then iteration 2
     b = torch.zeros(4, 2, dtype=torch.float64)
     for _ in range(routing.SHOWN_ITERATION):
@@ -209,8 +271,15 @@ def test_routing_iteration_numbers_are_those_of_dynamic_routing():
     torch.testing.assert_close(toy["v"], v[0], rtol=1e-6, atol=1e-8)
     torch.testing.assert_close(toy["agreement"], agreement[:, 0], rtol=1e-6, atol=1e-8)
     # what the picture says: the outlier (child 4) gets the smallest coupling and a negative agreement
-    assert int(toy["c"].argmin()) == 3 and toy["agreement"][3] < 0 < toy["agreement"][:3].min()
-    assert float(torch.linalg.vector_norm(toy["v"])) < 1 < float(torch.linalg.vector_norm(toy["s"]))
+    assert (
+        int(toy["c"].argmin()) == 3
+        and toy["agreement"][3] < 0 < toy["agreement"][:3].min()
+    )
+    assert (
+        float(torch.linalg.vector_norm(toy["v"]))
+        < 1
+        < float(torch.linalg.vector_norm(toy["s"]))
+    )
     strings = _strings(diagrams.routing_iteration())
     for k in range(4):
         assert f"{float(toy['c'][k]):.2f}" in strings
@@ -245,20 +314,31 @@ def test_architecture_shapes_follow_the_config_and_the_model():
         conv = torch.relu(model.conv1(images))
         primary = model.primary_caps(conv)
         out = model(images)
-    assert labels["conv1"] == "×".join(map(str, (conv.shape[2], conv.shape[3], conv.shape[1]))) == "28×28×64"
+    assert (
+        labels["conv1"]
+        == "×".join(map(str, (conv.shape[2], conv.shape[3], conv.shape[1])))
+        == "28×28×64"
+    )
     assert labels["primary"] == "10×10×16×8"
     assert primary.shape[1:] == (10 * 10 * 16, 8)
-    assert labels["primary_count"] == f"{primary.shape[1]} capsules of {primary.shape[2]}D" == "1600 capsules of 8D"
+    assert (
+        labels["primary_count"]
+        == f"{primary.shape[1]} capsules of {primary.shape[2]}D"
+        == "1600 capsules of 8D"
+    )
     assert labels["digit"] == "×".join(map(str, out.poses.shape[1:])) == "10×16"
     assert labels["decoder"].endswith(str(36 * 36))
     strings = _strings(diagrams.capsnet_architecture(config))
     assert "28×28×64" in strings and "10×10×16×8" in strings
-    no_decoder = _strings(diagrams.capsnet_architecture(CapsNetConfig(use_decoder=False)))
+    no_decoder = _strings(
+        diagrams.capsnet_architecture(CapsNetConfig(use_decoder=False))
+    )
     assert not any(s.startswith("Decoder") for s in no_decoder)
 
 
 def test_diagram_text_never_below_the_minimum():
-    from capslib.diagrams import _style
+    from capsbook.diagrams import _style
+
     fig, ax = _style.new_figure(1.0)
     with pytest.raises(ValueError, match="at least 9 pt"):
         _style.text(ax, 0.5, 0.5, "tiny", size=7)
@@ -268,13 +348,19 @@ def test_the_preface_figure_is_made_from_the_current_code():
     """book/figures/book_path.svg records the fingerprint of the code that drew it (make_figures.py)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "book" / "figures" / "make_figures.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_figures", ROOT / "book" / "figures" / "make_figures.py"
+    )
     make_figures = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_figures)
     for name, function in make_figures.FIGURES.items():
         svg = (ROOT / "book" / "figures" / name).read_text(encoding="utf-8")
-        assert f"capslib.diagrams.{function}(); code fingerprint {make_figures.fingerprint()}" in svg, (
-            f"book/figures/{name} is older than the code that draws it: run python book/figures/make_figures.py")
+        assert (
+            f"capsbook.diagrams.{function}(); code fingerprint {make_figures.fingerprint()}"
+            in svg
+        ), (
+            f"book/figures/{name} is older than the code that draws it: run python book/figures/make_figures.py"
+        )
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg
 
 
@@ -282,19 +368,25 @@ def test_make_figures_writes_an_svg_that_reads_at_the_book_width(tmp_path):
     import importlib.util
     import re as regex
 
-    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "book" / "figures" / "make_figures.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_figures", ROOT / "book" / "figures" / "make_figures.py"
+    )
     make_figures = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_figures)
     path = make_figures.draw("book_path.svg", "book_path", folder=tmp_path)
-    width_pt = float(regex.search(r'<svg[^>]*width="([\d.]+)pt"', path.read_text()).group(1))
-    assert 700 <= width_pt / 72 * 100 <= 800, f"{width_pt} pt is {width_pt / 72 * 100:.0f} px at 100 dpi"
+    width_pt = float(
+        regex.search(r'<svg[^>]*width="([\d.]+)pt"', path.read_text()).group(1)
+    )
+    assert 700 <= width_pt / 72 * 100 <= 800, (
+        f"{width_pt} pt is {width_pt / 72 * 100:.0f} px at 100 dpi"
+    )
 
 
 def test_a_diagram_shows_as_a_png_in_ipython_even_before_any_pyplot_figure():
     """A notebook whose first figure is a diagram must not print '<Figure size ...>' instead of the picture."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from capslib.diagrams import _style
+    from capsbook.diagrams import _style
 
     shell = InteractiveShell.instance()
     try:

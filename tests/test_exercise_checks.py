@@ -1,5 +1,5 @@
-"""Every exercise check of the book, found automatically in ``capslib.exercises.ch*``, and the guard around
-the reader's function that every check gets from ``capslib.exercises.check_*``:
+"""Every exercise check of the book, found automatically in ``capsbook.exercises.ch*``, and the guard around
+the reader's function that every check gets from ``@guarded``:
 
 * it has a reference solution ``reference_<name>`` beside it, and that solution passes (guarded: in time,
   without returning None or changing its inputs);
@@ -7,11 +7,12 @@ the reader's function that every check gets from ``capslib.exercises.check_*``:
   attempted yet", not as a failure and not raised;
 * an answer that never returns is stopped after the time limit and reported; one that returns ``None``
   gets "did you forget `return`?"; one that changes its input tensors fails;
-* it is reachable as ``capslib.exercises.check_<name>`` (names are unique across chapters, since the
-  lazy lookup returns the first chapter that defines a name), and its title carries the chapter's number.
+* it is guarded where it is defined (``@guarded`` in its chapter's module: nothing is patched at import),
+  and its title carries the chapter's number.
 
 The typical wrong answers of each chapter are tested in ``tests/test_exercises_chNN*.py``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -27,9 +28,9 @@ import time
 import pytest
 import torch
 
-import capslib.exercises as exercises
-from capslib.exercises import report as report_module
-from capslib.exercises.report import CheckReport, check, guard_answer, guarded
+import capsbook.exercises as exercises
+from capsbook.exercises import report as report_module
+from capsbook.exercises.report import CheckReport, check, guard_answer, guarded
 
 NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError` and rerun."
 
@@ -38,13 +39,23 @@ def test_the_not_attempted_line_fits_a_code_cell():
     assert len("Exercise 10.3: " + report_module.NOT_ATTEMPTED) <= 80
 
 
+def test_the_package_serves_no_flat_namespace_of_checks():
+    assert not [name for name in vars(exercises) if name.startswith("check_")]
+    with pytest.raises(AttributeError):
+        exercises.check_unsquash  # noqa: B018 - each chapter's checks live in its module: ch04.check_unsquash
+
+
 def chapter_checks():
     found = []
     for info in sorted(pkgutil.iter_modules(exercises.__path__), key=lambda m: m.name):
         if info.name.startswith("ch"):
             module = importlib.import_module(f"{exercises.__name__}.{info.name}")
-            found += [(module, name) for name, fn in vars(module).items()
-                      if name.startswith("check_") and getattr(fn, "__module__", None) == module.__name__]
+            found += [
+                (module, name)
+                for name, fn in vars(module).items()
+                if name.startswith("check_")
+                and getattr(fn, "__module__", None) == module.__name__
+            ]
     return found
 
 
@@ -70,16 +81,20 @@ def test_every_chapter_has_checks():
 
 @pytest.mark.parametrize("module, name", CHECKS, ids=IDS)
 def test_reference_solution_passes(module, name, capsys):
-    reference = getattr(module, "reference_" + name[len("check_"):], None)
-    assert reference is not None, f"{module.__name__}.{name} has no reference solution beside it"
-    report = getattr(exercises, name)(reference)  # guarded: in time, returns, leaves its inputs alone
+    reference = getattr(module, "reference_" + name[len("check_") :], None)
+    assert reference is not None, (
+        f"{module.__name__}.{name} has no reference solution beside it"
+    )
+    report = getattr(module, name)(
+        reference
+    )  # guarded: in time, returns, leaves its inputs alone
     assert report.passed, report
     assert "Well done" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("module, name", CHECKS, ids=IDS)
 def test_unfinished_answer_is_one_neutral_line(module, name, capsys):
-    report = getattr(exercises, name)(_unfinished)
+    report = getattr(module, name)(_unfinished)
     out = capsys.readouterr().out.strip()
     assert not report.passed and report.not_attempted
     title = report.title.split(":", 1)[0]
@@ -88,20 +103,23 @@ def test_unfinished_answer_is_one_neutral_line(module, name, capsys):
 
 
 @pytest.mark.parametrize("module, name", CHECKS, ids=IDS)
-def test_check_is_reachable_from_the_package_guarded(module, name):
-    from_package = getattr(exercises, name)
-    assert from_package is getattr(module, name), "the chapter module's check is the guarded one too"
+def test_check_is_guarded_where_it_is_defined(module, name):
+    from_package = getattr(module, name)
     original = from_package.unguarded
     assert from_package.__capslib_guarded__ and original.__module__ == module.__name__
     assert not getattr(original, "__capslib_guarded__", False), "guarded once"
     assert from_package.__doc__ == original.__doc__ and from_package.__doc__
-    assert from_package.__name__ == name and inspect.signature(from_package) == inspect.signature(original)
+    assert from_package.__name__ == name and inspect.signature(
+        from_package
+    ) == inspect.signature(original)
 
 
 @pytest.mark.parametrize("module, name", CHECKS, ids=IDS)
 def test_title_carries_the_chapter_number(module, name):
-    report = getattr(exercises, name)(_unfinished, verbose=False)
-    assert re.fullmatch(rf"Exercise {chapter_number(module)}\.\d+", report.title.split(":", 1)[0]), report.title
+    report = getattr(module, name)(_unfinished, verbose=False)
+    assert re.fullmatch(
+        rf"Exercise {chapter_number(module)}\.\d+", report.title.split(":", 1)[0]
+    ), report.title
 
 
 # -- the guard, on every check ------------------------------------------------------------------------
@@ -109,17 +127,19 @@ def test_title_carries_the_chapter_number(module, name):
 def test_an_endless_answer_is_stopped_and_reported(module, name, monkeypatch, capsys):
     monkeypatch.setenv("CAPSLIB_CHECK_TIME_LIMIT", "0.3")
     start = time.perf_counter()
-    report = getattr(exercises, name)(lambda *args, **kwargs: exec("while True: pass"))
+    report = getattr(module, name)(lambda *args, **kwargs: exec("while True: pass"))
     elapsed = time.perf_counter() - start
     out = capsys.readouterr().out
     assert not report.passed
     assert "took longer than 0.3 s" in out and "loop that never ends" in out
-    assert elapsed < 10, f"{elapsed:.1f} s: after the first call timed out, the next ones must fail at once"
+    assert elapsed < 10, (
+        f"{elapsed:.1f} s: after the first call timed out, the next ones must fail at once"
+    )
 
 
 @pytest.mark.parametrize("module, name", CHECKS, ids=IDS)
 def test_an_answer_returning_none_is_told_about_return(module, name, capsys):
-    report = getattr(exercises, name)(lambda *args, **kwargs: None)
+    report = getattr(module, name)(lambda *args, **kwargs: None)
     out = capsys.readouterr().out
     assert not report.passed
     assert "your function returned None; did you forget `return`?" in out
@@ -129,31 +149,37 @@ def test_an_answer_returning_none_is_told_about_return(module, name, capsys):
 
 def _mutating(reference, touched):
     """The reference answer, which then zeroes every tensor it was given (the answer is right)."""
+
     def answer(*args, **kwargs):
         result = reference(*args, **kwargs)
         if isinstance(result, torch.Tensor):
             result = result.clone()
         elif isinstance(result, tuple):
-            result = tuple(r.clone() if isinstance(r, torch.Tensor) else r for r in result)
+            result = tuple(
+                r.clone() if isinstance(r, torch.Tensor) else r for r in result
+            )
         for value in (*args, *kwargs.values()):
             if isinstance(value, torch.Tensor) and value.numel():
                 with torch.no_grad():
                     value.data.zero_() if value.requires_grad else value.zero_()
                 touched.append(True)
         return result
+
     return answer
 
 
 @pytest.mark.parametrize("module, name", CHECKS, ids=IDS)
 def test_an_answer_that_changes_its_input_fails(module, name, capsys):
-    reference = getattr(module, "reference_" + name[len("check_"):])
+    reference = getattr(module, "reference_" + name[len("check_") :])
     touched: list[bool] = []
-    report = getattr(exercises, name)(_mutating(reference, touched))
+    report = getattr(module, name)(_mutating(reference, touched))
     if not touched:
         pytest.skip(f"{name}: the answer gets no tensor to change")
     out = capsys.readouterr().out
     assert not report.passed
-    assert "in place" in out, out  # the guard's failure line, or its note when the check failed already
+    assert "in place" in out, (
+        out
+    )  # the guard's failure line, or its note when the check failed already
 
 
 # -- the guard itself, on a check written like a chapter's --------------------------------------------
@@ -166,7 +192,11 @@ def check_double(fn, *, verbose: bool = True) -> CheckReport:
             report.expect(torch.equal(out, 2 * x), "doubles", "multiply by 2")
         with report.attempt("runs on a (2, 3) tensor"):
             y = torch.ones(2, 3)
-            report.expect(torch.equal(torch.as_tensor(fn(y.clone())), 2 * y), "doubles a matrix", "multiply by 2")
+            report.expect(
+                torch.equal(torch.as_tensor(fn(y.clone())), 2 * y),
+                "doubles a matrix",
+                "multiply by 2",
+            )
     return report
 
 
@@ -177,17 +207,23 @@ def zero_after(x):
 
 
 def test_a_check_imported_from_its_chapter_module_is_guarded():
-    """``from capslib.exercises.chNN import check_x`` in a fresh interpreter gets the guard as well."""
+    """``from capsbook.exercises.chNN import check_x`` in a fresh interpreter gets the guard as well."""
     module, name = CHECKS[0]
-    code = (f"from {module.__name__} import {name}\n"
-            f"r = {name}(lambda *a, **k: None, verbose=False)\n"
-            f"assert 'did you forget' in r.answer_problem, r\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    code = (
+        f"from {module.__name__} import {name}\n"
+        f"r = {name}(lambda *a, **k: None, verbose=False)\n"
+        f"assert 'did you forget' in r.answer_problem, r\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_unguarded_the_mutating_answer_passes_guarded_it_fails(capsys):
-    assert check_double(zero_after, verbose=False).passed  # what the chapter check alone sees
+    assert check_double(
+        zero_after, verbose=False
+    ).passed  # what the chapter check alone sees
     report = guarded(check_double)(zero_after)
     assert not report.passed and report.failures == ["leaves its inputs unchanged"]
     assert "your function changed `x` in place" in capsys.readouterr().out
@@ -200,22 +236,35 @@ def test_a_change_is_a_note_when_the_check_fails_anyway(capsys):
 
     report = guarded(check_double)(wrong_and_changing)
     out = capsys.readouterr().out
-    assert report.failures == ["doubles", "doubles a matrix"], "no extra line for the change..."
+    assert report.failures == ["doubles", "doubles a matrix"], (
+        "no extra line for the change..."
+    )
     assert "Note: your function changed `x` in place" in out, "...but it is said"
 
 
 def test_unguarded_none_is_a_type_error_guarded_a_plain_message():
     unguarded = check_double(lambda x: None, verbose=False)
-    assert "RuntimeError" in unguarded.results[0][2] or "TypeError" in unguarded.results[0][2]
+    assert (
+        "RuntimeError" in unguarded.results[0][2]
+        or "TypeError" in unguarded.results[0][2]
+    )
     report = guarded(check_double)(lambda x: None, verbose=False)
-    assert report.results == [("runs on a (4,) tensor", False,
-                               "your function returned None; did you forget `return`?")]
+    assert report.results == [
+        (
+            "runs on a (4,) tensor",
+            False,
+            "your function returned None; did you forget `return`?",
+        )
+    ]
 
 
 def test_the_stub_without_the_guard_is_not_attempted_too(capsys):
     """report.py alone (a check used without the guard) recognises the stub's `raise NotImplementedError`."""
     report = check_double(_unfinished)
-    assert report.not_attempted and capsys.readouterr().out.strip() == f"Exercise 4.9: {NOT_ATTEMPTED}"
+    assert (
+        report.not_attempted
+        and capsys.readouterr().out.strip() == f"Exercise 4.9: {NOT_ATTEMPTED}"
+    )
 
 
 def test_a_real_not_implemented_error_is_a_failure_not_a_stub(capsys):
@@ -232,15 +281,23 @@ def test_a_real_not_implemented_error_is_a_failure_not_a_stub(capsys):
 
 def test_endless_loop_in_a_chapter_check_returns_within_seconds():
     """Without the guard this hangs: run it in a subprocess with a deadline."""
-    names = [n for _, n in CHECKS]
-    name = "check_safe_length" if "check_safe_length" in names else names[0]
-    code = (f"import time\nimport capslib.exercises as ex\n"
-            f"start = time.perf_counter()\n"
-            f"r = ex.{name}(lambda *a, **k: exec('while True: pass'))\n"
-            f"print('elapsed', time.perf_counter() - start)\n"
-            f"assert not r.passed\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "CAPSLIB_CHECK_TIME_LIMIT": "2"})
+    module, name = next(
+        ((m, n) for m, n in CHECKS if n == "check_safe_length"), CHECKS[0]
+    )
+    code = (
+        f"import time\nimport {module.__name__} as ex\n"
+        f"start = time.perf_counter()\n"
+        f"r = ex.{name}(lambda *a, **k: exec('while True: pass'))\n"
+        f"print('elapsed', time.perf_counter() - start)\n"
+        f"assert not r.passed\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CAPSLIB_CHECK_TIME_LIMIT": "2"},
+    )
     assert done.returncode == 0, done.stderr
     assert "took longer than 2 s" in done.stdout
     elapsed = float(done.stdout.rsplit("elapsed", 1)[1].split()[0])
@@ -316,12 +373,14 @@ def test_the_alarm_never_lands_inside_an_import(tmp_path, monkeypatch):
     # then stops the reader's endless loop.
     (tmp_path / "capslib_slow_import_probe.py").write_text(
         "import time\nstart = time.perf_counter()\n"
-        "while time.perf_counter() - start < 0.6:\n    pass\ncompleted = True\n")
+        "while time.perf_counter() - start < 0.6:\n    pass\ncompleted = True\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("capslib_slow_import_probe", None)
 
     def imports_then_loops():
         import capslib_slow_import_probe  # noqa: F401
+
         while True:
             pass
 
@@ -329,7 +388,9 @@ def test_the_alarm_never_lands_inside_an_import(tmp_path, monkeypatch):
     with pytest.raises(exercises.TookTooLong):
         guard_answer(imports_then_loops, time_limit=0.1)()
     elapsed = time.perf_counter() - start
-    assert sys.modules["capslib_slow_import_probe"].completed, "the import ran to its end"
+    assert sys.modules["capslib_slow_import_probe"].completed, (
+        "the import ran to its end"
+    )
     assert 0.6 <= elapsed < 3, elapsed
 
 
@@ -339,7 +400,9 @@ def test_the_alarm_waits_for_a_lock_wait_to_return():
     finished = []
 
     def waits_then_loops():
-        threading_module.Event().wait(0.5)  # threading.Condition.wait: never interrupted mid-way
+        threading_module.Event().wait(
+            0.5
+        )  # threading.Condition.wait: never interrupted mid-way
         finished.append(True)
         while True:
             pass

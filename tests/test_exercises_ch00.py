@@ -1,16 +1,25 @@
 """The checks of chapter 0 accept the reference solutions and reject typical wrong answers with the right hint."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from capslib.exercises import check_class_means, check_idx_bytes, check_mode_predictions
-from capslib.exercises.ch00 import reference_class_means, reference_idx_bytes, reference_mode_predictions
+from capsbook.exercises.ch00 import (
+    check_class_means,
+    check_idx_bytes,
+    check_mode_predictions,
+    reference_class_means,
+    reference_idx_bytes,
+    reference_mode_predictions,
+)
 
 
 def _hint(report, what_fragment):
     """The hint of the failed property whose description contains ``what_fragment``."""
-    hints = [hint for what, ok, hint in report.results if not ok and what_fragment in what]
+    hints = [
+        hint for what, ok, hint in report.results if not ok and what_fragment in what
+    ]
     assert hints, f"nothing failed on {what_fragment!r}: {report.results}"
     return hints[0]
 
@@ -21,15 +30,23 @@ def test_class_means_reference_passes(capsys):
 
 
 def test_class_means_wrong_answers_fail_with_hints():
-    overall_mean = check_class_means(lambda images, labels: images.mean(0), verbose=False)
-    assert not overall_mean.passed and "returns shape (10, 28, 28)" in overall_mean.failures
+    overall_mean = check_class_means(
+        lambda images, labels: images.mean(0), verbose=False
+    )
+    assert (
+        not overall_mean.passed
+        and "returns shape (10, 28, 28)" in overall_mean.failures
+    )
 
     def in_place(images, labels):
         images.mul_(1.0 + 1e-3)
         return reference_class_means(images, labels)
 
     mutating = check_class_means(in_place, verbose=False)
-    assert mutating.failures == ["each row is the mean of its class", "leaves the input images unchanged"]
+    assert mutating.failures == [
+        "each row is the mean of its class",
+        "leaves the input images unchanged",
+    ]
 
 
 def test_idx_bytes_reference_is_what_capslib_writes(tmp_path):
@@ -38,7 +55,9 @@ def test_idx_bytes_reference_is_what_capslib_writes(tmp_path):
     array = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 7
     path = write_idx(tmp_path / "a.idx", array)
     assert reference_idx_bytes(array) == path.read_bytes()
-    assert reference_idx_bytes(np.zeros((10_000, 28, 28), np.uint8))[:8] == bytes.fromhex("0000080300002710")
+    assert reference_idx_bytes(np.zeros((10_000, 28, 28), np.uint8))[
+        :8
+    ] == bytes.fromhex("0000080300002710")
     assert check_idx_bytes(reference_idx_bytes, verbose=False).passed
 
 
@@ -51,30 +70,56 @@ def _idx(array, *, sizes="big", data=None, code=None):
 
 def test_idx_bytes_little_endian_sizes_are_named():
     report = check_idx_bytes(lambda a: _idx(a, sizes="little"), verbose=False)
-    assert "big-endian 32-bit integers" in _hint(report, "uint8 values of shape (3, 4, 5)")
+    assert "big-endian 32-bit integers" in _hint(
+        report, "uint8 values of shape (3, 4, 5)"
+    )
 
 
 def test_idx_bytes_native_order_data_pass_for_bytes_and_fail_for_floats():
-    report = check_idx_bytes(lambda a: _idx(a), verbose=False)           # a plain .tobytes() of the values
-    assert "float32 values" in " ".join(report.failures) and "int32 values" in " ".join(report.failures)
-    assert not any("uint8" in failure for failure in report.failures)    # one-byte values have no byte order
-    assert "values are big-endian too" in _hint(report, "float32 values of shape (2, 7)")
+    report = check_idx_bytes(
+        lambda a: _idx(a), verbose=False
+    )  # a plain .tobytes() of the values
+    assert "float32 values" in " ".join(report.failures) and "int32 values" in " ".join(
+        report.failures
+    )
+    assert not any(
+        "uint8" in failure for failure in report.failures
+    )  # one-byte values have no byte order
+    assert "values are big-endian too" in _hint(
+        report, "float32 values of shape (2, 7)"
+    )
 
 
 def test_idx_bytes_wrong_type_code_and_missing_dimension_byte():
-    report = check_idx_bytes(lambda a: _idx(a, code=8, data=lambda x: x.astype(x.dtype.newbyteorder(">")).tobytes()),
-                             verbose=False)
+    report = check_idx_bytes(
+        lambda a: _idx(
+            a, code=8, data=lambda x: x.astype(x.dtype.newbyteorder(">")).tobytes()
+        ),
+        verbose=False,
+    )
     assert "type code of float32 is 0x0d" in _hint(report, "float32")
-    assert "read_idx refused it" in _hint(report, "float32")             # 4 bytes per value where 1 was declared
+    assert "read_idx refused it" in _hint(
+        report, "float32"
+    )  # 4 bytes per value where 1 was declared
     no_ndim = lambda a: reference_idx_bytes(a)[:3] + reference_idx_bytes(a)[4:]  # noqa: E731
-    assert "byte 3" in _hint(check_idx_bytes(no_ndim, verbose=False), "uint8 values of shape (3, 4, 5)")
+    assert "byte 3" in _hint(
+        check_idx_bytes(no_ndim, verbose=False), "uint8 values of shape (3, 4, 5)"
+    )
 
 
 def test_idx_bytes_an_array_instead_of_bytes():
-    report = check_idx_bytes(lambda a: np.frombuffer(reference_idx_bytes(a), np.uint8), verbose=False)
-    assert report.failures == [f"returns bytes for {what}" for what in
-                               ("uint8 values of shape (3, 4, 5)", "uint8 values of shape (300,)",
-                                "float32 values of shape (2, 7)", "int32 values of shape (4, 3)")]
+    report = check_idx_bytes(
+        lambda a: np.frombuffer(reference_idx_bytes(a), np.uint8), verbose=False
+    )
+    assert report.failures == [
+        f"returns bytes for {what}"
+        for what in (
+            "uint8 values of shape (3, 4, 5)",
+            "uint8 values of shape (300,)",
+            "float32 values of shape (2, 7)",
+            "int32 values of shape (4, 3)",
+        )
+    ]
     assert "one bytes object" in _hint(report, "returns bytes")
 
 
@@ -86,20 +131,35 @@ def test_mode_predictions_reference_passes_and_agrees_with_get_mode():
 
 
 def test_mode_predictions_typical_mistakes_get_their_hint():
-    wrong_auto = dict(reference_mode_predictions(), auto="quick" if torch.cuda.is_available() else "full")
+    wrong_auto = dict(
+        reference_mode_predictions(),
+        auto="quick" if torch.cuda.is_available() else "full",
+    )
     report = check_mode_predictions(lambda: wrong_auto, verbose=False)
-    assert report.failures == ["CAPSLIB_MODE='auto' gives " + repr(reference_mode_predictions()["auto"])]
+    assert report.failures == [
+        "CAPSLIB_MODE='auto' gives " + repr(reference_mode_predictions()["auto"])
+    ]
     assert "torch.cuda.is_available()" in _hint(report, "'auto'")
     fallback = dict(reference_mode_predictions(), fast="quick")
-    assert "refuses a value" in _hint(check_mode_predictions(lambda: fallback, verbose=False), "'fast'")
+    assert "refuses a value" in _hint(
+        check_mode_predictions(lambda: fallback, verbose=False), "'fast'"
+    )
     case_sensitive = dict(reference_mode_predictions(), Full="error")
-    assert "lower-cased" in _hint(check_mode_predictions(lambda: case_sensitive, verbose=False), "'Full'")
+    assert "lower-cased" in _hint(
+        check_mode_predictions(lambda: case_sensitive, verbose=False), "'Full'"
+    )
     typo = dict(reference_mode_predictions(), fast="ValueError")
-    assert "answer 'quick', 'full' or 'error'" in _hint(check_mode_predictions(lambda: typo, verbose=False), "'fast'")
+    assert "answer 'quick', 'full' or 'error'" in _hint(
+        check_mode_predictions(lambda: typo, verbose=False), "'fast'"
+    )
 
 
 def test_mode_predictions_incomplete_or_not_a_dict():
     partial = {"quick": "quick", "full": "full"}
     report = check_mode_predictions(lambda: partial, verbose=False)
-    assert report.failures == ["predicts every setting"] and "'auto'" in _hint(report, "every setting")
-    assert check_mode_predictions(lambda: ["quick"], verbose=False).failures == ["returns a dict"]
+    assert report.failures == ["predicts every setting"] and "'auto'" in _hint(
+        report, "every setting"
+    )
+    assert check_mode_predictions(lambda: ["quick"], verbose=False).failures == [
+        "returns a dict"
+    ]

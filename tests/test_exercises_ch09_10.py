@@ -1,11 +1,12 @@
 """The new exercise checks of chapters 9 and 10: typical wrong answers fail on the property they break,
 with the hint that names the mistake.  (Each check's reference solution and its stub are tested for every
 chapter in tests/test_exercise_checks.py.)"""
+
 import math
 
 import torch
 
-from capslib.exercises import ch09, ch10
+from capsbook.exercises import ch09, ch10
 
 
 # --- 9.1 the width of a digit -------------------------------------------------------------------
@@ -23,13 +24,19 @@ def test_width_without_the_factor_two_is_named():
 
 
 def test_width_that_counts_inked_pixels_fails_on_the_faint_column():
-    report = ch09.check_digit_width(lambda images: 2 * _weighted_std((images > 0).double()), verbose=False)
-    assert report.failed_on("each column counts by its ink") and "counted inked pixels" in str(report)
+    report = ch09.check_digit_width(
+        lambda images: 2 * _weighted_std((images > 0).double()), verbose=False
+    )
+    assert report.failed_on(
+        "each column counts by its ink"
+    ) and "counted inked pixels" in str(report)
     assert not report.failed_on("width 10")
 
 
 def test_width_along_the_rows_is_named():
-    report = ch09.check_digit_width(lambda images: 2 * _weighted_std(images.transpose(-1, -2)), verbose=False)
+    report = ch09.check_digit_width(
+        lambda images: 2 * _weighted_std(images.transpose(-1, -2)), verbose=False
+    )
     assert report.failed_on("that spread is the height") and "last axis" in str(report)
 
 
@@ -38,7 +45,13 @@ def test_width_of_a_blank_picture_must_not_be_nan():
         columns = torch.arange(images.shape[-1], dtype=images.dtype)
         ink = images.sum((-2, -1))
         mean = (images * columns).sum((-2, -1)) / ink
-        return 2 * ((images * (columns - mean[:, None, None]) ** 2).sum((-2, -1)) / ink).sqrt()
+        return (
+            2
+            * (
+                (images * (columns - mean[:, None, None]) ** 2).sum((-2, -1)) / ink
+            ).sqrt()
+        )
+
     report = ch09.check_digit_width(unguarded, verbose=False)
     assert report.failures == ["a blank picture has width 0, not NaN"]
 
@@ -48,47 +61,68 @@ def test_interpolation_that_misses_the_last_pose_fails():
     def arange_steps(a, b, steps):
         t = (torch.arange(steps, dtype=a.dtype) / steps).unsqueeze(1)
         return a + t * (b - a)
+
     report = ch09.check_interpolate_poses(arange_steps, verbose=False)
-    assert report.failed_on("the last pose is pose_b") and not report.failed_on("the first pose")
+    assert report.failed_on("the last pose is pose_b") and not report.failed_on(
+        "the first pose"
+    )
 
 
 def test_receptive_field_that_adds_the_kernels_is_named():
     def summed(y, x, k1, k2, s):
         return y * s, x * s, y * s + k1 + k2 - 1, x * s + k1 + k2 - 1
+
     report = ch09.check_receptive_field_of_any_network(summed, verbose=False)
     assert len(report.failures) == 4 and "not their sum" in str(report)
 
 
 def test_receptive_field_that_forgets_conv1_is_named():
     report = ch09.check_receptive_field_of_any_network(
-        lambda y, x, k1, k2, s: (y * s, x * s, y * s + k2 - 1, x * s + k2 - 1), verbose=False)
+        lambda y, x, k1, k2, s: (y * s, x * s, y * s + k2 - 1, x * s + k2 - 1),
+        verbose=False,
+    )
     assert not report.passed and "widens the window by conv_kernel - 1" in str(report)
 
 
 # --- 10.1 standard error of a difference -------------------------------------------------------
 def test_standard_error_mistakes_are_named():
     variance = ch10.check_difference_standard_error(
-        lambda p1, n1, p2, n2: p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2, verbose=False)
+        lambda p1, n1, p2, n2: p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2, verbose=False
+    )
     assert not variance.passed and "take its square root" in str(variance)
     summed = ch10.check_difference_standard_error(
-        lambda p1, n1, p2, n2: math.sqrt(p1 * (1 - p1) / n1) + math.sqrt(p2 * (1 - p2) / n2), verbose=False)
+        lambda p1, n1, p2, n2: (
+            math.sqrt(p1 * (1 - p1) / n1) + math.sqrt(p2 * (1 - p2) / n2)
+        ),
+        verbose=False,
+    )
     assert not summed.passed and "variances add" in str(summed)
     pooled_n = ch10.check_difference_standard_error(
-        lambda p1, n1, p2, n2: math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / (n1 + n2)), verbose=False)
+        lambda p1, n1, p2, n2: math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / (n1 + n2)),
+        verbose=False,
+    )
     assert not pooled_n.passed and "its own number of examples" in str(pooled_n)
 
 
 def test_standard_error_by_hand():
     # 0.5 and 0.5 on 100 each: sqrt(0.0025 + 0.0025) = 0.0707...
-    assert math.isclose(ch10.reference_difference_standard_error(0.5, 100, 0.5, 100), math.sqrt(0.005))
-    assert math.isclose(ch10.reference_difference_standard_error(1.0, 50, 0.9, 200), math.sqrt(0.09 / 200))
+    assert math.isclose(
+        ch10.reference_difference_standard_error(0.5, 100, 0.5, 100), math.sqrt(0.005)
+    )
+    assert math.isclose(
+        ch10.reference_difference_standard_error(1.0, 50, 0.9, 200),
+        math.sqrt(0.09 / 200),
+    )
 
 
 # --- 10.2 set accuracy, 10.3 own digit closer --------------------------------------------------
 def test_set_accuracy_with_two_capsules_only_fails_on_three_digits():
     def two_longest(lengths, labels):
         top = lengths.topk(2, dim=1).indices.sort(dim=1).values
-        return float((top == labels[:, :2].sort(dim=1).values).all(dim=1).float().mean())
+        return float(
+            (top == labels[:, :2].sort(dim=1).values).all(dim=1).float().mean()
+        )
+
     report = ch10.check_set_accuracy(two_longest, verbose=False)
     assert report.failed_on("three digits per image")
 
@@ -97,8 +131,11 @@ def test_set_accuracy_that_cares_about_order_fails():
     def ordered(lengths, labels):
         top = lengths.topk(labels.shape[1], dim=1).indices
         return float((top == labels).all(dim=1).float().mean())
+
     report = ch10.check_set_accuracy(ordered, verbose=False)
-    assert report.failed_on("three digits per image") and not report.failed_on("one digit per image")
+    assert report.failed_on("three digits per image") and not report.failed_on(
+        "one digit per image"
+    )
 
 
 def test_own_digit_closer_by_hand_and_per_image_counting_fails():
@@ -108,14 +145,29 @@ def test_own_digit_closer_by_hand_and_per_image_counting_fails():
     assert ch10.reference_own_digit_closer(components.clone(), components) == 1.0
     assert ch10.reference_own_digit_closer(components.flip(1), components) == 0.0
     half = components.clone()
-    half[0, 1] = components[0, 0]                       # the second reconstruction draws the first digit
+    half[0, 1] = components[0, 0]  # the second reconstruction draws the first digit
     assert ch10.reference_own_digit_closer(half, components) == 0.5
 
-    def per_image(reconstructions, components):         # counts images whose reconstructions are all closer
+    def per_image(
+        reconstructions, components
+    ):  # counts images whose reconstructions are all closer
         k = reconstructions.shape[1]
-        errors = ((reconstructions.flatten(2).unsqueeze(2) - components.flatten(2).unsqueeze(1)) ** 2).sum(-1)
+        errors = (
+            (
+                reconstructions.flatten(2).unsqueeze(2)
+                - components.flatten(2).unsqueeze(1)
+            )
+            ** 2
+        ).sum(-1)
         own = errors.diagonal(dim1=1, dim2=2)
-        others = errors.masked_fill(torch.eye(k, dtype=torch.bool), float("inf")).min(dim=2).values
+        others = (
+            errors.masked_fill(torch.eye(k, dtype=torch.bool), float("inf"))
+            .min(dim=2)
+            .values
+        )
         return float((own < others).all(dim=1).float().mean())
+
     report = ch10.check_own_digit_closer(per_image, verbose=False)
-    assert report.failed_on("of the 9 reconstructions") and "count the reconstructions" in str(report)
+    assert report.failed_on(
+        "of the 9 reconstructions"
+    ) and "count the reconstructions" in str(report)

@@ -1,67 +1,94 @@
 """Exercise checks of chapters 9-11: typical wrong answers fail with the expected failure named.
 (Every check's reference solution and unfinished stub: tests/test_exercise_checks.py.)"""
-import pytest
+
 import torch
 
+from capsbook import pitfalls
+from capsbook.exercises import ch09, ch10, ch11
 from capslib import em_routing as em
 from capslib import functional as cf
-from capslib import pitfalls
-from capslib.exercises import ch09, ch10, ch11
-
 
 # --- typical wrong answers, each failing on the property it breaks --------------------------
+
 
 def test_perturbation_that_replaces_instead_of_adding_fails():
     def replaces(pose, dim, offsets):
         out = pose.expand(len(offsets), pose.shape[0]).clone()
         out[:, dim] = offsets
         return out
+
     report = ch09.check_perturb_dimension(replaces, verbose=False)
     assert report.failed_on("plus the offset") and not report.failed_on("other 15")
 
 
 def test_position_major_coupling_map_fails_with_layout_hint():
     def position_major(couplings, classes, types, grid):
-        chosen = couplings.gather(2, classes.view(-1, 1, 1).expand(-1, couplings.shape[1], 1)).squeeze(2)
+        chosen = couplings.gather(
+            2, classes.view(-1, 1, 1).expand(-1, couplings.shape[1], 1)
+        ).squeeze(2)
         return chosen.view(-1, grid, grid, types).mean(-1)
+
     report = ch09.check_class_coupling_map(position_major, verbose=False)
     assert report.failed_on("type-major")
     assert "position-major" in str(report)
 
 
 def test_receptive_field_without_conv1_fails():
-    report = ch09.check_primary_receptive_field(lambda y, x: (2 * y, 2 * x, 2 * y + 8, 2 * x + 8), verbose=False)
+    report = ch09.check_primary_receptive_field(
+        lambda y, x: (2 * y, 2 * x, 2 * y + 8, 2 * x + 8), verbose=False
+    )
     assert report.failed_on("17 pixels") and "conv1" in str(report)
 
 
 def test_counting_the_wrong_class_fails():
-    report = ch10.check_face_rate(lambda lengths: float((lengths.argmax(1) == 0).float().mean()), verbose=False)
+    report = ch10.check_face_rate(
+        lambda lengths: float((lengths.argmax(1) == 0).float().mean()), verbose=False
+    )
     assert report.failed_on("class 1") and "class 0" in str(report)
 
 
 def test_normalised_spread_loss_over_classes_times_m_squared_fails():
     def all_classes(acts, targets, m):
-        return em.spread_loss(acts, targets, m) / (acts.shape[1] * m ** 2)
+        return em.spread_loss(acts, targets, m) / (acts.shape[1] * m**2)
+
     report = ch11.check_normalised_spread_loss(all_classes, verbose=False)
-    assert report.failed_on("equal activations give 1") and "the target's own class is not in the sum" in str(report)
+    assert report.failed_on(
+        "equal activations give 1"
+    ) and "the target's own class is not in the sum" in str(report)
 
 
 def test_normalised_spread_loss_by_nine_fails_on_five_classes_only():
-    report = ch11.check_normalised_spread_loss(lambda acts, t, m: em.spread_loss(acts, t, m) / (9 * m ** 2),
-                                               verbose=False)
-    assert report.failures and all("5 classes" in f or "m = 0.5" in f or "random" in f for f in report.failures)
+    report = ch11.check_normalised_spread_loss(
+        lambda acts, t, m: em.spread_loss(acts, t, m) / (9 * m**2), verbose=False
+    )
+    assert report.failures and all(
+        "5 classes" in f or "m = 0.5" in f or "random" in f for f in report.failures
+    )
     assert not report.failed_on("(10 classes, m = 0.2)")
 
 
 def test_batch_dependence_reference_finds_the_shared_logits_and_the_unseen_bug():
     u_hat = 0.3 * torch.randn(3, 8, 4, 5, dtype=torch.float64)
-    assert ch11.reference_batch_dependence(lambda u: cf.dynamic_routing(u, 3), u_hat) < 1e-12
-    assert ch11.reference_batch_dependence(lambda u: pitfalls.routing_shared_logits(u, 3), u_hat) > 1e-3
-    assert ch11.reference_batch_dependence(ch11._routing_normalised_over_the_batch, u_hat) > 1e-3
+    assert (
+        ch11.reference_batch_dependence(lambda u: cf.dynamic_routing(u, 3), u_hat)
+        < 1e-12
+    )
+    assert (
+        ch11.reference_batch_dependence(
+            lambda u: pitfalls.routing_shared_logits(u, 3), u_hat
+        )
+        > 1e-3
+    )
+    assert (
+        ch11.reference_batch_dependence(ch11._routing_normalised_over_the_batch, u_hat)
+        > 1e-3
+    )
 
 
 def test_batch_dependence_comparing_the_batch_with_itself_fails():
-    report = ch11.check_batch_dependence(lambda route, u: float((route(u) - route(u)).abs().max()), verbose=False)
+    report = ch11.check_batch_dependence(
+        lambda route, u: float((route(u) - route(u)).abs().max()), verbose=False
+    )
     assert report.failed_on("clearly above 0") and not report.failed_on("about 0")
     assert "compare the batch with itself" in str(report)
 
@@ -69,12 +96,16 @@ def test_batch_dependence_comparing_the_batch_with_itself_fails():
 def test_normalised_activations_without_the_factor_fails_with_its_hint():
     def plain(R, a, V, beta_u, beta_a, lam):
         return em.m_step(R, a, V, beta_u, beta_a, lam, eps=0.0)[2]
+
     report = ch11.check_normalised_activations(plain, verbose=False)
     assert len(report.failures) == 2 and "without the normalisation" in str(report)
 
 
 def test_normalised_activations_with_the_factor_upside_down_fails_with_its_hint():
     def upside_down(R, a, V, beta_u, beta_a, lam):
-        return ch11._activations_with_cost_factor(R, a, V, beta_u, beta_a, lam, 100.0 * V.shape[1] / V.shape[2])
+        return ch11._activations_with_cost_factor(
+            R, a, V, beta_u, beta_a, lam, 100.0 * V.shape[1] / V.shape[2]
+        )
+
     report = ch11.check_normalised_activations(upside_down, verbose=False)
     assert len(report.failures) == 2 and "upside down" in str(report)

@@ -1,27 +1,39 @@
-"""The synthetic face dataset (capslib.faces): shapes, seeds, and that each kind is what it claims."""
+"""The synthetic face dataset (capsbook.faces): shapes, seeds, and that each kind is what it claims."""
+
 import math
 
 import pytest
 import torch
 
-from capslib import faces
+from capsbook import faces
 
 
 @pytest.fixture(scope="module")
 def three_kinds():
-    return (faces.make_faces(60, seed=1), faces.make_non_faces(60, seed=1),
-            faces.make_scrambled_faces(60, seed=1))
+    return (
+        faces.make_faces(60, seed=1),
+        faces.make_non_faces(60, seed=1),
+        faces.make_scrambled_faces(60, seed=1),
+    )
 
 
 def test_images_labels_and_kinds_have_the_documented_shapes_and_values(three_kinds):
-    for dataset, label, kind in zip(three_kinds, (1, 0, 0), (faces.FACE, faces.NON_FACE, faces.SCRAMBLED)):
+    for dataset, label, kind in zip(
+        three_kinds, (1, 0, 0), (faces.FACE, faces.NON_FACE, faces.SCRAMBLED)
+    ):
         assert dataset.images.shape == (60, 1, 28, 28)
         assert dataset.images.dtype == torch.float32
         assert dataset.images.min() >= 0 and dataset.images.max() <= 1
-        assert dataset.images.flatten(1).amax(1).min() > 0.5  # every image has visible strokes
+        assert (
+            dataset.images.flatten(1).amax(1).min() > 0.5
+        )  # every image has visible strokes
         assert (dataset.labels == label).all() and dataset.labels.dtype == torch.int64
         assert (dataset.kinds == kind).all()
-        assert dataset.part_centres.shape == (60, 4, 2) and dataset.face_poses.shape == (60, 4)
+        assert dataset.part_centres.shape == (
+            60,
+            4,
+            2,
+        ) and dataset.face_poses.shape == (60, 4)
         image, target = dataset[3]
         assert image.shape == (1, 28, 28) and int(target) == label
 
@@ -37,7 +49,9 @@ def test_same_seed_same_images_other_seed_other_images():
 def test_other_sizes_are_drawn_at_that_size():
     big = faces.make_faces(4, size=40, seed=0)
     assert big.images.shape == (4, 1, 40, 40) and big.size == 40
-    assert (big.face_poses[:, :2] - 19.5).abs().max() <= faces.FaceStyle().max_centre_shift + 1e-5
+    assert (
+        big.face_poses[:, :2] - 19.5
+    ).abs().max() <= faces.FaceStyle().max_centre_shift + 1e-5
 
 
 def test_every_part_of_a_face_is_inked_at_its_recorded_centre(three_kinds):
@@ -51,11 +65,17 @@ def test_every_part_of_a_face_is_inked_at_its_recorded_centre(three_kinds):
 def test_faces_have_their_parts_in_a_face_arrangement(three_kinds):
     centres = three_kinds[0].part_centres
     eyes_y = centres[:, :2, 1].amax(1)
-    assert (eyes_y < centres[:, 2, 1]).all() and (centres[:, 2, 1] < centres[:, 3, 1]).all()
-    assert (centres[:, 0, 0] < centres[:, 1, 0]).all()  # left eye on the left (tilt is at most 10 degrees)
+    assert (eyes_y < centres[:, 2, 1]).all() and (
+        centres[:, 2, 1] < centres[:, 3, 1]
+    ).all()
+    assert (
+        centres[:, 0, 0] < centres[:, 1, 0]
+    ).all()  # left eye on the left (tilt is at most 10 degrees)
 
 
-def test_scrambled_faces_hold_all_four_parts_but_never_the_mouth_in_its_place(three_kinds):
+def test_scrambled_faces_hold_all_four_parts_but_never_the_mouth_in_its_place(
+    three_kinds,
+):
     face, _, scrambled = three_kinds
     assert not scrambled.part_centres.isnan().any()
     # the mouth's position in the face's frame is never the mouth slot
@@ -68,7 +88,8 @@ def test_scrambled_faces_hold_all_four_parts_but_never_the_mouth_in_its_place(th
     assert distance.min() > 3.0
     # the same parts: the amount of ink of a scrambled face is that of a face, within a few percent
     ratio = (scrambled.images.sum() / scrambled.images.amax((1, 2, 3)).sum()) / (
-        face.images.sum() / face.images.amax((1, 2, 3)).sum())
+        face.images.sum() / face.images.amax((1, 2, 3)).sum()
+    )
     assert 0.93 < float(ratio) < 1.07
 
 
@@ -76,14 +97,18 @@ def test_scrambled_slots_are_permutations_that_move_the_mouth():
     slots = faces.scrambled_slots(500, torch.Generator().manual_seed(0))
     assert (slots.sort(dim=1).values == torch.arange(4)).all()
     assert (slots[:, 3] != 3).all()
-    assert len({tuple(row.tolist()) for row in slots}) == 18  # all 4! - 3! permutations occur
+    assert (
+        len({tuple(row.tolist()) for row in slots}) == 18
+    )  # all 4! - 3! permutations occur
 
 
 def test_non_faces_never_hold_all_four_parts(three_kinds):
     non_face = three_kinds[1]
     present = ~non_face.part_centres[..., 0].isnan()
     assert (present.sum(1) < 4).all()
-    assert (present.sum(1) >= 1).sum() == 20  # a third are incomplete faces, with 1 to 3 parts
+    assert (
+        present.sum(1) >= 1
+    ).sum() == 20  # a third are incomplete faces, with 1 to 3 parts
     assert non_face.face_poses[:, 0].isnan().sum() == 20  # a third have no oval
 
 
@@ -92,7 +117,10 @@ def test_make_face_dataset_mixes_and_labels_the_kinds():
     assert len(data) == 80
     assert [int((data.kinds == k).sum()) for k in range(3)] == [30, 40, 10]
     assert torch.equal(data.labels, (data.kinds == faces.FACE).long())
-    assert data.describe() == "synthetic faces (28x28): 30 faces, 40 non-faces, 10 scrambled faces"
+    assert (
+        data.describe()
+        == "synthetic faces (28x28): 30 faces, 40 non-faces, 10 scrambled faces"
+    )
     assert len(data.of_kind(faces.SCRAMBLED)) == 10
     unshuffled = faces.make_face_dataset(30, 40, 10, seed=2, shuffle=False)
     assert torch.equal(unshuffled.kinds[:30], torch.zeros(30, dtype=torch.long))
@@ -101,7 +129,9 @@ def test_make_face_dataset_mixes_and_labels_the_kinds():
     assert torch.equal(without.images, unshuffled.images[:70])
 
 
-@pytest.mark.parametrize("bad", [dict(n=-1), dict(n=2.5), dict(size=10), dict(seed=1.5)])
+@pytest.mark.parametrize(
+    "bad", [dict(n=-1), dict(n=2.5), dict(size=10), dict(seed=1.5)]
+)
 def test_bad_requests_are_refused_with_a_message(bad):
     arguments = dict(n=3, size=28, seed=0) | bad
     with pytest.raises((ValueError, TypeError), match="expected"):
@@ -111,11 +141,17 @@ def test_bad_requests_are_refused_with_a_message(bad):
 def test_style_ranges_are_validated_and_respected():
     with pytest.raises(ValueError, match="low <= high"):
         faces.FaceStyle(scale=(1.2, 1.0))
-    still = faces.FaceStyle(max_centre_shift=0.0, scale=(1.0, 1.0), max_tilt=0.0, max_part_jitter=0.0)
+    still = faces.FaceStyle(
+        max_centre_shift=0.0, scale=(1.0, 1.0), max_tilt=0.0, max_part_jitter=0.0
+    )
     data = faces.make_faces(5, seed=0, style=still)
-    assert torch.allclose(data.face_poses[:, :3], torch.tensor([13.5, 13.5, 1.0]).expand(5, 3))
+    assert torch.allclose(
+        data.face_poses[:, :3], torch.tensor([13.5, 13.5, 1.0]).expand(5, 3)
+    )
     expected_left_eye = torch.tensor([13.5, 13.5]) + faces.PART_SLOTS[0] * 28
-    assert torch.allclose(data.part_centres[:, 0], expected_left_eye.expand(5, 2), atol=1e-4)
+    assert torch.allclose(
+        data.part_centres[:, 0], expected_left_eye.expand(5, 2), atol=1e-4
+    )
     assert math.isclose(float(data.face_poses[:, 3].abs().max()), 0.0, abs_tol=1e-6)
 
 
@@ -126,21 +162,31 @@ def test_home_positions_are_the_part_centres_of_a_still_face():
     assert faces.part_displacements(data).max() < 1e-3
 
 
-def test_part_displacements_of_faces_are_jitter_and_of_scrambled_faces_whole_slots(three_kinds):
+def test_part_displacements_of_faces_are_jitter_and_of_scrambled_faces_whole_slots(
+    three_kinds,
+):
     face, non_face, scrambled = three_kinds
     jitter = faces.FaceStyle().max_part_jitter
     assert faces.part_displacements(face).max() <= jitter * math.sqrt(2) + 1e-4
-    moved = faces.part_displacements(scrambled)                                      # (60, 4)
-    assert (moved[:, 3] > 3.0).all()                                                 # the mouth always moves
+    moved = faces.part_displacements(scrambled)  # (60, 4)
+    assert (moved[:, 3] > 3.0).all()  # the mouth always moves
     # by hand: the mouth moved to the left eye's place travels |(-0.13, -0.10) - (0, 0.20)| x 28 x scale
     slots = faces.scrambled_slots(60, torch.Generator().manual_seed(1))
     to_left_eye = slots[:, 3] == 0
     expected = math.hypot(0.13, 0.30) * 28 * scrambled.face_poses[to_left_eye, 2]
-    assert torch.allclose(moved[to_left_eye, 3], expected, atol=jitter * math.sqrt(2) + 1e-4)
+    assert torch.allclose(
+        moved[to_left_eye, 3], expected, atol=jitter * math.sqrt(2) + 1e-4
+    )
     # a part that stayed in its own place moved by the jitter only
     stayed = slots == torch.arange(4)
-    assert (moved[stayed] <= jitter * math.sqrt(2) + 1e-4).all() and (moved[~stayed] > 3.0).all()
-    assert faces.part_displacements(non_face)[non_face.face_poses[:, 0].isnan()].isnan().all()  # no oval, no place
+    assert (moved[stayed] <= jitter * math.sqrt(2) + 1e-4).all() and (
+        moved[~stayed] > 3.0
+    ).all()
+    assert (
+        faces.part_displacements(non_face)[non_face.face_poses[:, 0].isnan()]
+        .isnan()
+        .all()
+    )  # no oval, no place
 
 
 def test_train_face_detector_learns_faces_and_is_seeded():

@@ -3,6 +3,7 @@
 Expected values are computed here with plain Python arithmetic (``math``), never
 by calling the function under test.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,10 @@ def routing_by_hand(u_hat: list, iterations: int):
         for i in range(n_in):
             exps = [math.exp(b[i][j]) for j in range(n_out)]
             c.append([e / sum(exps) for e in exps])
-        s = [[sum(c[i][j] * u_hat[i][j][d] for i in range(n_in)) for d in range(dim)] for j in range(n_out)]
+        s = [
+            [sum(c[i][j] * u_hat[i][j][d] for i in range(n_in)) for d in range(dim)]
+            for j in range(n_out)
+        ]
         v = [squash_by_hand(s_j) for s_j in s]
         if r < iterations - 1:
             for i in range(n_in):
@@ -58,18 +62,26 @@ def routing_by_hand(u_hat: list, iterations: int):
 # ----------------------------------------------------------------------------
 def test_squash_matches_hand_computed_values():
     s = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, -0.1]], dtype=F64)
-    expected = torch.tensor([
-        [25 / 26 * 0.6, 25 / 26 * 0.8],          # |s| = 5: factor 25/26 times the unit vector
-        [0.5, 0.0],                               # |s| = 1: half length
-        [0.0, -0.01 / 1.01],                      # |s| = 0.1: length 0.01/1.01 ~ |s|^2
-    ], dtype=F64)
+    expected = torch.tensor(
+        [
+            [
+                25 / 26 * 0.6,
+                25 / 26 * 0.8,
+            ],  # |s| = 5: factor 25/26 times the unit vector
+            [0.5, 0.0],  # |s| = 1: half length
+            [0.0, -0.01 / 1.01],  # |s| = 0.1: length 0.01/1.01 ~ |s|^2
+        ],
+        dtype=F64,
+    )
     torch.testing.assert_close(squash(s), expected, rtol=1e-6, atol=1e-12)
 
 
 def test_squash_along_another_dim():
-    s = torch.tensor([[3.0, 1.0], [4.0, 0.0]], dtype=F64)   # capsules are the columns
+    s = torch.tensor([[3.0, 1.0], [4.0, 0.0]], dtype=F64)  # capsules are the columns
     out = squash(s, dim=0)
-    torch.testing.assert_close(out[:, 0], torch.tensor([25 / 26 * 0.6, 25 / 26 * 0.8], dtype=F64))
+    torch.testing.assert_close(
+        out[:, 0], torch.tensor([25 / 26 * 0.6, 25 / 26 * 0.8], dtype=F64)
+    )
     torch.testing.assert_close(out[:, 1], torch.tensor([0.5, 0.0], dtype=F64))
     torch.testing.assert_close(squash(s, dim=0), squash(s.T, dim=-1).T)
 
@@ -91,7 +103,9 @@ def test_squash_short_vectors_shrink_quadratically_and_long_ones_approach_one():
     short = torch.tensor([1e-2, 0.0], dtype=F64)
     long = torch.tensor([1e3, 0.0], dtype=F64)
     # eps = 1e-8 under the root changes the length by a factor 1 - eps / (2 |s|^2) = 1 - 5e-5 here
-    assert capsule_length(squash(short)).item() == pytest.approx(1e-4 / (1 + 1e-4), rel=1e-4)
+    assert capsule_length(squash(short)).item() == pytest.approx(
+        1e-4 / (1 + 1e-4), rel=1e-4
+    )
     assert capsule_length(squash(long)).item() == pytest.approx(1 - 1e-6, abs=1e-9)
     assert capsule_length(squash(long)).item() < 1
 
@@ -106,8 +120,12 @@ def _expected_dtype(fn, dtype):
     return dtype
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("fn", [squash, capsule_length], ids=["squash", "capsule_length"])
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+)
+@pytest.mark.parametrize(
+    "fn", [squash, capsule_length], ids=["squash", "capsule_length"]
+)
 def test_zero_vector_gives_zero_and_finite_gradient(fn, dtype):
     s = torch.zeros(3, 8, dtype=dtype, requires_grad=True)
     out = fn(s)
@@ -115,11 +133,17 @@ def test_zero_vector_gives_zero_and_finite_gradient(fn, dtype):
     assert torch.count_nonzero(out) == 0
     out.float().sum().backward()
     assert torch.isfinite(s.grad).all()
-    assert torch.count_nonzero(s.grad) == 0   # zero is a minimum of the length: gradient 0
+    assert (
+        torch.count_nonzero(s.grad) == 0
+    )  # zero is a minimum of the length: gradient 0
 
 
-@pytest.mark.parametrize("autocast_dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
-@pytest.mark.parametrize("fn", [squash, capsule_length], ids=["squash", "capsule_length"])
+@pytest.mark.parametrize(
+    "autocast_dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"]
+)
+@pytest.mark.parametrize(
+    "fn", [squash, capsule_length], ids=["squash", "capsule_length"]
+)
 def test_zero_vector_under_cpu_autocast(fn, autocast_dtype):
     """An exact zero from a layer run under CPU autocast (bf16, and fp16 as on a GPU) stays finite.
 
@@ -131,14 +155,16 @@ def test_zero_vector_under_cpu_autocast(fn, autocast_dtype):
     layer = torch.nn.Linear(8, 8, bias=False)
     torch.nn.init.zeros_(layer.weight)
     with torch.autocast("cpu", dtype=autocast_dtype):
-        s = layer(x)                 # the autocast dtype inside autocast, exactly zero
+        s = layer(x)  # the autocast dtype inside autocast, exactly zero
         assert s.dtype == autocast_dtype
         out = fn(s)
     assert out.dtype == _expected_dtype(fn, autocast_dtype)
     assert torch.count_nonzero(out) == 0 and torch.isfinite(out).all()
     out.float().sum().backward()
     assert torch.isfinite(x.grad).all() and torch.isfinite(layer.weight.grad).all()
-    assert torch.count_nonzero(layer.weight.grad) == 0  # zero is a minimum of the length: gradient 0
+    assert (
+        torch.count_nonzero(layer.weight.grad) == 0
+    )  # zero is a minimum of the length: gradient 0
 
 
 def test_float16_norm_without_a_float32_reduction_would_be_nan():
@@ -156,9 +182,13 @@ def test_huge_float32_vectors_squash_to_unit_length_and_have_finite_lengths(norm
     s = torch.tensor([[0.6 * norm, 0.8 * norm, 0.0]], dtype=torch.float32)
     v = squash(s)
     assert torch.isfinite(v).all()
-    torch.testing.assert_close(v, torch.tensor([[0.6, 0.8, 0.0]]), rtol=1e-6, atol=1e-7)  # Eq. 1 -> s / ||s||
+    torch.testing.assert_close(
+        v, torch.tensor([[0.6, 0.8, 0.0]]), rtol=1e-6, atol=1e-7
+    )  # Eq. 1 -> s / ||s||
     length = capsule_length(s)
-    assert torch.isfinite(length).all() and length.item() == pytest.approx(norm, rel=1e-6)
+    assert torch.isfinite(length).all() and length.item() == pytest.approx(
+        norm, rel=1e-6
+    )
 
 
 def test_nan_stays_nan_in_length_and_squash():
@@ -171,13 +201,21 @@ def test_nan_stays_nan_in_length_and_squash():
 
 def test_bfloat16_lengths_are_float32_with_float32_resolution_near_m_plus():
     """bf16's spacing near 0.9 is 2**-8 = 0.0039; the lengths come back in float32, as exact as the vector is."""
-    v = torch.tensor([[0.9, 0.0], [0.9 + 2**-7, 0.0]], dtype=torch.bfloat16)  # two bf16 vectors 1/128 apart
+    v = torch.tensor(
+        [[0.9, 0.0], [0.9 + 2**-7, 0.0]], dtype=torch.bfloat16
+    )  # two bf16 vectors 1/128 apart
     lengths = capsule_length(v)
     assert lengths.dtype == torch.float32
-    assert lengths.tolist() == [pytest.approx(float(v[0, 0]), abs=1e-7), pytest.approx(float(v[1, 0]), abs=1e-7)]
-    rotated = torch.tensor([[0.6, 0.7]], dtype=torch.bfloat16)                  # length 0.92195... exactly in f32
-    assert capsule_length(rotated).item() == pytest.approx(math.hypot(float(rotated[0, 0]), float(rotated[0, 1])),
-                                                           abs=1e-7)
+    assert lengths.tolist() == [
+        pytest.approx(float(v[0, 0]), abs=1e-7),
+        pytest.approx(float(v[1, 0]), abs=1e-7),
+    ]
+    rotated = torch.tensor(
+        [[0.6, 0.7]], dtype=torch.bfloat16
+    )  # length 0.92195... exactly in f32
+    assert capsule_length(rotated).item() == pytest.approx(
+        math.hypot(float(rotated[0, 0]), float(rotated[0, 1])), abs=1e-7
+    )
 
 
 def test_empty_batches_are_refused_by_both_losses():
@@ -188,7 +226,9 @@ def test_empty_batches_are_refused_by_both_losses():
 
 
 def test_gradient_next_to_zero_is_finite():
-    s = torch.tensor([[1e-30, 0.0], [0.0, 1e-20]], dtype=torch.float32, requires_grad=True)
+    s = torch.tensor(
+        [[1e-30, 0.0], [0.0, 1e-20]], dtype=torch.float32, requires_grad=True
+    )
     squash(s).sum().backward()
     assert torch.isfinite(s.grad).all()
 
@@ -198,8 +238,7 @@ def test_gradient_next_to_zero_is_finite():
 # ----------------------------------------------------------------------------
 # Two input capsules that agree on output 0 ([1, 0] twice) and disagree on
 # output 1 ([0, 2] against [0, -2]).
-AGREE_DISAGREE = [[[1.0, 0.0], [0.0, 2.0]],
-                  [[1.0, 0.0], [0.0, -2.0]]]
+AGREE_DISAGREE = [[[1.0, 0.0], [0.0, 2.0]], [[1.0, 0.0], [0.0, -2.0]]]
 
 
 def sigmoid(x: float) -> float:
@@ -211,31 +250,39 @@ def test_routing_one_iteration_is_the_uniform_average():
     v, c = dynamic_routing(u_hat, iterations=1, return_couplings=True)
     # c_ij = 1/2; s_0 = (1/2)[1, 0] + (1/2)[1, 0] = [1, 0] -> v_0 = 1/2 [1, 0]; s_1 = 0 -> v_1 = 0
     torch.testing.assert_close(c, torch.full((1, 2, 2), 0.5, dtype=F64))
-    torch.testing.assert_close(v, torch.tensor([[[0.5, 0.0], [0.0, 0.0]]], dtype=F64), rtol=0, atol=1e-8)
+    torch.testing.assert_close(
+        v, torch.tensor([[[0.5, 0.0], [0.0, 0.0]]], dtype=F64), rtol=0, atol=1e-8
+    )
 
 
 def test_routing_two_iterations_by_hand():
     u_hat = torch.tensor([AGREE_DISAGREE], dtype=F64)
     v, c = dynamic_routing(u_hat, iterations=2, return_couplings=True)
     # after iteration 1: v_0 = [1/2, 0], v_1 = 0, so b_i0 = [1, 0].[1/2, 0] = 1/2 and b_i1 = 0
-    c0 = math.exp(0.5) / (math.exp(0.5) + 1)           # = sigmoid(1/2) ~ 0.6225
-    s0 = 2 * c0                                         # both inputs predict [1, 0]
-    v0 = s0 ** 2 / (1 + s0 ** 2)                         # Eq. 1 on a vector along x
-    torch.testing.assert_close(c, torch.tensor([[[c0, 1 - c0], [c0, 1 - c0]]], dtype=F64))
-    torch.testing.assert_close(v, torch.tensor([[[v0, 0.0], [0.0, 0.0]]], dtype=F64), rtol=1e-7, atol=1e-8)
+    c0 = math.exp(0.5) / (math.exp(0.5) + 1)  # = sigmoid(1/2) ~ 0.6225
+    s0 = 2 * c0  # both inputs predict [1, 0]
+    v0 = s0**2 / (1 + s0**2)  # Eq. 1 on a vector along x
+    torch.testing.assert_close(
+        c, torch.tensor([[[c0, 1 - c0], [c0, 1 - c0]]], dtype=F64)
+    )
+    torch.testing.assert_close(
+        v, torch.tensor([[[v0, 0.0], [0.0, 0.0]]], dtype=F64), rtol=1e-7, atol=1e-8
+    )
 
 
 def test_routing_three_iterations_by_hand():
     u_hat = torch.tensor([AGREE_DISAGREE], dtype=F64)
     v, c = dynamic_routing(u_hat, iterations=3, return_couplings=True)
     s0 = 2 * sigmoid(0.5)
-    v0_after_2 = s0 ** 2 / (1 + s0 ** 2)
-    b0 = 0.5 + v0_after_2                               # b_i0 += [1, 0].v_0 ; b_i1 stays 0
+    v0_after_2 = s0**2 / (1 + s0**2)
+    b0 = 0.5 + v0_after_2  # b_i0 += [1, 0].v_0 ; b_i1 stays 0
     c0 = sigmoid(b0)
     s0 = 2 * c0
-    v0 = s0 ** 2 / (1 + s0 ** 2)
+    v0 = s0**2 / (1 + s0**2)
     torch.testing.assert_close(c[0, :, 0], torch.tensor([c0, c0], dtype=F64))
-    torch.testing.assert_close(v, torch.tensor([[[v0, 0.0], [0.0, 0.0]]], dtype=F64), rtol=1e-7, atol=1e-8)
+    torch.testing.assert_close(
+        v, torch.tensor([[[v0, 0.0], [0.0, 0.0]]], dtype=F64), rtol=1e-7, atol=1e-8
+    )
     # agreement increases the coupling to the agreed output at every iteration
     assert 0.5 < sigmoid(0.5) < c0 < 1
 
@@ -244,11 +291,17 @@ def test_routing_three_iterations_by_hand():
 def test_routing_matches_plain_python_procedure_on_asymmetric_inputs(iterations):
     rng = np.random.default_rng(iterations)
     u = rng.normal(size=(2, 5, 3, 4))
-    v, c = dynamic_routing(torch.tensor(u), iterations=iterations, return_couplings=True)
+    v, c = dynamic_routing(
+        torch.tensor(u), iterations=iterations, return_couplings=True
+    )
     for n in range(2):
         v_ref, c_ref = routing_by_hand(u[n].tolist(), iterations)
-        torch.testing.assert_close(v[n], torch.tensor(v_ref, dtype=F64), rtol=1e-6, atol=1e-9)
-        torch.testing.assert_close(c[n], torch.tensor(c_ref, dtype=F64), rtol=1e-6, atol=1e-9)
+        torch.testing.assert_close(
+            v[n], torch.tensor(v_ref, dtype=F64), rtol=1e-6, atol=1e-9
+        )
+        torch.testing.assert_close(
+            c[n], torch.tensor(c_ref, dtype=F64), rtol=1e-6, atol=1e-9
+        )
 
 
 @pytest.mark.parametrize("iterations", [1, 2, 3])
@@ -277,7 +330,7 @@ def test_returned_couplings_produced_the_returned_v():
     torch.manual_seed(1)
     u_hat = torch.randn(3, 8, 4, 6, dtype=F64)
     v, c = dynamic_routing(u_hat, 3, return_couplings=True)
-    s = (c.unsqueeze(-1) * u_hat).sum(dim=1)           # s_j = sum_i c_ij u_hat_j|i
+    s = (c.unsqueeze(-1) * u_hat).sum(dim=1)  # s_j = sum_i c_ij u_hat_j|i
     torch.testing.assert_close(v, squash(s))
 
 
@@ -294,7 +347,9 @@ def test_logits_start_at_zero_for_every_example():
     u_hat = torch.randn(4, 9, 3, 5)
     batched = dynamic_routing(u_hat, 3)
     for n in range(4):
-        torch.testing.assert_close(batched[n:n + 1], dynamic_routing(u_hat[n:n + 1], 3))
+        torch.testing.assert_close(
+            batched[n : n + 1], dynamic_routing(u_hat[n : n + 1], 3)
+        )
 
 
 def test_detach_intermediate_changes_gradients_not_values():
@@ -303,7 +358,9 @@ def test_detach_intermediate_changes_gradients_not_values():
     full = u_hat.clone().requires_grad_()
     detached = u_hat.clone().requires_grad_()
     v_full = dynamic_routing(full, 3)
-    v_det, c_det = dynamic_routing(detached, 3, return_couplings=True, detach_intermediate=True)
+    v_det, c_det = dynamic_routing(
+        detached, 3, return_couplings=True, detach_intermediate=True
+    )
     torch.testing.assert_close(v_full, v_det)
     v_full.pow(2).sum().backward()
     v_det.pow(2).sum().backward()
@@ -319,7 +376,9 @@ def test_default_routing_backpropagates_through_every_iteration():
     u_hat = torch.randn(2, 6, 3, 4, dtype=F64)
     full = u_hat.clone().requires_grad_()
     v, c = dynamic_routing(full, 3, return_couplings=True)
-    assert c.requires_grad          # the couplings depend on u_hat through the earlier iterations
+    assert (
+        c.requires_grad
+    )  # the couplings depend on u_hat through the earlier iterations
     v.pow(2).sum().backward()
     fixed = u_hat.clone().requires_grad_()
     squash((c.detach().unsqueeze(-1) * fixed).sum(dim=1)).pow(2).sum().backward()
@@ -329,11 +388,15 @@ def test_default_routing_backpropagates_through_every_iteration():
 # ----------------------------------------------------------------------------
 # properties (hypothesis)
 # ----------------------------------------------------------------------------
-finite = st.floats(min_value=-50, max_value=50, allow_nan=False, allow_infinity=False, width=64)
+finite = st.floats(
+    min_value=-50, max_value=50, allow_nan=False, allow_infinity=False, width=64
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(1, 9)), elements=finite))
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(1, 9)), elements=finite)
+)
 def test_squash_keeps_direction_and_length_below_one(s):
     s_t = torch.tensor(s)
     v = squash(s_t)
@@ -345,12 +408,18 @@ def test_squash_keeps_direction_and_length_below_one(s):
     cos = (v * s_t).sum(-1)[nonzero] / (lengths[nonzero] * norms[nonzero])
     torch.testing.assert_close(cos, torch.ones_like(cos))
     # and the length is |s|^2 / (1 + |s|^2)
-    expected_length = norms ** 2 / (1 + norms ** 2)
+    expected_length = norms**2 / (1 + norms**2)
     torch.testing.assert_close(lengths, expected_length, rtol=1e-6, atol=1e-8)
 
 
-routing_inputs = st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 5), st.integers(1, 4),
-                           st.integers(1, 4), st.integers(0, 2**31 - 1))
+routing_inputs = st.tuples(
+    st.integers(1, 3),
+    st.integers(1, 6),
+    st.integers(1, 5),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(0, 2**31 - 1),
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -376,7 +445,7 @@ def test_permuting_input_capsules_leaves_v_unchanged(params):
     v, c = dynamic_routing(u_hat, iterations, return_couplings=True)
     v_perm, c_perm = dynamic_routing(u_hat[:, perm], iterations, return_couplings=True)
     torch.testing.assert_close(v_perm, v)
-    torch.testing.assert_close(c_perm, c[:, perm])   # each input keeps its own couplings
+    torch.testing.assert_close(c_perm, c[:, perm])  # each input keeps its own couplings
 
 
 # ----------------------------------------------------------------------------
@@ -387,8 +456,8 @@ def test_margin_loss_by_hand():
     targets = torch.tensor([0, 1])
     # example 0: target 0 at 0.95 >= 0.9 -> 0; absent 0.2 -> 0.5 * 0.1^2; absent 0.05 < 0.1 -> 0
     # example 1: target 1 at 0.05 -> (0.9 - 0.05)^2; absent 0.3 -> 0.5 * 0.2^2; absent 0.5 -> 0.5 * 0.4^2
-    loss_0 = 0.5 * 0.1 ** 2
-    loss_1 = 0.85 ** 2 + 0.5 * 0.2 ** 2 + 0.5 * 0.4 ** 2
+    loss_0 = 0.5 * 0.1**2
+    loss_1 = 0.85**2 + 0.5 * 0.2**2 + 0.5 * 0.4**2
     expected = (loss_0 + loss_1) / 2
     assert margin_loss(lengths, targets).item() == pytest.approx(expected, rel=1e-12)
 
@@ -397,7 +466,7 @@ def test_margin_loss_with_other_constants_and_multi_hot_targets():
     lengths = torch.tensor([[0.7, 0.6, 0.1]], dtype=F64)
     two_digits = torch.tensor([[1.0, 1.0, 0.0]], dtype=F64)
     # m+ = 0.8, m- = 0.2, lambda = 1: (0.8-0.7)^2 + (0.8-0.6)^2 + 0 (0.1 < 0.2)
-    expected = 0.1 ** 2 + 0.2 ** 2
+    expected = 0.1**2 + 0.2**2
     got = margin_loss(lengths, two_digits, m_plus=0.8, m_minus=0.2, lambda_=1.0)
     assert got.item() == pytest.approx(expected, rel=1e-12)
 
@@ -407,18 +476,28 @@ def test_margin_loss_indices_equal_one_hot_and_perfect_prediction_is_zero():
     lengths = torch.rand(6, 10, dtype=F64)
     labels = torch.randint(0, 10, (6,))
     one_hot = torch.nn.functional.one_hot(labels, 10).to(F64)
-    torch.testing.assert_close(margin_loss(lengths, labels), margin_loss(lengths, one_hot))
+    torch.testing.assert_close(
+        margin_loss(lengths, labels), margin_loss(lengths, one_hot)
+    )
     perfect = torch.full((6, 10), 0.05, dtype=F64)
     perfect[torch.arange(6), labels] = 0.95
     assert margin_loss(perfect, labels).item() == 0.0
 
 
 def test_reconstruction_loss_by_hand_is_a_sum_not_a_mean():
-    images = torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]], [[[0.5, 0.5], [0.5, 0.5]]]], dtype=F64)
-    recons = torch.tensor([[[[0.0, 0.5], [1.0, 1.0]]], [[[0.5, 0.5], [0.5, 0.5]]]], dtype=F64)
+    images = torch.tensor(
+        [[[[0.0, 1.0], [1.0, 0.0]]], [[[0.5, 0.5], [0.5, 0.5]]]], dtype=F64
+    )
+    recons = torch.tensor(
+        [[[[0.0, 0.5], [1.0, 1.0]]], [[[0.5, 0.5], [0.5, 0.5]]]], dtype=F64
+    )
     # image 0: 0 + 0.25 + 0 + 1 = 1.25; image 1: 0; mean over the batch = 0.625; times 0.0005
-    assert reconstruction_loss(recons, images).item() == pytest.approx(0.0005 * 0.625, rel=1e-12)
-    assert reconstruction_loss(recons, images, scale=1.0).item() == pytest.approx(0.625, rel=1e-12)
+    assert reconstruction_loss(recons, images).item() == pytest.approx(
+        0.0005 * 0.625, rel=1e-12
+    )
+    assert reconstruction_loss(recons, images, scale=1.0).item() == pytest.approx(
+        0.625, rel=1e-12
+    )
 
 
 def test_reconstruction_loss_is_784_times_the_scaled_mse_on_mnist_and_accepts_flat_reconstructions():
@@ -428,7 +507,9 @@ def test_reconstruction_loss_is_784_times_the_scaled_mse_on_mnist_and_accepts_fl
     mse = torch.nn.functional.mse_loss(recons, images.flatten(1))
     got = reconstruction_loss(recons, images)
     assert got.item() == pytest.approx(0.0005 * 784 * mse.item(), rel=1e-10)
-    torch.testing.assert_close(got, reconstruction_loss(recons.view(4, 1, 28, 28), images))
+    torch.testing.assert_close(
+        got, reconstruction_loss(recons.view(4, 1, 28, 28), images)
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -441,19 +522,24 @@ def test_gradcheck_squash_and_length():
     assert torch.autograd.gradcheck(capsule_length, (s,))
 
 
-@pytest.mark.parametrize("fn", [dynamic_routing, dynamic_routing_loop], ids=["vectorised", "loop"])
+@pytest.mark.parametrize(
+    "fn", [dynamic_routing, dynamic_routing_loop], ids=["vectorised", "loop"]
+)
 @pytest.mark.parametrize("iterations", [1, 3])
 def test_gradcheck_routing(fn, iterations):
     torch.manual_seed(iterations)
     u_hat = torch.randn(2, 3, 3, 2, dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda u: fn(u, iterations), (u_hat,))
-    assert torch.autograd.gradcheck(lambda u: fn(u, iterations, return_couplings=True)[1], (u_hat,),
-                                    fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda u: fn(u, iterations, return_couplings=True)[1], (u_hat,), fast_mode=True
+    )
 
 
 def test_gradcheck_losses():
     # lengths away from the kinks at m+ and m- (the loss is not differentiable there)
-    lengths = torch.tensor([[0.3, 0.6, 0.95], [0.05, 0.5, 0.8]], dtype=F64, requires_grad=True)
+    lengths = torch.tensor(
+        [[0.3, 0.6, 0.95], [0.05, 0.5, 0.8]], dtype=F64, requires_grad=True
+    )
     targets = torch.tensor([1, 2])
     assert torch.autograd.gradcheck(lambda x: margin_loss(x, targets), (lengths,))
     recons = torch.rand(3, 1, 4, 4, dtype=F64, requires_grad=True)
@@ -465,7 +551,10 @@ def test_gradcheck_losses():
 # bad inputs: clear errors
 # ----------------------------------------------------------------------------
 def test_squash_rejects_integers_and_scalars():
-    with pytest.raises(TypeError, match=r"squash: expected s to be a floating tensor.*shape \(3,\) of dtype int64"):
+    with pytest.raises(
+        TypeError,
+        match=r"squash: expected s to be a floating tensor.*shape \(3,\) of dtype int64",
+    ):
         squash(torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="capsule dimension"):
         squash(torch.tensor(1.0))
@@ -477,7 +566,10 @@ def test_squash_rejects_integers_and_scalars():
 
 @pytest.mark.parametrize("fn", [dynamic_routing, dynamic_routing_loop])
 def test_routing_rejects_bad_inputs(fn):
-    with pytest.raises(ValueError, match=r"rank 4 \(batch, in_caps, out_caps, out_dim\), got shape \(2, 3, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"rank 4 \(batch, in_caps, out_caps, out_dim\), got shape \(2, 3, 4\)",
+    ):
         fn(torch.ones(2, 3, 4))
     with pytest.raises(TypeError, match="floating tensor"):
         fn(torch.ones(1, 2, 3, 4, dtype=torch.int64))
@@ -489,19 +581,26 @@ def test_routing_rejects_bad_inputs(fn):
 
 def test_margin_loss_rejects_bad_inputs():
     lengths = torch.rand(2, 10)
-    with pytest.raises(ValueError, match=r"class labels in the range \[0, 10\), got labels from 0 to 10"):
+    with pytest.raises(
+        ValueError,
+        match=r"class labels in the range \[0, 10\), got labels from 0 to 10",
+    ):
         margin_loss(lengths, torch.tensor([0, 10]))
     with pytest.raises(ValueError, match=r"range \[0, 10\), got labels from -1"):
         margin_loss(lengths, torch.tensor([-1, 3]))
     with pytest.raises(ValueError, match=r"1 NaN"):
-        margin_loss(torch.tensor([[0.5, float("nan")], [0.1, 0.2]]), torch.tensor([0, 1]))
+        margin_loss(
+            torch.tensor([[0.5, float("nan")], [0.1, 0.2]]), torch.tensor([0, 1])
+        )
     with pytest.raises(ValueError, match=r"targets of shape \(2,\)"):
         margin_loss(lengths, torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match=r"multi-hot targets of shape \(2, 10\)"):
         margin_loss(lengths, torch.zeros(2, 9))
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         margin_loss(lengths, torch.full((2, 10), 2.0))
-    with pytest.raises(ValueError, match=r"lengths of shape \(batch, classes\), got shape \(10,\)"):
+    with pytest.raises(
+        ValueError, match=r"lengths of shape \(batch, classes\), got shape \(10,\)"
+    ):
         margin_loss(torch.rand(10), torch.tensor([1]))
     with pytest.raises(TypeError, match="class indices"):
         margin_loss(lengths, torch.tensor([1.0, 2.0]))
@@ -530,4 +629,6 @@ def test_losses_of_low_precision_inputs_are_float32_and_close():
         r = reconstruction_loss(recons.to(dtype), images)
         assert m.dtype == torch.float32 and r.dtype == torch.float32
         assert m.item() == pytest.approx(margin_loss(lengths, labels).item(), rel=2e-2)
-        assert r.item() == pytest.approx(reconstruction_loss(recons, images).item(), rel=1e-2)
+        assert r.item() == pytest.approx(
+            reconstruction_loss(recons, images).item(), rel=1e-2
+        )

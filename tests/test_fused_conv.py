@@ -1,4 +1,5 @@
-"""capslib.fused_conv (convolution as one matrix multiply) against torch's conv2d, and CapsNet's fast path."""
+"""capslib.kernels.fused_conv (convolution as one matrix multiply) against torch's conv2d, and CapsNet's fast path."""
+
 import subprocess
 import sys
 
@@ -6,16 +7,25 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from capslib import fused_conv
-from capslib.fused_conv import conv2d_channels_last
+from capslib.kernels import fused_conv
+from capslib.kernels.fused_conv import conv2d_channels_last
 from capslib.models import CapsNet, CapsNetConfig
 
 F64 = torch.float64
 
 
-@pytest.mark.parametrize("stride,kernel,channels,bias,channels_last_weight",
-                         [(1, 3, 1, True, False), (2, 9, 5, True, True), (2, 4, 3, False, False), (3, 5, 2, True, True)])
-def test_values_and_gradients_equal_conv2d(stride, kernel, channels, bias, channels_last_weight):
+@pytest.mark.parametrize(
+    "stride,kernel,channels,bias,channels_last_weight",
+    [
+        (1, 3, 1, True, False),
+        (2, 9, 5, True, True),
+        (2, 4, 3, False, False),
+        (3, 5, 2, True, True),
+    ],
+)
+def test_values_and_gradients_equal_conv2d(
+    stride, kernel, channels, bias, channels_last_weight
+):
     g = torch.Generator().manual_seed(kernel)
     x = torch.randn(3, channels, 17, 15, generator=g, dtype=F64)
     weight = torch.randn(7, channels, kernel, kernel, generator=g, dtype=F64)
@@ -29,7 +39,9 @@ def test_values_and_gradients_equal_conv2d(stride, kernel, channels, bias, chann
         ws = weight.detach().clone().requires_grad_()
         bs = b.detach().clone().requires_grad_() if bias else None
         if fast:
-            out = conv2d_channels_last(xs.permute(0, 2, 3, 1), ws, bs, stride).permute(0, 3, 1, 2)
+            out = conv2d_channels_last(xs.permute(0, 2, 3, 1), ws, bs, stride).permute(
+                0, 3, 1, 2
+            )
         else:
             out = F.conv2d(xs, ws, bs, stride=stride)
         if upstream is None:
@@ -45,12 +57,16 @@ def test_gradcheck():
     x = torch.randn(2, 7, 7, 2, generator=g, dtype=F64, requires_grad=True)
     w = torch.randn(3, 2, 3, 3, generator=g, dtype=F64, requires_grad=True)
     b = torch.randn(3, generator=g, dtype=F64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *t: conv2d_channels_last(*t, stride=2), (x, w, b))
+    assert torch.autograd.gradcheck(
+        lambda *t: conv2d_channels_last(*t, stride=2), (x, w, b)
+    )
 
 
 def test_capsnet_fast_path_gives_the_reference_loss_and_gradients():
     torch.manual_seed(0)
-    model = CapsNet(CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64))).double()
+    model = CapsNet(
+        CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64))
+    ).double()
     images = torch.rand(3, 1, 28, 28, dtype=F64)
     labels = torch.tensor([1, 5, 7])
     results = []
@@ -60,7 +76,10 @@ def test_capsnet_fast_path_gives_the_reference_loss_and_gradients():
         output = model(images, targets=labels)
         loss = model.loss(output, images, labels).total
         loss.backward()
-        results.append([loss.detach(), output.poses.detach()] + [p.grad.clone() for p in model.parameters()])
+        results.append(
+            [loss.detach(), output.poses.detach()]
+            + [p.grad.clone() for p in model.parameters()]
+        )
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)
 
@@ -74,10 +93,14 @@ def test_fast_path_only_where_it_applies():
 
 
 def test_primary_capsules_weight_is_stored_channels_last_and_loads_either_layout():
-    model = CapsNet(CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64)))
+    model = CapsNet(
+        CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64))
+    )
     weight = model.primary_caps.conv.weight
     assert weight.is_contiguous(memory_format=torch.channels_last)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}   # an NCHW checkpoint
+    state = {
+        k: v.contiguous() for k, v in model.state_dict().items()
+    }  # an NCHW checkpoint
     other = CapsNet(model.config)
     other.load_state_dict(state)
     torch.testing.assert_close(other.primary_caps.conv.weight, weight)
@@ -111,18 +134,31 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
     faults = {}
     for setting in ("keep", "default"):
-        out = subprocess.run([sys.executable, "-c", code, setting], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code, setting],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         faults[setting] = int(out.stdout.split()[-1])
     pages_per_step = 450 * 2**20 // 4096
-    assert faults["default"] > 5 * pages_per_step        # nearly every page of every step faulted anew ...
-    assert faults["keep"] < 0.5 * faults["default"]      # ... and most of them not with keep_freed_memory
+    assert (
+        faults["default"] > 5 * pages_per_step
+    )  # nearly every page of every step faulted anew ...
+    assert (
+        faults["keep"] < 0.5 * faults["default"]
+    )  # ... and most of them not with keep_freed_memory
 
 
 def test_forward_hooks_on_the_convolutions_see_their_outputs():
     """The fast path calls no module; when a hook watches conv1 or PrimaryCaps, the reference layers run."""
-    model = CapsNet(CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64)))
+    model = CapsNet(
+        CapsNetConfig.small(conv_channels=16, primary_types=4, decoder_hidden=(32, 64))
+    )
     seen = {}
     model.conv1.register_forward_hook(lambda m, i, o: seen.update(conv1=tuple(o.shape)))
-    model.primary_caps.register_forward_hook(lambda m, i, o: seen.update(primary=tuple(o.shape)))
+    model.primary_caps.register_forward_hook(
+        lambda m, i, o: seen.update(primary=tuple(o.shape))
+    )
     model(torch.rand(2, 1, 28, 28))
     assert seen == {"conv1": (2, 16, 20, 20), "primary": (2, 4 * 36, 8)}

@@ -1,9 +1,10 @@
-"""The fused DigitCaps (capslib.fused_routing) computes what the reference layer computes: values and gradients."""
+"""The fused DigitCaps (capslib.kernels.fused_routing) computes what the reference layer computes: values and gradients."""
+
 import pytest
 import torch
 
 from capslib.functional import dynamic_routing
-from capslib.fused_routing import fused_routing_capsules
+from capslib.kernels.fused_routing import fused_routing_capsules
 from capslib.nn import RoutingCapsules
 
 F64 = torch.float64
@@ -12,7 +13,12 @@ F64 = torch.float64
 def reference(u, weight, iterations, detach_intermediate=False):
     """The reference: einsum predictions (Eq. 2), then capslib.functional.dynamic_routing under autograd."""
     u_hat = torch.einsum("ijdk,bik->bijd", weight, u)
-    return dynamic_routing(u_hat, iterations, return_couplings=True, detach_intermediate=detach_intermediate)
+    return dynamic_routing(
+        u_hat,
+        iterations,
+        return_couplings=True,
+        detach_intermediate=detach_intermediate,
+    )
 
 
 def values_and_gradients(fn, u, weight, upstream):
@@ -31,27 +37,43 @@ def test_fused_layer_equals_the_reference_in_float64(iterations, detach):
     u = 0.5 * torch.randn(3, 150, 8, generator=g, dtype=F64)
     weight = 0.3 * torch.randn(150, 4, 6, 8, generator=g, dtype=F64)
     upstream = torch.randn(3, 4, 6, generator=g, dtype=F64)
-    fused = values_and_gradients(lambda a, w: fused_routing_capsules(a, w, iterations, detach), u, weight, upstream)
-    ref = values_and_gradients(lambda a, w: reference(a, w, iterations, detach), u, weight, upstream)
+    fused = values_and_gradients(
+        lambda a, w: fused_routing_capsules(a, w, iterations, detach),
+        u,
+        weight,
+        upstream,
+    )
+    ref = values_and_gradients(
+        lambda a, w: reference(a, w, iterations, detach), u, weight, upstream
+    )
     for name, a, b in zip(("v", "couplings", "grad u", "grad W"), fused, ref):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13, msg=f"{name} differs")
 
 
 def test_detach_intermediate_changes_the_fused_gradient_as_it_changes_the_reference():
     g = torch.Generator().manual_seed(0)
-    u, weight = torch.randn(2, 20, 4, generator=g, dtype=F64), torch.randn(20, 3, 5, 4, generator=g, dtype=F64)
+    u, weight = (
+        torch.randn(2, 20, 4, generator=g, dtype=F64),
+        torch.randn(20, 3, 5, 4, generator=g, dtype=F64),
+    )
     upstream = torch.randn(2, 3, 5, generator=g, dtype=F64)
-    full = values_and_gradients(lambda a, w: fused_routing_capsules(a, w, 3, False), u, weight, upstream)
-    cut = values_and_gradients(lambda a, w: fused_routing_capsules(a, w, 3, True), u, weight, upstream)
-    torch.testing.assert_close(full[0], cut[0])                    # the same values ...
-    assert (full[3] - cut[3]).abs().max() > 1e-6                   # ... other gradients
+    full = values_and_gradients(
+        lambda a, w: fused_routing_capsules(a, w, 3, False), u, weight, upstream
+    )
+    cut = values_and_gradients(
+        lambda a, w: fused_routing_capsules(a, w, 3, True), u, weight, upstream
+    )
+    torch.testing.assert_close(full[0], cut[0])  # the same values ...
+    assert (full[3] - cut[3]).abs().max() > 1e-6  # ... other gradients
 
 
 def test_gradcheck_of_the_fused_function():
     g = torch.Generator().manual_seed(1)
     u = torch.randn(2, 7, 3, generator=g, dtype=F64, requires_grad=True)
     weight = torch.randn(7, 3, 4, 3, generator=g, dtype=F64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, w: fused_routing_capsules(a, w, 3)[0], (u, weight))
+    assert torch.autograd.gradcheck(
+        lambda a, w: fused_routing_capsules(a, w, 3)[0], (u, weight)
+    )
 
 
 def test_paper_sized_layer_in_float32_matches_the_reference():
@@ -64,7 +86,7 @@ def test_paper_sized_layer_in_float32_matches_the_reference():
         layer.zero_grad()
         x = u.clone().requires_grad_()
         v, c = layer(x, return_couplings=True)
-        (v ** 2).sum().backward()
+        (v**2).sum().backward()
         results.append((v.detach(), c, x.grad, layer.weight.grad.clone()))
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
@@ -75,20 +97,22 @@ def test_the_layer_uses_the_reference_under_autocast_and_when_asked():
     u = torch.randn(2, 6, 4)
     calls = []
     import capslib.nn as capsnn
+
     real = capsnn.fused_routing_capsules
 
     def spy(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
+
     capsnn.fused_routing_capsules = spy
     try:
         layer(u)
-        assert calls == [1]                                        # float32 on a CPU: fused
+        assert calls == [1]  # float32 on a CPU: fused
         with torch.autocast("cpu", dtype=torch.bfloat16):
             layer(u)
         layer.fused = False
         layer(u)
-        assert calls == [1]                                        # autocast, or fused=False: the reference
+        assert calls == [1]  # autocast, or fused=False: the reference
     finally:
         capsnn.fused_routing_capsules = real
 
@@ -97,6 +121,10 @@ def test_fused_routing_rejects_bad_inputs():
     with pytest.raises(ValueError, match="expected u"):
         fused_routing_capsules(torch.randn(2, 5, 4), torch.randn(6, 3, 2, 4))
     with pytest.raises(ValueError, match="iterations"):
-        fused_routing_capsules(torch.randn(2, 5, 4), torch.randn(5, 3, 2, 4), iterations=0)
+        fused_routing_capsules(
+            torch.randn(2, 5, 4), torch.randn(5, 3, 2, 4), iterations=0
+        )
     with pytest.raises(TypeError, match="float32 or float64"):
-        fused_routing_capsules(torch.randn(2, 5, 4).half(), torch.randn(5, 3, 2, 4).half())
+        fused_routing_capsules(
+            torch.randn(2, 5, 4).half(), torch.randn(5, 3, 2, 4).half()
+        )

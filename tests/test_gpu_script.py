@@ -5,6 +5,7 @@ without data, runs a stage into results/<run>/ with summary, metrics and a
 plot, aggregates the time-to-accuracy seeds, and skips finished runs when it
 is run again (so a command cut short by a time limit can simply be repeated).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,30 @@ from capslib.data import sources
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "full_gpu_runs.sh"
-TINY = ("--config tiny --train-size 64 --validation-size 32 --test-size 64 --batch-size 16 --device cpu")
+TINY = "--config tiny --train-size 64 --validation-size 32 --test-size 64 --batch-size 16 --device cpu"
 
 
 def run_script(tmp_path: Path, data: Path, *stages: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ALLOW_CPU="1", COMPILE="", TRAIN_EXTRA=TINY, EPOCHS_PAPER="1", EPOCHS_TTA="1",
-               SEEDS_TTA="0 1", RESULTS=str(tmp_path / "results"), CAPSLIB_DATA=str(data), PYTHON=sys.executable)
-    return subprocess.run(["bash", str(SCRIPT), *stages], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    env = dict(
+        os.environ,
+        ALLOW_CPU="1",
+        COMPILE="",
+        TRAIN_EXTRA=TINY,
+        EPOCHS_PAPER="1",
+        EPOCHS_TTA="1",
+        SEEDS_TTA="0 1",
+        RESULTS=str(tmp_path / "results"),
+        CAPSLIB_DATA=str(data),
+        PYTHON=sys.executable,
+    )
+    return subprocess.run(
+        ["bash", str(SCRIPT), *stages],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def sample_as_data_dir(tmp_path: Path) -> Path:

@@ -1,8 +1,9 @@
-"""Tests for capslib.inspect: the perturbation figure and couplings on the image grid."""
+"""Tests for capsbook.probes: the perturbation figure and couplings on the image grid."""
+
 import pytest
 import torch
 
-from capslib.inspect import (
+from capsbook.probes import (
     couplings_for_class,
     perturbation_grid,
     perturbation_offsets,
@@ -19,8 +20,12 @@ from capslib.nn import CapsuleDecoder, PrimaryCapsules
 def test_offsets_are_the_papers_eleven_steps():
     offsets = perturbation_offsets()
     assert offsets.shape == (11,)
-    assert offsets[0].item() == pytest.approx(-0.25) and offsets[-1].item() == pytest.approx(0.25)
-    assert torch.allclose(offsets[1:] - offsets[:-1], torch.full((10,), 0.05), atol=1e-6)
+    assert offsets[0].item() == pytest.approx(-0.25) and offsets[
+        -1
+    ].item() == pytest.approx(0.25)
+    assert torch.allclose(
+        offsets[1:] - offsets[:-1], torch.full((10,), 0.05), atol=1e-6
+    )
     assert offsets[5].item() == pytest.approx(0.0, abs=1e-7)
     with pytest.raises(ValueError, match="multiple"):
         perturbation_offsets(0.25, 0.07)
@@ -47,14 +52,18 @@ def test_perturbation_grid_decodes_only_the_chosen_capsule():
     poses = torch.randn(10, 16) * 0.2
     grid = perturbation_grid(decoder, poses, label=3)
     assert grid.shape == (16, 11, 1, 28, 28)
-    assert decoder.training                      # left as it was
+    assert decoder.training  # left as it was
     # the offset-0 column is the plain reconstruction masked to capsule 3
     plain = decoder.eval()(poses.unsqueeze(0), mask_with=torch.tensor([3]))
     assert torch.allclose(grid[:, 5], plain.expand(16, 1, 28, 28), atol=1e-6)
     # one cell by hand: dimension 2 moved by +0.25
     moved = poses.clone()
     moved[3, 2] += 0.25
-    assert torch.allclose(grid[2, 10], decoder(moved.unsqueeze(0), mask_with=torch.tensor([3]))[0], atol=1e-6)
+    assert torch.allclose(
+        grid[2, 10],
+        decoder(moved.unsqueeze(0), mask_with=torch.tensor([3]))[0],
+        atol=1e-6,
+    )
     # the other capsules are masked: changing them changes nothing
     other = poses.clone()
     other[[0, 1, 2, 4]] += 5.0
@@ -67,24 +76,31 @@ def test_couplings_for_class_follows_the_primary_capsule_layout():
     # a conv output whose every channel holds the position id y * 6 + x, cut into capsules by the
     # core's PrimaryCapsules: mapping a per-capsule value back must give the position ids again.
     types, dim, grid = 4, 8, 6
-    layer = PrimaryCapsules(in_channels=1, capsule_types=types, capsule_dim=dim, kernel_size=1, stride=1)
+    layer = PrimaryCapsules(
+        in_channels=1, capsule_types=types, capsule_dim=dim, kernel_size=1, stride=1
+    )
     position_id = torch.arange(grid * grid, dtype=torch.float32).view(1, 1, grid, grid)
     conv_out = position_id.expand(1, types * dim, grid, grid)
-    per_capsule = layer.capsules_from_channels(conv_out)[..., 0]                 # (1, types * 36)
-    couplings = torch.stack([per_capsule, -per_capsule], dim=-1)                # (1, in_caps, 2 classes)
+    per_capsule = layer.capsules_from_channels(conv_out)[..., 0]  # (1, types * 36)
+    couplings = torch.stack(
+        [per_capsule, -per_capsule], dim=-1
+    )  # (1, in_caps, 2 classes)
     mapped = couplings_for_class(couplings, torch.tensor([0]), types, grid)
     assert torch.equal(mapped[0], position_id[0, 0])
-    assert torch.equal(couplings_for_class(couplings, torch.tensor([1]), types, grid)[0], -position_id[0, 0])
+    assert torch.equal(
+        couplings_for_class(couplings, torch.tensor([1]), types, grid)[0],
+        -position_id[0, 0],
+    )
 
 
 def test_couplings_for_class_averages_and_weights_types():
     couplings = torch.zeros(1, 2 * 2 * 2, 3)
-    couplings[0, 0, 1] = 0.6          # type 0 at (0, 0)
-    couplings[0, 4, 1] = 0.2          # type 1 at (0, 0)
+    couplings[0, 0, 1] = 0.6  # type 0 at (0, 0)
+    couplings[0, 4, 1] = 0.2  # type 1 at (0, 0)
     mapped = couplings_for_class(couplings, torch.tensor([1]), capsule_types=2, grid=2)
     assert mapped[0, 0, 0].item() == pytest.approx(0.4) and mapped[0, 1, 1].item() == 0
     weights = torch.ones(1, 8)
-    weights[0, 4] = 3.0               # type 1 at (0, 0) counts three times
+    weights[0, 4] = 3.0  # type 1 at (0, 0) counts three times
     weighted = couplings_for_class(couplings, torch.tensor([1]), 2, 2, weights=weights)
     assert weighted[0, 0, 0].item() == pytest.approx((0.6 + 3 * 0.2) / 4)
     with pytest.raises(ValueError, match="input capsules"):
@@ -120,13 +136,17 @@ def test_spread_to_image_lights_each_positions_patch():
 
 def test_primary_capsule_lengths_and_couplings_of_a_capsnet():
     torch.manual_seed(0)
-    config = CapsNetConfig.small(conv_channels=8, primary_types=4, decoder_hidden=(8, 8))
+    config = CapsNetConfig.small(
+        conv_channels=8, primary_types=4, decoder_hidden=(8, 8)
+    )
     model = CapsNet(config).eval()
     images = torch.rand(2, 1, 28, 28)
     out = model(images, return_couplings=True)
     lengths = primary_capsule_lengths(model, images)
     assert lengths.shape == (2, 4 * 36) and ((lengths >= 0) & (lengths < 1)).all()
-    mapped = couplings_for_class(out.couplings, out.lengths.argmax(1), 4, config.primary_grid, weights=lengths)
+    mapped = couplings_for_class(
+        out.couplings, out.lengths.argmax(1), 4, config.primary_grid, weights=lengths
+    )
     assert mapped.shape == (2, 6, 6)
     # couplings are probabilities over 10 classes: each averaged value lies in [0, 1]
     assert ((mapped >= 0) & (mapped <= 1)).all()
@@ -134,11 +154,11 @@ def test_primary_capsule_lengths_and_couplings_of_a_capsnet():
     pixels = spread_to_image(mapped, size, stride, 28)
     assert pixels.shape == (2, 28, 28)
     fig = plot_couplings_over_images(images, pixels, titles=["a", "b"])
-    assert len(fig.axes) == 3                    # two images and the colour bar
+    assert len(fig.axes) == 3  # two images and the colour bar
 
 
 # --------------------------------------------------------------------------- the trained network's figures
-from capslib.inspect import (  # noqa: E402
+from capsbook.probes import (  # noqa: E402
     DIFFERENCE_SCALE,
     difference_maps,
     dimension_change,
@@ -154,9 +174,11 @@ from capslib.inspect import (  # noqa: E402
 
 def test_offsets_have_an_exact_zero_in_the_middle_and_are_symmetric():
     offsets = perturbation_offsets()
-    assert offsets[5].item() == 0.0                                  # exactly: difference_maps finds it
+    assert offsets[5].item() == 0.0  # exactly: difference_maps finds it
     assert torch.equal(offsets, -offsets.flip(0))
-    assert perturbation_offsets(0.1, 0.05).tolist() == pytest.approx([-0.1, -0.05, 0.0, 0.05, 0.1])
+    assert perturbation_offsets(0.1, 0.05).tolist() == pytest.approx(
+        [-0.1, -0.05, 0.0, 0.05, 0.1]
+    )
 
 
 def test_difference_maps_subtract_the_offset_zero_column():
@@ -165,8 +187,10 @@ def test_difference_maps_subtract_the_offset_zero_column():
     assert maps.shape == grid.shape
     assert torch.equal(maps[:, 5], torch.zeros(3, 1, 4, 4))
     assert torch.allclose(maps[2, 9], grid[2, 9] - grid[2, 5])
-    odd = torch.tensor([-0.2, 0.0, 0.1])                            # a zero that is not in the middle
-    assert torch.allclose(difference_maps(grid[:, :3], odd)[:, 2], grid[:, 2] - grid[:, 1])
+    odd = torch.tensor([-0.2, 0.0, 0.1])  # a zero that is not in the middle
+    assert torch.allclose(
+        difference_maps(grid[:, :3], odd)[:, 2], grid[:, 2] - grid[:, 1]
+    )
     with pytest.raises(ValueError, match="exactly one offset 0"):
         difference_maps(grid[:, :3], torch.tensor([0.1, 0.2, 0.3]))
     with pytest.raises(ValueError, match="11 offsets"):
@@ -177,8 +201,8 @@ def test_difference_maps_subtract_the_offset_zero_column():
 
 def test_dimension_change_compares_the_two_ends_in_inked_pixels():
     grid = torch.zeros(2, 11, 1, 3, 3)
-    grid[0, -1, 0, 0, 0] = 1.0            # row 0: one pixel appears between -0.25 and +0.25
-    grid[1, 0, 0, 1, :] = 0.5             # row 1: three half pixels vanish, one half pixel appears
+    grid[0, -1, 0, 0, 0] = 1.0  # row 0: one pixel appears between -0.25 and +0.25
+    grid[1, 0, 0, 1, :] = 0.5  # row 1: three half pixels vanish, one half pixel appears
     grid[1, -1, 0, 2, 2] = 0.5
     assert torch.allclose(dimension_change(grid), torch.tensor([1.0, 2.0]))
     with pytest.raises(ValueError, match="steps >= 2"):
@@ -187,23 +211,33 @@ def test_dimension_change_compares_the_two_ends_in_inked_pixels():
 
 def test_ink_statistics_by_hand():
     image = torch.zeros(10, 12)
-    image[2, 3] = image[2, 7] = 1.0                # one row, columns 3 and 7: width 2 * 2 = 4, height 0
+    image[2, 3] = image[2, 7] = (
+        1.0  # one row, columns 3 and 7: width 2 * 2 = 4, height 0
+    )
     stats = ink_statistics(image)
     assert stats["ink"].item() == pytest.approx(2.0)
-    assert stats["width"].item() == pytest.approx(4.0) and stats["height"].item() == pytest.approx(0.0)
-    assert stats["slant"].item() == 0.0            # no vertical spread: no slant
+    assert stats["width"].item() == pytest.approx(4.0) and stats[
+        "height"
+    ].item() == pytest.approx(0.0)
+    assert stats["slant"].item() == 0.0  # no vertical spread: no slant
     lean = torch.zeros(5, 5)
     for r in range(5):
-        lean[r, 4 - r] = 1.0                       # "/": the column grows as the row goes up
+        lean[r, 4 - r] = 1.0  # "/": the column grows as the row goes up
     tilted = ink_statistics(lean)
     assert tilted["slant"].item() == pytest.approx(1.0)
-    assert ink_statistics(lean.flip(1))["slant"].item() == pytest.approx(-1.0)   # "\"
-    assert tilted["height"].item() == pytest.approx(2 * 2 ** 0.5)                # rows 0..4: std sqrt(2)
+    assert ink_statistics(lean.flip(1))["slant"].item() == pytest.approx(-1.0)  # "\"
+    assert tilted["height"].item() == pytest.approx(
+        2 * 2**0.5
+    )  # rows 0..4: std sqrt(2)
     # intensity scales the ink, not the shape; a blank picture gives zeros, not NaN
     half = ink_statistics(0.5 * lean)
-    assert half["ink"].item() == pytest.approx(2.5) and half["slant"].item() == pytest.approx(1.0)
+    assert half["ink"].item() == pytest.approx(2.5) and half[
+        "slant"
+    ].item() == pytest.approx(1.0)
     batch = ink_statistics(torch.stack([lean, torch.zeros(5, 5)]))
-    assert batch["width"].shape == (2,) and torch.equal(batch["width"][1], torch.tensor(0.0, dtype=torch.float64))
+    assert batch["width"].shape == (2,) and torch.equal(
+        batch["width"][1], torch.tensor(0.0, dtype=torch.float64)
+    )
     assert all(torch.isfinite(v).all() for v in batch.values())
     with pytest.raises(ValueError, match="floating"):
         ink_statistics(torch.zeros(4, 4, dtype=torch.uint8))
@@ -227,9 +261,13 @@ def test_overlay_pair_colours_each_reconstruction():
     second[2, 2] = 0.8
     rgb = overlay_pair(image, first, second, input_weight=0.35)
     assert rgb.shape == (3, 3, 3)
-    assert torch.allclose(rgb[0, 0], torch.tensor([0.35, 0.35, 0.35]))      # input: dim grey
-    assert torch.allclose(rgb[1, 1], torch.tensor([1.0, 1.0, 0.0]))         # both: yellow
-    assert torch.allclose(rgb[2, 2], torch.tensor([0.0, 0.8, 0.0]))         # second only: green
+    assert torch.allclose(
+        rgb[0, 0], torch.tensor([0.35, 0.35, 0.35])
+    )  # input: dim grey
+    assert torch.allclose(rgb[1, 1], torch.tensor([1.0, 1.0, 0.0]))  # both: yellow
+    assert torch.allclose(
+        rgb[2, 2], torch.tensor([0.0, 0.8, 0.0])
+    )  # second only: green
     assert (rgb >= 0).all() and (rgb <= 1).all()
     with pytest.raises(ValueError, match="one shape"):
         overlay_pair(image, torch.zeros(4, 4), second)
@@ -237,18 +275,32 @@ def test_overlay_pair_colours_each_reconstruction():
 
 def test_figures_share_the_fixed_difference_scale():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     grid = torch.rand(4, 11, 1, 6, 6, generator=torch.Generator().manual_seed(1))
     fig = plot_perturbation_grid(grid)
     shown = [ax.images[0] for ax in fig.axes if ax.images]
-    assert len(shown) == 2                                                   # decodings and differences
-    assert shown[0].get_clim() == (0.0, 1.0) and shown[1].get_clim() == (-DIFFERENCE_SCALE, DIFFERENCE_SCALE)
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["dim 0", "dim 1", "dim 2", "dim 3"]
+    assert len(shown) == 2  # decodings and differences
+    assert shown[0].get_clim() == (0.0, 1.0) and shown[1].get_clim() == (
+        -DIFFERENCE_SCALE,
+        DIFFERENCE_SCALE,
+    )
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [
+        "dim 0",
+        "dim 1",
+        "dim 2",
+        "dim 3",
+    ]
     plt.close(fig)
-    fig = plot_difference_atlas(grid[:, 5], grid[:, -1] - grid[:, 0], row_labels=list("abcd"))
-    assert [ax.images[0].get_clim() for ax in fig.axes if ax.images][1] == (-DIFFERENCE_SCALE, DIFFERENCE_SCALE)
+    fig = plot_difference_atlas(
+        grid[:, 5], grid[:, -1] - grid[:, 0], row_labels=list("abcd")
+    )
+    assert [ax.images[0].get_clim() for ax in fig.axes if ax.images][1] == (
+        -DIFFERENCE_SCALE,
+        DIFFERENCE_SCALE,
+    )
     plt.close(fig)
     with pytest.raises(ValueError, match="3 reconstructions for 4 rows"):
         plot_difference_atlas(grid[:3, 5], grid[:, -1] - grid[:, 0])
@@ -259,13 +311,18 @@ def test_figures_share_the_fixed_difference_scale():
 
 def test_plot_pair_reconstructions_marks_a_wrong_reading():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     images = torch.rand(2, 1, 8, 8)
     recons = torch.rand(2, 2, 1, 8, 8)
-    fig = plot_pair_reconstructions(images, recons, torch.tensor([[3, 5], [1, 2]]), torch.tensor([[5, 3], [1, 7]]))
+    fig = plot_pair_reconstructions(
+        images, recons, torch.tensor([[3, 5], [1, 2]]), torch.tensor([[5, 3], [1, 7]])
+    )
     titles = {ax.get_title(): ax.title.get_color() for ax in fig.axes}
-    assert titles["R: 5, 3"] == "black" and titles["R: 1, 7"] == "red"        # order does not matter; 7 is wrong
+    assert (
+        titles["R: 5, 3"] == "black" and titles["R: 1, 7"] == "red"
+    )  # order does not matter; 7 is wrong
     assert "L: 3, 5" in titles
     plt.close(fig)

@@ -1,4 +1,5 @@
 """Quick and full modes, the run description, and seeding."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,26 +28,46 @@ def test_auto_follows_the_hardware(monkeypatch):
 
 def test_bad_mode_names_the_fix(monkeypatch):
     monkeypatch.setenv("CAPSLIB_MODE", "fast")
-    with pytest.raises(ValueError, match=r"CAPSLIB_MODE must be one of quick, full or auto, got 'fast'.*export"):
+    with pytest.raises(
+        ValueError,
+        match=r"CAPSLIB_MODE must be one of quick, full or auto, got 'fast'.*export",
+    ):
         capslib.get_mode()
 
 
 def test_describe_run_names_mode_data_and_device():
-    line = capslib.describe_run(mode="quick", device="cpu", data="MNIST sample, train split: 5,000 images")
-    assert line.startswith("mode=quick | data=MNIST sample, train split: 5,000 images | device=CPU ")
-    assert "threads" in line  # the CPU is named with its thread count (and model, where known)
+    line = capslib.describe_run(
+        mode="quick", device="cpu", data="MNIST sample, train split: 5,000 images"
+    )
+    assert line.startswith(
+        "mode=quick | data=MNIST sample, train split: 5,000 images | device=CPU "
+    )
+    assert (
+        "threads" in line
+    )  # the CPU is named with its thread count (and model, where known)
 
 
 def test_versions_report():
     report = capslib.versions()
-    assert report["torch"] == torch.__version__ and report["capslib"] == capslib.__version__
+    assert (
+        report["torch"] == torch.__version__
+        and report["capslib"] == capslib.__version__
+    )
 
 
 def test_seed_everything_repeats_random_streams():
     capslib.seed_everything(123)
-    a = (torch.rand(3), __import__("numpy").random.rand(2).tolist(), __import__("random").random())
+    a = (
+        torch.rand(3),
+        __import__("numpy").random.rand(2).tolist(),
+        __import__("random").random(),
+    )
     capslib.seed_everything(123)
-    b = (torch.rand(3), __import__("numpy").random.rand(2).tolist(), __import__("random").random())
+    b = (
+        torch.rand(3),
+        __import__("numpy").random.rand(2).tolist(),
+        __import__("random").random(),
+    )
     assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
     with pytest.raises(TypeError):
         capslib.seed_everything(1.5)
@@ -54,7 +75,8 @@ def test_seed_everything_repeats_random_streams():
         capslib.seed_everything(-1)
 
 
-def test_lazy_submodules():
-    assert capslib.exercises.check_class_means.__module__ == "capslib.exercises.ch00"
+def test_no_lazy_submodules():
+    """capslib imports its submodules explicitly: no __getattr__ that imports on first access."""
+    assert not hasattr(capslib, "__getattr__")
     with pytest.raises(AttributeError):
         capslib.no_such_module

@@ -1,4 +1,5 @@
 """capslib.pretrained: the trained networks that ship with the course, their checks, and the export that makes them."""
+
 import json
 import shutil
 
@@ -7,11 +8,23 @@ import torch
 
 import capslib.pretrained as pretrained
 from capslib.pretrained import PretrainedError
-from capslib.pretrained.__main__ import export, main
+from capslib.pretrained.__main__ import export
 from capslib.train import TrainConfig, train
 
-TINY = dict(model="capsnet", config="tiny", dataset="mnist-sample", epochs=1, batch_size=32, train_size=256,
-            validation_size=64, test_size=200, mode="quick", device="cpu", progress=False, eval_batch_size=100)
+TINY = dict(
+    model="capsnet",
+    config="tiny",
+    dataset="mnist-sample",
+    epochs=1,
+    batch_size=32,
+    train_size=256,
+    validation_size=64,
+    test_size=200,
+    mode="quick",
+    device="cpu",
+    progress=False,
+    eval_batch_size=100,
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,17 +32,32 @@ def shipped_tiny(tmp_path_factory):
     """A tiny CapsNet trained here and exported to a scratch directory, as the real ones are."""
     root = tmp_path_factory.mktemp("ship")
     result = train(TrainConfig(**TINY, out=str(root / "run")), verbose=False)
-    entry = export("tiny-capsnet", root / "run", "python -m capslib.train --config tiny ...", root / "models")
+    entry = export(
+        "tiny-capsnet",
+        root / "run",
+        "python -m capslib.train --config tiny ...",
+        root / "models",
+    )
     return root, result, entry
 
 
 def test_export_stores_float16_weights_a_sha256_and_the_runs_provenance(shipped_tiny):
     root, result, entry = shipped_tiny
     weights = torch.load(root / "models" / "tiny-capsnet.pt", weights_only=True)
-    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float16}
+    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {
+        torch.float16
+    }
     assert entry["sha256"] == pretrained.sha256_of(root / "models" / entry["file"])
     summary = entry["summary"]
-    for key in ("dataset", "test_accuracy", "git_commit", "device_name", "wall_time_s", "parameters", "command"):
+    for key in (
+        "dataset",
+        "test_accuracy",
+        "git_commit",
+        "device_name",
+        "wall_time_s",
+        "parameters",
+        "command",
+    ):
         assert key in summary
     assert summary["test_accuracy"] == result.summary["test_accuracy"]
     manifest = json.loads((root / "models" / "MANIFEST.json").read_text())
@@ -39,9 +67,14 @@ def test_export_stores_float16_weights_a_sha256_and_the_runs_provenance(shipped_
 def test_load_gives_the_trained_model_in_eval_mode_with_float32_weights(shipped_tiny):
     root, result, entry = shipped_tiny
     model, summary = pretrained.load("tiny-capsnet", directory=root / "models")
-    assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())
+    assert not model.training and all(
+        p.dtype == torch.float32 for p in model.parameters()
+    )
     trained = result.model.state_dict()
-    for key, value in model.state_dict().items():   # the trained weights, rounded to float16 and back
+    for (
+        key,
+        value,
+    ) in model.state_dict().items():  # the trained weights, rounded to float16 and back
         torch.testing.assert_close(value, trained[key].to(torch.float16).float())
     assert pretrained.available(root / "models") == ["tiny-capsnet"]
 
@@ -49,13 +82,19 @@ def test_load_gives_the_trained_model_in_eval_mode_with_float32_weights(shipped_
 def test_the_float16_weights_reproduce_the_recorded_test_accuracy(shipped_tiny):
     root, _, entry = shipped_tiny
     model, summary = pretrained.load("tiny-capsnet", directory=root / "models")
-    measured = pretrained.evaluate(model, summary["dataset"], summary["config"]["seed"], limit=summary["test_size"])
+    measured = pretrained.evaluate(
+        model, summary["dataset"], summary["config"]["seed"], limit=summary["test_size"]
+    )
     assert measured == summary["test_accuracy_float16"]
-    assert abs(measured - summary["test_accuracy"]) <= 0.01    # float16 rounding moves a tiny net's answers little
+    assert (
+        abs(measured - summary["test_accuracy"]) <= 0.01
+    )  # float16 rounding moves a tiny net's answers little
 
 
 @pytest.mark.parametrize("damage", ["missing", "altered", "truncated"])
-def test_a_missing_damaged_or_altered_file_is_refused_naming_it_and_the_fix(shipped_tiny, tmp_path, damage):
+def test_a_missing_damaged_or_altered_file_is_refused_naming_it_and_the_fix(
+    shipped_tiny, tmp_path, damage
+):
     root, _, entry = shipped_tiny
     copy = tmp_path / "models"
     shutil.copytree(root / "models", copy)
@@ -71,12 +110,20 @@ def test_a_missing_damaged_or_altered_file_is_refused_naming_it_and_the_fix(ship
     with pytest.raises(PretrainedError) as err:
         pretrained.load("tiny-capsnet", directory=copy)
     message = str(err.value)
-    assert str(weights) in message and "python -m capslib.train --config tiny" in message
-    assert ("missing" in message) if damage == "missing" else ("damaged or altered" in message)
+    assert (
+        str(weights) in message and "python -m capslib.train --config tiny" in message
+    )
+    assert (
+        ("missing" in message)
+        if damage == "missing"
+        else ("damaged or altered" in message)
+    )
 
 
 def test_unknown_names_are_refused_with_the_list():
-    with pytest.raises(PretrainedError, match="no shipped model named 'nope'; available"):
+    with pytest.raises(
+        PretrainedError, match="no shipped model named 'nope'; available"
+    ):
         pretrained.info("nope")
 
 
@@ -108,8 +155,12 @@ def test_the_chapters_models_ship_within_the_size_limit_with_matching_sha256():
 def test_a_shipped_model_reproduces_its_recorded_test_accuracy_within_005_points(name):
     """Measured again with plain torch (not the trainer) on the recorded test set, from the float16 file."""
     model, summary = pretrained.load(name)
-    assert summary["git_commit"] != "unknown" and 0 < summary["test_accuracy"] <= 1   # a finished run's number
-    measured = pretrained.evaluate(model, summary["dataset"], summary["config"]["seed"], limit=summary["test_size"])
+    assert (
+        summary["git_commit"] != "unknown" and 0 < summary["test_accuracy"] <= 1
+    )  # a finished run's number
+    measured = pretrained.evaluate(
+        model, summary["dataset"], summary["config"]["seed"], limit=summary["test_size"]
+    )
     assert abs(measured - summary["test_accuracy"]) <= 0.0005
     assert measured == summary["test_accuracy_float16"]
 
@@ -125,7 +176,9 @@ def _official_mnist_test_set():
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
     with gzip.open(folder / "t10k-labels-idx1-ubyte.gz") as f:
         labels = np.frombuffer(f.read(), np.uint8, offset=8)
-    return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))
+    return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(
+        labels.astype(np.int64)
+    )
 
 
 @torch.no_grad()
@@ -138,7 +191,14 @@ def test_the_shipped_mnist_capsnet_scores_at_least_995_on_the_10000_test_digits(
     assert len(labels) == 10_000
     right = 0
     for lo in range(0, 10_000, 500):
-        poses = model.digit_caps(model.primary_capsules(images[lo:lo + 500]))     # (500, 10, 16)
-        right += int((torch.linalg.vector_norm(poses, dim=-1).argmax(1) == labels[lo:lo + 500]).sum())
+        poses = model.digit_caps(
+            model.primary_capsules(images[lo : lo + 500])
+        )  # (500, 10, 16)
+        right += int(
+            (
+                torch.linalg.vector_norm(poses, dim=-1).argmax(1)
+                == labels[lo : lo + 500]
+            ).sum()
+        )
     assert right / 10_000 >= 0.995
     assert right / 10_000 == summary["test_accuracy_float16"]

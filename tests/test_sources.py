@@ -1,16 +1,24 @@
 """Where the data comes from: complete data, bundled sample, clear errors offline."""
+
 from __future__ import annotations
 
 import socket
 import threading
-from pathlib import Path
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from capslib.data import DataNotFoundError, IDXError, load_fashion_mnist, load_mnist, sources, write_idx
+from capslib.data import (
+    DataNotFoundError,
+    IDXError,
+    load_fashion_mnist,
+    load_mnist,
+    sources,
+    write_idx,
+)
 
 
 def closed_loopback_port() -> tuple[str, int]:
@@ -29,15 +37,23 @@ def offline(monkeypatch):
 def make_mnist_like(folder, n_train=30, n_test=20, seed=0):
     rng = np.random.default_rng(seed)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+        write_idx(
+            folder / f"{prefix}-images-idx3-ubyte.gz",
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+        )
+        write_idx(
+            folder / f"{prefix}-labels-idx1-ubyte.gz",
+            (np.arange(n) % 10).astype(np.uint8),
+        )
 
 
 def test_bundled_sample(capsys, tmp_path, offline):
     train = load_mnist("train", source="sample", data_dir_=tmp_path)
     test = load_mnist("test", source="sample", data_dir_=tmp_path)
     assert len(train) == 5000 and len(test) == 10000
-    assert train.images.shape == (5000, 1, 28, 28) and train.images.dtype == torch.float32
+    assert (
+        train.images.shape == (5000, 1, 28, 28) and train.images.dtype == torch.float32
+    )
     assert 0.0 == train.images.min() and train.images.max() == 1.0
     assert torch.equal(torch.bincount(train.labels), torch.full((10,), 500))
     assert train.name == "MNIST sample" and "LeCun" in train.credit
@@ -48,7 +64,10 @@ def test_auto_uses_complete_data_when_present(capsys, tmp_path, offline):
     make_mnist_like(tmp_path / "mnist")
     train = load_mnist("train", data_dir_=tmp_path)
     assert len(train) == 30 and train.name == "MNIST"
-    assert f"complete MNIST train set: 30 images from {tmp_path / 'mnist'}" in capsys.readouterr().out
+    assert (
+        f"complete MNIST train set: 30 images from {tmp_path / 'mnist'}"
+        in capsys.readouterr().out
+    )
 
 
 def test_capslib_data_environment_variable(monkeypatch, tmp_path, offline):
@@ -59,7 +78,9 @@ def test_capslib_data_environment_variable(monkeypatch, tmp_path, offline):
 
 def test_torchvision_layout_is_found(tmp_path, offline):
     make_mnist_like(tmp_path / "MNIST" / "raw")
-    assert len(load_mnist("train", source="full", data_dir_=tmp_path, verbose=False)) == 30
+    assert (
+        len(load_mnist("train", source="full", data_dir_=tmp_path, verbose=False)) == 30
+    )
 
 
 def test_auto_falls_back_to_the_sample_and_says_so(capsys, tmp_path, offline):
@@ -71,9 +92,13 @@ def test_auto_falls_back_to_the_sample_and_says_so(capsys, tmp_path, offline):
 
 def test_missing_dataset_offline_fails_fast_with_the_fix(tmp_path, offline):
     start = time.monotonic()
-    with pytest.raises(DataNotFoundError, match=r"no network to download it\. Fix: .*CAPSLIB_DATA"):
+    with pytest.raises(
+        DataNotFoundError, match=r"no network to download it\. Fix: .*CAPSLIB_DATA"
+    ):
         load_mnist("train", source="full", data_dir_=tmp_path)
-    assert time.monotonic() - start < 10, "offline, the loader must fail in seconds, not hang"
+    assert time.monotonic() - start < 10, (
+        "offline, the loader must fail in seconds, not hang"
+    )
 
 
 def test_network_probe_is_bounded():
@@ -91,13 +116,17 @@ def test_mismatched_image_and_label_files(tmp_path, offline):
 
 def test_labels_out_of_range(tmp_path, offline):
     make_mnist_like(tmp_path / "mnist")
-    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", np.full(20, 12, np.uint8))
+    write_idx(
+        tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", np.full(20, 12, np.uint8)
+    )
     with pytest.raises(IDXError, match=r"labels must lie in 0..9, found 12..12"):
         load_mnist("test", data_dir_=tmp_path)
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="split: expected 'train' or 'test', got 'validation'"):
+    with pytest.raises(
+        ValueError, match="split: expected 'train' or 'test', got 'validation'"
+    ):
         load_mnist("validation")
     with pytest.raises(ValueError, match="source must be 'auto', 'full' or 'sample'"):
         load_mnist("train", source="complete")
@@ -105,8 +134,11 @@ def test_bad_arguments():
 
 def test_fashion_mnist_full_missing_says_how_to_install(monkeypatch, tmp_path, offline):
     monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "none")
-    with pytest.raises(DataNotFoundError, match=r"no network to download it\. Fix: `sudo apt-get install "
-                                                r"dataset-fashion-mnist`.*fashion-mnist"):
+    with pytest.raises(
+        DataNotFoundError,
+        match=r"no network to download it\. Fix: `sudo apt-get install "
+        r"dataset-fashion-mnist`.*fashion-mnist",
+    ):
         load_fashion_mnist("train", source="full", data_dir_=tmp_path)
 
 
@@ -147,8 +179,12 @@ def test_the_probe_thread_never_raises(monkeypatch):
     """Whatever the connection attempt does (here: returns None, which is no context manager), the probe
     says "no network" and its thread raises nothing (pytest would print PytestUnhandledThreadExceptionWarning)."""
     escaped = []
-    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_type))
-    monkeypatch.setattr(sources.socket, "create_connection", lambda *args, **kwargs: None)
+    monkeypatch.setattr(
+        threading, "excepthook", lambda args: escaped.append(args.exc_type)
+    )
+    monkeypatch.setattr(
+        sources.socket, "create_connection", lambda *args, **kwargs: None
+    )
     assert sources.network_available(("example.invalid", 443), timeout=2.0) is False
     assert escaped == []
 
@@ -162,7 +198,10 @@ def test_the_offline_fixture_reaches_the_default_probe(offline):
 
 def test_images_of_the_wrong_size_are_refused(tmp_path, offline):
     make_mnist_like(tmp_path / "mnist")
-    write_idx(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz", np.zeros((20, 32, 32), np.uint8))
+    write_idx(
+        tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz",
+        np.zeros((20, 32, 32), np.uint8),
+    )
     with pytest.raises(IDXError, match=r"32"):
         load_mnist("test", data_dir_=tmp_path)
 
@@ -177,10 +216,17 @@ def test_sample_fallback_says_why(tmp_path, offline, capsys):
 def test_the_sample_ships_in_the_package_data():
     """pip install (Colab) must carry the bundled sample: pyproject's package-data names it."""
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    pyproject = tomllib.loads(
+        (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    )
     patterns = pyproject["tool"]["setuptools"]["package-data"]["capslib"]
-    shipped = {p.relative_to(sources.SAMPLE_DIR.parents[1]).as_posix()
-               for p in sources.SAMPLE_DIR.iterdir()}
+    shipped = {
+        p.relative_to(sources.SAMPLE_DIR.parents[1]).as_posix()
+        for p in sources.SAMPLE_DIR.iterdir()
+    }
     from fnmatch import fnmatch
+
     for name in shipped:
-        assert any(fnmatch(name, pattern) for pattern in patterns), f"{name} would be left out of the wheel"
+        assert any(fnmatch(name, pattern) for pattern in patterns), (
+            f"{name} would be left out of the wheel"
+        )

@@ -1,9 +1,10 @@
-"""capslib.summary: per-layer output shapes and parameter counts from a real forward pass."""
+"""capsbook.layer_table: per-layer output shapes and parameter counts from a real forward pass."""
+
 import pytest
 import torch
 from torch import nn
 
-from capslib.summary import count_parameters, layer_table
+from capsbook.layer_table import count_parameters, layer_table
 
 
 def small_model():
@@ -14,7 +15,12 @@ def small_model():
 def test_rows_hold_hand_computed_shapes_and_counts():
     table = layer_table(small_model(), (2, 1, 5, 5))
     assert [r.name for r in table.rows] == ["0", "1", "2", "3"]
-    assert [r.output_shape for r in table.rows] == [(2, 4, 3, 3), (2, 4, 3, 3), (2, 36), (2, 5)]
+    assert [r.output_shape for r in table.rows] == [
+        (2, 4, 3, 3),
+        (2, 4, 3, 3),
+        (2, 36),
+        (2, 5),
+    ]
     assert [r.params for r in table.rows] == [40, 0, 0, 185]
     assert table.total_params == 225 == count_parameters(small_model())
     assert table.params_of("3") == 185
@@ -23,7 +29,9 @@ def test_rows_hold_hand_computed_shapes_and_counts():
 
 
 def test_depth_two_lists_grandchildren_and_still_adds_up():
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sequential(nn.Flatten(), nn.Linear(18, 3)))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.Sequential(nn.Flatten(), nn.Linear(18, 3))
+    )
     shallow = layer_table(model, (1, 1, 5, 5))
     deep = layer_table(model, (1, 1, 5, 5), depth=2)
     assert [r.name for r in shallow.rows] == ["0", "1"]
@@ -75,7 +83,10 @@ def test_frozen_parameters_and_shared_layers_counted_once():
     table = layer_table(model, (2, 3))
     assert table.total_params == 12 and table.trainable_params == 9
     assert sum(r.params for r in table.rows) == 12
-    assert [r.name for r in table.rows] == ["0", "1"]  # PyTorch lists a shared layer once
+    assert [r.name for r in table.rows] == [
+        "0",
+        "1",
+    ]  # PyTorch lists a shared layer once
     assert "trainable" in str(table)
 
 
@@ -94,8 +105,13 @@ def test_printed_table_lists_every_row_and_the_total():
     text = str(layer_table(small_model(), (2, 1, 5, 5)))
     lines = text.splitlines()
     assert lines[0] == "Sequential on input (2, 1, 5, 5)"
-    assert any(line.startswith("0 ") and "Conv2d" in line and "(2, 4, 3, 3)" in line and line.endswith("40")
-               for line in lines)
+    assert any(
+        line.startswith("0 ")
+        and "Conv2d" in line
+        and "(2, 4, 3, 3)" in line
+        and line.endswith("40")
+        for line in lines
+    )
     assert lines[-1].startswith("total") and lines[-1].endswith("225")
 
 
@@ -116,14 +132,23 @@ def test_bad_model_and_depth():
 
 def test_capsnet_paper_shapes_and_counts():
     from capslib import models
+
     model = models.CapsNet(models.CapsNetConfig.paper())
     table = layer_table(model, (2, 1, 28, 28))
     assert table.total_params == 8_215_568
     assert table.total_params - table.params_of("decoder") == 6_804_224
     # the paper prints only 8.2M and 6.8M: the exact counts above are capslib's, and round to the paper's
-    assert (round(table.total_params / 1e6, 1), round((table.total_params - table.params_of("decoder")) / 1e6, 1)) \
-        == (8.2, 6.8)
+    assert (
+        round(table.total_params / 1e6, 1),
+        round((table.total_params - table.params_of("decoder")) / 1e6, 1),
+    ) == (8.2, 6.8)
     assert {r.name: r.output_shape for r in table.rows} == {
-        "conv1": (2, 256, 20, 20), "primary_caps": (2, 1152, 8), "digit_caps": (2, 10, 16), "decoder": (2, 1, 28, 28)}
-    assert [table.params_of(name) for name in ("conv1", "primary_caps", "digit_caps", "decoder")] == [
-        20_992, 5_308_672, 1_474_560, 1_411_344]
+        "conv1": (2, 256, 20, 20),
+        "primary_caps": (2, 1152, 8),
+        "digit_caps": (2, 10, 16),
+        "decoder": (2, 1, 28, 28),
+    }
+    assert [
+        table.params_of(name)
+        for name in ("conv1", "primary_caps", "digit_caps", "decoder")
+    ] == [20_992, 5_308_672, 1_474_560, 1_411_344]

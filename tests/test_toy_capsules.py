@@ -1,19 +1,26 @@
-"""The worked toys of chapters 3 and 5 (capslib.toy_capsules)."""
+"""The worked toys of chapters 3 and 5 (capsbook.toy_capsules)."""
+
 import math
 
 import pytest
 import torch
 
-from capslib import toy_capsules as toy
+from capsbook import toy_capsules as toy
 
 
 def test_pose_matrix_hand_values():
     pose = toy.pose_matrix(1.0, -2.0, scale=2.0, angle=math.pi / 2)
-    expected = torch.tensor([[0.0, -2.0, 1.0], [2.0, 0.0, -2.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    expected = torch.tensor(
+        [[0.0, -2.0, 1.0], [2.0, 0.0, -2.0], [0.0, 0.0, 1.0]], dtype=torch.float64
+    )
     torch.testing.assert_close(pose, expected, atol=1e-12, rtol=0)
     # it maps the local point (1, 0) to position + scale * rotated (1, 0) = (1, 0)
-    torch.testing.assert_close(pose @ torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64),
-                               torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        pose @ torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64),
+        torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64),
+        atol=1e-12,
+        rtol=0,
+    )
 
 
 def test_pose_parameters_round_trip():
@@ -21,8 +28,12 @@ def test_pose_parameters_round_trip():
     recovered = toy.pose_parameters(toy.pose_matrix(*params.tolist()))
     torch.testing.assert_close(recovered, params)
     vector = toy.pose_vector(toy.pose_matrix(*params.tolist()))
-    torch.testing.assert_close(vector, torch.tensor([0.3, -0.7, 1.7 * math.cos(-2.1), 1.7 * math.sin(-2.1)],
-                                                    dtype=torch.float64))
+    torch.testing.assert_close(
+        vector,
+        torch.tensor(
+            [0.3, -0.7, 1.7 * math.cos(-2.1), 1.7 * math.sin(-2.1)], dtype=torch.float64
+        ),
+    )
 
 
 def test_pose_matrix_rejects_non_positive_scale():
@@ -30,12 +41,16 @@ def test_pose_matrix_rejects_non_positive_scale():
         toy.pose_matrix(0, 0, scale=0.0)
 
 
-@pytest.mark.parametrize("face_pose", [(0, 0, 1, 0), (0.3, -0.2, 1.4, 0.7), (-0.5, 0.4, 0.6, -2.5)])
+@pytest.mark.parametrize(
+    "face_pose", [(0, 0, 1, 0), (0.3, -0.2, 1.4, 0.7), (-0.5, 0.4, 0.6, -2.5)]
+)
 def test_parts_of_a_face_predict_that_face_exactly(face_pose):
     predictions = toy.predict_whole(toy.face_parts(*face_pose))
     assert predictions.shape == (len(toy.FACE_PARTS), 3, 3)
     for prediction in predictions:
-        torch.testing.assert_close(prediction, toy.pose_matrix(*face_pose), atol=1e-12, rtol=0)
+        torch.testing.assert_close(
+            prediction, toy.pose_matrix(*face_pose), atol=1e-12, rtol=0
+        )
     assert toy.agreement_spread(predictions) < 1e-9
 
 
@@ -68,15 +83,30 @@ def test_spread_grows_with_the_displacement_of_one_part():
 
 def test_jitter_is_small_reproducible_and_separates_from_scrambling():
     parts = toy.face_parts(0.2, 0.1, 1.0, 0.3)
-    jittered = toy.jitter_parts(parts, position=0.03, angle=0.05, log_scale=0.05, seed=3)
+    jittered = toy.jitter_parts(
+        parts, position=0.03, angle=0.05, log_scale=0.05, seed=3
+    )
     assert toy.jitter_parts(parts, seed=3).keys() == parts.keys()
     for name in parts:
-        torch.testing.assert_close(jittered[name], toy.jitter_parts(parts, seed=3)[name])
+        torch.testing.assert_close(
+            jittered[name], toy.jitter_parts(parts, seed=3)[name]
+        )
         assert (jittered[name][:2, 2] - parts[name][:2, 2]).norm() < 0.2
-    torch.testing.assert_close(toy.jitter_parts(parts, position=0, angle=0, log_scale=0)["nose"], parts["nose"])
-    spreads_face = [toy.agreement_spread(toy.predict_whole(toy.jitter_parts(parts, seed=k))) for k in range(20)]
-    spreads_scrambled = [toy.agreement_spread(toy.predict_whole(toy.jitter_parts(toy.scramble_parts(parts, seed=k),
-                                                                                 seed=k))) for k in range(20)]
+    torch.testing.assert_close(
+        toy.jitter_parts(parts, position=0, angle=0, log_scale=0)["nose"], parts["nose"]
+    )
+    spreads_face = [
+        toy.agreement_spread(toy.predict_whole(toy.jitter_parts(parts, seed=k)))
+        for k in range(20)
+    ]
+    spreads_scrambled = [
+        toy.agreement_spread(
+            toy.predict_whole(
+                toy.jitter_parts(toy.scramble_parts(parts, seed=k), seed=k)
+            )
+        )
+        for k in range(20)
+    ]
     assert 0 < max(spreads_face) < min(spreads_scrambled)
     with pytest.raises(ValueError, match=">= 0"):
         toy.jitter_parts(parts, position=-1.0)
@@ -99,6 +129,7 @@ def test_bad_inputs_name_what_was_expected():
 
 def test_draw_face_predictions_draws_parts_and_predictions():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -120,7 +151,9 @@ def test_routing_toy_shapes_and_cluster():
     # outliers point at least 90 degrees away from the cluster: negative dot product with its centre
     assert (outliers @ torch.tensor([0.9, 0.6]) <= 1e-6).all()
     # reproducible
-    torch.testing.assert_close(toy.routing_toy_predictions(out_caps=3, seed=1).u_hat[:, :, :], data.u_hat)
+    torch.testing.assert_close(
+        toy.routing_toy_predictions(out_caps=3, seed=1).u_hat[:, :, :], data.u_hat
+    )
 
 
 def test_routing_on_the_toy_raises_the_agreeing_couplings():
@@ -139,49 +172,79 @@ def test_routing_on_the_toy_raises_the_agreeing_couplings():
 def test_picasso_layout_is_the_same_parts_in_other_places():
     assert list(toy.PICASSO_PARTS) == list(toy.FACE_PARTS)
     for name, (x, y, scale, angle) in toy.PICASSO_PARTS.items():
-        assert (scale, angle) == toy.FACE_PARTS[name][2:]             # each part keeps its size and angle
-        assert (x, y) != toy.FACE_PARTS[name][:2]                     # ... and leaves its own place
+        assert (scale, angle) == toy.FACE_PARTS[name][
+            2:
+        ]  # each part keeps its size and angle
+        assert (x, y) != toy.FACE_PARTS[name][:2]  # ... and leaves its own place
     positions = sorted(params[:2] for params in toy.FACE_PARTS.values())
     assert sorted(params[:2] for params in toy.PICASSO_PARTS.values()) == positions
 
 
-@pytest.mark.parametrize("pose", [(0, 0, 1, 0), (0.2, -0.1, 1.1, 0.3), (-0.4, 0.3, 0.7, -2.0)])
+@pytest.mark.parametrize(
+    "pose", [(0, 0, 1, 0), (0.2, -0.1, 1.1, 0.3), (-0.4, 0.3, 0.7, -2.0)]
+)
 def test_layout_argument_places_and_predicts_the_other_whole(pose):
     picasso = toy.face_parts(*pose, layout=toy.PICASSO_PARTS)
     transforms = toy.part_to_whole_transforms(toy.PICASSO_PARTS)
     for prediction in toy.predict_whole(picasso, transforms):
-        torch.testing.assert_close(prediction, toy.pose_matrix(*pose), atol=1e-12, rtol=0)
+        torch.testing.assert_close(
+            prediction, toy.pose_matrix(*pose), atol=1e-12, rtol=0
+        )
     # seen as a face, the Picasso's parts disagree
     assert toy.agreement_spread(toy.predict_whole(picasso)) > 0.3
 
 
 def test_embed_poses_dot_product_is_the_mean_cosine_of_the_phase_differences():
-    poses = torch.stack([toy.pose_matrix(0.1, 0.2, 1.0, 0.3), toy.pose_matrix(-0.2, 0.0, 0.8, 1.0)])
+    poses = torch.stack(
+        [toy.pose_matrix(0.1, 0.2, 1.0, 0.3), toy.pose_matrix(-0.2, 0.0, 0.8, 1.0)]
+    )
     e = toy.embed_poses(poses, dim=8, length_scale=0.5, seed=3)
     assert e.shape == (2, 8) and e.dtype == torch.float64
     torch.testing.assert_close(e.norm(dim=-1), torch.ones(2, dtype=torch.float64))
-    omega = torch.randn(4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64) / 0.5
+    omega = (
+        torch.randn(
+            4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64
+        )
+        / 0.5
+    )
     difference = toy.pose_vector(poses[0]) - toy.pose_vector(poses[1])
-    assert float(e[0] @ e[1]) == pytest.approx(float(torch.cos(omega @ difference).mean()), abs=1e-12)
+    assert float(e[0] @ e[1]) == pytest.approx(
+        float(torch.cos(omega @ difference).mean()), abs=1e-12
+    )
     # the same seed gives the same embedding; another seed another one
-    torch.testing.assert_close(toy.embed_poses(poses, dim=8, length_scale=0.5, seed=3), e)
-    assert not torch.allclose(toy.embed_poses(poses, dim=8, length_scale=0.5, seed=4), e)
+    torch.testing.assert_close(
+        toy.embed_poses(poses, dim=8, length_scale=0.5, seed=3), e
+    )
+    assert not torch.allclose(
+        toy.embed_poses(poses, dim=8, length_scale=0.5, seed=4), e
+    )
 
 
 def test_embed_poses_approximates_a_gaussian_kernel_with_many_features():
     a, b = toy.pose_matrix(0.0, 0.0, 1.0, 0.0), toy.pose_matrix(0.1, -0.05, 1.0, 0.1)
     e = toy.embed_poses(torch.stack([a, b]), dim=20_000, length_scale=0.15, seed=0)
     distance = (toy.pose_vector(a) - toy.pose_vector(b)).norm()
-    expected = math.exp(-float(distance) ** 2 / (2 * 0.15 ** 2))
+    expected = math.exp(-(float(distance) ** 2) / (2 * 0.15**2))
     assert float(e[0] @ e[1]) == pytest.approx(expected, abs=0.02)
 
 
 def test_embed_poses_of_distant_poses_are_nearly_orthogonal_on_average():
     generator = torch.Generator().manual_seed(0)
     params = torch.rand(200, 2, 4, generator=generator, dtype=torch.float64)
-    poses = torch.stack([torch.stack([toy.pose_matrix(float(x) - 0.5, float(y) - 0.5, 0.5 + float(s), 6 * float(t))
-                                      for x, y, s, t in pair]) for pair in params])
-    e = toy.embed_poses(poses)                                              # (200, 2, 16)
+    poses = torch.stack(
+        [
+            torch.stack(
+                [
+                    toy.pose_matrix(
+                        float(x) - 0.5, float(y) - 0.5, 0.5 + float(s), 6 * float(t)
+                    )
+                    for x, y, s, t in pair
+                ]
+            )
+            for pair in params
+        ]
+    )
+    e = toy.embed_poses(poses)  # (200, 2, 16)
     dots = (e[:, 0] * e[:, 1]).sum(-1)
     assert dots.mean().abs() < 0.05 and dots.abs().mean() < 0.3
 
@@ -224,12 +287,16 @@ def test_routing_toy_outlier_arc_puts_the_outliers_on_one_side():
     data = toy.routing_toy_predictions(outlier_arc=(90.0, 150.0), seed=0)
     centre = torch.tensor([0.9, 0.6])
     outliers = data.u_hat[0, ~data.agreeing, 0]
-    angles = torch.rad2deg(torch.atan2(outliers[:, 1], outliers[:, 0]) - torch.atan2(centre[1], centre[0]))
+    angles = torch.rad2deg(
+        torch.atan2(outliers[:, 1], outliers[:, 0]) - torch.atan2(centre[1], centre[0])
+    )
     angles = torch.remainder(angles, 360)
     assert ((angles >= 90 - 1e-4) & (angles <= 150 + 1e-4)).all()
     # the default arc is unchanged: anywhere at least 90 degrees away
-    torch.testing.assert_close(toy.routing_toy_predictions(outlier_arc=(90.0, 270.0), seed=2).u_hat,
-                               toy.routing_toy_predictions(seed=2).u_hat)
+    torch.testing.assert_close(
+        toy.routing_toy_predictions(outlier_arc=(90.0, 270.0), seed=2).u_hat,
+        toy.routing_toy_predictions(seed=2).u_hat,
+    )
     with pytest.raises(ValueError, match="outlier_arc"):
         toy.routing_toy_predictions(outlier_arc=(150.0, 90.0))
 
@@ -242,6 +309,8 @@ def test_one_sided_outliers_turn_the_parents_output_and_routing_turns_it_back():
 
     def angle_to_cluster(iterations):
         v0 = dynamic_routing(data.u_hat, iterations)[0, 0]
-        return math.degrees(math.acos(float(v0 @ cluster / (v0.norm() * cluster.norm()))))
+        return math.degrees(
+            math.acos(float(v0 @ cluster / (v0.norm() * cluster.norm())))
+        )
 
     assert angle_to_cluster(1) > 20 and angle_to_cluster(5) < angle_to_cluster(1) / 2

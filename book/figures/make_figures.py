@@ -1,12 +1,13 @@
-"""Draw the figures of the book's markdown pages from ``capslib.diagrams`` (run from anywhere).
+"""Draw the figures of the book's markdown pages from ``capsbook.diagrams`` (run from anywhere).
 
     python book/figures/make_figures.py
 
 The markdown pages cannot run code, so their figures are SVG files made by this script and
 committed beside it. Each SVG records a fingerprint of the code that drew it (this script and
-``capslib/diagrams``); ``tests/test_diagrams.py`` fails when the code has changed and the SVG
+``capsbook/diagrams``); ``tests/test_diagrams.py`` fails when the code has changed and the SVG
 was not made again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,14 +16,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-#: figure file -> name of the capslib.diagrams function that draws it
+#: figure file -> name of the capsbook.diagrams function that draws it
 FIGURES = {"book_path.svg": "book_path"}
 
 
 def fingerprint() -> str:
-    """sha256 of this script and of every module of capslib/diagrams (sorted by name)."""
+    """sha256 of this script and of every module of capsbook/diagrams (sorted by name)."""
     digest = hashlib.sha256()
-    for path in [Path(__file__).resolve(), *sorted((ROOT / "capslib" / "diagrams").glob("*.py"))]:
+    for path in [
+        Path(__file__).resolve(),
+        *sorted((ROOT / "capslib" / "diagrams").glob("*.py")),
+    ]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -31,14 +35,23 @@ def fingerprint() -> str:
 def draw(name: str, function: str, folder: Path = HERE) -> Path:
     import matplotlib
 
-    from capslib import diagrams
+    from capsbook import diagrams
 
     fig = getattr(diagrams, function)()
     path = folder / name
-    with matplotlib.rc_context({"svg.hashsalt": "capsnet-course", "svg.fonttype": "path"}):
-        fig.savefig(path, format="svg", bbox_inches="tight",
-                    metadata={"Date": None, "Creator": "book/figures/make_figures.py",
-                              "Description": f"capslib.diagrams.{function}(); code fingerprint {fingerprint()}"})
+    with matplotlib.rc_context(
+        {"svg.hashsalt": "capsnet-course", "svg.fonttype": "path"}
+    ):
+        fig.savefig(
+            path,
+            format="svg",
+            bbox_inches="tight",
+            metadata={
+                "Date": None,
+                "Creator": "book/figures/make_figures.py",
+                "Description": f"capsbook.diagrams.{function}(); code fingerprint {fingerprint()}",
+            },
+        )
     return path
 
 

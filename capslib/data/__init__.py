@@ -10,18 +10,19 @@ Submodules, one idea each:
 * :mod:`capslib.data.derived`: the affine (affNIST-like) test set, the 40x40 shifted training set
   and MultiMNIST, seeded.
 """
+
 from .derived import (
     AFFINE_RANGES,
     MultiDigitDataset,
     affine_mnist,
     multi_mnist,
-    pad_to_canvas,
     shifted_mnist,
 )
 from .device import (
     DeviceDataset,
     epoch_plan,
     iterate_batches,
+    pad_to_canvas,
     random_shift,
     shift_images,
     train_validation_split,

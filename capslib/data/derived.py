@@ -17,6 +17,7 @@ Sabour, Frosst & Hinton (2017) test two claims with MNIST-derived data:
 Every function is seeded: the same seed gives the same tensors, bit for bit,
 on any machine (they draw on the CPU with their own ``torch.Generator``).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,49 +26,59 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .device import DeviceDataset, shift_images
+from .device import DeviceDataset, pad_to_canvas, shift_images
 from .multimnist import compose, draw_pairs
 from .sources import ImageDataset
 
 #: The ranges of the affine test set (uniform draws, independently per image).
 AFFINE_RANGES = {
-    "rotation_degrees": 20.0,     # rotation in [-20, 20] degrees
-    "shear": 0.2,                 # horizontal shear factor in [-0.2, 0.2]
-    "scale": (0.8, 1.2),          # vertical and horizontal scale, each in [0.8, 1.2]
+    "rotation_degrees": 20.0,  # rotation in [-20, 20] degrees
+    "shear": 0.2,  # horizontal shear factor in [-0.2, 0.2]
+    "scale": (0.8, 1.2),  # vertical and horizontal scale, each in [0.8, 1.2]
     "translation": "uniform over the integer offsets that keep the digit's ink inside the 40x40 canvas",
 }
 AFFINE_CANVAS = 40
-SHIFTED_MAX_SHIFT = 6     # 28x28 centred on 40x40 and shifted by up to 6 px: every placement on the canvas
+SHIFTED_MAX_SHIFT = (
+    6  # 28x28 centred on 40x40 and shifted by up to 6 px: every placement on the canvas
+)
 MULTI_CANVAS = 36
 MULTI_MAX_SHIFT = 4
 
 
 def _images_of(dataset) -> tuple[torch.Tensor, torch.Tensor]:
     if not hasattr(dataset, "images") or not hasattr(dataset, "labels"):
-        raise TypeError(f"expected an ImageDataset or DeviceDataset, got {type(dataset).__name__}")
+        raise TypeError(
+            f"expected an ImageDataset or DeviceDataset, got {type(dataset).__name__}"
+        )
     if dataset.labels.ndim != 1:
-        raise ValueError(f"expected one label per image, got labels of shape {tuple(dataset.labels.shape)}")
-    return dataset.images.detach().to("cpu", torch.float32), dataset.labels.detach().to("cpu", torch.int64)
-
-
-def pad_to_canvas(images: torch.Tensor, canvas: int) -> torch.Tensor:
-    """Centre ``(n, c, h, w)`` images on a ``canvas`` x ``canvas`` black background."""
-    height, width = images.shape[-2:]
-    if canvas < max(height, width) or (canvas - height) % 2 or (canvas - width) % 2:
-        raise ValueError(f"pad_to_canvas: canvas {canvas} must be at least {max(height, width)} and leave "
-                         f"an even margin, got images of {height}x{width}")
-    top, left = (canvas - height) // 2, (canvas - width) // 2
-    return F.pad(images, (left, canvas - width - left, top, canvas - height - top))
+        raise ValueError(
+            f"expected one label per image, got labels of shape {tuple(dataset.labels.shape)}"
+        )
+    return dataset.images.detach().to("cpu", torch.float32), dataset.labels.detach().to(
+        "cpu", torch.int64
+    )
 
 
 def _with(dataset, images, labels, name, note) -> ImageDataset:
-    return ImageDataset(images, labels, name, getattr(dataset, "split", "train"),
-                        getattr(dataset, "source", "derived"), tuple(dataset.classes), dataset.credit,
-                        list(getattr(dataset, "notes", [])) + [note])
+    return ImageDataset(
+        images,
+        labels,
+        name,
+        getattr(dataset, "split", "train"),
+        getattr(dataset, "source", "derived"),
+        tuple(dataset.classes),
+        dataset.credit,
+        list(getattr(dataset, "notes", [])) + [note],
+    )
 
 
-def shifted_mnist(dataset, *, canvas: int = AFFINE_CANVAS, max_shift: int = SHIFTED_MAX_SHIFT,
-                  seed: int = 0) -> ImageDataset:
+def shifted_mnist(
+    dataset,
+    *,
+    canvas: int = AFFINE_CANVAS,
+    max_shift: int = SHIFTED_MAX_SHIFT,
+    seed: int = 0,
+) -> ImageDataset:
     """Each digit centred on a ``canvas`` x ``canvas`` background and shifted by up to ``max_shift`` px.
 
     With the defaults (40x40, 6 px) every position of the 28x28 digit on the
@@ -77,35 +88,60 @@ def shifted_mnist(dataset, *, canvas: int = AFFINE_CANVAS, max_shift: int = SHIF
     images, labels = _images_of(dataset)
     padded = pad_to_canvas(images, canvas)
     if 2 * max_shift > canvas - images.shape[-1]:
-        raise ValueError(f"shifted_mnist: a shift of {max_shift} px would push a {images.shape[-1]} px digit "
-                         f"off a {canvas} px canvas")
+        raise ValueError(
+            f"shifted_mnist: a shift of {max_shift} px would push a {images.shape[-1]} px digit "
+            f"off a {canvas} px canvas"
+        )
     generator = torch.Generator().manual_seed(seed)
-    shifts = torch.randint(-max_shift, max_shift + 1, (len(images), 2), generator=generator)
+    shifts = torch.randint(
+        -max_shift, max_shift + 1, (len(images), 2), generator=generator
+    )
     shifted = shift_images(padded, shifts, max_shift)
-    return _with(dataset, shifted, labels, f"{dataset.name} on {canvas}x{canvas}, shifted",
-                 f"centred on a {canvas}x{canvas} canvas, shifted by up to {max_shift} px (seed {seed})")
+    return _with(
+        dataset,
+        shifted,
+        labels,
+        f"{dataset.name} on {canvas}x{canvas}, shifted",
+        f"centred on a {canvas}x{canvas} canvas, shifted by up to {max_shift} px (seed {seed})",
+    )
 
 
-def random_affine_matrices(n: int, *, generator: torch.Generator, rotation_degrees: float,
-                           shear: float, scale: tuple[float, float]) -> torch.Tensor:
+def random_affine_matrices(
+    n: int,
+    *,
+    generator: torch.Generator,
+    rotation_degrees: float,
+    shear: float,
+    scale: tuple[float, float],
+) -> torch.Tensor:
     """``(n, 2, 2)`` matrices ``R(theta) @ Shear(k) @ diag(s_x, s_y)`` with uniform random parameters."""
+
     def uniform(lo, hi):
         return lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
+
     theta = uniform(-rotation_degrees, rotation_degrees) * math.pi / 180
     k = uniform(-shear, shear)
     sx, sy = uniform(*scale), uniform(*scale)
     cos, sin = torch.cos(theta), torch.sin(theta)
-    rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+    rotation = torch.stack(
+        [torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2
+    )
     shearing = torch.eye(2, dtype=torch.float64).repeat(n, 1, 1)
     shearing[:, 0, 1] = k
     scaling = torch.diag_embed(torch.stack([sx, sy], -1))
     return rotation @ shearing @ scaling
 
 
-def affine_mnist(dataset, *, canvas: int = AFFINE_CANVAS, seed: int = 0,
-                 rotation_degrees: float = AFFINE_RANGES["rotation_degrees"],
-                 shear: float = AFFINE_RANGES["shear"], scale: tuple[float, float] = AFFINE_RANGES["scale"],
-                 batch: int = 2048) -> ImageDataset:
+def affine_mnist(
+    dataset,
+    *,
+    canvas: int = AFFINE_CANVAS,
+    seed: int = 0,
+    rotation_degrees: float = AFFINE_RANGES["rotation_degrees"],
+    shear: float = AFFINE_RANGES["shear"],
+    scale: tuple[float, float] = AFFINE_RANGES["scale"],
+    batch: int = 2048,
+) -> ImageDataset:
     """An affine-transformed MNIST in the manner of affNIST, ``(n, 1, canvas, canvas)``.
 
     Each digit is centred on a ``canvas`` x ``canvas`` black background, then
@@ -118,17 +154,31 @@ def affine_mnist(dataset, *, canvas: int = AFFINE_CANVAS, seed: int = 0,
     """
     images, labels = _images_of(dataset)
     generator = torch.Generator().manual_seed(seed)
-    matrices = random_affine_matrices(len(images), generator=generator, rotation_degrees=rotation_degrees,
-                                      shear=shear, scale=scale)
+    matrices = random_affine_matrices(
+        len(images),
+        generator=generator,
+        rotation_degrees=rotation_degrees,
+        shear=shear,
+        scale=scale,
+    )
     padded = pad_to_canvas(images, canvas)
     out = torch.empty_like(padded)
     for lo in range(0, len(images), batch):
         # affine_grid maps output coordinates to input ones: use the inverse transform.
-        inverse = torch.linalg.inv(matrices[lo:lo + batch])
-        theta = torch.cat([inverse, torch.zeros(len(inverse), 2, 1, dtype=torch.float64)], 2).float()
-        grid = F.affine_grid(theta, list(padded[lo:lo + batch].shape), align_corners=False)
-        out[lo:lo + batch] = F.grid_sample(padded[lo:lo + batch], grid, mode="bilinear",
-                                           padding_mode="zeros", align_corners=False).clamp_(0, 1)
+        inverse = torch.linalg.inv(matrices[lo : lo + batch])
+        theta = torch.cat(
+            [inverse, torch.zeros(len(inverse), 2, 1, dtype=torch.float64)], 2
+        ).float()
+        grid = F.affine_grid(
+            theta, list(padded[lo : lo + batch].shape), align_corners=False
+        )
+        out[lo : lo + batch] = F.grid_sample(
+            padded[lo : lo + batch],
+            grid,
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        ).clamp_(0, 1)
     # Translation: uniform among the offsets that keep the ink (pixels > 0.05) on the canvas.
     ink = out[:, 0] > 0.05
     rows, cols = ink.any(2), ink.any(1)
@@ -140,21 +190,34 @@ def affine_mnist(dataset, *, canvas: int = AFFINE_CANVAS, seed: int = 0,
     right = torch.where(cols, positions, -1).max(1).values
     blank = bottom < 0
     top, left = torch.where(blank, 0, top), torch.where(blank, 0, left)
-    bottom, right = torch.where(blank, canvas - 1, bottom), torch.where(blank, canvas - 1, right)
+    bottom, right = (
+        torch.where(blank, canvas - 1, bottom),
+        torch.where(blank, canvas - 1, right),
+    )
 
     def draw(low, high):  # uniform integer in [low, high]
-        return low + (torch.rand(len(low), generator=generator, dtype=torch.float64)
-                      * (high - low + 1)).floor().long().clamp_max(high - low)
+        return low + (
+            torch.rand(len(low), generator=generator, dtype=torch.float64)
+            * (high - low + 1)
+        ).floor().long().clamp_max(high - low)
+
     dy, dx = draw(-top, canvas - 1 - bottom), draw(-left, canvas - 1 - right)
     shifts = torch.stack([dy, dx], 1)
     for lo in range(0, len(images), batch):
-        part = shifts[lo:lo + batch]
+        part = shifts[lo : lo + batch]
         if len(part):
-            out[lo:lo + batch] = shift_images(out[lo:lo + batch], part, int(part.abs().max()))
-    return _with(dataset, out, labels, f"{dataset.name}, affine {canvas}x{canvas}",
-                 f"affine-transformed on a {canvas}x{canvas} canvas in the manner of affNIST: rotation "
-                 f"up to {rotation_degrees} deg, shear up to {shear}, scale {scale[0]}-{scale[1]} per axis, "
-                 f"translation keeping the ink on the canvas (seed {seed})")
+            out[lo : lo + batch] = shift_images(
+                out[lo : lo + batch], part, int(part.abs().max())
+            )
+    return _with(
+        dataset,
+        out,
+        labels,
+        f"{dataset.name}, affine {canvas}x{canvas}",
+        f"affine-transformed on a {canvas}x{canvas} canvas in the manner of affNIST: rotation "
+        f"up to {rotation_degrees} deg, shear up to {shear}, scale {scale[0]}-{scale[1]} per axis, "
+        f"translation keeping the ink on the canvas (seed {seed})",
+    )
 
 
 @dataclass
@@ -182,12 +245,25 @@ class MultiDigitDataset:
 
     def to_device(self, device: torch.device | str = "cpu") -> DeviceDataset:
         """The overlaid images and both labels as a :class:`DeviceDataset` (labels ``(n, 2)``)."""
-        return DeviceDataset(self.images.to(device), self.labels.to(device), self.name, self.split,
-                             self.classes, self.credit, list(self.notes))
+        return DeviceDataset(
+            self.images.to(device),
+            self.labels.to(device),
+            self.name,
+            self.split,
+            self.classes,
+            self.credit,
+            list(self.notes),
+        )
 
 
-def multi_mnist(dataset, n: int | None = None, *, canvas: int = MULTI_CANVAS, max_shift: int = MULTI_MAX_SHIFT,
-                seed: int = 0) -> MultiDigitDataset:
+def multi_mnist(
+    dataset,
+    n: int | None = None,
+    *,
+    canvas: int = MULTI_CANVAS,
+    max_shift: int = MULTI_MAX_SHIFT,
+    seed: int = 0,
+) -> MultiDigitDataset:
     """MultiMNIST (Sabour et al. 2017, section 6): ``n`` overlaid pairs of digits of different classes.
 
     For each pair a base digit is drawn from ``dataset`` and a top digit from
@@ -205,13 +281,25 @@ def multi_mnist(dataset, n: int | None = None, *, canvas: int = MULTI_CANVAS, ma
     n = len(images) if n is None else n
     if n < 1:
         raise ValueError(f"multi_mnist: expected n >= 1, got {n}")
-    base = torch.arange(n) % len(images) if n <= len(images) else torch.randint(
-        len(images), (n,), generator=generator)
+    base = (
+        torch.arange(n) % len(images)
+        if n <= len(images)
+        else torch.randint(len(images), (n,), generator=generator)
+    )
     plan = draw_pairs(labels, n, generator, base=base, max_shift=max_shift)
     merged, components = compose(images, plan, canvas, max_shift)
     pair_labels = torch.stack([labels[plan.base], labels[plan.top]], 1)
-    return MultiDigitDataset(merged, pair_labels, components, f"MultiMNIST from {dataset.name}",
-                             getattr(dataset, "split", "train"), tuple(dataset.classes), dataset.credit,
-                             list(getattr(dataset, "notes", [])) + [
-                                 f"{n:,} overlaid pairs of different classes on {canvas}x{canvas}, each digit "
-                                 f"shifted by up to {max_shift} px (seed {seed})"])
+    return MultiDigitDataset(
+        merged,
+        pair_labels,
+        components,
+        f"MultiMNIST from {dataset.name}",
+        getattr(dataset, "split", "train"),
+        tuple(dataset.classes),
+        dataset.credit,
+        list(getattr(dataset, "notes", []))
+        + [
+            f"{n:,} overlaid pairs of different classes on {canvas}x{canvas}, each digit "
+            f"shifted by up to {max_shift} px (seed {seed})"
+        ],
+    )

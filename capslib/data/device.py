@@ -15,12 +15,14 @@ an index into it: no per-example Python work, no host-to-device copy per step.
   epoch are a pure function of ``(seed, epoch)``, which makes an interrupted
   run resume exactly and lets every distributed process draw the same plan.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 
 from .sources import MNIST_CLASSES, MNIST_CREDIT, ImageDataset
 
@@ -43,7 +45,9 @@ class DeviceDataset:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.images, torch.Tensor) or not isinstance(self.labels, torch.Tensor):
+        if not isinstance(self.images, torch.Tensor) or not isinstance(
+            self.labels, torch.Tensor
+        ):
             raise TypeError(
                 f"DeviceDataset: expected tensors, got {type(self.images).__name__} and {type(self.labels).__name__}"
             )
@@ -52,7 +56,11 @@ class DeviceDataset:
                 "DeviceDataset: expected floating images of shape (n, channels, height, width), got shape "
                 f"{tuple(self.images.shape)} of dtype {self.images.dtype}"
             )
-        if self.labels.ndim not in (1, 2) or len(self.labels) != len(self.images) or self.labels.dtype != torch.int64:
+        if (
+            self.labels.ndim not in (1, 2)
+            or len(self.labels) != len(self.images)
+            or self.labels.dtype != torch.int64
+        ):
             raise ValueError(
                 f"DeviceDataset: expected int64 labels of shape ({len(self.images)},) or ({len(self.images)}, k), "
                 f"got shape {tuple(self.labels.shape)} of dtype {self.labels.dtype}"
@@ -63,7 +71,7 @@ class DeviceDataset:
             )
 
     @classmethod
-    def from_dataset(cls, dataset, device: torch.device | str = "cpu") -> "DeviceDataset":
+    def from_dataset(cls, dataset, device: torch.device | str = "cpu") -> DeviceDataset:
         """Move an :class:`~capslib.data.ImageDataset` (or anything with ``images``/``labels``) to ``device`` once."""
         device = torch.device(device)
         return cls(
@@ -91,15 +99,31 @@ class DeviceDataset:
     def labels_per_image(self) -> int:
         return 1 if self.labels.ndim == 1 else self.labels.shape[1]
 
-    def to(self, device: torch.device | str) -> "DeviceDataset":
-        return DeviceDataset(self.images.to(device), self.labels.to(device), self.name, self.split,
-                             self.classes, self.credit, list(self.notes))
+    def to(self, device: torch.device | str) -> DeviceDataset:
+        return DeviceDataset(
+            self.images.to(device),
+            self.labels.to(device),
+            self.name,
+            self.split,
+            self.classes,
+            self.credit,
+            list(self.notes),
+        )
 
-    def take(self, index: torch.Tensor, *, split: str | None = None, note: str | None = None) -> "DeviceDataset":
+    def take(
+        self, index: torch.Tensor, *, split: str | None = None, note: str | None = None
+    ) -> DeviceDataset:
         """The examples at ``index`` (a 1-D index tensor), as a new dataset on the same device."""
         index = index.to(self.device)
-        return DeviceDataset(self.images[index], self.labels[index], self.name, split or self.split,
-                             self.classes, self.credit, self.notes + ([note] if note else []))
+        return DeviceDataset(
+            self.images[index],
+            self.labels[index],
+            self.name,
+            split or self.split,
+            self.classes,
+            self.credit,
+            self.notes + ([note] if note else []),
+        )
 
     def describe(self) -> str:
         """E.g. ``"MNIST, validation split: 5,000 images"``."""
@@ -108,7 +132,9 @@ class DeviceDataset:
 
 def _check_images(images: torch.Tensor, where: str) -> None:
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{where}: expected a tensor of images, got {type(images).__name__}")
+        raise TypeError(
+            f"{where}: expected a tensor of images, got {type(images).__name__}"
+        )
     if images.ndim != 4 or not images.is_floating_point():
         raise ValueError(
             f"{where}: expected floating images of shape (batch, channels, height, width), got shape "
@@ -116,7 +142,21 @@ def _check_images(images: torch.Tensor, where: str) -> None:
         )
 
 
-def shift_images(images: torch.Tensor, shifts: torch.Tensor, max_shift: int) -> torch.Tensor:
+def pad_to_canvas(images: torch.Tensor, canvas: int) -> torch.Tensor:
+    """Centre ``(n, c, h, w)`` images on a ``canvas`` x ``canvas`` black background."""
+    height, width = images.shape[-2:]
+    if canvas < max(height, width) or (canvas - height) % 2 or (canvas - width) % 2:
+        raise ValueError(
+            f"pad_to_canvas: canvas {canvas} must be at least {max(height, width)} and leave "
+            f"an even margin, got images of {height}x{width}"
+        )
+    top, left = (canvas - height) // 2, (canvas - width) // 2
+    return F.pad(images, (left, canvas - width - left, top, canvas - height - top))
+
+
+def shift_images(
+    images: torch.Tensor, shifts: torch.Tensor, max_shift: int
+) -> torch.Tensor:
     """Translate each image by its own integer ``(dy, dx)``, filling with zeros.
 
     ``images``: ``(batch, channels, height, width)``; ``shifts``: ``(batch, 2)``
@@ -127,33 +167,59 @@ def shift_images(images: torch.Tensor, shifts: torch.Tensor, max_shift: int) -> 
     """
     _check_images(images, "shift_images")
     if shifts.shape != (images.shape[0], 2):
-        raise ValueError(f"shift_images: expected shifts of shape ({images.shape[0]}, 2), got {tuple(shifts.shape)}")
+        raise ValueError(
+            f"shift_images: expected shifts of shape ({images.shape[0]}, 2), got {tuple(shifts.shape)}"
+        )
     if max_shift < 0:
         raise ValueError(f"shift_images: expected max_shift >= 0, got {max_shift}")
     if max_shift == 0:
         return images
-    if shifts.device.type == "cpu" and shifts.numel() and shifts.abs().max() > max_shift:  # (no GPU sync)
-        raise ValueError(f"shift_images: shifts must lie in [-{max_shift}, {max_shift}], got up to {int(shifts.abs().max())}")
+    if (
+        shifts.device.type == "cpu"
+        and shifts.numel()
+        and shifts.abs().max() > max_shift
+    ):  # (no GPU sync)
+        raise ValueError(
+            f"shift_images: shifts must lie in [-{max_shift}, {max_shift}], got up to {int(shifts.abs().max())}"
+        )
     batch, channels, height, width = images.shape
     padded = torch.nn.functional.pad(images, (max_shift,) * 4)
     shifts = shifts.to(images.device, torch.int64)
-    rows = torch.arange(height, device=images.device) + max_shift - shifts[:, :1]  # (batch, height)
-    cols = torch.arange(width, device=images.device) + max_shift - shifts[:, 1:]   # (batch, width)
+    rows = (
+        torch.arange(height, device=images.device) + max_shift - shifts[:, :1]
+    )  # (batch, height)
+    cols = (
+        torch.arange(width, device=images.device) + max_shift - shifts[:, 1:]
+    )  # (batch, width)
     batch_index = torch.arange(batch, device=images.device)[:, None, None, None]
     channel_index = torch.arange(channels, device=images.device)[None, :, None, None]
-    return padded[batch_index, channel_index, rows[:, None, :, None], cols[:, None, None, :]]
+    return padded[
+        batch_index, channel_index, rows[:, None, :, None], cols[:, None, None, :]
+    ]
 
 
-def random_shifts(batch: int, max_shift: int, *, generator: torch.Generator | None = None,
-                  device: torch.device | str | None = None) -> torch.Tensor:
+def random_shifts(
+    batch: int,
+    max_shift: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """``(batch, 2)`` int64 shifts drawn uniformly from ``[-max_shift, max_shift]`` per example and direction."""
     if max_shift < 0:
         raise ValueError(f"random_shifts: expected max_shift >= 0, got {max_shift}")
     device = generator.device if generator is not None else device
-    return torch.randint(-max_shift, max_shift + 1, (batch, 2), generator=generator, device=device)
+    return torch.randint(
+        -max_shift, max_shift + 1, (batch, 2), generator=generator, device=device
+    )
 
 
-def random_shift(images: torch.Tensor, max_shift: int = 2, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_shift(
+    images: torch.Tensor,
+    max_shift: int = 2,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """The paper's augmentation: shift every image by its own random offset of up to ``max_shift`` pixels.
 
     ``images``: ``(batch, channels, height, width)``, returns the same shape.
@@ -164,8 +230,12 @@ def random_shift(images: torch.Tensor, max_shift: int = 2, *, generator: torch.G
     """
     _check_images(images, "random_shift")
     if generator is not None and generator.device != images.device:
-        raise ValueError(f"random_shift: generator on {generator.device} but images on {images.device}")
-    shifts = random_shifts(images.shape[0], max_shift, generator=generator, device=images.device)
+        raise ValueError(
+            f"random_shift: generator on {generator.device} but images on {images.device}"
+        )
+    shifts = random_shifts(
+        images.shape[0], max_shift, generator=generator, device=images.device
+    )
     return shift_images(images, shifts, max_shift)
 
 
@@ -180,24 +250,47 @@ def train_validation_split(dataset, validation_size: int, *, seed: int = 0):
     """
     n = len(dataset)
     if not 0 <= validation_size < n:
-        raise ValueError(f"train_validation_split: expected 0 <= validation_size < {n}, got {validation_size}")
+        raise ValueError(
+            f"train_validation_split: expected 0 <= validation_size < {n}, got {validation_size}"
+        )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    train_index, validation_index = order[validation_size:].sort().values, order[:validation_size].sort().values
+    train_index, validation_index = (
+        order[validation_size:].sort().values,
+        order[:validation_size].sort().values,
+    )
     note = f"validation split of {validation_size:,} carved from {n:,} training images (seed {seed})"
     if isinstance(dataset, DeviceDataset):
-        return (dataset.take(train_index, split="train", note=note),
-                dataset.take(validation_index, split="validation", note=note))
+        return (
+            dataset.take(train_index, split="train", note=note),
+            dataset.take(validation_index, split="validation", note=note),
+        )
     if isinstance(dataset, ImageDataset):
+
         def part(index, split):
-            return ImageDataset(dataset.images[index], dataset.labels[index], dataset.name, split,
-                                dataset.source, dataset.classes, dataset.credit, dataset.notes + [note])
+            return ImageDataset(
+                dataset.images[index],
+                dataset.labels[index],
+                dataset.name,
+                split,
+                dataset.source,
+                dataset.classes,
+                dataset.credit,
+                dataset.notes + [note],
+            )
+
         return part(train_index, "train"), part(validation_index, "validation")
-    raise TypeError(f"train_validation_split: expected a DeviceDataset or ImageDataset, got {type(dataset).__name__}")
+    raise TypeError(
+        f"train_validation_split: expected a DeviceDataset or ImageDataset, got {type(dataset).__name__}"
+    )
 
 
-def epoch_generator(seed: int, epoch: int, device: torch.device | str = "cpu") -> torch.Generator:
+def epoch_generator(
+    seed: int, epoch: int, device: torch.device | str = "cpu"
+) -> torch.Generator:
     """A generator on ``device`` whose stream depends only on ``(seed, epoch)``."""
-    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + epoch * 7_919 + 17) % (2**63))
+    return torch.Generator(device=device).manual_seed(
+        (seed * 1_000_003 + epoch * 7_919 + 17) % (2**63)
+    )
 
 
 @dataclass
@@ -209,8 +302,15 @@ class EpochPlan:
     max_shift: int
 
 
-def epoch_plan(n: int, *, seed: int, epoch: int, shuffle: bool = True, max_shift: int = 0,
-               device: torch.device | str = "cpu") -> EpochPlan:
+def epoch_plan(
+    n: int,
+    *,
+    seed: int,
+    epoch: int,
+    shuffle: bool = True,
+    max_shift: int = 0,
+    device: torch.device | str = "cpu",
+) -> EpochPlan:
     """Draw, on ``device``, the permutation and per-example shifts of epoch ``epoch``.
 
     A pure function of ``(n, seed, epoch, shuffle, max_shift)``: an
@@ -218,7 +318,11 @@ def epoch_plan(n: int, *, seed: int, epoch: int, shuffle: bool = True, max_shift
     and all distributed processes draw the same plan and each take their share.
     """
     generator = epoch_generator(seed, epoch, device)
-    order = torch.randperm(n, generator=generator, device=device) if shuffle else torch.arange(n, device=device)
+    order = (
+        torch.randperm(n, generator=generator, device=device)
+        if shuffle
+        else torch.arange(n, device=device)
+    )
     shifts = random_shifts(n, max_shift, generator=generator) if max_shift > 0 else None
     return EpochPlan(order, shifts, max_shift)
 
@@ -230,9 +334,16 @@ def steps_per_epoch(n: int, batch_size: int, *, drop_last: bool = True) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
-def iterate_batches(dataset: DeviceDataset, batch_size: int, *, plan: EpochPlan | None = None,
-                    start_step: int = 0, drop_last: bool = True, rank: int = 0,
-                    world_size: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def iterate_batches(
+    dataset: DeviceDataset,
+    batch_size: int,
+    *,
+    plan: EpochPlan | None = None,
+    start_step: int = 0,
+    drop_last: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(images, labels)`` batches drawn on the dataset's device.
 
     ``plan``: from :func:`epoch_plan` (shuffled order and shifts for
@@ -242,10 +353,14 @@ def iterate_batches(dataset: DeviceDataset, batch_size: int, *, plan: EpochPlan 
     into ``world_size`` equal shares and this process gets share ``rank``.
     """
     if not isinstance(dataset, DeviceDataset):
-        raise TypeError(f"iterate_batches: expected a DeviceDataset, got {type(dataset).__name__}")
+        raise TypeError(
+            f"iterate_batches: expected a DeviceDataset, got {type(dataset).__name__}"
+        )
     if batch_size % world_size:
-        raise ValueError(f"iterate_batches: the global batch size {batch_size} must be divisible by the "
-                         f"number of processes {world_size}")
+        raise ValueError(
+            f"iterate_batches: the global batch size {batch_size} must be divisible by the "
+            f"number of processes {world_size}"
+        )
     n = len(dataset)
     order = plan.order if plan is not None else None
     share = batch_size // world_size
@@ -253,7 +368,11 @@ def iterate_batches(dataset: DeviceDataset, batch_size: int, *, plan: EpochPlan 
         lo, hi = step * batch_size, min((step + 1) * batch_size, n)
         if world_size > 1:
             lo, hi = lo + rank * share, min(lo + (rank + 1) * share, hi)
-        index = order[lo:hi] if order is not None else torch.arange(lo, hi, device=dataset.device)
+        index = (
+            order[lo:hi]
+            if order is not None
+            else torch.arange(lo, hi, device=dataset.device)
+        )
         images = dataset.images[index]
         if plan is not None and plan.shifts is not None:
             images = shift_images(images, plan.shifts[lo:hi], plan.max_shift)

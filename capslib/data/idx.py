@@ -19,6 +19,7 @@ scaled by 1/255; floats must already lie in [0, 1]; other integer types are
 refused, since no scale for them is right) and :func:`check_labels`
 (integers in ``0..num_classes-1``; a float or NaN label is refused).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -58,8 +59,12 @@ def _read_bytes(path: Path) -> bytes:
         ) from err
 
 
-def read_idx(path: str | Path, *, expected_ndim: int | None = None,
-             expected_shape: tuple[int | None, ...] | None = None) -> np.ndarray:
+def read_idx(
+    path: str | Path,
+    *,
+    expected_ndim: int | None = None,
+    expected_shape: tuple[int | None, ...] | None = None,
+) -> np.ndarray:
     """Read an IDX file (raw or gzip) into a NumPy array of its native type.
 
     ``expected_ndim`` checks the number of dimensions (3 for an image file,
@@ -70,7 +75,9 @@ def read_idx(path: str | Path, *, expected_ndim: int | None = None,
     path = Path(path)
     data = _read_bytes(path)
     if len(data) < 4:
-        raise IDXError(f"{path}: {len(data)} bytes is too short for an IDX header (4 bytes at least)")
+        raise IDXError(
+            f"{path}: {len(data)} bytes is too short for an IDX header (4 bytes at least)"
+        )
     zero0, zero1, type_code, ndim = data[0], data[1], data[2], data[3]
     if zero0 != 0 or zero1 != 0 or type_code not in IDX_DTYPES:
         raise IDXError(
@@ -87,12 +94,20 @@ def read_idx(path: str | Path, *, expected_ndim: int | None = None,
         )
     header_end = 4 + 4 * ndim
     if len(data) < header_end:
-        raise IDXError(f"{path}: truncated header: {ndim} dimensions need {header_end} bytes, the file has {len(data)}")
-    shape = tuple(int(x) for x in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+        raise IDXError(
+            f"{path}: truncated header: {ndim} dimensions need {header_end} bytes, the file has {len(data)}"
+        )
+    shape = tuple(
+        int(x) for x in np.frombuffer(data, dtype=">u4", count=ndim, offset=4)
+    )
     if expected_shape is not None:
-        if len(expected_shape) != ndim or any(e is not None and e != s for e, s in zip(expected_shape, shape)):
+        if len(expected_shape) != ndim or any(
+            e is not None and e != s for e, s in zip(expected_shape, shape)
+        ):
             want = "x".join("N" if e is None else str(e) for e in expected_shape)
-            raise IDXError(f"{path}: expected shape {want}, the header declares {'x'.join(map(str, shape))}")
+            raise IDXError(
+                f"{path}: expected shape {want}, the header declares {'x'.join(map(str, shape))}"
+            )
     dtype = IDX_DTYPES[type_code]
     expected_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     actual_bytes = len(data) - header_end
@@ -127,8 +142,10 @@ def to_unit_float(images: np.ndarray, path: str | Path = "images") -> np.ndarray
     if images.dtype.kind == "f":
         finite = np.isfinite(images)
         if not finite.all():
-            raise IDXError(f"{path}: {int((~finite).sum()):,} pixel values are NaN or infinite; "
-                           "images must hold finite values in [0, 1]")
+            raise IDXError(
+                f"{path}: {int((~finite).sum()):,} pixel values are NaN or infinite; "
+                "images must hold finite values in [0, 1]"
+            )
         if images.size and (images.min() < 0 or images.max() > 1):
             raise IDXError(
                 f"{path}: float images must lie in [0, 1], found {float(images.min()):g}..{float(images.max()):g}; "
@@ -142,7 +159,9 @@ def to_unit_float(images: np.ndarray, path: str | Path = "images") -> np.ndarray
     )
 
 
-def check_labels(labels: np.ndarray, path: str | Path = "labels", num_classes: int = 10) -> np.ndarray:
+def check_labels(
+    labels: np.ndarray, path: str | Path = "labels", num_classes: int = 10
+) -> np.ndarray:
     """Class labels as int64, checked: an integer type, every value in ``0..num_classes-1``.
 
     A float label file (even one holding whole numbers, or NaN) is refused:
@@ -155,12 +174,16 @@ def check_labels(labels: np.ndarray, path: str | Path = "labels", num_classes: i
             f"{labels.dtype.name} values; class labels are indices 0..{num_classes - 1}"
         )
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise IDXError(f"{path}: labels must lie in 0..{num_classes - 1}, "
-                       f"found {labels.min()}..{labels.max()}")
+        raise IDXError(
+            f"{path}: labels must lie in 0..{num_classes - 1}, "
+            f"found {labels.min()}..{labels.max()}"
+        )
     return labels.astype(np.int64)
 
 
-def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = None) -> Path:
+def write_idx(
+    path: str | Path, array: np.ndarray, *, compress: bool | None = None
+) -> Path:
     """Write ``array`` as an IDX file (gzip when ``path`` ends in ``.gz`` or ``compress``).
 
     Used by the tests to make good and broken files, and by the derived datasets.
@@ -170,9 +193,13 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     codes = {np.dtype(v).newbyteorder("="): k for k, v in IDX_DTYPES.items()}
     native = array.dtype.newbyteorder("=")
     if native not in codes:
-        raise TypeError(f"write_idx: IDX has no type code for dtype {array.dtype}; use uint8, int8, int16, int32, float32 or float64")
+        raise TypeError(
+            f"write_idx: IDX has no type code for dtype {array.dtype}; use uint8, int8, int16, int32, float32 or float64"
+        )
     code = codes[native]
-    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    header = (
+        bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    )
     payload = header + array.astype(IDX_DTYPES[code], copy=False).tobytes()
     if compress or (compress is None and path.suffix == ".gz"):
         payload = gzip.compress(payload, mtime=0)

@@ -19,15 +19,16 @@ Each batch comes with both components (the two shifted digits before they
 were overlaid): the paper reconstructs each digit from its own capsule,
 against that digit's own image.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 from torch import Tensor
 
-from .device import shift_images
+from .device import pad_to_canvas, shift_images
 from .sources import MNIST_CLASSES, MNIST_CREDIT
 
 CANVAS = 36
@@ -43,8 +44,14 @@ class PairPlan:
     shifts: Tensor
 
 
-def draw_pairs(labels: Tensor, n: int, generator: torch.Generator, *, base: Tensor | None = None,
-               max_shift: int = MAX_SHIFT) -> PairPlan:
+def draw_pairs(
+    labels: Tensor,
+    n: int,
+    generator: torch.Generator,
+    *,
+    base: Tensor | None = None,
+    max_shift: int = MAX_SHIFT,
+) -> PairPlan:
     """Draw ``n`` pairs of different classes from digits with ``labels`` (on the CPU, with ``generator``).
 
     ``base``: the base digit of each pair (default: uniform over all digits); the top digit has a
@@ -65,13 +72,19 @@ def draw_pairs(labels: Tensor, n: int, generator: torch.Generator, *, base: Tens
     top_class = present[(rank_of_class[labels[base]] + offset) % len(present)]
     by_class = torch.argsort(labels, stable=True)
     starts = torch.cumsum(counts, 0) - counts
-    pick = (torch.rand(n, generator=generator, dtype=torch.float64) * counts[top_class]).floor().long()
+    pick = (
+        (torch.rand(n, generator=generator, dtype=torch.float64) * counts[top_class])
+        .floor()
+        .long()
+    )
     top = by_class[starts[top_class] + pick.clamp_max(counts[top_class] - 1)]
     shifts = torch.randint(-max_shift, max_shift + 1, (n, 2, 2), generator=generator)
     return PairPlan(base, top, shifts)
 
 
-def compose(digits: Tensor, plan: PairPlan, canvas: int = CANVAS, max_shift: int = MAX_SHIFT):
+def compose(
+    digits: Tensor, plan: PairPlan, canvas: int = CANVAS, max_shift: int = MAX_SHIFT
+):
     """The pairs of ``plan``: ``(images, components)``.
 
     ``digits``: ``(n, 1, 28, 28)`` uint8 or float in [0, 1].  Each digit is centred on a ``canvas`` x
@@ -79,14 +92,21 @@ def compose(digits: Tensor, plan: PairPlan, canvas: int = CANVAS, max_shift: int
     to 1 (as the paper's generator adds and clips).  ``images`` ``(b, 1, canvas, canvas)`` float32,
     ``components`` ``(b, 2, 1, canvas, canvas)``.
     """
-    from .derived import pad_to_canvas
 
     device = digits.device
     parts = []
     for which, index in enumerate((plan.base, plan.top)):
         chosen = digits[index.to(device)]
-        chosen = chosen.float() / 255 if not chosen.is_floating_point() else chosen.float()
-        parts.append(shift_images(pad_to_canvas(chosen, canvas), plan.shifts[:, which].to(device), max_shift))
+        chosen = (
+            chosen.float() / 255 if not chosen.is_floating_point() else chosen.float()
+        )
+        parts.append(
+            shift_images(
+                pad_to_canvas(chosen, canvas),
+                plan.shifts[:, which].to(device),
+                max_shift,
+            )
+        )
     components = torch.stack(parts, 1)
     return components.sum(1).clamp_(max=1.0), components
 
@@ -115,8 +135,10 @@ class MultiMNISTPairs:
 
     def __post_init__(self) -> None:
         if self.digits.dtype != torch.uint8 or self.digits.dim() != 4:
-            raise ValueError(f"MultiMNISTPairs: expected uint8 digits (n, 1, h, w), got {tuple(self.digits.shape)} "
-                             f"of {self.digits.dtype}")
+            raise ValueError(
+                f"MultiMNISTPairs: expected uint8 digits (n, 1, h, w), got {tuple(self.digits.shape)} "
+                f"of {self.digits.dtype}"
+            )
         if self.labels.dim() != 1 or len(self.labels) != len(self.digits):
             raise ValueError("MultiMNISTPairs: expected one label per digit")
         if self.pairs < 1:
@@ -124,16 +146,35 @@ class MultiMNISTPairs:
         self._fixed_plan = None
 
     @classmethod
-    def from_dataset(cls, dataset, pairs: int | None, *, seed: int, fresh: bool, split: str,
-                     device: torch.device | str = "cpu") -> "MultiMNISTPairs":
+    def from_dataset(
+        cls,
+        dataset,
+        pairs: int | None,
+        *,
+        seed: int,
+        fresh: bool,
+        split: str,
+        device: torch.device | str = "cpu",
+    ) -> MultiMNISTPairs:
         """From an :class:`~capslib.data.ImageDataset` of float digits in [0, 1] (stored back as uint8)."""
         digits = (dataset.images * 255).round_().clamp_(0, 255).to(torch.uint8)
         n = len(dataset) if pairs is None else pairs
-        note = (f"{n:,} {'fresh pairs each epoch' if fresh else 'fixed pairs'} of different classes on "
-                f"{CANVAS}x{CANVAS}, each digit shifted by up to {MAX_SHIFT} px (seed {seed})")
-        return cls(digits.to(device), dataset.labels.to(device), n, seed, fresh, f"MultiMNIST from {dataset.name}",
-                   split, classes=tuple(dataset.classes), credit=dataset.credit,
-                   notes=list(getattr(dataset, "notes", [])) + [note])
+        note = (
+            f"{n:,} {'fresh pairs each epoch' if fresh else 'fixed pairs'} of different classes on "
+            f"{CANVAS}x{CANVAS}, each digit shifted by up to {MAX_SHIFT} px (seed {seed})"
+        )
+        return cls(
+            digits.to(device),
+            dataset.labels.to(device),
+            n,
+            seed,
+            fresh,
+            f"MultiMNIST from {dataset.name}",
+            split,
+            classes=tuple(dataset.classes),
+            credit=dataset.credit,
+            notes=list(getattr(dataset, "notes", [])) + [note],
+        )
 
     def __len__(self) -> int:
         return self.pairs
@@ -162,16 +203,30 @@ class MultiMNISTPairs:
         return self._draw(epoch)
 
     def _draw(self, epoch: int) -> PairPlan:
-        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch * 7_919 + 29) % 2**63)
+        generator = torch.Generator().manual_seed(
+            (self.seed * 1_000_003 + epoch * 7_919 + 29) % 2**63
+        )
         n_digits = len(self.digits)
-        if self.pairs <= n_digits:   # each digit at most once as the base, in a random order
-            base = torch.randperm(n_digits, generator=generator)[:self.pairs]
+        if (
+            self.pairs <= n_digits
+        ):  # each digit at most once as the base, in a random order
+            base = torch.randperm(n_digits, generator=generator)[: self.pairs]
         else:
             base = torch.randint(n_digits, (self.pairs,), generator=generator)
-        return draw_pairs(self.labels, self.pairs, generator, base=base, max_shift=self.max_shift)
+        return draw_pairs(
+            self.labels, self.pairs, generator, base=base, max_shift=self.max_shift
+        )
 
-    def batches(self, batch_size: int, *, epoch: int = 0, start_step: int = 0, drop_last: bool = True,
-                rank: int = 0, world_size: int = 1) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        epoch: int = 0,
+        start_step: int = 0,
+        drop_last: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         """Yield ``(images, labels, components)``: ``(b, 1, 36, 36)``, ``(b, 2)`` (base, top), ``(b, 2, 1, 36, 36)``."""
         plan = self.plan(epoch)
         steps = self.pairs // batch_size if drop_last else -(-self.pairs // batch_size)
@@ -182,5 +237,11 @@ class MultiMNISTPairs:
                 lo, hi = lo + rank * share, min(lo + (rank + 1) * share, hi)
             part = PairPlan(plan.base[lo:hi], plan.top[lo:hi], plan.shifts[lo:hi])
             images, components = compose(self.digits, part, self.canvas, self.max_shift)
-            labels = torch.stack([self.labels[part.base.to(self.device)], self.labels[part.top.to(self.device)]], 1)
+            labels = torch.stack(
+                [
+                    self.labels[part.base.to(self.device)],
+                    self.labels[part.top.to(self.device)],
+                ],
+                1,
+            )
             yield images, labels, components

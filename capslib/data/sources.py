@@ -20,6 +20,7 @@ They always say which one they used, and why when it is the sample.
 ``source="full"`` never falls back: it raises :class:`DataNotFoundError`
 saying how to fix it.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,11 @@ FASHION_SAMPLE_DIR = Path(__file__).resolve().parent / "fashion-mnist-sample"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 # In a clone of the course repository: its data/ folder; installed from a wheel (Colab, pip):
 # a per-user cache, never site-packages.
-REPO_DATA_DIR = (_PACKAGE_ROOT / "data" if (_PACKAGE_ROOT / "pyproject.toml").is_file()
-                 else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "capslib")
+REPO_DATA_DIR = (
+    _PACKAGE_ROOT / "data"
+    if (_PACKAGE_ROOT / "pyproject.toml").is_file()
+    else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "capslib"
+)
 # Debian's `dataset-fashion-mnist`; read at call time, so tests can hide it by pointing it elsewhere.
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -49,14 +53,26 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 MNIST_CLASSES = tuple(str(d) for d in range(10))
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-MNIST_CREDIT = "MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges (CC BY-SA 3.0)"
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+MNIST_CREDIT = (
+    "MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges (CC BY-SA 3.0)"
+)
 FASHION_CREDIT = "Fashion-MNIST by Han Xiao, Kashif Rasul and Roland Vollgraf, Zalando Research (MIT licence)"
 # Both are read at call time (tests point them at local ports).
 NETWORK_PROBE = ("ossci-datasets.s3.amazonaws.com", 443)
 PROBE_TIMEOUT_S = 3.0
-DOWNLOAD_TIMEOUT_S = 10.0   # per socket operation (connect, each read) of a download
+DOWNLOAD_TIMEOUT_S = 10.0  # per socket operation (connect, each read) of a download
 
 
 class DataNotFoundError(FileNotFoundError, ValueError):
@@ -66,6 +82,7 @@ class DataNotFoundError(FileNotFoundError, ValueError):
     (a setting asks for data this machine does not have), so a command line
     that reports bad settings as one ``error:`` line reports this one too.
     """
+
 
 @dataclass
 class ImageDataset(torch.utils.data.Dataset):
@@ -85,7 +102,11 @@ class ImageDataset(torch.utils.data.Dataset):
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 4 or self.labels.ndim != 1 or len(self.images) != len(self.labels):
+        if (
+            self.images.ndim != 4
+            or self.labels.ndim != 1
+            or len(self.images) != len(self.labels)
+        ):
             raise ValueError(
                 f"ImageDataset: expected images (n, 1, h, w) and labels (n,), got "
                 f"{tuple(self.images.shape)} and {tuple(self.labels.shape)}"
@@ -101,7 +122,7 @@ class ImageDataset(torch.utils.data.Dataset):
         """E.g. ``"MNIST sample, train split: 5,000 images"`` (used in every result's provenance)."""
         return f"{self.name}, {self.split} split: {len(self):,} images"
 
-    def subset(self, n: int, *, seed: int | None = None) -> "ImageDataset":
+    def subset(self, n: int, *, seed: int | None = None) -> ImageDataset:
         """The first ``n`` examples (or ``n`` drawn at random with ``seed``), as a new dataset."""
         if not 0 < n <= len(self):
             raise ValueError(f"subset: expected 0 < n <= {len(self)}, got {n}")
@@ -110,10 +131,19 @@ class ImageDataset(torch.utils.data.Dataset):
         if seed is None:
             index = torch.arange(n)
         else:
-            index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
-        return ImageDataset(self.images[index], self.labels[index], self.name, self.split,
-                            self.source, self.classes, self.credit,
-                            self.notes + [f"subset of {n:,} of {len(self):,}"])
+            index = torch.randperm(
+                len(self), generator=torch.Generator().manual_seed(seed)
+            )[:n]
+        return ImageDataset(
+            self.images[index],
+            self.labels[index],
+            self.name,
+            self.split,
+            self.source,
+            self.classes,
+            self.credit,
+            self.notes + [f"subset of {n:,} of {len(self):,}"],
+        )
 
 
 def data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -130,14 +160,22 @@ def _find_idx_pair(candidates: list[Path], split: str) -> tuple[Path, Path] | No
     images_name, labels_name = IDX_FILES[split]
     for folder in candidates:
         for suffix in ("", ".gz"):
-            images, labels = folder / (images_name + suffix), folder / (labels_name + suffix)
+            images, labels = (
+                folder / (images_name + suffix),
+                folder / (labels_name + suffix),
+            )
             if images.is_file() and labels.is_file():
                 return images, labels
     return None
 
 
-def read_idx_pair(images_path: Path, labels_path: Path, *, num_classes: int = 10,
-                  image_size: tuple[int, int] = (28, 28)) -> tuple[torch.Tensor, torch.Tensor]:
+def read_idx_pair(
+    images_path: Path,
+    labels_path: Path,
+    *,
+    num_classes: int = 10,
+    image_size: tuple[int, int] = (28, 28),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Read an image file and its label file and check that they belong together.
 
     Returns ``images``: ``(n, 1, h, w)`` float32 in [0, 1] and ``labels``: ``(n,)`` int64.
@@ -158,7 +196,9 @@ def read_idx_pair(images_path: Path, labels_path: Path, *, num_classes: int = 10
     return image_tensor, torch.from_numpy(labels)
 
 
-def network_available(host_port: tuple[str, int] | None = None, timeout: float = PROBE_TIMEOUT_S) -> bool:
+def network_available(
+    host_port: tuple[str, int] | None = None, timeout: float = PROBE_TIMEOUT_S
+) -> bool:
     """True if a TCP connection to the dataset host opens within ``timeout`` seconds.
 
     The whole probe is bounded, the name lookup included (``create_connection``'s
@@ -193,7 +233,9 @@ def download_timeout() -> float:
     except ValueError:
         seconds = float("nan")
     if not seconds > 0:
-        raise ValueError(f"{DOWNLOAD_TIMEOUT_ENV_VAR} must be a positive number of seconds, got {value!r}")
+        raise ValueError(
+            f"{DOWNLOAD_TIMEOUT_ENV_VAR} must be a positive number of seconds, got {value!r}"
+        )
     return seconds
 
 
@@ -215,16 +257,23 @@ def _download(dataset_cls, root: Path, split: str) -> tuple[torch.Tensor, torch.
     socket.setdefaulttimeout(timeout)
     try:
         ds = dataset_cls(root=str(root), train=(split == "train"), download=True)
-    except (OSError, RuntimeError) as err:  # URLError and TimeoutError are OSErrors; torchvision raises RuntimeError
+    except (
+        OSError,
+        RuntimeError,
+    ) as err:  # URLError and TimeoutError are OSErrors; torchvision raises RuntimeError
         for path in set(raw.iterdir()) - before if raw.is_dir() else ():
             if path.is_file():
                 path.unlink()
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise _DownloadFailed(f"{type(err).__name__}: {first_line} (at most {timeout:g} s per read, "
-                              f"${DOWNLOAD_TIMEOUT_ENV_VAR})") from err
+        raise _DownloadFailed(
+            f"{type(err).__name__}: {first_line} (at most {timeout:g} s per read, "
+            f"${DOWNLOAD_TIMEOUT_ENV_VAR})"
+        ) from err
     finally:
         socket.setdefaulttimeout(previous)
-    images = to_unit_float(ds.data.numpy(), f"the downloaded {dataset_cls.__name__} {split} images")
+    images = to_unit_float(
+        ds.data.numpy(), f"the downloaded {dataset_cls.__name__} {split} images"
+    )
     return torch.from_numpy(images).unsqueeze(1), ds.targets.to(torch.int64)
 
 
@@ -237,56 +286,86 @@ def _check_split(split: str) -> None:
 class _Kind:
     """What differs between MNIST and Fashion-MNIST for the loader."""
 
-    name: str                              # "MNIST"
-    function: str                          # "load_mnist", for messages
-    torchvision_name: str                  # the torchvision dataset class (and its folder under the data dir)
-    folder: str                            # <data dir>/<folder>/
-    files_in_root: bool                    # the files may also lie in <data dir>/ itself
-    system_dirs: tuple                     # folders a system package installs
+    name: str  # "MNIST"
+    function: str  # "load_mnist", for messages
+    torchvision_name: (
+        str  # the torchvision dataset class (and its folder under the data dir)
+    )
+    folder: str  # <data dir>/<folder>/
+    files_in_root: bool  # the files may also lie in <data dir>/ itself
+    system_dirs: tuple  # folders a system package installs
     sample_dir: Path
-    sample_names: dict                     # split -> the dataset's name when it comes from the sample
-    sample_what: dict                      # split -> what the sample holds, for the message
+    sample_names: dict  # split -> the dataset's name when it comes from the sample
+    sample_what: dict  # split -> what the sample holds, for the message
     classes: tuple
     credit: str
-    fix: str                               # how to get the complete data (error messages)
-    short_fix: str                         # the same, in a few words (the printed line)
+    fix: str  # how to get the complete data (error messages)
+    short_fix: str  # the same, in a few words (the printed line)
 
     def folders(self, root: Path) -> list[Path]:
-        return [root / self.folder, *([root] if self.files_in_root else []),
-                root / self.torchvision_name / "raw", *self.system_dirs]
+        return [
+            root / self.folder,
+            *([root] if self.files_in_root else []),
+            root / self.torchvision_name / "raw",
+            *self.system_dirs,
+        ]
 
 
 def _mnist_kind() -> _Kind:
     return _Kind(
-        "MNIST", "load_mnist", "MNIST", "mnist", True, (), SAMPLE_DIR,
+        "MNIST",
+        "load_mnist",
+        "MNIST",
+        "mnist",
+        True,
+        (),
+        SAMPLE_DIR,
         {"train": "MNIST sample", "test": "MNIST"},
-        {"train": "MNIST 5,000-digit training sample", "test": "MNIST complete 10,000-digit test set"},
-        MNIST_CLASSES, MNIST_CREDIT,
+        {
+            "train": "MNIST 5,000-digit training sample",
+            "test": "MNIST complete 10,000-digit test set",
+        },
+        MNIST_CLASSES,
+        MNIST_CREDIT,
         f"copy the four MNIST files into one of those folders, or point {DATA_ENV_VAR} at a folder that holds "
         f"them in mnist/ (e.g. `export {DATA_ENV_VAR}=../shared/data`)",
-        f"set {DATA_ENV_VAR} to a folder holding mnist/ to use the complete data")
+        f"set {DATA_ENV_VAR} to a folder holding mnist/ to use the complete data",
+    )
 
 
 def _fashion_kind() -> _Kind:
     # built at call time: FASHION_SYSTEM_DIR and FASHION_SAMPLE_DIR may have been pointed elsewhere (tests)
     return _Kind(
-        "Fashion-MNIST", "load_fashion_mnist", "FashionMNIST", "fashion-mnist", False, (FASHION_SYSTEM_DIR,),
+        "Fashion-MNIST",
+        "load_fashion_mnist",
+        "FashionMNIST",
+        "fashion-mnist",
+        False,
+        (FASHION_SYSTEM_DIR,),
         FASHION_SAMPLE_DIR,
         {"train": "Fashion-MNIST sample", "test": "Fashion-MNIST sample"},
-        {"train": "Fashion-MNIST training sample (500 images of each class)",
-         "test": "Fashion-MNIST test sample (200 images of each class)"},
-        FASHION_CLASSES, FASHION_CREDIT,
+        {
+            "train": "Fashion-MNIST training sample (500 images of each class)",
+            "test": "Fashion-MNIST test sample (200 images of each class)",
+        },
+        FASHION_CLASSES,
+        FASHION_CREDIT,
         f"`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; it installs the complete set in "
         f"{FASHION_SYSTEM_DIR}), or copy the four IDX files into <data dir>/fashion-mnist "
         f"(the data dir is ${DATA_ENV_VAR}, else the repository's data/)",
         f"`apt-get install dataset-fashion-mnist`, or set {DATA_ENV_VAR} to a folder holding fashion-mnist/, "
-        "to use the complete set")
+        "to use the complete set",
+    )
 
 
-def _load(kind: _Kind, split: str, source: str, data_dir_, download: bool, verbose: bool) -> ImageDataset:
+def _load(
+    kind: _Kind, split: str, source: str, data_dir_, download: bool, verbose: bool
+) -> ImageDataset:
     _check_split(split)
     if source not in ("auto", "full", "sample"):
-        raise ValueError(f"{kind.function}: source must be 'auto', 'full' or 'sample', got {source!r}")
+        raise ValueError(
+            f"{kind.function}: source must be 'auto', 'full' or 'sample', got {source!r}"
+        )
     root = data_dir(data_dir_)
     why = ""
     if source in ("auto", "full"):
@@ -295,25 +374,49 @@ def _load(kind: _Kind, split: str, source: str, data_dir_, download: bool, verbo
         dataset = None
         if found is not None:
             images, labels = read_idx_pair(*found)
-            dataset = ImageDataset(images, labels, kind.name, split, str(found[0].parent), kind.classes, kind.credit)
+            dataset = ImageDataset(
+                images,
+                labels,
+                kind.name,
+                split,
+                str(found[0].parent),
+                kind.classes,
+                kind.credit,
+            )
         else:
             places = ", ".join(str(f) for f in folders[:-1]) + f" or {folders[-1]}"
             if not download:
                 why = f"no complete {kind.name} in {places}, and downloads were turned off"
             elif not network_available():
-                why = f"no complete {kind.name} in {places} and no network to download it"
+                why = (
+                    f"no complete {kind.name} in {places} and no network to download it"
+                )
             else:
                 try:
-                    images, labels = _download(getattr(__import__("torchvision").datasets, kind.torchvision_name),
-                                               root, split)
+                    images, labels = _download(
+                        getattr(
+                            __import__("torchvision").datasets, kind.torchvision_name
+                        ),
+                        root,
+                        split,
+                    )
                 except _DownloadFailed as err:
                     why = f"no complete {kind.name} in {places}, and its download failed ({err})"
                 else:
-                    dataset = ImageDataset(images, labels, kind.name, split,
-                                           f"downloaded to {root / kind.torchvision_name}", kind.classes, kind.credit)
+                    dataset = ImageDataset(
+                        images,
+                        labels,
+                        kind.name,
+                        split,
+                        f"downloaded to {root / kind.torchvision_name}",
+                        kind.classes,
+                        kind.credit,
+                    )
         if dataset is not None:
             if verbose:
-                print(f"Using the complete {kind.name} {split} set: {len(dataset):,} images from {dataset.source}")
+                print(
+                    f"Using the complete {kind.name} {split} set: {len(dataset):,} images from {dataset.source}"
+                )
             return dataset
         if source == "full":
             images_name, labels_name = IDX_FILES[split]
@@ -329,16 +432,32 @@ def _load(kind: _Kind, split: str, source: str, data_dir_, download: bool, verbo
             f"from the repository, or {kind.fix}"
         )
     images, labels = read_idx_pair(*found)
-    dataset = ImageDataset(images, labels, kind.sample_names[split], split, str(kind.sample_dir), kind.classes,
-                           kind.credit, [f"bundled sample ({why})" if why else "bundled sample (asked for)"])
+    dataset = ImageDataset(
+        images,
+        labels,
+        kind.sample_names[split],
+        split,
+        str(kind.sample_dir),
+        kind.classes,
+        kind.credit,
+        [f"bundled sample ({why})" if why else "bundled sample (asked for)"],
+    )
     if verbose:
         reason = f" ({why}; {kind.short_fix})" if why else ""
-        print(f"Using the bundled {kind.sample_what[split]}{reason}: {len(dataset):,} images")
+        print(
+            f"Using the bundled {kind.sample_what[split]}{reason}: {len(dataset):,} images"
+        )
     return dataset
 
 
-def load_mnist(split: str = "train", *, source: str = "auto", data_dir_: str | os.PathLike | None = None,
-               download: bool = True, verbose: bool = True) -> ImageDataset:
+def load_mnist(
+    split: str = "train",
+    *,
+    source: str = "auto",
+    data_dir_: str | os.PathLike | None = None,
+    download: bool = True,
+    verbose: bool = True,
+) -> ImageDataset:
     """Load MNIST's ``"train"`` or ``"test"`` split (LeCun et al. 1998).
 
     ``source``: ``"auto"`` (complete data if found or downloadable, else the
@@ -350,8 +469,14 @@ def load_mnist(split: str = "train", *, source: str = "auto", data_dir_: str | o
     return _load(_mnist_kind(), split, source, data_dir_, download, verbose)
 
 
-def load_fashion_mnist(split: str = "train", *, source: str = "auto", data_dir_: str | os.PathLike | None = None,
-                       download: bool = True, verbose: bool = True) -> ImageDataset:
+def load_fashion_mnist(
+    split: str = "train",
+    *,
+    source: str = "auto",
+    data_dir_: str | os.PathLike | None = None,
+    download: bool = True,
+    verbose: bool = True,
+) -> ImageDataset:
     """Load Fashion-MNIST (Xiao et al. 2017): 60,000 + 10,000 28x28 images of 10 clothing classes.
 
     The complete set is looked for in ``<data dir>/fashion-mnist``,

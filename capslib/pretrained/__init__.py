@@ -22,6 +22,7 @@ command that remakes it.
 >>> model, summary = capslib.pretrained.load("mnist-capsnet")  # doctest: +SKIP
 >>> summary["test_accuracy"]                                # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,7 +34,15 @@ from typing import Any, NamedTuple
 
 import torch
 
-__all__ = ["PretrainedError", "PretrainedModel", "available", "build", "info", "load", "sha256_of"]
+__all__ = [
+    "PretrainedError",
+    "PretrainedModel",
+    "available",
+    "build",
+    "info",
+    "load",
+    "sha256_of",
+]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MANIFEST_NAME = "MANIFEST.json"
@@ -63,8 +72,10 @@ def _manifest(directory: str | os.PathLike | None = None) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise PretrainedError(f"{path} is not valid JSON ({err}); reinstall capslib, or remake the models with "
-                              "`bash scripts/train_shipped_models.sh all`") from err
+        raise PretrainedError(
+            f"{path} is not valid JSON ({err}); reinstall capslib, or remake the models with "
+            "`bash scripts/train_shipped_models.sh all`"
+        ) from err
     return manifest.get("models", {})
 
 
@@ -112,12 +123,19 @@ def describe_architecture(model: torch.nn.Module) -> dict:
     if isinstance(model, CapsNet):
         return {"kind": "capsnet", "arguments": dataclasses.asdict(model.config)}
     if isinstance(model, (PooledCNN, BaselineCNN)):
-        return {"kind": "pooled-cnn" if isinstance(model, PooledCNN) else "baseline", "arguments": model.arguments}
+        return {
+            "kind": "pooled-cnn" if isinstance(model, PooledCNN) else "baseline",
+            "arguments": model.arguments,
+        }
     raise PretrainedError(f"cannot describe a {type(model).__name__} for the manifest")
 
 
-def load(name: str, device: torch.device | str | None = None, *,
-         directory: str | os.PathLike | None = None) -> PretrainedModel:
+def load(
+    name: str,
+    device: torch.device | str | None = None,
+    *,
+    directory: str | os.PathLike | None = None,
+) -> PretrainedModel:
     """The shipped model ``name`` in eval mode (float32 weights) on ``device``, with its summary.
 
     Raises :class:`PretrainedError` naming the file and the command that remakes it when the
@@ -125,15 +143,21 @@ def load(name: str, device: torch.device | str | None = None, *,
     """
     entry = info(name, directory)
     path = _directory(directory) / entry["file"]
-    remake = (f"Fix: reinstall capslib (pip install --force-reinstall ...), or remake it: "
-              f"`{entry['summary'].get('command', 'bash scripts/train_shipped_models.sh all')}` then "
-              f"`bash scripts/train_shipped_models.sh export`.")
+    remake = (
+        f"Fix: reinstall capslib (pip install --force-reinstall ...), or remake it: "
+        f"`{entry['summary'].get('command', 'bash scripts/train_shipped_models.sh all')}` then "
+        f"`bash scripts/train_shipped_models.sh export`."
+    )
     if not path.is_file():
-        raise PretrainedError(f"the weights of {name!r} are missing: {path} does not exist. {remake}")
+        raise PretrainedError(
+            f"the weights of {name!r} are missing: {path} does not exist. {remake}"
+        )
     actual = sha256_of(path)
     if actual != entry["sha256"]:
-        raise PretrainedError(f"the weights of {name!r} in {path} are damaged or altered: their SHA256 is {actual}, "
-                              f"the manifest expects {entry['sha256']}. {remake}")
+        raise PretrainedError(
+            f"the weights of {name!r} in {path} are damaged or altered: their SHA256 is {actual}, "
+            f"the manifest expects {entry['sha256']}. {remake}"
+        )
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = build(entry["architecture"])
     model.load_state_dict({key: value.float() for key, value in state.items()})
@@ -151,7 +175,9 @@ def image_size_of(dataset: str) -> int:
     return {"multimnist": 36, "affine": 40}.get(dataset, 28)
 
 
-def test_batches(dataset: str, seed: int, *, batch_size: int = 500, limit: int | None = None):
+def test_batches(
+    dataset: str, seed: int, *, batch_size: int = 500, limit: int | None = None
+):
     """``(images, labels)`` batches of the test set the trainer tested ``dataset`` on, remade here.
 
     The complete 10,000-digit MNIST test set ships with capslib (in the sample), so this works offline:
@@ -163,11 +189,15 @@ def test_batches(dataset: str, seed: int, *, batch_size: int = 500, limit: int |
     from ..data.multimnist import MultiMNISTPairs
     from ..data.sources import load_mnist
 
-    test = load_mnist("test", source="sample", verbose=False)   # the official 10,000 test digits, bundled
+    test = load_mnist(
+        "test", source="sample", verbose=False
+    )  # the official 10,000 test digits, bundled
     if limit is not None:
         test = test.subset(min(limit, len(test)))
     if dataset == "multimnist":
-        pairs = MultiMNISTPairs.from_dataset(test, None, seed=seed + 2, fresh=False, split="test")
+        pairs = MultiMNISTPairs.from_dataset(
+            test, None, seed=seed + 2, fresh=False, split="test"
+        )
         for images, labels, _ in pairs.batches(batch_size, drop_last=False):
             yield images, labels
         return
@@ -176,11 +206,13 @@ def test_batches(dataset: str, seed: int, *, batch_size: int = 500, limit: int |
     elif dataset not in ("mnist", "mnist-sample"):
         raise PretrainedError(f"no bundled test set for dataset {dataset!r}")
     for lo in range(0, len(test), batch_size):
-        yield test.images[lo:lo + batch_size], test.labels[lo:lo + batch_size]
+        yield test.images[lo : lo + batch_size], test.labels[lo : lo + batch_size]
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, dataset: str, seed: int = 0, *, limit: int | None = None) -> float:
+def evaluate(
+    model: torch.nn.Module, dataset: str, seed: int = 0, *, limit: int | None = None
+) -> float:
     """The fraction of the test set (see :func:`test_batches`) that ``model`` gets right.
 
     A CapsNet's prediction is its longest class capsule (the two longest for MultiMNIST: right when

@@ -8,6 +8,7 @@
 float16 as ``capslib/pretrained/NAME.pt``, measures the float16 weights on the run's test set again (with
 :func:`capslib.pretrained.evaluate`, not the trainer) and records everything in ``MANIFEST.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,18 +19,55 @@ from pathlib import Path
 
 import torch
 
-from . import (MANIFEST_NAME, PACKAGE_DIR, SIZE_LIMIT_BYTES, PretrainedError, available, describe_architecture,
-               evaluate, image_size_of, info, load, sha256_of)
+from . import (
+    MANIFEST_NAME,
+    PACKAGE_DIR,
+    SIZE_LIMIT_BYTES,
+    PretrainedError,
+    available,
+    describe_architecture,
+    evaluate,
+    image_size_of,
+    info,
+    load,
+    sha256_of,
+)
 
 #: The fields of a training run's summary.json that a shipped model's summary keeps.
-SUMMARY_FIELDS = ("dataset", "data", "model", "model_config", "parameters", "routing_iterations", "reconstruction",
-                  "epochs", "steps", "batch_size", "best_val_accuracy", "best_val_epoch", "test_accuracy",
-                  "test_error_percent", "train_size", "validation_size", "test_size", "git_commit", "torch_version",
-                  "device_name", "mode", "wall_time_s", "train_time_s", "images_per_s", "stop_at_val_accuracy",
-                  "reached_target", "credit")
+SUMMARY_FIELDS = (
+    "dataset",
+    "data",
+    "model",
+    "model_config",
+    "parameters",
+    "routing_iterations",
+    "reconstruction",
+    "epochs",
+    "steps",
+    "batch_size",
+    "best_val_accuracy",
+    "best_val_epoch",
+    "test_accuracy",
+    "test_error_percent",
+    "train_size",
+    "validation_size",
+    "test_size",
+    "git_commit",
+    "torch_version",
+    "device_name",
+    "mode",
+    "wall_time_s",
+    "train_time_s",
+    "images_per_s",
+    "stop_at_val_accuracy",
+    "reached_target",
+    "credit",
+)
 
 
-def export(name: str, run_dir: Path, command: str, directory: Path = PACKAGE_DIR) -> dict:
+def export(
+    name: str, run_dir: Path, command: str, directory: Path = PACKAGE_DIR
+) -> dict:
     """Export ``run_dir``'s best model as the shipped model ``name``; returns its manifest entry."""
     from ..train.trainer import TrainConfig, build_model
 
@@ -37,7 +75,9 @@ def export(name: str, run_dir: Path, command: str, directory: Path = PACKAGE_DIR
     best_path = run_dir / "checkpoints" / "best.pt"
     for path in (summary_path, best_path):
         if not path.is_file():
-            raise PretrainedError(f"export: {path} is missing; train the run first (`{command}`)")
+            raise PretrainedError(
+                f"export: {path} is missing; train the run first (`{command}`)"
+            )
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in summary["config"].items() if k in fields})
@@ -46,22 +86,39 @@ def export(name: str, run_dir: Path, command: str, directory: Path = PACKAGE_DIR
     model.load_state_dict(state["model"])
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{name}.pt"
-    torch.save({k: v.detach().to(torch.float16) if v.is_floating_point() else v
-                for k, v in model.state_dict().items()}, weights)
-    entry = {"file": weights.name, "sha256": sha256_of(weights), "bytes": weights.stat().st_size,
-             "architecture": describe_architecture(model)}
+    torch.save(
+        {
+            k: v.detach().to(torch.float16) if v.is_floating_point() else v
+            for k, v in model.state_dict().items()
+        },
+        weights,
+    )
+    entry = {
+        "file": weights.name,
+        "sha256": sha256_of(weights),
+        "bytes": weights.stat().st_size,
+        "architecture": describe_architecture(model),
+    }
     manifest_path = directory / MANIFEST_NAME
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+    manifest = (
+        json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest_path.is_file()
+        else {}
+    )
     models = manifest.setdefault("models", {})
     models[name] = {**entry, "summary": {}}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     shipped, _ = load(name, directory=directory)
-    measured = evaluate(shipped, config.dataset, config.seed, limit=summary["test_size"])
+    measured = evaluate(
+        shipped, config.dataset, config.seed, limit=summary["test_size"]
+    )
     kept = {key: summary.get(key) for key in SUMMARY_FIELDS}
     models[name]["summary"] = {
         **kept,
         "test_accuracy_float16": measured,
-        "test_set": _test_set_description(config.dataset, config.seed, summary["test_size"]),
+        "test_set": _test_set_description(
+            config.dataset, config.seed, summary["test_size"]
+        ),
         "weights": "float16 (the float32 model chosen on validation, rounded); loaded back as float32",
         "command": command,
         "run": summary.get("describe"),
@@ -69,27 +126,37 @@ def export(name: str, run_dir: Path, command: str, directory: Path = PACKAGE_DIR
     }
     total = sum(m["bytes"] for m in models.values())
     if total > SIZE_LIMIT_BYTES:
-        raise PretrainedError(f"export: the shipped weights would weigh {total / 1e6:.1f} MB, over the "
-                              f"{SIZE_LIMIT_BYTES / 1e6:.0f} MB limit; ship a smaller model")
-    manifest["note"] = ("Made by `python -m capslib.pretrained export`; the commands that remake every model are "
-                        "in scripts/train_shipped_models.sh. Do not edit by hand: the SHA256s are checked at load.")
+        raise PretrainedError(
+            f"export: the shipped weights would weigh {total / 1e6:.1f} MB, over the "
+            f"{SIZE_LIMIT_BYTES / 1e6:.0f} MB limit; ship a smaller model"
+        )
+    manifest["note"] = (
+        "Made by `python -m capslib.pretrained export`; the commands that remake every model are "
+        "in scripts/train_shipped_models.sh. Do not edit by hand: the SHA256s are checked at load."
+    )
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return models[name]
 
 
 def _test_set_description(dataset: str, seed: int, size: int) -> str:
-    return {"mnist": f"the first {size:,} digits of the official MNIST test set (bundled with capslib)",
-            "multimnist": f"{size:,} MultiMNIST pairs, one per official test digit as the base (seed {seed + 2})",
-            "affine": f"{size:,} official test digits affine-transformed on 40x40 (seed {seed + 2})"}.get(
-        dataset, dataset)
+    return {
+        "mnist": f"the first {size:,} digits of the official MNIST test set (bundled with capslib)",
+        "multimnist": f"{size:,} MultiMNIST pairs, one per official test digit as the base (seed {seed + 2})",
+        "affine": f"{size:,} official test digits affine-transformed on 40x40 (seed {seed + 2})",
+    }.get(dataset, dataset)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m capslib.pretrained", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m capslib.pretrained",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="the shipped models and their recorded test accuracy")
-    sub.add_parser("check", help="load every shipped model (SHA256 checked) and measure it again")
+    sub.add_parser(
+        "check", help="load every shipped model (SHA256 checked) and measure it again"
+    )
     ex = sub.add_parser("export", help="ship a trained run's best model")
     ex.add_argument("name")
     ex.add_argument("run_dir", type=Path)
@@ -100,19 +167,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "export":
             entry = export(args.name, args.run_dir, args.command, args.directory)
             s = entry["summary"]
-            print(f"exported {args.name}: {entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]}..., test "
-                  f"accuracy {s['test_accuracy']:.4f} (float32, trainer) / {s['test_accuracy_float16']:.4f} "
-                  f"(float16 weights, re-measured)")
+            print(
+                f"exported {args.name}: {entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]}..., test "
+                f"accuracy {s['test_accuracy']:.4f} (float32, trainer) / {s['test_accuracy_float16']:.4f} "
+                f"(float16 weights, re-measured)"
+            )
         elif args.action == "list":
             for name in available():
                 s = info(name)["summary"]
-                print(f"{name:22s} {s['dataset']:12s} test accuracy {s['test_accuracy_float16']:.4f}  "
-                      f"{s['parameters']:,} parameters  trained at {s['git_commit'][:10]} on {s['device_name']}")
+                print(
+                    f"{name:22s} {s['dataset']:12s} test accuracy {s['test_accuracy_float16']:.4f}  "
+                    f"{s['parameters']:,} parameters  trained at {s['git_commit'][:10]} on {s['device_name']}"
+                )
         else:
             for name in available():
                 model, s = load(name)
-                measured = evaluate(model, s["dataset"], s["config"]["seed"], limit=s["test_size"])
-                print(f"{name}: SHA256 ok; test accuracy {measured:.4f} (recorded {s['test_accuracy_float16']:.4f})")
+                measured = evaluate(
+                    model, s["dataset"], s["config"]["seed"], limit=s["test_size"]
+                )
+                print(
+                    f"{name}: SHA256 ok; test accuracy {measured:.4f} (recorded {s['test_accuracy_float16']:.4f})"
+                )
     except PretrainedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

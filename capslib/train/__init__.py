@@ -7,9 +7,17 @@
 * :mod:`capslib.train.metrics`: ``metrics.jsonl`` and :func:`plot_metrics` for notebooks;
 * :mod:`capslib.train.distributed`: DistributedDataParallel under ``torchrun``.
 """
+
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .metrics import plot_metrics, read_metrics
-from .trainer import TrainConfig, Trainer, TrainingInterrupted, TrainResult, train, validate_summary
+from .trainer import (
+    TrainConfig,
+    Trainer,
+    TrainingInterrupted,
+    TrainResult,
+    train,
+    validate_summary,
+)
 
 __all__ = [
     "CheckpointError",

@@ -20,6 +20,7 @@ previous checkpoint and says so (the run redoes at most one epoch).  A
 ``<name>.pt`` that is there but damaged is never passed over silently: loading
 it stops with an error naming the file and the fix.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,7 +43,11 @@ class CheckpointError(RuntimeError):
 def previous_path(path: str | os.PathLike) -> Path:
     """Where the previous good checkpoint is kept: ``last.pt`` -> ``last.prev.pt``."""
     path = Path(path)
-    return path.with_name(path.name[: -len(path.suffix)] + PREVIOUS_SUFFIX if path.suffix else path.name + PREVIOUS_SUFFIX)
+    return path.with_name(
+        path.name[: -len(path.suffix)] + PREVIOUS_SUFFIX
+        if path.suffix
+        else path.name + PREVIOUS_SUFFIX
+    )
 
 
 def rng_state() -> dict[str, Any]:
@@ -51,9 +56,17 @@ def rng_state() -> dict[str, Any]:
     kind, keys, position, has_gauss, cached = np.random.get_state()
     state = {
         "python": [version, list(internal), gauss],
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)],
+        "numpy": [
+            kind,
+            torch.from_numpy(keys.astype(np.int64)),
+            int(position),
+            int(has_gauss),
+            float(cached),
+        ],
         "torch": torch.get_rng_state(),
-        "cuda": [s for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+        "cuda": [s for s in torch.cuda.get_rng_state_all()]
+        if torch.cuda.is_available()
+        else [],
     }
     return state
 
@@ -63,7 +76,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, position, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.cpu().numpy().astype(np.uint32), position, has_gauss, cached))
+    np.random.set_state(
+        (kind, keys.cpu().numpy().astype(np.uint32), position, has_gauss, cached)
+    )
     # States are CPU byte tensors, wherever map_location put the checkpoint's tensors.
     torch.set_rng_state(state["torch"].cpu())
     if state.get("cuda") and torch.cuda.is_available():
@@ -84,7 +99,11 @@ def state_checksum(state: Any) -> str:
         if isinstance(value, torch.Tensor):
             tensor = value.detach().cpu().contiguous()
             digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+            digest.update(
+                tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
+                if tensor.numel()
+                else b""
+            )
         elif isinstance(value, dict):
             digest.update(b"{")
             for key in sorted(value, key=str):
@@ -99,6 +118,7 @@ def state_checksum(state: Any) -> str:
             digest.update(b"]")
         else:
             digest.update(repr(value).encode())
+
     feed(state)
     return digest.hexdigest()
 
@@ -124,7 +144,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
                 handle.flush()
                 os.fsync(handle.fileno())
             if path.exists():
-                os.replace(path, previous_path(path))  # the last good checkpoint stays on disk
+                os.replace(
+                    path, previous_path(path)
+                )  # the last good checkpoint stays on disk
             os.replace(temporary, path)
         finally:
             if temporary.exists():
@@ -132,8 +154,14 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_state(path: str | os.PathLike, *, map_location: str | torch.device = "cpu",
-               required: tuple[str, ...] = (), what: str = "checkpoint", fix: str = "") -> dict[str, Any]:
+def load_state(
+    path: str | os.PathLike,
+    *,
+    map_location: str | torch.device = "cpu",
+    required: tuple[str, ...] = (),
+    what: str = "checkpoint",
+    fix: str = "",
+) -> dict[str, Any]:
     """Load a file written by :func:`save_checkpoint`, verified: readable, a dict with ``required`` keys,
     and its checksum (when it has one) equal to its content's.  Raises :class:`CheckpointError` naming
     the file, what is wrong, and ``fix``."""
@@ -143,13 +171,22 @@ def load_state(path: str | os.PathLike, *, map_location: str | torch.device = "c
     except Exception as err:  # torch raises several types for a damaged file
         raise CheckpointError(
             f"the {what} {path} is corrupt or unreadable ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It was left as it is. {fix}") from err
-    missing = [key for key in required if key not in state] if isinstance(state, dict) else ["everything"]
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It was left as it is. {fix}"
+        ) from err
+    missing = (
+        [key for key in required if key not in state]
+        if isinstance(state, dict)
+        else ["everything"]
+    )
     if missing:
-        raise CheckpointError(f"{path} is not a capslib {what} (missing {', '.join(missing)}). {fix}")
+        raise CheckpointError(
+            f"{path} is not a capslib {what} (missing {', '.join(missing)}). {fix}"
+        )
     if "checksum" in state and state["checksum"] != state_checksum(state):
-        raise CheckpointError(f"the {what} {path} is damaged: its content does not match the checksum stored "
-                              f"with it (some bytes changed after it was written). It was left as it is. {fix}")
+        raise CheckpointError(
+            f"the {what} {path} is damaged: its content does not match the checksum stored "
+            f"with it (some bytes changed after it was written). It was left as it is. {fix}"
+        )
     return state
 
 
@@ -168,15 +205,21 @@ def resume_path(path: str | os.PathLike) -> tuple[Path, str | None]:
     if path.exists() or not previous.is_file():
         return path, None
     leftovers = sorted(p.name for p in path.parent.glob(f".{path.name}.tmp-*"))
-    message = (f"note: {path} is missing but the previous checkpoint {previous} is there (a crash while the "
-               f"checkpoint was being replaced). Resuming from {previous}: up to one epoch of progress made "
-               f"after it will be redone.")
+    message = (
+        f"note: {path} is missing but the previous checkpoint {previous} is there (a crash while the "
+        f"checkpoint was being replaced). Resuming from {previous}: up to one epoch of progress made "
+        f"after it will be redone."
+    )
     if leftovers:
-        message += f" Unfinished temporary file(s) left as they are: {', '.join(leftovers)}."
+        message += (
+            f" Unfinished temporary file(s) left as they are: {', '.join(leftovers)}."
+        )
     return previous, message
 
 
-def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
 
     Raises :class:`CheckpointError` naming the file and the fix when it is
@@ -185,14 +228,25 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     """
     path = Path(path)
     previous = previous_path(path)
-    fallback = (f" The previous checkpoint {previous} is still there: to resume from it, "
-                f"copy it over {path} (`cp {previous} {path}`) and run again with --resume."
-                if previous.is_file() else "")
+    fallback = (
+        f" The previous checkpoint {previous} is still there: to resume from it, "
+        f"copy it over {path} (`cp {previous} {path}`) and run again with --resume."
+        if previous.is_file()
+        else ""
+    )
     if not path.is_file():
         raise CheckpointError(
             f"cannot resume: no checkpoint at {path}. Fix: check the --out folder (the checkpoint is "
-            f"<out>/checkpoints/{CHECKPOINT_NAME}), or start the run without --resume.{fallback}")
-    fix = (fallback.strip() + " " if fallback else "") + ("Otherwise start again with --overwrite (this deletes the "
-                                                          "run), or choose a new --out.")
-    return load_state(path, map_location=map_location, what="training checkpoint", fix=f"Cannot resume. {fix}",
-                      required=("model", "optimizer", "scheduler", "step", "epoch", "rng", "config"))
+            f"<out>/checkpoints/{CHECKPOINT_NAME}), or start the run without --resume.{fallback}"
+        )
+    fix = (fallback.strip() + " " if fallback else "") + (
+        "Otherwise start again with --overwrite (this deletes the "
+        "run), or choose a new --out."
+    )
+    return load_state(
+        path,
+        map_location=map_location,
+        what="training checkpoint",
+        fix=f"Cannot resume. {fix}",
+        required=("model", "optimizer", "scheduler", "step", "epoch", "rng", "config"),
+    )

@@ -8,6 +8,7 @@ DistributedDataParallel averages the gradients, so N processes with global
 batch B take the same steps as one process with batch B (up to float
 rounding).  The backend is NCCL between GPUs and gloo on CPUs.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,10 @@ def setup_distributed(device: torch.device | str | None = None) -> DistributedCo
     use_cuda = torch.cuda.is_available() and (wanted is None or wanted.type == "cuda")
     if use_cuda:
         if torch.cuda.device_count() <= local_rank:
-            raise RuntimeError(f"torchrun started local rank {local_rank} but only {torch.cuda.device_count()} "
-                               "GPU(s) are visible: use --nproc_per_node <= the number of GPUs")
+            raise RuntimeError(
+                f"torchrun started local rank {local_rank} but only {torch.cuda.device_count()} "
+                "GPU(s) are visible: use --nproc_per_node <= the number of GPUs"
+            )
         torch.cuda.set_device(local_rank)
         chosen, backend = torch.device("cuda", local_rank), "nccl"
     else:

@@ -14,6 +14,7 @@ from a consistent state.
 Both only act in the main thread (where Python delivers signals); elsewhere they
 do nothing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,11 @@ import threading
 
 __all__ = ["deferred", "terminate_as_interrupt"]
 
-_SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
+_SIGNALS = tuple(
+    s
+    for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None))
+    if s is not None
+)
 
 
 def _main_thread() -> bool:
@@ -64,7 +69,10 @@ def deferred():
             _depth -= 1
         return
     received: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in _SIGNALS}
+    previous = {
+        s: signal.signal(s, lambda signum, frame: received.append(signum))
+        for s in _SIGNALS
+    }
     _depth += 1
     try:
         yield
@@ -73,4 +81,6 @@ def deferred():
         for s, handler in previous.items():
             signal.signal(s, handler)
     if received:
-        raise KeyboardInterrupt(f"signal {signal.Signals(received[0]).name} (held until the write was complete)")
+        raise KeyboardInterrupt(
+            f"signal {signal.Signals(received[0]).name} (held until the write was complete)"
+        )

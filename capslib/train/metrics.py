@@ -6,6 +6,7 @@ loss and accuracy, learning rate, images/s, elapsed time) and, when asked, a
 record with ``"kind": "step"`` every N steps.  :func:`plot_metrics` draws them.
 Accuracies are fractions in [0, 1].
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,10 @@ class MetricsWriter:
     def write(self, record: dict) -> None:
         if not self.enabled:
             return
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        clean = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in record.items()
+        }
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(clean, sort_keys=False) + "\n")
             handle.flush()
@@ -69,8 +73,10 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     if path.is_dir():
         path = path / "metrics.jsonl"
     if not path.is_file():
-        raise FileNotFoundError(f"read_metrics: no metrics at {path}; train with "
-                                "`python -m capslib.train --out <run_dir>` first")
+        raise FileNotFoundError(
+            f"read_metrics: no metrics at {path}; train with "
+            "`python -m capslib.train --out <run_dir>` first"
+        )
     records = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -100,8 +106,12 @@ def plot_metrics(run_dir: str | os.PathLike, *, ax=None, title: str | None = Non
     loss_ax.plot(epochs, [r["train_loss"] for r in records], "o-", label="training")
     loss_ax.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
     loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
-    acc_ax.plot(epochs, [100 * r["train_accuracy"] for r in records], "o-", label="training")
-    acc_ax.plot(epochs, [100 * r["val_accuracy"] for r in records], "s-", label="validation")
+    acc_ax.plot(
+        epochs, [100 * r["train_accuracy"] for r in records], "o-", label="training"
+    )
+    acc_ax.plot(
+        epochs, [100 * r["val_accuracy"] for r in records], "s-", label="validation"
+    )
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for a in (loss_ax, acc_ax):
         a.legend()

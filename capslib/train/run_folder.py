@@ -19,6 +19,7 @@ What a run folder guarantees (README, "Training from the command line"):
   so a path that is a file, lies under a file, or cannot be written fails
   at once, in one line.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,15 +30,28 @@ from pathlib import Path
 
 try:
     import fcntl
-except ImportError:  # Windows: no advisory locks here; the folder is still checked and never mixed
+except (
+    ImportError
+):  # Windows: no advisory locks here; the folder is still checked and never mixed
     fcntl = None
 
-__all__ = ["RunFolderError", "RunLock", "existing_run_files", "new_run_id", "prepare_run_folder"]
+__all__ = [
+    "RunFolderError",
+    "RunLock",
+    "existing_run_files",
+    "new_run_id",
+    "prepare_run_folder",
+]
 
 LOCK_NAME = ".lock"
 #: The files that mean "a run lives here".
-RUN_FILES = ("metrics.jsonl", "summary.json", "checkpoints/last.pt", "checkpoints/last.prev.pt",
-             "checkpoints/best.pt")
+RUN_FILES = (
+    "metrics.jsonl",
+    "summary.json",
+    "checkpoints/last.pt",
+    "checkpoints/last.prev.pt",
+    "checkpoints/best.pt",
+)
 
 
 class RunFolderError(RuntimeError):
@@ -55,8 +69,10 @@ def existing_run_files(folder: Path) -> list[str]:
 def _check_writable(folder: Path) -> None:
     for parent in [folder, *folder.parents]:
         if parent.exists() and not parent.is_dir():
-            raise RunFolderError(f"--out {folder}: {parent} is a file, not a folder; choose another --out "
-                                 f"(e.g. results/NAME)")
+            raise RunFolderError(
+                f"--out {folder}: {parent} is a file, not a folder; choose another --out "
+                f"(e.g. results/NAME)"
+            )
         if parent.exists():
             break
     try:
@@ -66,8 +82,10 @@ def _check_writable(folder: Path) -> None:
             probe.write_bytes(b"ok")
             probe.unlink()
     except OSError as err:
-        raise RunFolderError(f"--out {folder}: cannot write there ({err.strerror or err}); choose a folder you "
-                             f"can write, or fix its permissions") from None
+        raise RunFolderError(
+            f"--out {folder}: cannot write there ({err.strerror or err}); choose a folder you "
+            f"can write, or fix its permissions"
+        ) from None
 
 
 class RunLock:
@@ -78,8 +96,12 @@ class RunLock:
         self.handle = None
         self.stale_note: str | None = None
 
-    def acquire(self) -> "RunLock":
-        previous = self.path.read_text(encoding="utf-8", errors="replace").strip() if self.path.exists() else ""
+    def acquire(self) -> RunLock:
+        previous = (
+            self.path.read_text(encoding="utf-8", errors="replace").strip()
+            if self.path.exists()
+            else ""
+        )
         self.handle = open(self.path, "a+", encoding="utf-8")
         if fcntl is not None:
             try:
@@ -89,11 +111,15 @@ class RunLock:
                 holder = self.handle.read().strip() or "another process"
                 self.handle.close()
                 self.handle = None
-                raise RunFolderError(f"--out {self.path.parent}: another run is writing this folder ({holder}); "
-                                     f"wait for it to finish, stop it, or choose another --out") from None
+                raise RunFolderError(
+                    f"--out {self.path.parent}: another run is writing this folder ({holder}); "
+                    f"wait for it to finish, stop it, or choose another --out"
+                ) from None
         if previous:
-            self.stale_note = (f"note: {self.path} was left by a run that is no longer running ({previous}); "
-                               f"taking it over")
+            self.stale_note = (
+                f"note: {self.path} was left by a run that is no longer running ({previous}); "
+                f"taking it over"
+            )
         self.handle.seek(0)
         self.handle.truncate()
         self.handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
@@ -106,7 +132,7 @@ class RunLock:
                 self.path.unlink()
             except OSError:
                 pass
-            self.handle.close()   # closing releases the flock
+            self.handle.close()  # closing releases the flock
             self.handle = None
 
 
@@ -114,7 +140,9 @@ def prepare_run_folder(folder: Path, *, resume: bool, overwrite: bool) -> RunLoc
     """Check, lock and (with ``overwrite``) clear ``folder`` before a run; returns the held lock."""
     folder = Path(folder)
     if resume and overwrite:
-        raise RunFolderError("--resume and --overwrite contradict each other: choose one")
+        raise RunFolderError(
+            "--resume and --overwrite contradict each other: choose one"
+        )
     _check_writable(folder)
     lock = RunLock(folder).acquire()
     try:
@@ -123,7 +151,8 @@ def prepare_run_folder(folder: Path, *, resume: bool, overwrite: bool) -> RunLoc
             if not overwrite:
                 raise RunFolderError(
                     f"--out {folder} already holds a run ({', '.join(found)}). To continue it, add --resume; to "
-                    f"delete it and start again, add --overwrite; or choose a new --out folder.")
+                    f"delete it and start again, add --overwrite; or choose a new --out folder."
+                )
             for name in ("metrics.jsonl", "summary.json", "curves.png"):
                 (folder / name).unlink(missing_ok=True)
             shutil.rmtree(folder / "checkpoints", ignore_errors=True)

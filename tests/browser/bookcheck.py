@@ -22,9 +22,9 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import yaml
 
@@ -58,7 +58,7 @@ RENDER_PRIORITY = (
     "text/plain",
 )
 REMOVED_OUTPUT_TAGS = {"remove-output", "remove_output", "remove-cell", "remove_cell"}
-#: Code that draws a figure in a notebook cell (pyplot, or capslib.plot's helpers).
+#: Code that draws a figure in a notebook cell (pyplot, or capsbook.plots's helpers).
 PLOTTING_CODE = re.compile(
     r"\bplt\.(show|subplots|figure|imshow|plot|bar|hist|scatter)\s*\("
     r"|\bshow_digits\s*\(|\.imshow\s*\(|\bcapslib\.plot\.\w+\s*\("
@@ -68,7 +68,9 @@ PLOTTING_CODE = re.compile(
 def find_chromium() -> str | None:
     """The system Chromium (Debian's ``chromium`` package), or ``$CHROMIUM`` when set."""
     candidates = [os.environ.get("CHROMIUM"), "/usr/bin/chromium"]
-    candidates += [shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")]
+    candidates += [
+        shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+    ]
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
@@ -86,7 +88,9 @@ def toc_docnames(toc_path: Path) -> list[str]:
     """
     toc = yaml.safe_load(Path(toc_path).read_text(encoding="utf-8"))
     if not isinstance(toc, dict) or "root" not in toc:
-        raise ValueError(f"{toc_path}: expected a jb-book table of contents with a 'root', got {toc!r:.200}")
+        raise ValueError(
+            f"{toc_path}: expected a jb-book table of contents with a 'root', got {toc!r:.200}"
+        )
     names = [_strip_suffix(toc["root"])]
 
     def walk(entries: Iterable[dict]) -> None:
@@ -118,7 +122,11 @@ def _markdown_and_code(source: Path) -> tuple[str, list[dict]]:
     if source.suffix != ".ipynb":
         return source.read_text(encoding="utf-8"), []
     notebook = json.loads(source.read_text(encoding="utf-8"))
-    markdown = "\n\n".join(_text(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    markdown = "\n\n".join(
+        _text(cell["source"])
+        for cell in notebook["cells"]
+        if cell["cell_type"] == "markdown"
+    )
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
     return markdown, code
 
@@ -129,7 +137,9 @@ def _text(source: str | list[str]) -> str:
 
 def _without_code(markdown: str) -> str:
     """Markdown with fenced code blocks and inline code spans removed (they may hold a literal `$`)."""
-    markdown = re.sub(r"^(`{3,}|~{3,})(?!\{)[^\n]*\n.*?^\1\s*$", "", markdown, flags=re.M | re.S)
+    markdown = re.sub(
+        r"^(`{3,}|~{3,})(?!\{)[^\n]*\n.*?^\1\s*$", "", markdown, flags=re.M | re.S
+    )
     return re.sub(r"`[^`\n]+`", "", markdown)
 
 
@@ -143,7 +153,9 @@ def source_has_math(source: Path) -> bool:
 def source_solution_count(source: Path) -> int:
     """How many sphinx-exercise ``{solution}`` directives the page's source holds."""
     markdown, _ = _markdown_and_code(source)
-    return len(re.findall(r"^\s*(?:`{3,}|:{3,})\{solution(?:-start)?\}", markdown, flags=re.M))
+    return len(
+        re.findall(r"^\s*(?:`{3,}|:{3,})\{solution(?:-start)?\}", markdown, flags=re.M)
+    )
 
 
 def source_plots(source: Path) -> bool:
@@ -174,12 +186,16 @@ def executed_notebook(build_dir: Path, book_root: Path, docname: str):
         from jupyter_cache import get_cache
 
         with contextlib.suppress(KeyError):
-            _, merged = get_cache(cache_dir).merge_match_into_notebook(nbformat.read(source, as_version=4))
+            _, merged = get_cache(cache_dir).merge_match_into_notebook(
+                nbformat.read(source, as_version=4)
+            )
             return merged
     written = Path(build_dir) / "jupyter_execute" / f"{docname}.ipynb"
     if written.exists():
         notebook = nbformat.read(written, as_version=4)
-        if any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"):
+        if any(
+            cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"
+        ):
             return notebook
     return None
 
@@ -193,7 +209,9 @@ def figure_outputs(notebook) -> int:
     """
     count = 0
     for cell in notebook.cells:
-        if cell.cell_type != "code" or REMOVED_OUTPUT_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+        if cell.cell_type != "code" or REMOVED_OUTPUT_TAGS & set(
+            cell.get("metadata", {}).get("tags", [])
+        ):
             continue
         for output in cell.get("outputs", []):
             data = output.get("data", {})
@@ -206,9 +224,13 @@ def figure_outputs(notebook) -> int:
 
 def colab_url(repository_url: str, branch: str, path_in_repo: str) -> str:
     """The Colab address that opens a notebook of a GitHub repository."""
-    match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?", repository_url)
+    match = re.fullmatch(
+        r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?", repository_url
+    )
     if not match:
-        raise ValueError(f"expected a https://github.com/OWNER/REPO repository url, got {repository_url!r}")
+        raise ValueError(
+            f"expected a https://github.com/OWNER/REPO repository url, got {repository_url!r}"
+        )
     owner, repo = match.groups()
     return f"{COLAB_PREFIX}{owner}/{repo}/blob/{branch}/{path_in_repo}"
 
@@ -227,7 +249,9 @@ def serve(directory: Path) -> Iterator[str]:
     handler = functools.partial(_QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name=f"serve {directory}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, name=f"serve {directory}", daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/"
@@ -285,7 +309,9 @@ def visit(context, url: str, timeout_ms: int = 30_000) -> Visit:
     def on_console(message) -> None:
         if message.type == "error":
             where = message.location.get("url", "") if message.location else ""
-            record.console_errors.append(f"{message.text} ({where})" if where else message.text)
+            record.console_errors.append(
+                f"{message.text} ({where})" if where else message.text
+            )
 
     def on_failed(request) -> None:
         if is_local(request.url):
@@ -318,7 +344,10 @@ def check_loads_cleanly(record: Visit) -> list[str]:
 
 def check_offline(record: Visit) -> list[str]:
     """Nothing was requested from another origin (a CDN, a font service, a badge server)."""
-    return [f"request to another origin (the book must work offline): {url}" for url in record.other_origin_requests]
+    return [
+        f"request to another origin (the book must work offline): {url}"
+        for url in record.other_origin_requests
+    ]
 
 
 _MATH_JS = r"""() => {
@@ -364,7 +393,10 @@ def check_math_typeset(page, expect_math: bool = False) -> list[str]:
     (``mjx-container`` elements), not merely have none that failed.
     """
     found = page.evaluate(_MATH_JS)
-    problems = [f"equation not typeset (no mjx-container): {text!r}" for text in found["untypeset"]]
+    problems = [
+        f"equation not typeset (no mjx-container): {text!r}"
+        for text in found["untypeset"]
+    ]
     problems += [f"MathJax error: {text!r}" for text in found["errors"]]
     problems += [f"raw TeX visible in the text: {text!r}" for text in found["raw"]]
     problems += [
@@ -432,14 +464,20 @@ def check_figures(page, expected: int, source_plots: bool = False) -> list[str]:
     ``source_plots``: the notebook's code draws figures, so at least one must appear.
     """
     figures = [image for image in page_images(page) if image["isFigure"]]
-    shown = [image for image in figures if image["loaded"] and (image["visible"] or image["collapsed"])]
+    shown = [
+        image
+        for image in figures
+        if image["loaded"] and (image["visible"] or image["collapsed"])
+    ]
     problems = [
         f"figure not shown ({'not loaded' if not image['loaded'] else 'hidden'}): {image['src']}"
         for image in figures
         if image not in shown
     ]
     if len(shown) < expected:
-        problems.append(f"the executed notebook has {expected} figure(s), the page shows {len(shown)}")
+        problems.append(
+            f"the executed notebook has {expected} figure(s), the page shows {len(shown)}"
+        )
     if source_plots and expected == 0 and not shown:
         problems.append(
             "the notebook's code draws figures but the executed notebook has no image output and the "
@@ -456,7 +494,9 @@ _SOLUTIONS_JS = """() => [...document.querySelectorAll("article .solution")].map
 })"""
 
 
-def check_solutions_hidden_until_clicked(page, expected: int | None = None, timeout_ms: int = 2000) -> list[str]:
+def check_solutions_hidden_until_clicked(
+    page, expected: int | None = None, timeout_ms: int = 2000
+) -> list[str]:
     """Each exercise solution is hidden when the page opens and shown after a click on its title.
 
     ``expected``: how many ``{solution}`` directives the source has (None: don't compare).
@@ -465,9 +505,17 @@ def check_solutions_hidden_until_clicked(page, expected: int | None = None, time
     before = page.evaluate(_SOLUTIONS_JS)
     problems = []
     if expected is not None and len(before) != expected:
-        problems.append(f"the source has {expected} solution(s), the page has {len(before)}")
-    problems += [f"solution {s['id']} is visible before it is clicked" for s in before if s["visible"]]
-    problems += [f"solution {s['id']} has no content" for s in before if not s["hasBody"]]
+        problems.append(
+            f"the source has {expected} solution(s), the page has {len(before)}"
+        )
+    problems += [
+        f"solution {s['id']} is visible before it is clicked"
+        for s in before
+        if s["visible"]
+    ]
+    problems += [
+        f"solution {s['id']} has no content" for s in before if not s["hasBody"]
+    ]
     titles = page.locator("article .solution > .admonition-title")
     for index, solution in enumerate(before):
         if solution["visible"]:
@@ -476,20 +524,34 @@ def check_solutions_hidden_until_clicked(page, expected: int | None = None, time
         target = button if button.count() else titles.nth(index)
         try:
             target.click(timeout=timeout_ms)
-            page.wait_for_function(f"() => ({_SOLUTIONS_JS})()[{index}].visible", timeout=timeout_ms)
-        except Exception as error:  # a Playwright timeout: report it as a problem of this page
-            problems.append(f"solution {solution['id']} is still hidden after a click ({type(error).__name__})")
+            page.wait_for_function(
+                f"() => ({_SOLUTIONS_JS})()[{index}].visible", timeout=timeout_ms
+            )
+        except (
+            Exception
+        ) as error:  # a Playwright timeout: report it as a problem of this page
+            problems.append(
+                f"solution {solution['id']} is still hidden after a click ({type(error).__name__})"
+            )
     return problems
 
 
 def check_colab_link(page, expected_url: str) -> list[str]:
     """The page links to Colab at ``expected_url`` (this notebook), and to no other notebook."""
-    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(link => link.href)")
+    hrefs = page.eval_on_selector_all(
+        "a[href]", "links => links.map(link => link.href)"
+    )
     colab = [href for href in hrefs if href.startswith(COLAB_PREFIX)]
     problems = []
     if expected_url not in colab:
-        problems.append(f"no Colab launch link to {expected_url} (Colab links found: {sorted(set(colab)) or 'none'})")
-    problems += [f"Colab link to another notebook: {href}" for href in sorted(set(colab)) if href != expected_url]
+        problems.append(
+            f"no Colab launch link to {expected_url} (Colab links found: {sorted(set(colab)) or 'none'})"
+        )
+    problems += [
+        f"Colab link to another notebook: {href}"
+        for href in sorted(set(colab))
+        if href != expected_url
+    ]
     return problems
 
 
@@ -499,22 +561,36 @@ _SEARCH_JS = """() => {
 }"""
 
 
-def check_search(context, base_url: str, term: str, timeout_ms: int = 20_000) -> list[str]:
+def check_search(
+    context, base_url: str, term: str, timeout_ms: int = 20_000
+) -> list[str]:
     """The book's search page finds ``term`` (at least one result, linking into the book).
 
     The search page itself must also load cleanly and offline.
     """
-    record = visit(context, urllib.parse.urljoin(base_url, f"search.html?q={urllib.parse.quote(term)}"))
+    record = visit(
+        context,
+        urllib.parse.urljoin(base_url, f"search.html?q={urllib.parse.quote(term)}"),
+    )
     page = record.page
     try:
         try:
             page.wait_for_function(_SEARCH_JS, timeout=timeout_ms)
         except Exception:  # a Playwright timeout: the search never finished
-            problems = [f"the search page gave no summary for {term!r} within {timeout_ms / 1000:.0f} s"]
+            problems = [
+                f"the search page gave no summary for {term!r} within {timeout_ms / 1000:.0f} s"
+            ]
         else:
-            results = page.eval_on_selector_all("#search-results ul.search li a", "links => links.map(link => link.href)")
+            results = page.eval_on_selector_all(
+                "#search-results ul.search li a",
+                "links => links.map(link => link.href)",
+            )
             if results:
-                problems = [f"search result outside the book: {href}" for href in results if not href.startswith(base_url)]
+                problems = [
+                    f"search result outside the book: {href}"
+                    for href in results
+                    if not href.startswith(base_url)
+                ]
             else:
                 summary = page.text_content("#search-results .search-summary") or ""
                 problems = [f"searching {term!r} found nothing: {summary.strip()!r}"]
@@ -525,7 +601,9 @@ def check_search(context, base_url: str, term: str, timeout_ms: int = 20_000) ->
 
 def page_links(page) -> list[str]:
     """Absolute addresses of every link on the page that stays on the page's origin."""
-    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(link => link.href)")
+    hrefs = page.eval_on_selector_all(
+        "a[href]", "links => links.map(link => link.href)"
+    )
     origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(page.url))
     return [href for href in hrefs if href.startswith(origin + "/")]
 
@@ -550,8 +628,14 @@ class LinkChecker:
             status, body = self.get(address)
             if status >= 400:
                 problems.append(f"broken link ({status}): {link}")
-            elif fragment and body and not _has_anchor(body, urllib.parse.unquote(fragment)):
-                problems.append(f"broken anchor: {link} (no id {urllib.parse.unquote(fragment)!r} in the target)")
+            elif (
+                fragment
+                and body
+                and not _has_anchor(body, urllib.parse.unquote(fragment))
+            ):
+                problems.append(
+                    f"broken anchor: {link} (no id {urllib.parse.unquote(fragment)!r} in the target)"
+                )
         return problems
 
 
@@ -560,7 +644,9 @@ def _http_get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             is_html = "html" in response.headers.get("Content-Type", "")
-            return response.status, response.read().decode("utf-8", "replace") if is_html else ""
+            return response.status, response.read().decode(
+                "utf-8", "replace"
+            ) if is_html else ""
     except urllib.error.HTTPError as error:
         return error.code, ""
     except (urllib.error.URLError, OSError) as error:
@@ -647,9 +733,15 @@ def stray_outputs(notebook) -> list[str]:
     """
     found = []
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code" or REMOVED_OUTPUT_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+        if cell.cell_type != "code" or REMOVED_OUTPUT_TAGS & set(
+            cell.get("metadata", {}).get("tags", [])
+        ):
             continue
-        outputs = [o for o in cell.get("outputs", []) if "scrapbook" not in o.get("metadata", {})]
+        outputs = [
+            o
+            for o in cell.get("outputs", [])
+            if "scrapbook" not in o.get("metadata", {})
+        ]
         if len(outputs) != 1 or outputs[0].get("output_type") != "execute_result":
             continue
         data = outputs[0].get("data", {})
@@ -658,7 +750,9 @@ def stray_outputs(notebook) -> list[str]:
         text = _text(data["text/plain"])
         if BARE_VALUE.fullmatch(text):
             last_line = _text(cell.get("source", "")).strip().splitlines()[-1:] or [""]
-            found.append(f"cell {index} ({last_line[0][:60]!r}) shows the bare value {text.strip()[:60]!r}")
+            found.append(
+                f"cell {index} ({last_line[0][:60]!r}) shows the bare value {text.strip()[:60]!r}"
+            )
     return found
 
 
@@ -673,7 +767,9 @@ def failed_check_outputs(notebook) -> list[str]:
         if cell.cell_type != "code":
             continue
         for output in cell.get("outputs", []):
-            text = _text(output.get("text", "")) + _text(output.get("data", {}).get("text/plain", ""))
+            text = _text(output.get("text", "")) + _text(
+                output.get("data", {}).get("text/plain", "")
+            )
             if "[FAILED]" in text:
                 line = next(ln for ln in text.splitlines() if "[FAILED]" in ln)
                 found.append(f"cell {index} prints {line.strip()[:120]!r}")
@@ -688,18 +784,33 @@ def check_exercise_numbers(html: str, chapter: str) -> list[str]:
     """The page's exercise boxes read "Exercise {chapter}.1", ".2", ... and the check printed under
     each box (its first "Exercise N.k:" output before the next box) carries the box's number."""
     problems = []
-    boxes = [(m.start(), m.group(1)) for m in re.finditer(
-        r'<span class="caption-number">Exercise ([^<]*?)\s*</span>', html)]
+    boxes = [
+        (m.start(), m.group(1))
+        for m in re.finditer(
+            r'<span class="caption-number">Exercise ([^<]*?)\s*</span>', html
+        )
+    ]
     expected = [f"{chapter}.{k}" for k in range(1, len(boxes) + 1)]
     if [number for _, number in boxes] != expected:
-        problems.append(f"exercise boxes numbered {[n for _, n in boxes]}, expected {expected}")
-    outputs = [(m.start(), _html_text(m.group(1))) for m in re.finditer(r"<pre>(.*?)</pre>", html, re.S)]
+        problems.append(
+            f"exercise boxes numbered {[n for _, n in boxes]}, expected {expected}"
+        )
+    outputs = [
+        (m.start(), _html_text(m.group(1)))
+        for m in re.finditer(r"<pre>(.*?)</pre>", html, re.S)
+    ]
     for k, (start, number) in enumerate(boxes):
         end = boxes[k + 1][0] if k + 1 < len(boxes) else len(html)
-        printed = [re.match(r"Exercise ([\dA]+\.\d+):", text) for pos, text in outputs if start < pos < end]
+        printed = [
+            re.match(r"Exercise ([\dA]+\.\d+):", text)
+            for pos, text in outputs
+            if start < pos < end
+        ]
         printed = [m.group(1) for m in printed if m]
         if not printed:
             problems.append(f"Exercise {number}: no check output under the box")
         elif printed[0] != number:
-            problems.append(f"the box says Exercise {number}, its check prints Exercise {printed[0]}")
+            problems.append(
+                f"the box says Exercise {number}, its check prints Exercise {printed[0]}"
+            )
     return problems

@@ -1,0 +1,223 @@
+"""Checks for the exercises of chapter 2 (what pooling throws away).
+
+Each ``check_*`` takes the reader's function, runs it against values that
+:mod:`capslib` and PyTorch compute, prints what passed and what did not, and
+returns a :class:`~capsbook.exercises.report.CheckReport`.  The
+``reference_*`` functions are the solutions (the tests run every check on them).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from capsbook import faces
+from capsbook.pooling import shift_images
+
+from .report import CheckReport, check, guarded
+
+
+def reference_shift_image(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Move ``image (H, W)`` by ``dx`` pixels right and ``dy`` down; what enters the frame is 0."""
+    h, w = image.shape
+    out = torch.zeros_like(image)
+    for row in range(h):
+        for col in range(w):
+            if 0 <= row - dy < h and 0 <= col - dx < w:
+                out[row, col] = image[row - dy, col - dx]
+    return out
+
+
+@guarded
+def check_shift_image(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 2.1: ``fn(image, dx, dy)`` shifts ``image (H, W)`` by whole pixels, filling with zeros.
+
+    Checked against :func:`capsbook.pooling.shift_images` for shifts in every direction.
+    """
+    image = torch.rand(6, 7, generator=torch.Generator().manual_seed(2)) + 0.1
+    with check("Exercise 2.1: shift an image", verbose=verbose) as report:
+        for dx, dy in ((1, 0), (0, 2), (-2, 1), (3, -3)):
+            expected = shift_images(image[None, None], dx, dy)[0, 0]
+            with report.attempt(f"runs with dx={dx}, dy={dy}"):
+                out = torch.as_tensor(fn(image.clone(), dx, dy)).float()
+                if report.expect(
+                    out.shape == image.shape,
+                    f"keeps the shape for dx={dx}, dy={dy}",
+                    f"got {tuple(out.shape)}: the frame stays the same size",
+                ):
+                    rolled = torch.roll(image, (dy, dx), dims=(0, 1))
+                    if torch.allclose(out, rolled):
+                        hint = "that is torch.roll: what leaves one side wraps round to the other; fill with zeros"
+                    elif torch.allclose(
+                        out, shift_images(image[None, None], -dx, -dy)[0, 0]
+                    ):
+                        hint = "you moved it the other way: dx > 0 moves the content right, dy > 0 down"
+                    else:
+                        hint = "out[row, col] = image[row - dy, col - dx] where that is inside the image, else 0"
+                    report.expect(
+                        torch.allclose(out, expected),
+                        f"moves the content by dx={dx}, dy={dy}",
+                        hint,
+                    )
+    return report
+
+
+def reference_same_average_pooled(pooled: torch.Tensor) -> torch.Tensor:
+    """An input ``(2h, 2w)`` in [0, 1] whose 2x2 average pooling is ``pooled (h, w)`` (values in [0, 1]), other
+    than ``pooled`` repeated 2x2: in each window, one diagonal gains what the other loses."""
+    x = pooled.repeat_interleave(2, 0).repeat_interleave(2, 1).clone()
+    room = (
+        (0.5 * torch.minimum(pooled, 1 - pooled))
+        .repeat_interleave(2, 0)
+        .repeat_interleave(2, 1)
+    )
+    x[::2, ::2] += room[::2, ::2]
+    x[1::2, 1::2] -= room[1::2, 1::2]
+    return x
+
+
+@guarded
+def check_same_average_pooled(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 2.2: ``fn(pooled)`` builds an input that 2x2 *average*-pools to ``pooled (h, w)``,
+    other than the obvious one, and that is still an image (values in [0, 1]).
+
+    The obvious input repeats each pooled value over its window; the answer must
+    differ from it in every window, which shows that average pooling, too,
+    cannot tell the two apart.
+    """
+    pooled = 0.2 + 0.6 * torch.rand(
+        3, 4, generator=torch.Generator().manual_seed(5)
+    )  # room on both sides
+    obvious = pooled.repeat_interleave(2, 0).repeat_interleave(2, 1)
+    with check(
+        "Exercise 2.2: a different input, the same average-pooled output",
+        verbose=verbose,
+    ) as report:
+        with report.attempt("runs on a (3, 4) pooled map"):
+            x = torch.as_tensor(fn(pooled.clone())).float()
+            if not report.expect(
+                tuple(x.shape) == (6, 8),
+                "returns a (6, 8) input",
+                f"got {tuple(x.shape)}: every pooled value comes from a 2x2 window",
+            ):
+                return report
+            means = F.avg_pool2d(x[None, None], 2)[0, 0]
+            maxima = F.max_pool2d(x[None, None], 2)[0, 0]
+            if torch.allclose(maxima, pooled, atol=1e-5) and not torch.allclose(
+                means, pooled, atol=1e-5
+            ):
+                hint = (
+                    "that input has the right *maximum* in each window (the max-pooling construction); "
+                    "average pooling keeps the *mean*: what you add to one pixel, take from another"
+                )
+            else:
+                hint = "the four values of each window must average to its pooled value"
+            report.expect(
+                torch.allclose(means, pooled, atol=1e-5),
+                "average-pools to exactly the given output",
+                hint,
+            )
+            differs = (x - obvious).abs().view(3, 2, 4, 2).amax(dim=(1, 3)) > 1e-6
+            report.expect(
+                bool(differs.all()),
+                "differs from the obvious input in every window",
+                f"{int((~differs).sum())} of 12 windows are the pooled value repeated; "
+                "move some ink from one pixel of each window to another",
+            )
+            report.expect(
+                bool((x >= 0).all() and (x <= 1).all()),
+                "is still an image: values in [0, 1]",
+                f"values from {float(x.min()):.2f} to {float(x.max()):.2f}: change each pixel by less than "
+                "its distance to 0 and to 1",
+            )
+    return report
+
+
+def reference_arrangement_training_set(
+    n_each: int, n_scrambled: int, seed: int
+) -> faces.FaceDataset:
+    """A face-detector training set that demands the arrangement: faces (label 1), non-faces and
+    ``n_scrambled`` scrambled faces (label 0)."""
+    return faces.make_face_dataset(n_each, n_each, n_scrambled, seed=seed)
+
+
+@guarded
+def check_arrangement_training_set(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 2.3: ``fn(n_each, n_scrambled, seed)`` returns a :class:`capsbook.faces.FaceDataset` of
+    ``n_each`` faces, ``n_each`` non-faces and ``n_scrambled`` scrambled faces, labelled 1 for a face only.
+
+    Also checked: the same seed gives the same images, another seed other scrambled faces.
+    """
+    n_each, n_scrambled = 40, 30
+    data, counts = None, [0, 0, 0]
+    with check(
+        "Exercise 2.3: a training set that demands the arrangement", verbose=verbose
+    ) as report:
+        with report.attempt(
+            f"runs with n_each={n_each}, n_scrambled={n_scrambled}, seed=3"
+        ):
+            data = fn(n_each, n_scrambled, 3)
+            if not report.expect(
+                isinstance(data, faces.FaceDataset),
+                "returns a FaceDataset",
+                f"got {type(data).__name__}; capsbook.faces.make_face_dataset returns one, and "
+                "FaceDataset.concatenate joins several",
+            ):
+                return report
+            counts = [
+                int((data.kinds == kind).sum())
+                for kind in (faces.FACE, faces.NON_FACE, faces.SCRAMBLED)
+            ]
+            expected = [n_each, n_each, n_scrambled]
+            if counts[2] == 0:
+                hint = "there is no scrambled face in it: make_face_dataset takes n_scrambled as its third argument"
+            else:
+                hint = f"got {counts[0]} faces, {counts[1]} non-faces, {counts[2]} scrambled faces"
+            report.expect(
+                counts == expected,
+                f"{n_each} faces, {n_each} non-faces, {n_scrambled} scrambled faces",
+                hint,
+            )
+            scrambled_labels = data.labels[data.kinds == faces.SCRAMBLED]
+            if scrambled_labels.numel() and bool((scrambled_labels == 1).any()):
+                hint = (
+                    "scrambled faces are labelled 'face': label them 0, not a face; that is what makes "
+                    "the arrangement matter to the detector"
+                )
+            else:
+                hint = "label 1 for a face and 0 for everything else (non-faces and scrambled faces)"
+            report.expect(
+                torch.equal(data.labels, (data.kinds == faces.FACE).long()),
+                "label 1 for the faces only, 0 for non-faces and scrambled faces",
+                hint,
+            )
+        if data is None or not isinstance(data, faces.FaceDataset):
+            return report
+        with report.attempt("is reproducible from its seed"):
+            again, other = fn(n_each, n_scrambled, 3), fn(n_each, n_scrambled, 4)
+            report.expect(
+                torch.equal(again.images, data.images),
+                "the same seed gives the same images",
+                "draw every image from the seed (capsbook.faces' functions take seed=...)",
+            )
+            if counts[2] and int((other.kinds == faces.SCRAMBLED).sum()) == counts[2]:
+                same = torch.equal(
+                    other.images[other.kinds == faces.SCRAMBLED],
+                    data.images[data.kinds == faces.SCRAMBLED],
+                )
+                report.expect(
+                    not same,
+                    "another seed gives other scrambled faces",
+                    "the scrambled faces ignore the seed: pass it on, so that a held-out set can differ",
+                )
+    return report
+
+
+__all__ = [
+    "check_arrangement_training_set",
+    "check_same_average_pooled",
+    "check_shift_image",
+    "reference_arrangement_training_set",
+    "reference_same_average_pooled",
+    "reference_shift_image",
+]

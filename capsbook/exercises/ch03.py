@@ -1,0 +1,266 @@
+"""Checks for the exercises of chapter 3 (capsules: neurons that output vectors)."""
+
+from __future__ import annotations
+
+import torch
+
+from capsbook import toy_capsules as toy
+
+from .report import CheckReport, check, guarded
+
+__all__ = [
+    "check_part_to_whole",
+    "check_pose_weight_matrix",
+    "check_agreement_spread",
+    "reference_part_to_whole",
+    "reference_pose_weight_matrix",
+    "reference_agreement_spread",
+]
+
+
+def _as_float(value) -> float:
+    return float(torch.as_tensor(value).detach().double())
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 3.1: a part predicts the whole through its own transform
+# ---------------------------------------------------------------------------------------------
+def reference_part_to_whole(
+    part_pose: torch.Tensor, transform: torch.Tensor
+) -> torch.Tensor:
+    """The face's pose predicted by a part: ``part_pose @ transform`` (3x3 each)."""
+    return part_pose @ transform
+
+
+@guarded
+def check_part_to_whole(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 3.1: ``fn(part_pose, transform)`` returns the whole's pose predicted by a part.
+
+    ``part_pose``: the part's 3x3 pose; ``transform``: its part-to-whole
+    transform ``W_i = R_i^{-1}`` (from
+    :func:`capsbook.toy_capsules.part_to_whole_transforms`).  The answer: the
+    3x3 pose of the face, which for every part of a real face is that face's
+    pose.
+    """
+    transforms = toy.part_to_whole_transforms()
+    face_poses = [(0.0, 0.0, 1.0, 0.0), (0.4, -0.3, 1.5, 0.8), (-0.2, 0.5, 0.7, -2.0)]
+    with check("Exercise 3.1: part-to-whole predictions", verbose=verbose) as report:
+        for face_pose in face_poses:
+            face = toy.pose_matrix(*face_pose)
+            parts = toy.face_parts(*face_pose)
+            with report.attempt(f"runs on the parts of a face with pose {face_pose}"):
+                predictions = [
+                    torch.as_tensor(
+                        fn(parts[name].clone(), transforms[name].clone())
+                    ).double()
+                    for name in parts
+                ]
+                ok_shape = report.expect(
+                    all(tuple(p.shape) == (3, 3) for p in predictions),
+                    f"returns 3x3 poses (face pose {face_pose})",
+                    "return a 3x3 matrix: the product of two 3x3 matrices",
+                )
+                if ok_shape:
+                    report.expect(
+                        all(torch.allclose(p, face, atol=1e-6) for p in predictions),
+                        f"every part predicts the face's pose {face_pose}",
+                        "the part's pose is P_face @ R_i, so P_face = P_i @ R_i^-1 = part_pose @ transform; "
+                        "the order of a matrix product matters (transform @ part_pose is wrong "
+                        "once the face moves or turns)",
+                    )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 3.2: the part-to-whole transform as a capsule's weight matrix
+# ---------------------------------------------------------------------------------------------
+def reference_pose_weight_matrix(transform: torch.Tensor) -> torch.Tensor:
+    """The 4x4 matrix ``M`` with ``pose_vector(P @ transform) = M @ pose_vector(P)`` for every pose ``P``.
+
+    With ``P = [[a, -b, x], [b, a, y], [0, 0, 1]]`` (pose vector ``(x, y, a, b)``)
+    and ``transform = [[c, -d, e], [d, c, f], [0, 0, 1]]``, the product has
+    ``x' = x + e a - f b``, ``y' = y + f a + e b``, ``a' = c a - d b``,
+    ``b' = d a + c b``: linear in ``(x, y, a, b)``, with no constant term.
+    """
+    c, d, e, f = transform[0, 0], transform[1, 0], transform[0, 2], transform[1, 2]
+    one, zero = torch.ones_like(c), torch.zeros_like(c)
+    return torch.stack(
+        [
+            torch.stack([one, zero, e, -f]),
+            torch.stack([zero, one, f, e]),
+            torch.stack([zero, zero, c, -d]),
+            torch.stack([zero, zero, d, c]),
+        ]
+    )
+
+
+def _random_poses(n: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    params = torch.rand(n, 4, generator=generator, dtype=torch.float64)
+    return torch.stack(
+        [
+            toy.pose_matrix(
+                float(x) - 0.5, float(y) - 0.5, 0.5 + float(s), 6.0 * float(t) - 3.0
+            )
+            for x, y, s, t in params
+        ]
+    )
+
+
+@guarded
+def check_pose_weight_matrix(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 3.2: ``fn(transform)`` returns the 4x4 weight matrix that a capsule would use.
+
+    ``transform``: a part's 3x3 part-to-whole transform ``W_i``.  The answer:
+    the 4x4 matrix ``M_i`` with ``pose_vector(P @ W_i) = M_i @ pose_vector(P)``
+    for every pose ``P`` (a pose vector is ``(x, y, s cos a, s sin a)``), so
+    that a part capsule whose output is its pose vector ``u_i`` predicts the
+    whole as ``u_hat_i = M_i @ u_i``: chapter 5's ``W_ij u_i``.
+    """
+    transforms = toy.part_to_whole_transforms()
+    poses = _random_poses(6, seed=7)
+    with check(
+        "Exercise 3.2: a part-to-whole transform as a weight matrix", verbose=verbose
+    ) as report:
+        with report.attempt("runs on the four part-to-whole transforms of the toy"):
+            answers = {
+                name: torch.as_tensor(fn(transform.clone())).double()
+                for name, transform in transforms.items()
+            }
+            if not report.expect(
+                all(tuple(m.shape) == (4, 4) for m in answers.values()),
+                "returns a 4x4 matrix",
+                f"got shape {tuple(next(iter(answers.values())).shape)}: one row per number of "
+                "the predicted pose vector (x, y, s cos a, s sin a), one column per number "
+                "of the part's",
+            ):
+                return report
+            expected = {
+                name: reference_pose_weight_matrix(t) for name, t in transforms.items()
+            }
+            right = [
+                torch.allclose(
+                    answers[name] @ toy.pose_vector(pose),
+                    toy.pose_vector(pose @ transforms[name]),
+                    atol=1e-8,
+                )
+                for name in transforms
+                for pose in poses
+            ]
+            if all(right):
+                hint = ""
+            elif all(
+                torch.allclose(answers[n].T, expected[n], atol=1e-8) for n in transforms
+            ):
+                hint = (
+                    "your matrix is the transpose of the right one: row k of M must give the k-th number of "
+                    "the output, M @ u"
+                )
+            elif all(
+                torch.allclose(answers[n][2:, 2:], expected[n][2:, 2:], atol=1e-8)
+                for n in transforms
+            ):
+                hint = (
+                    "the scale-and-rotation numbers come out right, the position does not: the part's offset "
+                    "inside the whole (e, f, the last column of the transform) moves the prediction by an "
+                    "amount that turns and scales with the part, x' = x + e a - f b; it goes into the "
+                    "first two rows, in the columns of a and b"
+                )
+            else:
+                hint = (
+                    "multiply P = [[a, -b, x], [b, a, y], [0, 0, 1]] by the transform [[c, -d, e], "
+                    "[d, c, f], [0, 0, 1]] on paper and read off x', y', a', b' as combinations of "
+                    "x, y, a, b"
+                )
+            report.expect(
+                all(right),
+                "pose_vector(P @ W_i) = M_i @ pose_vector(P) for 6 random poses and each part",
+                hint,
+            )
+            stacked = torch.stack(list(answers.values()))[
+                :, None
+            ]  # (in_caps, out_caps=1, 4, 4)
+            parts = toy.face_parts(0.3, -0.2, 1.3, 0.9)
+            u = toy.pose_vector(torch.stack(list(parts.values())))[
+                None
+            ]  # (batch=1, in_caps, 4)
+            u_hat = torch.einsum("ijdk,bik->bijd", stacked, u)[
+                0, :, 0
+            ]  # chapter 5's W_ij u_i
+            report.expect(
+                torch.allclose(
+                    u_hat, toy.pose_vector(toy.predict_whole(parts)), atol=1e-8
+                ),
+                "stacked as W_ij, your matrices give every part's prediction of a face as W_ij u_i",
+                "fix the case above first",
+            )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 3.3: measure the agreement of the predictions
+# ---------------------------------------------------------------------------------------------
+def reference_agreement_spread(predictions: torch.Tensor) -> float:
+    """``predictions``: ``(n, 3, 3)`` -> RMS distance of the pose vectors from their mean."""
+    vectors = toy.pose_vector(predictions)
+    return float(((vectors - vectors.mean(dim=0)) ** 2).sum(dim=-1).mean().sqrt())
+
+
+@guarded
+def check_agreement_spread(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 3.3: ``fn(predictions)`` returns a number that measures disagreement.
+
+    ``predictions``: ``(n, 3, 3)`` predicted poses of the whole.  The answer:
+    a number that is 0 when all predictions are the same pose, positive
+    otherwise, grows when one prediction moves further away, does not depend
+    on the order of the predictions, and counts a difference of *rotation or
+    scale* as well as of position.
+    """
+    agreeing = toy.predict_whole(toy.face_parts(0.2, -0.1, 1.2, 0.5))
+    scrambled = toy.predict_whole(
+        toy.scramble_parts(toy.face_parts(0.2, -0.1, 1.2, 0.5), seed=0)
+    )
+
+    def moved(shift: float) -> torch.Tensor:
+        out = agreeing.clone()
+        out[0, 0, 2] += shift
+        return out
+
+    turned = agreeing.clone()
+    turned[1] = turned[1] @ toy.pose_matrix(
+        0.0, 0.0, 1.0, 1.0
+    )  # same position, rotated by 1 rad
+    with check("Exercise 3.3: measure agreement", verbose=verbose) as report:
+        with report.attempt("runs on 4 predictions"):
+            at_face = _as_float(fn(agreeing.clone()))
+            report.expect(
+                abs(at_face) < 1e-6,
+                "0 when the parts form a face (all predictions equal)",
+                f"got {at_face:.4g}; measure distances between the predictions, not their size",
+            )
+            at_scrambled = _as_float(fn(scrambled.clone()))
+            report.expect(
+                at_scrambled > 0.1,
+                "clearly positive when the parts are scrambled",
+                f"got {at_scrambled:.4g}",
+            )
+            spreads = [_as_float(fn(moved(shift))) for shift in (0.1, 0.2, 0.4)]
+            report.expect(
+                all(a < b for a, b in zip(spreads, spreads[1:])),
+                "grows as one prediction moves further away",
+                f"got {[round(s, 4) for s in spreads]} for shifts 0.1, 0.2, 0.4",
+            )
+            permuted = _as_float(fn(scrambled[torch.tensor([2, 0, 3, 1])].clone()))
+            report.expect(
+                abs(permuted - at_scrambled) < 1e-6 * max(1.0, abs(at_scrambled)),
+                "does not depend on the order of the predictions",
+                "compare every prediction with their mean (or with each other), not with the first one",
+            )
+            at_turned = _as_float(fn(turned))
+            report.expect(
+                at_turned > 1e-3,
+                "counts a rotated prediction at the right place as disagreement",
+                "use the whole pose (position, scale and rotation), e.g. toy.pose_vector, not "
+                "only the position",
+            )
+    return report

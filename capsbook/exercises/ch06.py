@@ -1,0 +1,251 @@
+"""Checks for the exercises of chapter 6 (the margin and reconstruction losses).
+
+Each exercise takes an idea of the chapter somewhere the chapter did not:
+the margin loss to images with several digits and to another number of
+classes (6.1), the sum-versus-mean scale of the reconstruction loss to other
+image sizes and to colour images (6.2), and the decoder's mask to a capsule
+chosen for inspection, as in the paper's Figure 3 (6.3).  The checks compare
+the reader's function with the tested :mod:`capslib.functional` version and
+with hand-computed cases chosen so that the usual mistakes show.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from capslib import functional as cf
+
+from .report import CheckReport, check, guarded
+
+__all__ = [
+    "check_margin_loss",
+    "check_mse_weight",
+    "check_mask_capsules",
+    "reference_margin_loss",
+    "reference_mse_weight",
+    "reference_mask_capsules",
+]
+
+
+def _as_scalar(value) -> torch.Tensor:
+    out = torch.as_tensor(value, dtype=torch.float64)
+    if out.numel() != 1:
+        raise ValueError(
+            f"expected a scalar loss, got a tensor of shape {tuple(out.shape)}"
+        )
+    return out.reshape(())
+
+
+def _multi_hot(batch: int, classes: int, generator: torch.Generator) -> torch.Tensor:
+    """One or two present classes per example, as 0/1 floats (float64)."""
+    targets = torch.zeros(batch, classes, dtype=torch.float64)
+    first = torch.randint(0, classes, (batch,), generator=generator)
+    second = (
+        first + torch.randint(1, classes, (batch,), generator=generator)
+    ) % classes
+    targets[torch.arange(batch), first] = 1.0
+    two = torch.rand(batch, generator=generator) < 0.5
+    targets[torch.arange(batch)[two], second[two]] = 1.0
+    return targets
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 6.1: the margin loss with several digits present, for any number of classes
+# ---------------------------------------------------------------------------------------------
+def reference_margin_loss(lengths, targets, m_plus=0.9, m_minus=0.1, lambda_=0.5):
+    """``lengths``: ``(batch, classes)``; ``targets``: multi-hot ``(batch, classes)`` (1 = present)."""
+    t = targets.to(lengths.dtype)
+    present = t * torch.clamp(m_plus - lengths, min=0) ** 2
+    absent = lambda_ * (1 - t) * torch.clamp(lengths - m_minus, min=0) ** 2
+    return (present + absent).sum(dim=1).mean()
+
+
+@guarded
+def check_margin_loss(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 6.1: ``fn(lengths, targets)`` is the margin loss of Eq. 4 for multi-hot targets.
+
+    ``lengths``: ``(batch, classes)`` in [0, 1), any number of classes;
+    ``targets``: ``(batch, classes)`` of 0s and 1s, one or more classes present
+    per example (MultiMNIST has two).  The answer: a scalar, summed over the
+    classes and averaged over the batch (m+ = 0.9, m- = 0.1, lambda = 0.5).
+    """
+    gen = torch.Generator().manual_seed(6)
+    lengths10 = torch.rand(8, 10, generator=gen, dtype=torch.float64) * 0.999
+    targets10 = _multi_hot(8, 10, gen)
+    lengths5 = torch.rand(6, 5, generator=gen, dtype=torch.float64) * 0.999
+    targets5 = _multi_hot(6, 5, gen)
+    two_long = torch.full((1, 10), 0.05, dtype=torch.float64)
+    two_long[0, 3], two_long[0, 7] = 0.95, 0.93  # both present digits found: costs 0
+    both = torch.zeros(1, 10, dtype=torch.float64)
+    both[0, 3] = both[0, 7] = 1.0
+    one_missing = two_long.clone()
+    one_missing[0, 7] = 0.0  # the 7 is missed: (0.9)^2 = 0.81
+    only_absent = torch.full((1, 10), 0.1, dtype=torch.float64)
+    only_absent[0, 0], only_absent[0, 1] = 0.9, 0.6  # 0.5 * (0.6 - 0.1)^2 = 0.125
+    first_only = torch.zeros(1, 10, dtype=torch.float64)
+    first_only[0, 0] = 1.0
+    with check(
+        "Exercise 6.1: the margin loss for several digits", verbose=verbose
+    ) as report:
+        with report.attempt("runs on 8 ten-class examples with one or two digits each"):
+            out = _as_scalar(fn(lengths10.clone(), targets10.clone()))
+            expected = cf.margin_loss(lengths10, targets10).reshape(())
+            hint = f"got {out.item():.5f}, expected {expected.item():.5f}"
+            if torch.allclose(out * 10, expected, atol=1e-6):
+                hint += ": 10 times too small, sum the class terms of each example (then average over the batch)"
+            report.expect(
+                torch.allclose(out, expected, atol=1e-6),
+                "equals capslib.functional.margin_loss with multi-hot targets",
+                hint,
+            )
+        with report.attempt("runs on 6 five-class examples (smallNORB has 5 classes)"):
+            out = _as_scalar(fn(lengths5.clone(), targets5.clone()))
+            expected = cf.margin_loss(lengths5, targets5).reshape(())
+            report.expect(
+                torch.allclose(out, expected, atol=1e-6),
+                "works for any number of classes",
+                f"got {out.item():.5f}, expected {expected.item():.5f}; take the number of classes "
+                "from the shapes, not the constant 10",
+            )
+        with report.attempt("hand-made cases"):
+            got = _as_scalar(fn(two_long.clone(), both.clone())).item()
+            report.expect(
+                abs(got) < 1e-9,
+                "two present digits, both capsules long (0.95, 0.93): costs 0",
+                f"got {got:.4f}; every present class gets the present term, not only the first or "
+                "the largest target",
+            )
+            got = _as_scalar(fn(one_missing.clone(), both.clone())).item()
+            report.expect(
+                abs(got - 0.81) < 1e-6,
+                "one of two present digits missed (length 0): costs (0.9)^2 = 0.81",
+                f"got {got:.4f}; the present term has no lambda: T_k max(0, 0.9 - |v_k|)^2",
+            )
+            got = _as_scalar(fn(only_absent.clone(), first_only.clone())).item()
+            report.expect(
+                abs(got - 0.125) < 1e-6,
+                "one absent capsule at 0.6 costs 0.5 * (0.6 - 0.1)^2 = 0.125",
+                f"got {got:.4f}; lambda = 0.5 multiplies the absent term only",
+            )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 6.2: the weight that makes a mean squared error the paper's reconstruction loss
+# ---------------------------------------------------------------------------------------------
+def reference_mse_weight(image_shape, scale: float = 0.0005) -> float:
+    """``image_shape``: ``(channels, height, width)``.  ``F.mse_loss`` averages over every value of the
+    batch, the paper sums over the values of each image: the weight is ``scale`` times their number."""
+    return scale * math.prod(image_shape)
+
+
+def _paper_loss(
+    reconstructions: torch.Tensor, images: torch.Tensor, scale: float = 0.0005
+) -> torch.Tensor:
+    return scale * ((reconstructions - images) ** 2).flatten(1).sum(dim=1).mean()
+
+
+@guarded
+def check_mse_weight(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 6.2: ``fn(image_shape)`` -> the weight ``w`` for which ``w * F.mse_loss(recon, images)``
+    equals the paper's reconstruction loss on images of shape ``(batch, *image_shape)``.
+
+    The paper's loss is 0.0005 times the sum of squared differences over the
+    values of each image, averaged over the batch.  XifengGuo's CapsNet-Keras
+    uses 0.392 for MNIST; the check asks for MNIST, MultiMNIST (36 x 36), a
+    40 x 40 canvas and 32 x 32 colour images.
+    """
+    gen = torch.Generator().manual_seed(62)
+    shapes = [(1, 28, 28), (1, 36, 36), (1, 40, 40), (3, 32, 32)]
+    with check(
+        "Exercise 6.2: the weight on a mean squared error", verbose=verbose
+    ) as report:
+        for shape in shapes:
+            with report.attempt(f"images of shape {shape}"):
+                weight = float(fn(tuple(shape)))
+                images = torch.rand(4, *shape, generator=gen, dtype=torch.float64)
+                recon = torch.rand(4, *shape, generator=gen, dtype=torch.float64)
+                got = weight * torch.nn.functional.mse_loss(recon, images)
+                expected = _paper_loss(recon, images)
+                right = reference_mse_weight(shape)
+                hint = f"got the weight {weight:.4g}, expected {right:.4g}"
+                if shape[0] > 1 and abs(weight * shape[0] - right) < 1e-9:
+                    hint += f": {shape[0]} times too small, count the {shape[0]} channels as well as the pixels"
+                elif abs(weight - 0.0005) < 1e-12:
+                    hint += ": 0.0005 alone weighs the mean, which is the sum divided by the number of values"
+                elif weight > 0 and abs(1 / weight - right) < 1e-9:
+                    hint += ": the inverse, multiply 0.0005 by the number of values"
+                report.expect(
+                    torch.allclose(got, expected, rtol=1e-9),
+                    f"w * mse_loss equals 0.0005 x the per-image sum for {shape}",
+                    hint,
+                )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 6.3: a mask that keeps a chosen capsule
+# ---------------------------------------------------------------------------------------------
+def reference_mask_capsules(poses, classes):
+    """``poses``: ``(batch, classes, dim)``; ``classes``: ``(batch,)`` indices: keep ``classes[b]`` only."""
+    return poses * torch.nn.functional.one_hot(classes, poses.shape[1]).unsqueeze(
+        -1
+    ).to(poses.dtype)
+
+
+@guarded
+def check_mask_capsules(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 6.3: ``fn(poses, classes)`` keeps, for each example ``b``, the capsule ``classes[b]``.
+
+    ``poses``: ``(batch, 10, 16)``; ``classes``: ``(batch,)`` class indices.
+    The answer: ``(batch, 10, 16)``, zero everywhere except that capsule.  The
+    check uses three choices: the labels (training), the longest capsule (a
+    prediction) and the second-longest (the runner-up, which the paper's
+    Figure 3 reconstructs to show what the network saw in a failure).
+    """
+    gen = torch.Generator().manual_seed(63)
+    poses = torch.randn(6, 10, 16, generator=gen) * 0.2
+    order = poses.norm(dim=-1).argsort(dim=1, descending=True)
+    longest, runner_up = order[:, 0], order[:, 1]
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    labels = torch.where(
+        labels == longest, (labels + 1) % 10, labels
+    )  # labels never equal the prediction
+    before = poses.clone()
+    with check(
+        "Exercise 6.3: masking with a chosen capsule", verbose=verbose
+    ) as report:
+        for name, chosen in [
+            ("the labels", labels),
+            ("the longest capsules", longest),
+            ("the runner-up capsules", runner_up),
+        ]:
+            with report.attempt(f"keeps {name}"):
+                out = torch.as_tensor(fn(poses, chosen.clone()))
+                if not report.expect(
+                    tuple(out.shape) == (6, 10, 16),
+                    f"with {name}: returns (batch, 10, 16)",
+                    f"got shape {tuple(out.shape)}; keep the capsule axis, zero the other capsules",
+                ):
+                    continue
+                expected = reference_mask_capsules(poses, chosen)
+                hint = (
+                    "keep the capsule of classes[b] for example b, zero the nine others"
+                )
+                if torch.allclose(out, poses - expected):
+                    hint += " -- you zeroed the chosen capsule and kept the others"
+                elif torch.allclose(out, reference_mask_capsules(poses, longest)):
+                    hint += " -- you kept the longest capsule whatever was asked"
+                report.expect(
+                    torch.allclose(out, expected),
+                    f"with {name}: keeps that capsule only",
+                    hint,
+                )
+        report.expect(
+            torch.equal(poses, before),
+            "leaves the poses unchanged",
+            "multiply by a mask, not in place",
+        )
+    return report

@@ -1,0 +1,255 @@
+"""Checks for the exercises of chapter 11 (beyond dynamic routing).
+
+Each exercise carries an idea of the chapter somewhere new: the spread loss's
+normalisation to any number of classes (11.1), the gallery's batch test to
+any routing function, including one the reader has not seen (11.2), and
+IBM's cost normalisation to the M-step of this book (11.3).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from capsbook import pitfalls
+from capslib import em_routing as em
+from capslib import functional as cf
+
+from .report import CheckReport, check, guarded
+
+__all__ = [
+    "check_normalised_spread_loss",
+    "check_batch_dependence",
+    "check_normalised_activations",
+    "reference_normalised_spread_loss",
+    "reference_batch_dependence",
+    "reference_normalised_activations",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 11.1: the spread loss on a scale that does not move with the margin
+# ---------------------------------------------------------------------------------------------
+def reference_normalised_spread_loss(
+    activations: torch.Tensor, targets: torch.Tensor, margin: float
+) -> torch.Tensor:
+    """The spread loss divided by ``(classes - 1) m^2``, its value when every activation is equal."""
+    classes = activations.shape[1]
+    return em.spread_loss(activations, targets, margin) / ((classes - 1) * margin**2)
+
+
+@guarded
+def check_normalised_spread_loss(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 11.1: ``fn(activations, targets, margin)`` -> the spread loss divided by its value at
+    equal activations, ``(classes - 1) m^2``: 1 for a network that cannot tell the classes apart, 0 once
+    the target beats every other class by the margin, for any number of classes and any margin."""
+    gen = torch.Generator().manual_seed(11)
+    with check("Exercise 11.1: the normalised spread loss", verbose=verbose) as report:
+        for classes, margin in [(10, 0.2), (10, 0.9), (5, 0.5)]:
+            with report.attempt(f"{classes} classes, margin {margin}"):
+                equal = torch.full((3, classes), 0.4, dtype=torch.float64)
+                targets = torch.tensor([0, 1, classes - 1])
+                got = float(fn(equal.clone(), targets.clone(), margin))
+                hint = f"got {got:.4f}; divide by (classes - 1) * margin^2, the loss when all activations are equal"
+                if abs(got - (classes - 1) / classes) < 1e-6:
+                    hint += " -- you divided by classes * m^2; the target's own class is not in the sum"
+                report.expect(
+                    abs(got - 1.0) < 1e-9,
+                    f"equal activations give 1 ({classes} classes, m = {margin})",
+                    hint,
+                )
+                separated = torch.zeros(3, classes, dtype=torch.float64)
+                separated[torch.arange(3), targets] = margin + 0.05
+                got = float(fn(separated.clone(), targets.clone(), margin))
+                report.expect(
+                    abs(got) < 1e-9,
+                    f"a target ahead by more than the margin gives 0 (m = {margin})",
+                    f"got {got:.4f}; only max(0, m - (a_t - a_i)) counts",
+                )
+                random = torch.rand(4, classes, generator=gen, dtype=torch.float64)
+                labels = torch.randint(0, classes, (4,), generator=gen)
+                got = float(fn(random.clone(), labels.clone(), margin))
+                expected = float(
+                    reference_normalised_spread_loss(random, labels, margin)
+                )
+                report.expect(
+                    abs(got - expected) < 1e-9,
+                    f"random activations: {expected:.4f}",
+                    f"got {got:.4f}; the spread loss (capslib.em_routing.spread_loss) over its value at "
+                    "equal activations",
+                )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 11.2: does a routing depend on the rest of the batch?
+# ---------------------------------------------------------------------------------------------
+def reference_batch_dependence(route, u_hat: torch.Tensor) -> float:
+    """The largest change in any output when each example is routed alone instead of inside the batch."""
+    with torch.no_grad():
+        together = route(u_hat)
+        alone = torch.cat([route(u_hat[b : b + 1]) for b in range(u_hat.shape[0])])
+    return float((together - alone).abs().max())
+
+
+def _routing_normalised_over_the_batch(
+    u_hat: torch.Tensor, iterations: int = 3
+) -> torch.Tensor:
+    """A routing the chapter did not show: correct, except that ``s_j`` is divided by its mean length
+    over the batch before the squash (a "batch normalisation" of the parents)."""
+    b = u_hat.new_zeros(u_hat.shape[:3])
+    for iteration in range(iterations):
+        c = torch.softmax(b, dim=2)
+        s = (c.unsqueeze(-1) * u_hat).sum(dim=1)
+        s = s / s.norm(dim=-1, keepdim=True).mean(dim=0, keepdim=True)
+        v = cf.squash(s)
+        if iteration < iterations - 1:
+            b = b + (u_hat * v.unsqueeze(1)).sum(dim=-1)
+    return v
+
+
+@guarded
+def check_batch_dependence(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 11.2: ``fn(route, u_hat)`` -> the largest absolute change of any output value when each
+    example of ``u_hat`` ``(batch, in_caps, out_caps, dim)`` is routed alone rather than with the others.
+
+    ``route`` maps ``u_hat`` to ``v`` ``(batch, out_caps, dim)``.  The check
+    runs the answer on the correct routing (0), on the gallery's shared logits
+    (clearly not 0) and on a routing it does not show you.
+    """
+    u_hat = 0.3 * torch.randn(
+        4, 12, 5, 6, generator=torch.Generator().manual_seed(112), dtype=torch.float64
+    )
+    cases = [
+        (
+            "capslib.functional.dynamic_routing",
+            lambda u: cf.dynamic_routing(u, 3),
+            "about 0",
+        ),
+        (
+            "pitfalls.routing_shared_logits",
+            lambda u: pitfalls.routing_shared_logits(u, 3),
+            "clearly above 0",
+        ),
+        (
+            "a routing you have not seen",
+            _routing_normalised_over_the_batch,
+            "clearly above 0",
+        ),
+    ]
+    with check(
+        "Exercise 11.2: does a routing depend on its batch?", verbose=verbose
+    ) as report:
+        for name, route, verdict in cases:
+            with report.attempt(name):
+                expected = reference_batch_dependence(route, u_hat)
+                got = float(fn(route, u_hat.clone()))
+                hint = (
+                    f"got {got:.3g}, expected {expected:.3g}: route the whole batch once, then each example "
+                    "alone (u_hat[b:b+1], which keeps the batch axis), and take the largest absolute difference"
+                )
+                if got == 0.0 and expected > 0:
+                    hint += " -- did you compare the batch with itself?"
+                report.expect(
+                    abs(got - expected) <= 1e-9 + 1e-6 * expected,
+                    f"{name}: {verdict}",
+                    hint,
+                )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 11.3: IBM's normalised cost in the M-step
+# ---------------------------------------------------------------------------------------------
+def _activations_with_cost_factor(
+    R, a, V, beta_u, beta_a, inverse_temperature, factor: float
+) -> torch.Tensor:
+    w = R * a.unsqueeze(-1)  # R_ij a_i
+    total = w.sum(dim=1)  # (batch, out)
+    share = (w / total.unsqueeze(1)).unsqueeze(-1)
+    mu = (share * V).sum(dim=1)
+    sigma_sq = (share * (V - mu.unsqueeze(1)) ** 2).sum(dim=1)
+    cost = (
+        torch.as_tensor(beta_u, dtype=V.dtype).unsqueeze(-1) + 0.5 * torch.log(sigma_sq)
+    ) * (factor * total).unsqueeze(-1)
+    return torch.sigmoid(
+        inverse_temperature
+        * (torch.as_tensor(beta_a, dtype=V.dtype) - cost.sum(dim=-1))
+    )
+
+
+def reference_normalised_activations(
+    R, a, V, beta_u, beta_a, inverse_temperature
+) -> torch.Tensor:
+    """The M-step's parent activations ``(batch, out)`` with the cost's ``sum_i R_ij`` multiplied by
+    ``100 * out_caps / in_caps`` (Gritzman 2019)."""
+    factor = 100.0 * V.shape[2] / V.shape[1]
+    return _activations_with_cost_factor(
+        R, a, V, beta_u, beta_a, inverse_temperature, factor
+    )
+
+
+@guarded
+def check_normalised_activations(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 11.3: ``fn(R, a, V, beta_u, beta_a, inverse_temperature)`` -> the parents' activations
+    ``(batch, out)`` of an M-step whose cost uses ``sum_i R_ij * 100 * out_caps / in_caps``.
+
+    ``R``: ``(batch, in, out)``; ``a``: ``(batch, in)``; ``V``: ``(batch, in, out, h)``;
+    ``beta_u``, ``beta_a``: ``(out,)``.  Cases shaped like this book's small
+    network: a convolutional layer (36 children, 4 parents) and its class
+    layer (36 children, 10 parents).
+    """
+    gen = torch.Generator().manual_seed(113)
+    with check("Exercise 11.3: IBM's normalised cost", verbose=verbose) as report:
+        for name, (children, parents) in [
+            ("a convolutional layer", (36, 4)),
+            ("the class layer", (36, 10)),
+        ]:
+            with report.attempt(f"{name}: {children} children, {parents} parents"):
+                V = 0.5 * torch.randn(
+                    2, children, parents, 16, generator=gen, dtype=torch.float64
+                )
+                a = (
+                    torch.rand(2, children, generator=gen, dtype=torch.float64) * 0.9
+                    + 0.05
+                )
+                raw = torch.rand(
+                    2, children, parents, generator=gen, dtype=torch.float64
+                )
+                R = raw / raw.sum(-1, keepdim=True)
+                beta_u = 0.1 * torch.randn(parents, generator=gen, dtype=torch.float64)
+                beta_a = torch.randn(parents, generator=gen, dtype=torch.float64)
+                lam = 0.005
+                expected = reference_normalised_activations(
+                    R, a, V, beta_u, beta_a, lam
+                )
+                got = torch.as_tensor(
+                    fn(
+                        R.clone(),
+                        a.clone(),
+                        V.clone(),
+                        beta_u.clone(),
+                        beta_a.clone(),
+                        lam,
+                    )
+                ).double()
+                if not report.expect(
+                    tuple(got.shape) == (2, parents),
+                    f"{name}: activations (batch, out)",
+                    f"got {tuple(got.shape)}",
+                ):
+                    continue
+                hint = "multiply sum_i R_ij a_i by 100 * out_caps / in_caps in the cost only (not in mu or sigma)"
+                _, _, plain = em.m_step(R, a, V, beta_u, beta_a, lam, eps=0.0)
+                inverted = _activations_with_cost_factor(
+                    R, a, V, beta_u, beta_a, lam, 100.0 * children / parents
+                )
+                if torch.allclose(got, plain, atol=1e-9):
+                    hint += " -- this is the paper's M-step, without the normalisation"
+                elif torch.allclose(got, inverted, atol=1e-9):
+                    hint += " -- the factor is upside down: 100 * out / in, the parents over the children"
+                report.expect(
+                    torch.allclose(got, expected, atol=1e-9),
+                    f"{name}: the normalised activations",
+                    hint,
+                )
+    return report
