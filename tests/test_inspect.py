@@ -5,6 +5,7 @@ import torch
 
 from capsbook.probes import (
     couplings_for_class,
+    map_ink_correlation,
     perturbation_grid,
     perturbation_offsets,
     perturbed_poses,
@@ -155,6 +156,34 @@ def test_primary_capsule_lengths_and_couplings_of_a_capsnet():
     assert pixels.shape == (2, 28, 28)
     fig = plot_couplings_over_images(images, pixels, titles=["a", "b"])
     assert len(fig.axes) == 3  # two images and the colour bar
+
+
+def test_coupling_maps_are_drawn_on_a_fixed_scale_centred_on_one_tenth():
+    """A map that routing hardly moved must look white, not be stretched over the bar."""
+    images = torch.rand(2, 1, 28, 28)
+    nearly_uniform = 0.1 + 0.005 * torch.rand(2, 28, 28)  # the trained network's spread
+    fig = plot_couplings_over_images(images, nearly_uniform)
+    for ax in fig.axes[:2]:
+        overlay = ax.get_images()[1]
+        assert overlay.get_clim() == pytest.approx((0.0, 0.2))
+        assert overlay.norm(0.1) == pytest.approx(0.5)  # the uniform coupling: centre
+    moved = plot_couplings_over_images(images, nearly_uniform, half_range=0.05)
+    assert moved.axes[0].get_images()[1].get_clim() == pytest.approx((0.05, 0.15))
+    with pytest.raises(ValueError, match="half_range"):
+        plot_couplings_over_images(images, nearly_uniform, half_range=0)
+
+
+def test_map_ink_correlation_sees_a_map_that_follows_the_ink():
+    torch.manual_seed(0)
+    images = (torch.rand(4, 1, 28, 28) > 0.7).float()
+    follows = 0.1 + 0.05 * images[:, 0]
+    follows[:, -1, :] = 0  # pixels no position sees are left out
+    assert map_ink_correlation(follows, images) == pytest.approx(1.0)
+    assert map_ink_correlation(0.2 - follows.clamp_min(0.1), images) < -0.9
+    unrelated = 0.1 + 0.01 * torch.rand(4, 28, 28)
+    assert abs(float(map_ink_correlation(unrelated, images))) < 0.05
+    with pytest.raises(ValueError, match="same batch"):
+        map_ink_correlation(follows[:2], images)
 
 
 # --------------------------------------------------------------------------- the trained network's figures

@@ -1,0 +1,71 @@
+"""What capsules learn: the perturbation figure and routing couplings drawn over the image.
+
+Sabour, Frosst & Hinton (2017), Section 5.1 and Figure 4: "We tweak each
+dimension [of the digit capsule] by intervals of 0.05 in the range
+[-0.25, 0.25]" and feed the result to the decoder, which shows what each of the
+16 dimensions encodes (stroke thickness, skew, width, ...).  One idea per module:
+
+* :mod:`capsbook.probes.perturbation`: the perturbation grid and the measures read
+  from it (:func:`perturbation_grid`, :func:`difference_maps`,
+  :func:`dimension_change`, :func:`ink_statistics`);
+* :mod:`capsbook.probes.couplings`: routing's couplings on the primary capsules'
+  grid and on the image (:func:`couplings_for_class`, :func:`spread_to_image`,
+  :func:`map_ink_correlation`);
+* :mod:`capsbook.probes.plots`: the figures of chapters 9 and 10 (perturbation
+  grids, the atlas, traversals, coupling maps on a fixed scale centred on 1/10,
+  and :func:`overlay_pair` for MultiMNIST).
+
+Every name is importable from ``capsbook.probes`` itself, as the notebooks do.
+"""
+
+from capsbook.probes.couplings import (
+    UNIFORM_COUPLING,
+    couplings_for_class,
+    map_ink_correlation,
+    primary_capsule_lengths,
+    receptive_field,
+    spread_to_image,
+)
+from capsbook.probes.perturbation import (
+    DIFFERENCE_CMAP,
+    DIFFERENCE_SCALE,
+    difference_maps,
+    dimension_change,
+    ink_statistics,
+    perturbation_grid,
+    perturbation_offsets,
+    perturbed_poses,
+)
+from capsbook.probes.plots import (
+    mosaic,
+    overlay_pair,
+    plot_class_traversals,
+    plot_couplings_over_images,
+    plot_difference_atlas,
+    plot_pair_reconstructions,
+    plot_perturbation_grid,
+)
+
+__all__ = [
+    "DIFFERENCE_CMAP",
+    "DIFFERENCE_SCALE",
+    "UNIFORM_COUPLING",
+    "couplings_for_class",
+    "difference_maps",
+    "dimension_change",
+    "ink_statistics",
+    "map_ink_correlation",
+    "mosaic",
+    "overlay_pair",
+    "perturbation_grid",
+    "perturbation_offsets",
+    "perturbed_poses",
+    "plot_class_traversals",
+    "plot_couplings_over_images",
+    "plot_difference_atlas",
+    "plot_pair_reconstructions",
+    "plot_perturbation_grid",
+    "primary_capsule_lengths",
+    "receptive_field",
+    "spread_to_image",
+]

@@ -1,0 +1,158 @@
+"""Routing's couplings on the image: from the primary capsules' grid to the pixels they see.
+
+:func:`couplings_for_class` maps the couplings ``c_ij`` from the primary capsules
+to one digit capsule back onto the primary capsules' spatial grid (6x6 for 28x28
+inputs), using the type-major layout of :class:`capslib.nn.PrimaryCapsules`;
+:func:`spread_to_image` spreads such a grid over the input pixels each position
+sees (its receptive field), so that it can be drawn over the image, and
+:func:`map_ink_correlation` measures how much such a map follows the ink.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from capslib.functional import capsule_length
+
+#: The coupling of every primary capsule to every digit capsule before routing moves it:
+#: the uniform 1 / 10 of the ten classes (the routing logits start at 0).
+UNIFORM_COUPLING = 0.1
+
+
+def couplings_for_class(
+    couplings: Tensor,
+    classes: Tensor,
+    capsule_types: int,
+    grid: int,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """The couplings to one digit capsule per image, averaged over capsule types at each position.
+
+    ``couplings``: ``(batch, capsule_types * grid * grid, num_classes)`` as returned by
+    ``CapsNet(..., return_couplings=True)`` (type-major: capsule ``(type * grid + y) * grid + x``
+    sits at ``(y, x)``); ``classes``: ``(batch,)`` the digit capsule to show for each image;
+    ``weights``: optional ``(batch, in_caps)`` (e.g. :func:`primary_capsule_lengths`) to
+    weight each primary capsule (an inactive capsule's couplings say little).
+    Returns ``(batch, grid, grid)``: the (weighted) mean over types.
+    """
+    if not isinstance(couplings, Tensor) or couplings.ndim != 3:
+        got = (
+            f"shape {tuple(couplings.shape)}"
+            if isinstance(couplings, Tensor)
+            else type(couplings).__name__
+        )
+        raise ValueError(
+            f"couplings_for_class: expected couplings (batch, in_caps, num_classes), got {got}"
+        )
+    batch, in_caps, num_classes = couplings.shape
+    if in_caps != capsule_types * grid * grid:
+        raise ValueError(
+            f"couplings_for_class: expected {capsule_types} x {grid} x {grid} = "
+            f"{capsule_types * grid * grid} input capsules, got {in_caps}"
+        )
+    classes = torch.as_tensor(classes, device=couplings.device).long()
+    if classes.shape != (batch,) or classes.min() < 0 or classes.max() >= num_classes:
+        raise ValueError(
+            f"couplings_for_class: expected ({batch},) class indices in [0, {num_classes}), got {classes}"
+        )
+    chosen = couplings.gather(
+        2, classes.view(batch, 1, 1).expand(batch, in_caps, 1)
+    ).squeeze(2)  # (batch, in)
+    chosen = chosen.view(batch, capsule_types, grid, grid)
+    if weights is None:
+        return chosen.mean(dim=1)
+    if weights.shape != (batch, in_caps):
+        raise ValueError(
+            f"couplings_for_class: expected weights of shape ({batch}, {in_caps}), "
+            f"got {tuple(weights.shape)}"
+        )
+    w = weights.view(batch, capsule_types, grid, grid)
+    return (chosen * w).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)
+
+
+@torch.no_grad()
+def primary_capsule_lengths(model, images: Tensor) -> Tensor:
+    """The lengths of a :class:`capslib.models.CapsNet`'s primary capsules, ``(batch, in_caps)``."""
+    return capsule_length(model.primary_caps(torch.relu(model.conv1(images))), dim=-1)
+
+
+def receptive_field(config) -> tuple[int, int]:
+    """``(size, stride)`` in input pixels of one primary capsule position of a CapsNet configuration.
+
+    Paper: conv1 9x9 stride 1 then primary 9x9 stride 2 -> each position sees a
+    17x17 patch, and neighbouring positions are 2 pixels apart.
+    """
+    size = config.conv_kernel + (config.primary_kernel - 1)
+    return size, config.primary_stride
+
+
+def spread_to_image(
+    grid_map: Tensor, size: int, stride: int, image_size: int
+) -> Tensor:
+    """Spread a per-position map over the pixels each position sees; average where patches overlap.
+
+    ``grid_map``: ``(batch, grid, grid)``; position ``(y, x)`` covers pixels
+    ``[y * stride, y * stride + size)`` (same for ``x``).  Returns
+    ``(batch, image_size, image_size)``; pixels that no position sees are 0.
+    """
+    if (
+        not isinstance(grid_map, Tensor)
+        or grid_map.ndim != 3
+        or grid_map.shape[1] != grid_map.shape[2]
+    ):
+        got = (
+            f"shape {tuple(grid_map.shape)}"
+            if isinstance(grid_map, Tensor)
+            else type(grid_map).__name__
+        )
+        raise ValueError(
+            f"spread_to_image: expected a square map (batch, grid, grid), got {got}"
+        )
+    grid = grid_map.shape[1]
+    covered = (grid - 1) * stride + size
+    if covered > image_size:
+        raise ValueError(
+            f"spread_to_image: {grid} positions of size {size} and stride {stride} cover "
+            f"{covered} pixels, more than image_size={image_size}"
+        )
+    kernel = torch.ones(1, 1, size, size, dtype=grid_map.dtype, device=grid_map.device)
+    pad = image_size - covered
+    total = torch.nn.functional.conv_transpose2d(
+        grid_map.unsqueeze(1), kernel, stride=stride, output_padding=0
+    )
+    count = torch.nn.functional.conv_transpose2d(
+        torch.ones_like(grid_map).unsqueeze(1), kernel, stride=stride
+    )
+    total = torch.nn.functional.pad(total, (0, pad, 0, pad))
+    count = torch.nn.functional.pad(count, (0, pad, 0, pad))
+    return (total / count.clamp_min(1)).squeeze(1)
+
+
+def map_ink_correlation(maps: Tensor, images: Tensor) -> Tensor:
+    """Pearson's r between a coupling map's pixels and the ink of the image under them.
+
+    ``maps``: ``(batch, H, W)`` from :func:`spread_to_image`; ``images``: ``(batch, 1, H, W)``
+    or ``(batch, H, W)`` with ink in [0, 1].  The pixels no position sees (value 0 in ``maps``)
+    are left out.  Returns the r over all the remaining pixels of all the images (one number,
+    a 0-dim tensor): near +1 if routing sends the inked parts to the digit more than the
+    background, near 0 if the map does not follow the ink.
+    """
+    maps = torch.as_tensor(maps).detach().double()
+    ink = torch.as_tensor(images).detach().double()
+    if ink.ndim == 4:
+        ink = ink[:, 0]
+    if maps.ndim != 3 or ink.shape != maps.shape:
+        raise ValueError(
+            f"map_ink_correlation: expected maps (batch, H, W) and images of the same batch and "
+            f"size, got {tuple(maps.shape)} and {tuple(torch.as_tensor(images).shape)}"
+        )
+    seen = maps > 0
+    x, y = maps[seen], ink[seen]
+    x, y = x - x.mean(), y - y.mean()
+    denominator = (x.square().sum() * y.square().sum()).sqrt()
+    if denominator == 0:
+        raise ValueError(
+            "map_ink_correlation: a constant map or image has no correlation"
+        )
+    return (x * y).sum() / denominator
