@@ -196,7 +196,8 @@ _SCRIPT = r"""
   var signed = function (x) { return (x < 0 ? "\u2212" : "+") + Math.abs(x).toFixed(2); };
   function show(dim, step) {
     sliders.forEach(function (slider, d) {
-      if (d !== dim) slider.value = String(data.zero);       // one dimension at a time: the others back to 0
+      // one dimension at a time: this one at step, the others back to 0 (reset: all of them)
+      slider.value = String(d === dim ? step : data.zero);
       slider.parentNode.querySelector("output").textContent = signed(data.offsets[Number(slider.value)]);
     });
     digit.src = data.frames[dim][step];

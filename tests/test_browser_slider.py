@@ -85,6 +85,18 @@ def check_slider_moves(page, dimension: int | None = None) -> list[str]:
     root.locator("button.cps-reset").click()
     if digit.get_attribute("src") != data["frames"][0][data["zero"]]:
         problems.append("reset did not bring back the capsule's own reconstruction")
+    thumbs = [sliders.nth(d).input_value() for d in range(sliders.count())]
+    if any(value != str(data["zero"]) for value in thumbs):
+        problems.append(
+            f"after reset not every thumb is back at 0 (step {data['zero']}): {thumbs}"
+        )
+    labels = {
+        root.locator("output").nth(d).text_content().strip() for d in range(len(thumbs))
+    }
+    if labels != {"+0.00"}:
+        problems.append(
+            f"after reset the value labels read {sorted(labels)}, not +0.00"
+        )
     return problems
 
 
@@ -109,6 +121,8 @@ def test_a_standalone_slider_changes_the_digit(context, tmp_path):
         record = bookcheck.visit(context, f"{base_url}slider.html")
         try:
             assert check_slider_moves(record.page, dimension=2) == []
+            # dimension 0 too: the reset shows dimension 0, and used to leave its thumb moved
+            assert check_slider_moves(record.page, dimension=0) == []
             assert (
                 record.page.locator("div.capslib-pose-slider").get_attribute("data-dim")
                 == "0"
