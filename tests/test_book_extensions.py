@@ -5,6 +5,9 @@
   page without a chapter number fails the build under ``--warningiserror``.
 * ``figure_numbers``: figures and tables on ``notebooks/NN_*`` read "Fig. N.k", as the exercises do.
 * ``figure_images``: a numbered figure whose cell output is text, not a picture, fails the build.
+* ``hidden_plumbing``: a solution check and a glue-only cell run but do not show on the page,
+  with no tag in the notebook; and (``nb_merge_streams`` in ``_config.yml``) what one cell
+  prints in several flushes shows in one box.
 * ``chapter_times``: the preface's table lists every notebook in reading order with the time this
   build took to run it, and the full-mode time from ``results/notebook_times_full.json`` when it
   exists ("not yet" otherwise, with a note on how to measure it).
@@ -105,6 +108,17 @@ Do beta.
 )
 
 
+# Cells the reader must not see (no tags: hidden_plumbing tags them), and one whose prints,
+# flushed apart, arrive as several stream messages.
+PLUMBING_CELLS = [
+    "# check the reference solution (the code of the hidden solution above)\n"
+    "ANSWER_SHOWN = 'secret-answer-42'\nassert ANSWER_SHOWN",
+    "from capsbook.glue import glue\n\nglue('tiny_value', 'glued-value-7', display=False)",
+    "import sys, time\nfor i in range(3):\n"
+    "    print(f'streamline-{i}')\n    sys.stdout.flush()\n    time.sleep(0.3)",
+]
+
+
 def _tiny_book(
     root: Path, *, extra_page: str | None = None, full_times: dict | None = None
 ) -> Path:
@@ -124,15 +138,14 @@ def _tiny_book(
         ),
         root / "notebooks" / "03_first.ipynb",
     )
-    nbformat.write(
-        _notebook(
-            "12. Second",
-            "print(1 + 1)",
-            "```{exercise} Gamma\n:label: ex-12-a\n\nDo gamma.\n```\n\n"
-            "```{exercise} Delta\n:label: ex-12-b\n\nDo delta.\n```\n",
-        ),
-        root / "notebooks" / "12_second.ipynb",
+    second = _notebook(
+        "12. Second",
+        "print(1 + 1)",
+        "```{exercise} Gamma\n:label: ex-12-a\n\nDo gamma.\n```\n\n"
+        "```{exercise} Delta\n:label: ex-12-b\n\nDo delta.\n```\n",
     )
+    second.cells += [nbformat.v4.new_code_cell(source) for source in PLUMBING_CELLS]
+    nbformat.write(second, root / "notebooks" / "12_second.ipynb")
     nbformat.write(
         _notebook(
             "Appendix: extra",
@@ -280,3 +293,27 @@ def test_a_figure_whose_cell_prints_text_fails_the_build(tmp_path):
         "figure fig-12-diagram shows no image" in output
         and "<Figure size 750x460" in output
     ), output[-3000:]
+
+
+@pytest.mark.slow
+def test_plumbing_cells_run_but_do_not_show(tiny_book):
+    sys.path.insert(0, str(REPO / "tests" / "browser"))
+    import pagecheck
+
+    html = (tiny_book / "notebooks" / "12_second.html").read_text()
+    assert "secret-answer-42" not in html, "the solution check is shown"
+    assert "tiny_value" not in html, "the glue-only cell is shown"
+    assert pagecheck.visible_plumbing(html) == []
+    assert "Do gamma." in html, "the rest of the page is there"
+
+
+@pytest.mark.slow
+def test_one_cells_prints_are_one_box(tiny_book):
+    sys.path.insert(0, str(REPO / "tests" / "browser"))
+    import pagecheck
+
+    html = (tiny_book / "notebooks" / "12_second.html").read_text()
+    assert all(f"streamline-{i}" in html for i in range(3))
+    assert pagecheck.split_streams(html) == []
+    box = html[html.index("streamline-0") :]
+    assert "streamline-2" in box[: box.index("</pre>")], "the three lines share a box"

@@ -363,3 +363,58 @@ def test_preface_on_pooling_and_its_figure():
         and (ROOT / "book" / "figures" / "book_path.svg").exists()
     )
     assert "```{chapter-times}" in preface
+
+
+# The notebooks whose code is formatted to the page's width (88 columns, as ruff formats the
+# tree's .py files). pyproject.toml still exempts notebooks/** from E501; each chapter's owner
+# wraps theirs, and the list grows to every notebook when that exemption goes.
+NOTEBOOKS_AT_88 = [
+    f"notebooks/{name}.ipynb"
+    for name in sorted(
+        Path(p).stem for p in NOTEBOOKS if re.match(r"notebooks/0[0-5]_", p)
+    )
+]
+
+
+def test_code_of_the_formatted_notebooks_fits_88_columns():
+    """Longer lines are cut off on the page at 1280 px; `ruff check --select E501` finds them."""
+    import subprocess
+    import sys
+
+    assert len(NOTEBOOKS_AT_88) == 6, NOTEBOOKS_AT_88
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E501"]
+        + ["--line-length", "88", "--output-format", "concise", *NOTEBOOKS_AT_88],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_solution_checks_and_glue_only_cells_are_hidden_in_the_book():
+    """Every notebook, as the book reads it (``_ext/hidden_plumbing``): each cell that checks
+    a reference solution is removed, and each cell whose code only calls glue(...) carries
+    remove-cell or remove-input. The built pages are checked too (tests/test_browser.py)."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import hidden_plumbing
+
+    counts = {"check": 0, "glue": 0}
+    for name in NOTEBOOKS:
+        notebook = json.loads((ROOT / f"{name}.ipynb").read_text(encoding="utf-8"))
+        hidden_plumbing.hide_plumbing(notebook)
+        for cell in notebook["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            tags = set(cell.get("metadata", {}).get("tags", []))
+            if source.startswith(hidden_plumbing.CHECK_MARKER):
+                counts["check"] += 1
+                assert "remove-cell" in tags, (name, source[:80])
+            elif hidden_plumbing.plumbing_tag(source):
+                counts["glue"] += 1
+                assert tags & hidden_plumbing.HIDDEN, (name, source[:80])
+    assert counts["check"] >= 20, counts  # every chapter checks its solutions

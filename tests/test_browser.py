@@ -1025,3 +1025,137 @@ def test_exercise_numbers_in_a_page():
     assert bookcheck.check_exercise_numbers(silent, "A") == [
         "Exercise A.1: no check output under the box"
     ]
+
+
+# --------------------------------------------------------------------------- what no page may show
+# Static checks of every built page (tests/browser/pagecheck.py): no solution check or glue-only
+# cell shown, one printed stream in one box, no raw repr as a result, no path of the machine that
+# built the book, no heading twice, captions in the text's colour. Then each check on a made-up
+# page that breaks its rule.
+
+import pagecheck  # noqa: E402
+
+
+@browser_test
+@pytest.mark.parametrize("check", sorted(pagecheck.PAGE_CHECKS))
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_page_shows_nothing_it_must_not(docname, check):
+    require_built_book()
+    html = (HTML / f"{docname}.html").read_text(encoding="utf-8")
+    assert_no_problems(docname, pagecheck.PAGE_CHECKS[check](html))
+
+
+def _page(*cells: str, head: str = "") -> str:
+    body = "".join(f'<div class="cell docutils container">{c}</div>' for c in cells)
+    return f"<html><head>{head}</head><body><article>{body}</article></body></html>"
+
+
+def _input(code: str) -> str:
+    return f'<div class="cell_input docutils container"><pre>{code}</pre></div>'
+
+
+def _output(*blocks: tuple[str, str]) -> str:
+    inner = "".join(
+        f'<div class="output {kind} highlight-myst-ansi"><pre>{text}</pre></div>'
+        for kind, text in blocks
+    )
+    return f'<div class="cell_output docutils container">{inner}</div>'
+
+
+CLEAN = _page(
+    _input("print(accuracy)"),
+    _output(("stream", "accuracy 97.5%\nloss 0.031\n")),
+    head='<link rel="stylesheet" href="../_static/captions.css" />',
+)
+
+
+def test_a_clean_page_passes_every_page_check():
+    assert pagecheck.check_page(CLEAN) == []
+
+
+def test_visible_plumbing_is_caught():
+    check = _page(_input("# check the reference solution (the code ...)\nassert f(1)"))
+    glued = _page(_input("glue(&quot;a&quot;, 1, display=False)"))
+    assert pagecheck.visible_plumbing(check)
+    assert pagecheck.visible_plumbing(glued) == [
+        "a plumbing cell is shown: 'glue(\"a\", 1, display=False)'"
+    ]
+    assert pagecheck.visible_plumbing(_page(_input("x = f()\nglue('a', x)"))) == []
+
+
+def test_a_stream_split_into_boxes_is_caught():
+    split = _page(_output(("stream", "line 1\n"), ("stream", "line 2\n")))
+    assert pagecheck.split_streams(split) == [
+        "one cell prints its stdout in 2 boxes, from 'line 1'"
+    ]
+    apart = _page(_output(("stream", "out\n"), ("stderr", "warning\n")))
+    assert pagecheck.split_streams(apart) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'ch02_plain_0': 0.927, 'ch02_aug_0': 0.95}",
+        "0.9750000238418579",
+        "tensor([0.1000, 0.2000])",
+        "[('max', 0), ('none', 1)]",
+        "accuracy np.float64(0.975)",
+    ],
+)
+def test_raw_reprs_are_caught(text):
+    assert pagecheck.raw_reprs(_page(_output(("text_plain", text))))
+
+
+def test_formatted_numbers_are_not_raw_reprs():
+    text = "accuracy 97.50% | loss 3.1e-02 | 60,000 digits | sizes 28 -> 20 -> 6"
+    assert pagecheck.raw_reprs(_page(_output(("stream", text)))) == []
+
+
+def test_machine_paths_are_caught_and_urls_are_not():
+    page = _page(
+        _output(
+            ("stream", "MNIST from /home/alice/capsnet/data/MNIST/raw (complete)\n")
+        )
+    )
+    assert pagecheck.machine_paths(page) == [
+        "a machine path in an output: '/home/alice/capsnet/data/MNIST/raw'"
+    ]
+    fine = "https://github.com/a/b/c, results/mnist-paper/summary.json, $CAPSLIB_DATA/mnist"
+    assert pagecheck.machine_paths(_page(_output(("stream", fine)))) == []
+
+
+def test_a_heading_twice_is_caught():
+    page = "<article><h2>Exercises#</h2><p>x</p><h2>Exercises#</h2><h3>Other</h3></article>"
+    assert pagecheck.repeated_headings(page) == [
+        "the heading 'Exercises' appears 2 times"
+    ]
+
+
+def test_a_page_without_the_caption_style_is_caught():
+    assert pagecheck.caption_style_missing(_page()) == [
+        "the page does not load _static/captions.css"
+    ]
+
+
+@browser_test
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_captions_are_in_the_texts_colour(book, context, theme):
+    """A figure's caption is drawn in the colour of the text, not the theme's pale grey."""
+    require_built_book()
+    page = context.new_page()
+    try:
+        page.goto(f"{book.base_url}notebooks/00_setup.html")
+        page.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
+        colours = page.evaluate(
+            """() => {
+                const caption = document.querySelector('figure figcaption p, figcaption');
+                const text = document.querySelector('article p');
+                return [caption && getComputedStyle(caption).color,
+                        getComputedStyle(text).color];
+            }"""
+        )
+    finally:
+        page.close()
+    caption, text = colours
+    assert caption is not None, "no figure caption on the page"
+    assert caption == text, f"{theme} theme: caption {caption}, text {text}"
