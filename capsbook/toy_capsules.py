@@ -286,7 +286,6 @@ def draw_face_predictions(
     ax.set_yticks([])
     ax.set_title(
         title if title is not None else f"spread = {agreement_spread(predictions):.3f}",
-        fontsize=10,
     )
     return ax
 

@@ -396,3 +396,33 @@ def test_a_diagram_shows_as_a_png_in_ipython_even_before_any_pyplot_figure():
         assert _style.show_figures_as_png_in_ipython()
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_digit_grids_are_legible_at_the_pages_width():
+    """Fig. 0.1 and Fig. 1.4 (show_digits): labels and titles at least MIN_TEXT_PX high."""
+    import matplotlib.pyplot as plt
+
+    from capsbook.plots import MIN_TEXT_PX, show_digits, text_px_on_page
+
+    images, labels = torch.rand(30, 1, 28, 28), torch.arange(30) % 10
+    for n, predictions in [(30, None), (20, (labels[:20] + 1) % 10)]:
+        fig = show_digits(
+            images[:n], labels[:n], predictions=predictions, ncols=10, title="digits"
+        )
+        assert text_px_on_page(fig) >= MIN_TEXT_PX, text_px_on_page(fig)
+        plt.close(fig)
+
+
+def test_text_px_on_page_sees_a_figure_shrunk_to_the_column():
+    import matplotlib.pyplot as plt
+
+    from capsbook.plots import MIN_TEXT_PX, PAGE_WIDTH_PX, text_px_on_page
+
+    fig, ax = plt.subplots(figsize=(14, 3), dpi=100)
+    ax.set_title("eight points", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    # 14 inches shown in 700 px: 50 px an inch, so 8 pt is 8 / 72 * 50 = 5.6 px
+    assert text_px_on_page(fig) == pytest.approx(8 / 72 * PAGE_WIDTH_PX / 14)
+    assert text_px_on_page(fig) < MIN_TEXT_PX
+    plt.close(fig)
