@@ -355,3 +355,30 @@ def test_plot_pair_reconstructions_marks_a_wrong_reading():
     )  # order does not matter; 7 is wrong
     assert "L: 3, 5" in titles
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- linear probes
+from capsbook.probes import probe_r2  # noqa: E402
+
+
+def test_probe_r2_reads_a_linear_quantity_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(300, 6, generator=g)
+    targets = torch.stack(
+        [
+            features @ torch.arange(1.0, 7.0) + 5,  # linear in the features
+            torch.randn(300, generator=g),  # unrelated
+        ],
+        1,
+    )
+    r2 = probe_r2(features, targets, splits=4)
+    assert r2.shape == (4, 2)
+    assert (r2[:, 0] > 0.999).all()
+    assert r2[:, 1].mean() < 0.05
+    # the same seed gives the same halvings: a paired comparison is possible
+    assert torch.equal(r2, probe_r2(features, targets, splits=4))
+
+
+def test_probe_r2_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="same n"):
+        probe_r2(torch.randn(10, 3), torch.randn(9, 1))

@@ -11,6 +11,8 @@ dimension [of the digit capsule] by intervals of 0.05 in the range
 * :mod:`capsbook.probes.couplings`: routing's couplings on the primary capsules'
   grid and on the image (:func:`couplings_for_class`, :func:`spread_to_image`,
   :func:`map_ink_correlation`);
+* :mod:`capsbook.probes.linear`: linear probes, what a pose holds beyond the class
+  (:func:`probe_r2`);
 * :mod:`capsbook.probes.plots`: the figures of chapters 9 and 10 (perturbation
   grids, the atlas, traversals, coupling maps on a fixed scale centred on 1/10,
   and :func:`overlay_pair` for MultiMNIST).
@@ -26,6 +28,7 @@ from capsbook.probes.couplings import (
     receptive_field,
     spread_to_image,
 )
+from capsbook.probes.linear import probe_r2
 from capsbook.probes.perturbation import (
     DIFFERENCE_CMAP,
     DIFFERENCE_SCALE,
@@ -66,6 +69,7 @@ __all__ = [
     "plot_pair_reconstructions",
     "plot_perturbation_grid",
     "primary_capsule_lengths",
+    "probe_r2",
     "receptive_field",
     "spread_to_image",
 ]
