@@ -204,10 +204,12 @@ def primary_capsules_reshape_across_positions(
     feature fired rather than the properties of one entity, which destroys the
     meaning of the pose.  It appears when Keras/TensorFlow code, where
     ``Reshape((-1, 8))`` of a channels-last map is correct, is ported line for
-    line to PyTorch's channels-first tensors.  The network still trains:
-    chapter 7 measures the cost of a short run against the sampling range (no
-    measurable difference after 40-80 steps of a small CapsNet), but the
-    capsules no longer describe one position.
+    line to PyTorch's channels-first tensors.  The network still trains, and
+    accuracy does not show the bug (the layers after it have separate weights
+    for every group of 8, so they learn from either grouping).  Its cost is in
+    what a capsule is: chapter 7 measures, with autograd, that a buggy capsule
+    depends on 8 overlapping 17x17 windows of the image instead of one, and
+    that one buggy capsule in nine mixes two feature maps.
 
     **Guarded by** ``tests/test_nn.py``:
     ``test_capsule_vectors_hold_the_channels_of_one_type_at_one_position``
