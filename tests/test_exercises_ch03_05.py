@@ -183,33 +183,39 @@ def test_prediction_vectors_shared_matrix_fails():
 
 
 # --- Exercise 5.2: the agreement update -------------------------------------------------------
-def test_routing_update_summed_over_batch_is_named_as_the_shared_logits_bug():
-    def shared(b, u_hat, v):
-        return b + (u_hat * v.unsqueeze(1)).sum(dim=-1).sum(dim=0, keepdim=True)
+def test_cosine_update_reference_passes_and_ignores_length():
+    assert ch05.check_cosine_update(ch05.reference_cosine_update, verbose=False).passed
+    b = torch.zeros(1, 2, 1)
+    u_hat = torch.tensor([[[[3.0, 0.0]], [[0.0, 0.0]]]])  # (1, 2, 1, 2): long, and zero
+    v = torch.tensor([[[1.0, 1.0]]])  # 45 degrees from the first
+    out = ch05.reference_cosine_update(b, u_hat, v)
+    assert out[0, 0, 0] == pytest.approx(math.cos(math.pi / 4)) and out[0, 1, 0] == 0
 
-    report = ch05.check_routing_update(shared, verbose=False)
-    assert "don't sum the agreement over the batch" in hint_of(
-        report, "every entry right"
+
+def test_cosine_update_with_the_papers_dot_product_is_named():
+    report = ch05.check_cosine_update(
+        lambda b, u_hat, v: b + (u_hat * v.unsqueeze(1)).sum(dim=-1), verbose=False
     )
-    assert not report.failed_on(
-        "linear in v"
-    )  # it is linear: no "no softmax, no squash" hint
+    assert "the paper's dot product" in hint_of(report, "every entry right")
+    assert report.failed_on("3 times longer")
 
 
-def test_routing_update_that_replaces_b_is_named():
-    report = ch05.check_routing_update(
-        lambda b, u_hat, v: (u_hat * v.unsqueeze(1)).sum(dim=-1), verbose=False
-    )
-    assert "add the agreement to the old logits" in hint_of(report, "by hand")
-    assert not report.failed_on("linear in v")
+def test_cosine_update_with_one_length_left_in_is_named():
+    def half(b, u_hat, v):
+        return b + (u_hat * v.unsqueeze(1)).sum(dim=-1) / u_hat.norm(dim=-1)
+
+    report = ch05.check_cosine_update(half, verbose=False)
+    assert "length of v_j as well" in hint_of(report, "every entry right")
 
 
-def test_routing_update_through_a_squash_fails_the_linearity_case():
-    report = ch05.check_routing_update(
-        lambda b, u_hat, v: b + (u_hat * cf.squash(v).unsqueeze(1)).sum(-1),
-        verbose=False,
-    )
-    assert "no softmax, squash or norm" in hint_of(report, "linear in v")
+def test_cosine_update_that_divides_by_zero_fails():
+    def unsafe(b, u_hat, v):
+        v = v.unsqueeze(1)
+        return b + (u_hat * v).sum(-1) / (u_hat.norm(dim=-1) * v.norm(dim=-1))
+
+    report = ch05.check_cosine_update(unsafe, verbose=False)
+    assert not report.failed_on("every entry right")
+    assert "0 / 0 is NaN" in hint_of(report, "no NaN")
 
 
 # --- Exercise 5.3: two parents, two clusters --------------------------------------------------

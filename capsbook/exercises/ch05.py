@@ -12,11 +12,11 @@ from .report import CheckReport, check, guarded
 
 __all__ = [
     "check_prediction_vectors",
-    "check_routing_update",
+    "check_cosine_update",
     "check_competing_clusters",
     "check_wrong_parent",
     "reference_prediction_vectors",
-    "reference_routing_update",
+    "reference_cosine_update",
     "reference_competing_clusters",
     "reference_wrong_parent",
     "wrong_parent_predictions",
@@ -72,54 +72,63 @@ def check_prediction_vectors(fn, *, verbose: bool = True) -> CheckReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 5.2: one update of the routing logits
+# Exercise 5.2: agreement by angle
 # ---------------------------------------------------------------------------------------------
-def reference_routing_update(
-    b: torch.Tensor, u_hat: torch.Tensor, v: torch.Tensor
+def reference_cosine_update(
+    b: torch.Tensor, u_hat: torch.Tensor, v: torch.Tensor, eps: float = 1e-12
 ) -> torch.Tensor:
-    """Line 7 of Procedure 1: ``b_ij + u_hat_j|i . v_j``, per example.
+    """Line 7 with the cosine for the dot product: ``b_ij + cos(u_hat_j|i, v_j)``, per example.
 
     ``b``: ``(batch, in_caps, out_caps)``; ``u_hat``: ``(batch, in_caps,
-    out_caps, out_dim)``; ``v``: ``(batch, out_caps, out_dim)``.
+    out_caps, out_dim)``; ``v``: ``(batch, out_caps, out_dim)``. Where either vector is
+    zero the cosine is taken as 0 (no agreement to add).
     """
-    return b + (u_hat * v.unsqueeze(1)).sum(dim=-1)
+    v = v.unsqueeze(1)
+    dot = (u_hat * v).sum(dim=-1)
+    return b + dot / (u_hat.norm(dim=-1) * v.norm(dim=-1)).clamp_min(eps)
 
 
 @guarded
-def check_routing_update(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 5.2: ``fn(b, u_hat, v)`` returns the updated logits ``b_ij + u_hat_j|i . v_j``.
+def check_cosine_update(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 5.2: ``fn(b, u_hat, v)`` returns ``b_ij + cos(u_hat_j|i, v_j)``.
 
     Shapes: ``b`` ``(batch, in_caps, out_caps)``, ``u_hat`` ``(batch, in_caps,
     out_caps, out_dim)``, ``v`` ``(batch, out_caps, out_dim)``; the answer is
-    shaped like ``b``, computed for each example on its own.  A wrong answer
-    is compared with the typical mistakes (logits replaced, agreement summed
-    or averaged over the batch) to name the one it makes.
+    shaped like ``b``, computed for each example on its own. A wrong answer
+    is compared with the typical mistakes (the paper's dot product, one of the
+    two lengths left in, logits replaced, the agreement summed over the batch)
+    to name the one it makes; the answer must not change when a prediction is
+    made longer, and must stay finite where a prediction is zero.
     """
     b, u_hat, v = (
         _random(3, 4, 2, seed=2),
         _random(3, 4, 2, 5, seed=3),
         _random(3, 2, 5, seed=4),
     )
-    agreement = (u_hat * v.unsqueeze(1)).sum(dim=-1)
-    expected = b + agreement
+    expected = reference_cosine_update(b, u_hat, v)
+    dot = (u_hat * v.unsqueeze(1)).sum(dim=-1)
     mistakes = [
         (
-            agreement,
-            "add the agreement to the old logits (b + ...): replacing them forgets the earlier iterations",
+            b + dot,
+            "that is the paper's dot product: divide it by both lengths, "
+            "|u_hat_j|i| and |v_j|, to keep only the angle",
         ),
         (
-            b + agreement.sum(dim=0, keepdim=True),
-            "each example has its own logits: don't sum the agreement over "
-            "the batch (the shared-logits bug of the Common mistakes section)",
+            b + dot / u_hat.norm(dim=-1),
+            "divide by the length of v_j as well as by that of u_hat_j|i",
         ),
         (
-            b + agreement.mean(dim=0, keepdim=True),
-            "each example has its own logits: don't average the agreement "
-            "over the batch",
+            b + dot / v.norm(dim=-1).unsqueeze(1),
+            "divide by the length of u_hat_j|i as well as by that of v_j",
         ),
         (
-            b + (u_hat * v.unsqueeze(1)).sum(dim=(-1, 2), keepdim=False).unsqueeze(-1),
-            "pair each prediction u_hat_j|i with the output v_j of the same parent j: sum over out_dim only",
+            expected - b,
+            "add the agreement to the old logits (b + ...): replacing them forgets the "
+            "earlier iterations",
+        ),
+        (
+            b + (expected - b).sum(dim=0, keepdim=True),
+            "each example has its own logits: don't sum the agreement over the batch",
         ),
     ]
 
@@ -129,41 +138,40 @@ def check_routing_update(fn, *, verbose: bool = True) -> CheckReport:
                 return hint
         return fallback
 
-    with check(
-        "Exercise 5.2: the agreement update of the logits", verbose=verbose
-    ) as report:
+    with check("Exercise 5.2: agreement by angle", verbose=verbose) as report:
         with report.attempt("runs on b (3, 4, 2), u_hat (3, 4, 2, 5), v (3, 2, 5)"):
             out = torch.as_tensor(fn(b.clone(), u_hat.clone(), v.clone())).double()
             if not report.expect(
                 out.shape == b.shape,
                 "returns a tensor shaped like b (batch, in_caps, out_caps)",
-                f"got {tuple(out.shape)}; the dot product sums over out_dim only",
+                f"got {tuple(out.shape)}; the cosine is over out_dim only",
             ):
                 return report
-            hand = float(b[0, 1, 1] + u_hat[0, 1, 1] @ v[0, 1])
-            report.expect(
-                abs(float(out[0, 1, 1]) - hand) < 1e-8,
-                "b[0,1,1] + u_hat[0,1,1] . v[0,1] (by hand)",
-                diagnose(
-                    out,
-                    "b_ij + (u_hat_j|i . v_j): a dot product over out_dim, added to b",
-                ),
-            )
             report.expect(
                 torch.allclose(out, expected, atol=1e-8),
                 "every entry right, for every example",
-                diagnose(out, "compare your formula with line 7 of Procedure 1"),
+                diagnose(out, "b_ij + (u_hat_j|i . v_j) / (|u_hat_j|i| |v_j|)"),
             )
-            # affine in v: out(2v) - out(v) = out(v) - out(0), whatever else is wrong
-            doubled = torch.as_tensor(fn(b.clone(), u_hat.clone(), 2 * v)).double()
-            at_zero = torch.as_tensor(
-                fn(b.clone(), u_hat.clone(), torch.zeros_like(v))
-            ).double()
+            longer = u_hat.clone()
+            longer[:, 0] *= 3.0
             report.expect(
-                torch.allclose(doubled - out, out - at_zero, atol=1e-8),
-                "the update is linear in v (twice the output, twice the change)",
-                "the agreement is a plain dot product u_hat_j|i . v_j: no softmax, squash or norm "
-                "applied to it or to v",
+                torch.allclose(
+                    torch.as_tensor(fn(b.clone(), longer, v.clone())).double(),
+                    out,
+                    atol=1e-8,
+                ),
+                "a prediction made 3 times longer changes nothing",
+                "the update must depend on the angle only: divide by the lengths",
+            )
+        with report.attempt("a zero prediction"):
+            silent = u_hat.clone()
+            silent[0, 1] = 0.0
+            at_zero = torch.as_tensor(fn(b.clone(), silent, v.clone())).double()
+            report.expect(
+                bool(torch.isfinite(at_zero).all())
+                and torch.allclose(at_zero[0, 1], b[0, 1], atol=1e-8),
+                "a zero prediction adds nothing, and no NaN",
+                "0 / 0 is NaN: keep the denominator away from 0 (e.g. clamp_min(1e-12))",
             )
     return report
 
