@@ -19,6 +19,11 @@ trace: the first thing to read before optimising anything.
 
 Everything is written as JSON (``--json``) with the device name, the mode and
 the software versions.
+
+The step it times is the trainer's own (:mod:`capslib.train.step`, through
+:mod:`capslib.bench_step`, which also profiles it); the timer and the
+yardsticks (a GEMM, the GPUs' peaks, the routing loop) are in
+:mod:`capslib.bench_reference`.
 """
 
 from __future__ import annotations
@@ -28,153 +33,43 @@ import json
 import os
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from . import runtime as mode_lib
-from .cpu_memory import keep_freed_memory
-from .flops import flops_per_image
-from .precision import DTYPES, choose_dtype, cpu_bf16_units, cpu_flags
-
-#: Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from the vendors' data sheets.
-BF16_PEAK_TFLOPS = {
-    "H100 SXM": 989.4,
-    "H100 80GB HBM3": 989.4,
-    "H100 NVL": 835.5,
-    "H100 PCIe": 756.5,
-    "H100": 756.5,
-    "H200": 989.4,
-    "GH200": 989.4,
-    "A100": 312.0,
-    "L40S": 362.1,
-    "L4": 121.0,
-    "A10G": 70.0,
-    "A10": 125.0,
-    "T4": 65.0,
-    "V100": 125.0,
-}
-MODEL_NAMES = (
-    "capsnet-paper",
-    "capsnet-small",
-    "capsnet-tiny",
-    "baseline-paper",
-    "baseline-small",
-    "baseline-tiny",
+from .bench_reference import (
+    BF16_PEAK_TFLOPS,
+    bench_routing,
+    bf16_peak_tflops,
+    cpu_capabilities,
+    gemm_gflops,
+    sync,
+    time_calls,
 )
+from .bench_step import MODEL_NAMES, make_model, profile_training, training_step
+from .cpu_memory import keep_freed_memory
+from .devices import parse_device
+from .flops import flops_per_image
+from .precision import DTYPES, choose_dtype
+from .train.step import autocast
 
-
-def bf16_peak_tflops(device_name: str) -> float | None:
-    """The dense bf16 peak of a known GPU (longest matching name), else ``None``."""
-    matches = [key for key in BF16_PEAK_TFLOPS if key.lower() in device_name.lower()]
-    return BF16_PEAK_TFLOPS[max(matches, key=len)] if matches else None
-
-
-def make_model(
-    name: str, device: torch.device, input_size: int = 28
-) -> torch.nn.Module:
-    """``capsnet-paper``, ``capsnet-small``, ``capsnet-tiny``, ``baseline-paper``, ... on ``device``."""
-    from .train.trainer import TrainConfig, build_model
-
-    if name not in MODEL_NAMES:
-        raise ValueError(
-            f"bench: expected a model among {', '.join(MODEL_NAMES)}, got {name!r}"
-        )
-    kind, size = name.split("-")
-    return build_model(TrainConfig(model=kind, config=size), input_size).to(device)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _autocast(device: torch.device, dtype: str):
-    if dtype == "float32":
-        return torch.autocast(device.type, enabled=False)
-    return torch.autocast(
-        device.type, dtype={"bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-    )
-
-
-def _loss(model, images, labels):
-    from .models import CapsNet
-
-    if isinstance(model, CapsNet) or isinstance(
-        getattr(model, "_orig_mod", None), CapsNet
-    ):
-        base = getattr(model, "_orig_mod", model)
-        return base.loss(model(images, targets=labels), images, labels).total
-    return torch.nn.functional.cross_entropy(model(images).float(), labels)
-
-
-def training_step(
-    model: torch.nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    dtype: str,
-    device: torch.device,
-) -> Callable[[], None]:
-    """One training step on a fixed batch, as a function to time: forward and loss under ``dtype``
-    autocast (``"float32"``: none), backward, an Adam update (learning rate 1e-3).
-
-    ``model`` is a CapsNet (its own loss: margin plus reconstruction), a CNN
-    (cross-entropy), or either one compiled with ``torch.compile``.
-    """
-    from .train.trainer import make_optimizer
-
-    optimizer = make_optimizer(model.parameters(), 1e-3)
-
-    def step() -> None:
-        with _autocast(device, dtype):
-            loss = _loss(model, images, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
-def time_calls(fn, *, steps: int, warmup: int, device: torch.device) -> list[float]:
-    """Seconds of each of ``steps`` calls of ``fn()``, after ``warmup`` untimed calls.
-
-    On a GPU the device is synchronised before each clock reading, so a
-    call's time includes its kernels, not only their launch.  Report the
-    median (or compare variants timed in turns), not one call.
-    """
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def gemm_gflops(
-    device: torch.device,
-    *,
-    size: int = 2048,
-    repeats: int = 5,
-    dtype: torch.dtype = torch.float32,
-) -> list[float]:
-    """GFLOP/s of ``repeats`` matrix multiplies ``(size x size) @ (size x size)`` in ``dtype`` on ``device``.
-
-    The reference a training step is compared with on a CPU: what one large
-    GEMM reaches on these cores now, measured in the same run as the step
-    (``2 * size**3`` FLOPs per multiply).
-    """
-    generator = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
-    b = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
-    times = time_calls(lambda: a @ b, steps=repeats, warmup=1, device=device)
-    return [2 * size**3 / t / 1e9 for t in times]
+__all__ = [
+    "BF16_PEAK_TFLOPS",
+    "MODEL_NAMES",
+    "bench_model",
+    "bench_routing",
+    "bf16_peak_tflops",
+    "cpu_capabilities",
+    "gemm_gflops",
+    "main",
+    "make_model",
+    "profile_training",
+    "run_bench",
+    "sync",
+    "time_calls",
+    "training_step",
+]
 
 
 def bench_model(
@@ -208,7 +103,7 @@ def bench_model(
 
     @torch.no_grad()
     def infer():
-        with _autocast(device, dtype):
+        with autocast(device, choose_dtype(dtype, device).autocast):
             out = runner(images)
         return out
 
@@ -240,105 +135,6 @@ def bench_model(
         "steps": steps,
         "warmup": warmup,
     }
-
-
-def bench_routing(
-    device: torch.device,
-    *,
-    batch: int = 32,
-    in_caps: int = 1152,
-    out_caps: int = 10,
-    out_dim: int = 16,
-    iterations: int = 3,
-    repeats: int = 3,
-) -> dict:
-    """Time :func:`~capslib.functional.dynamic_routing` against :func:`~capslib.functional.dynamic_routing_loop`.
-
-    Same input, same run; also checks that both give the same ``v``.
-    """
-    from .functional import dynamic_routing, dynamic_routing_loop
-
-    u_hat = torch.randn(
-        batch, in_caps, out_caps, out_dim, generator=torch.Generator().manual_seed(0)
-    ).to(device)
-    with torch.no_grad():
-        vectorised = time_calls(
-            lambda: dynamic_routing(u_hat, iterations),
-            steps=repeats,
-            warmup=1,
-            device=device,
-        )
-        loop = time_calls(
-            lambda: dynamic_routing_loop(u_hat, iterations),
-            steps=repeats,
-            warmup=0,
-            device=device,
-        )
-        difference = (
-            (
-                dynamic_routing(u_hat, iterations)
-                - dynamic_routing_loop(u_hat, iterations)
-            )
-            .abs()
-            .max()
-            .item()
-        )
-    v_s, l_s = statistics.median(vectorised), statistics.median(loop)
-    return {
-        "batch": batch,
-        "in_caps": in_caps,
-        "out_caps": out_caps,
-        "out_dim": out_dim,
-        "iterations": iterations,
-        "vectorised_ms": 1e3 * v_s,
-        "loop_ms": 1e3 * l_s,
-        "speedup": l_s / v_s,
-        "max_abs_difference": difference,
-    }
-
-
-def profile_training(
-    name: str,
-    batch_size: int,
-    dtype: str,
-    device: torch.device,
-    out_dir: Path,
-    *,
-    steps: int = 5,
-    compile: bool = False,
-    rows: int = 25,
-) -> str:
-    """Profile ``steps`` training steps; write the top-ops table and a Chrome trace to ``out_dir``; return the table."""
-    from torch.profiler import ProfilerActivity, profile
-
-    model = make_model(name, device)
-    runner = torch.compile(model) if compile else model
-    images = torch.rand(batch_size, 1, 28, 28, device=device)
-    labels = torch.randint(0, 10, (batch_size,), device=device)
-    step = training_step(runner, images, labels, dtype=dtype, device=device)
-
-    for _ in range(3):
-        step()
-    _sync(device)
-    activities = [ProfilerActivity.CPU] + (
-        [ProfilerActivity.CUDA] if device.type == "cuda" else []
-    )
-    with profile(activities=activities, record_shapes=True) as prof:
-        for _ in range(steps):
-            step()
-        _sync(device)
-    sort_by = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
-    table = prof.key_averages().table(sort_by=sort_by, row_limit=rows)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    header = (
-        f"{mode_lib.describe_run(device=device)} | model={name} batch={batch_size} dtype={dtype} "
-        f"compile={compile} steps={steps}\n"
-    )
-    (out_dir / "profile_top_ops.txt").write_text(
-        header + table + "\n", encoding="utf-8"
-    )
-    prof.export_chrome_trace(str(out_dir / "profile_trace.json"))
-    return header + table
 
 
 def _print_result(result: dict) -> None:
@@ -434,14 +230,17 @@ def run_bench(
                         warmup=warmup,
                         compile=compile,
                     )
-                except torch.OutOfMemoryError:
+                except (torch.OutOfMemoryError, MemoryError, RuntimeError) as err:
+                    if not _out_of_memory(err):
+                        raise
                     result = {
                         "model": name,
                         "batch_size": batch_size,
                         "dtype": used,
                         "error": "out of memory",
                     }
-                    torch.cuda.empty_cache()
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
                 result["requested_dtype"] = dtype
                 report["results"].append(result)
     if gemm_reference:
@@ -489,16 +288,11 @@ def run_bench(
     return report
 
 
-def cpu_capabilities(flags: set[str] | None = None) -> dict[str, bool]:
-    """What decides how fast this CPU trains: ``{"AVX2": ..., "AVX-512": ..., "AVX512_BF16": ..., "AMX": ...}``."""
-    flags = cpu_flags() if flags is None else flags
-    units = cpu_bf16_units(flags)
-    return {
-        "AVX2": "avx2" in flags,
-        "AVX-512": "avx512f" in flags,
-        "AVX512_BF16": "AVX512_BF16" in units,
-        "AMX": "AMX" in units,
-    }
+def _out_of_memory(err: BaseException) -> bool:
+    """A GPU's ``OutOfMemoryError``, Python's ``MemoryError``, or the CPU allocator's refusal."""
+    return isinstance(err, (torch.OutOfMemoryError, MemoryError)) or (
+        "can't allocate memory" in str(err) or "out of memory" in str(err).lower()
+    )
 
 
 def _csv(kind):
@@ -516,16 +310,24 @@ def _csv(kind):
 def _device_or_exit(parser: argparse.ArgumentParser, name: str) -> torch.device:
     """``--device`` as a torch.device, or a one-line error (unknown name, or CUDA without a GPU)."""
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        parser.error(f"--device: expected cpu, cuda or cuda:N, got {name!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error(
-            f"--device {name}: no CUDA GPU is available here (torch {torch.__version__}); use --device cpu"
-        )
-    if device.type not in ("cpu", "cuda"):
-        parser.error(f"--device: expected cpu, cuda or cuda:N, got {name!r}")
-    return device
+        return parse_device(name, "--device")
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def _check_folder(parser: argparse.ArgumentParser, option: str, path: Path) -> None:
+    """Refuse an output folder that is a file or cannot be created or written, before any timing."""
+    for where in [path, *path.parents]:
+        if where.exists():
+            if not where.is_dir():
+                parser.error(
+                    f"{option} {path}: {where} is a file, not a folder; choose a folder"
+                )
+            if not os.access(where, os.W_OK | os.X_OK):
+                parser.error(
+                    f"{option} {path}: cannot write under {where}; choose a writable folder"
+                )
+            return
 
 
 def _check_writable(parser: argparse.ArgumentParser, path: Path) -> None:
@@ -583,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile-dir", default="results/profile")
     args = parser.parse_args(argv)
+    try:
+        mode_lib.get_mode()  # a bad CAPSLIB_MODE: one line now, not a traceback in the report
+    except ValueError as err:
+        parser.error(str(err))
     device = _device_or_exit(parser, args.device)
     for option, values in (
         ("--batch-sizes", args.batch_sizes),
@@ -598,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--warmup: expected 0 or more, got {args.warmup}")
     if args.json:
         _check_writable(parser, Path(args.json))
+    if args.profile:
+        _check_folder(parser, "--profile-dir", Path(args.profile_dir))
     if device.type == "cpu":
         keep_freed_memory()
     for name in args.models:

@@ -94,7 +94,9 @@ def test_routing_comparison_times_each_version_and_checks_they_agree(monkeypatch
         time.sleep(0.25)
         return real_loop(u_hat, iterations, **kwargs) + 0.25
 
-    monkeypatch.setattr(functional, "dynamic_routing_loop", slow_wrong_loop)
+    import capslib.bench_reference as bench_reference
+
+    monkeypatch.setattr(bench_reference, "dynamic_routing_loop", slow_wrong_loop)
     sabotaged = bench_routing(torch.device("cpu"), **settings)
     assert sabotaged["loop_ms"] >= 250 and sabotaged["vectorised_ms"] < 250
     assert sabotaged["max_abs_difference"] == pytest.approx(0.25, abs=1e-6)
@@ -270,3 +272,86 @@ def test_json_naming_a_directory_is_refused_before_the_benchmark(
     with pytest.raises(SystemExit):
         main(["--models", "capsnet-tiny", "--json", str(tmp_path)])
     assert "is a directory" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------
+# issue 24, case 17: the bench handles a bad mode, an unwritable output and running out of memory
+# ----------------------------------------------------------------------------
+def test_a_bad_mode_is_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("CAPSLIB_MODE", "garbage")
+    with pytest.raises(SystemExit) as stop:
+        main(["--models", "capsnet-tiny", "--no-routing"])
+    err = capsys.readouterr().err
+    assert (
+        stop.value.code == 2
+        and "CAPSLIB_MODE must be one of quick, full or auto" in err
+    )
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file", "read-only"])
+def test_an_unwritable_profile_dir_is_refused_before_profiling(
+    where, tmp_path, capsys, monkeypatch
+):
+    import os
+
+    import capslib.bench as bench
+
+    monkeypatch.setattr(
+        bench, "profile_training", lambda *a, **k: pytest.fail("profiling ran")
+    )
+    (tmp_path / "a-file").write_text("")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    target = {
+        "file": tmp_path / "a-file",
+        "under-a-file": tmp_path / "a-file" / "profile",
+        "read-only": locked / "profile",
+    }[where]
+    if where == "read-only" and os.access(locked, os.W_OK):
+        pytest.skip("running as root: every folder is writable")
+    with pytest.raises(SystemExit):
+        main(["--models", "capsnet-tiny", "--profile", "--profile-dir", str(target)])
+    err = capsys.readouterr().err
+    assert "--profile-dir" in err and "Traceback" not in err
+
+
+def test_running_out_of_cpu_memory_is_recorded_not_raised(monkeypatch):
+    import capslib.bench as bench
+
+    def too_big(name, batch_size, *args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 94080000000 bytes"
+        )
+
+    monkeypatch.setattr(bench, "bench_model", too_big)
+    report = run_bench(
+        models=["capsnet-tiny"],
+        batch_sizes=[30000],
+        dtypes=["float32"],
+        device=torch.device("cpu"),
+        steps=1,
+        warmup=0,
+        verbose=False,
+        gemm_reference=False,
+    )
+    assert report["results"][0]["error"] == "out of memory"
+
+
+def test_the_bench_times_the_trainers_own_step():
+    """One training loop: a step of the bench updates the weights exactly as the trainer's step."""
+    from capslib.bench import training_step
+    from capslib.train.step import compute_loss, make_optimizer, optimizer_step
+
+    torch.manual_seed(0)
+    model = make_model("capsnet-tiny", torch.device("cpu"))
+    twin = make_model("capsnet-tiny", torch.device("cpu"))
+    twin.load_state_dict(model.state_dict())
+    images, labels = torch.rand(4, 1, 28, 28), torch.tensor([1, 2, 3, 4])
+    training_step(model, images, labels, dtype="float32", device=torch.device("cpu"))()
+    optimizer = make_optimizer(twin.parameters(), 1e-3)
+    loss, _ = compute_loss(twin, images, labels, capsnet=twin)
+    optimizer_step(loss, optimizer)
+    for (name, a), b in zip(model.state_dict().items(), twin.state_dict().values()):
+        assert torch.equal(a, b), name

@@ -54,7 +54,9 @@ def test_crash_during_write_leaves_last_good_checkpoint(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", dying_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(
+        CheckpointError, match="could not write the checkpoint .*disk full"
+    ):
         save_checkpoint(path, _state(2))
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1

@@ -11,7 +11,7 @@ import torch
 SCRIPT = textwrap.dedent("""
     import os, sys, torch
     from capslib.train import TrainConfig
-    from capslib.train.trainer import Trainer
+    from capslib.train import Trainer
     config = TrainConfig(config="tiny", dataset="mnist-sample", epochs=1, batch_size=32, train_size=64,
                          validation_size=32, test_size=32, mode="quick", device="cpu", progress=False,
                          eval_batch_size=32, dtype="float32")

@@ -202,3 +202,107 @@ def test_the_shipped_mnist_capsnet_scores_at_least_995_on_the_10000_test_digits(
         )
     assert right / 10_000 >= 0.995
     assert right / 10_000 == summary["test_accuracy_float16"]
+
+
+# ----------------------------------------------------------------------------
+# issue 24: a check that can fail, a manifest covered by the integrity check, one-line errors
+# ----------------------------------------------------------------------------
+def _copy(shipped_tiny, tmp_path):
+    root, _, _ = shipped_tiny
+    copy = tmp_path / "models"
+    shutil.copytree(root / "models", copy)
+    return copy
+
+
+def _edit(copy, change, *, reseal=False):
+    """Edit the tiny model's manifest entry; ``reseal``: recompute its entry_sha256 as export does."""
+    path = copy / "MANIFEST.json"
+    manifest = json.loads(path.read_text())
+    entry = manifest["models"]["tiny-capsnet"]
+    change(entry)
+    if reseal:
+        entry["entry_sha256"] = pretrained.entry_digest(entry)
+    path.write_text(json.dumps(manifest, indent=2))
+
+
+def test_check_and_list_fail_without_a_manifest(shipped_tiny, tmp_path, capsys):
+    from capslib.pretrained.__main__ import main
+
+    copy = _copy(shipped_tiny, tmp_path)
+    (copy / "MANIFEST.json").unlink()
+    for action in ("check", "list"):
+        assert main([action, "--directory", str(copy)]) == 2
+        err = capsys.readouterr().err
+        assert "MANIFEST.json is missing" in err and err.count("\n") == 1
+
+
+def test_check_fails_when_the_measured_accuracy_is_not_the_recorded_one(
+    shipped_tiny, tmp_path, capsys
+):
+    from capslib.pretrained.__main__ import ACCURACY_TOLERANCE, main
+
+    copy = _copy(shipped_tiny, tmp_path)
+    assert main(["check", "--directory", str(copy)]) == 0
+    assert ": ok" in capsys.readouterr().out
+
+    def record(entry):
+        entry["summary"]["test_accuracy_float16"] = 0.5
+
+    _edit(
+        copy, record, reseal=True
+    )  # even with its digest remade, the number must hold
+    assert main(["check", "--directory", str(copy)]) == 1
+    captured = capsys.readouterr()
+    assert "(recorded 0.5000): FAILED" in captured.out
+    assert "no longer measure" in captured.err
+    assert ACCURACY_TOLERANCE == 0.002
+
+
+def test_an_edited_manifest_entry_is_refused(shipped_tiny, tmp_path):
+    """The SHA256 covered the weights but not the entry that says how to build the model."""
+    copy = _copy(shipped_tiny, tmp_path)
+
+    def fewer_iterations(entry):
+        entry["architecture"]["arguments"]["routing_iterations"] = 1
+
+    _edit(copy, fewer_iterations)
+    with pytest.raises(PretrainedError, match="was changed after export") as err:
+        pretrained.load("tiny-capsnet", directory=copy)
+    assert "MANIFEST.json" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_entry_without_its_sha256_names_the_manifest(shipped_tiny, tmp_path):
+    copy = _copy(shipped_tiny, tmp_path)
+    _edit(copy, lambda entry: entry.pop("sha256"), reseal=True)
+    with pytest.raises(PretrainedError, match=r"lacks sha256.*Fix:"):
+        pretrained.load("tiny-capsnet", directory=copy)
+
+
+def test_weights_that_do_not_fit_the_architecture_are_one_line(shipped_tiny, tmp_path):
+    copy = _copy(shipped_tiny, tmp_path)
+
+    def wider(entry):
+        entry["architecture"]["arguments"]["conv_channels"] = 32
+
+    _edit(copy, wider, reseal=True)
+    with pytest.raises(PretrainedError, match="do not fit the architecture") as err:
+        pretrained.load("tiny-capsnet", directory=copy)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [("gpu", "expected cpu, cuda or cuda:N"), ("cuda:3", "cuda:3")],
+)
+def test_a_bad_device_is_one_line(device, message):
+    if device.startswith("cuda") and torch.cuda.device_count() > 3:
+        pytest.skip("this machine has a cuda:3")
+    with pytest.raises(ValueError, match=message) as err:
+        pretrained.load("mnist-capsnet", device=device)
+    assert "\n" not in str(err.value)
+
+
+def test_the_shipped_manifest_entries_are_sealed():
+    for name in pretrained.available():
+        entry = pretrained.info(name)  # verifies entry_sha256
+        assert entry["entry_sha256"] == pretrained.entry_digest(entry)

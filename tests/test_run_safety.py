@@ -14,10 +14,9 @@ import time
 import pytest
 import torch
 
-from capslib.train import TrainConfig, read_metrics, train
+from capslib.train import TrainConfig, Trainer, TrainingInterrupted, read_metrics, train
 from capslib.train.checkpoint import CheckpointError, save_checkpoint
 from capslib.train.run_folder import RunFolderError, RunLock
-from capslib.train.trainer import Trainer, TrainingInterrupted
 
 TINY = dict(
     model="capsnet",
@@ -116,7 +115,9 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_note(tmp_path, caps
         "no longer running (pid 999999 on some-host); taking it over"
         in capsys.readouterr().err
     )
-    assert not (folder / ".lock").exists()  # released at the end of the run
+    assert (
+        folder / ".lock"
+    ).read_text() == ""  # released (emptied, not deleted) at the end
 
 
 def test_the_second_process_on_one_folder_is_refused_while_the_first_trains(tmp_path):
@@ -366,7 +367,7 @@ def test_an_unwritable_folder_fails_before_any_data_is_loaded(
 
     loaded = []
     monkeypatch.setattr(
-        "capslib.train.trainer.load_run_data", lambda *a, **k: loaded.append(1)
+        "capslib.train.setup.load_run_data", lambda *a, **k: loaded.append(1)
     )
     real_write = pathlib.Path.write_bytes
 

@@ -14,7 +14,7 @@ from capslib.train import (
     read_metrics,
     train,
 )
-from capslib.train.trainer import autocast_dtype, make_scheduler
+from capslib.train.step import autocast_dtype, make_scheduler
 
 TINY = dict(
     model="capsnet",
@@ -205,7 +205,7 @@ def test_accuracy_counts_single_and_two_digit_labels():
 def test_every_dataset_loads_on_the_device_with_its_shapes(
     dataset, size, labels_per_image
 ):
-    from capslib.train.trainer import load_run_data
+    from capslib.train.run_data import load_run_data
 
     config = TrainConfig(
         **{**TINY, "dataset": dataset, "train_size": 64, "test_size": 32}
@@ -221,7 +221,7 @@ def test_every_dataset_loads_on_the_device_with_its_shapes(
 
 
 def test_multimnist_pairs_are_made_on_demand_fresh_each_epoch_from_uint8_digits():
-    from capslib.train.trainer import load_run_data
+    from capslib.train.run_data import load_run_data
 
     config = TrainConfig(
         **{**TINY, "dataset": "multimnist", "train_size": 64, "test_size": 32}
@@ -256,7 +256,7 @@ def test_multimnist_pairs_are_made_on_demand_fresh_each_epoch_from_uint8_digits(
 def test_multimnist_reconstructs_each_digit_from_its_own_capsule(monkeypatch):
     """The loss decodes each label's capsule alone and compares it with that digit's image (paper, Section 6)."""
     from capslib.models import capsnet_loss
-    from capslib.train.trainer import Trainer
+    from capslib.train import Trainer
 
     trainer = Trainer(
         TrainConfig(
@@ -331,7 +331,7 @@ def test_mnist_in_quick_mode_uses_the_sample_offline_and_full_mode_refuses(
     import socket
 
     from capslib.data import DataNotFoundError, sources
-    from capslib.train.trainer import load_run_data
+    from capslib.train.run_data import load_run_data
 
     with socket.socket() as s:  # a closed loopback port: "no network" answered at once
         s.bind(("127.0.0.1", 0))
@@ -408,8 +408,7 @@ def test_resume_refuses_a_changed_augmentation_naming_both_values_and_the_fix(
 def test_resume_refuses_every_setting_that_changes_training(
     uninterrupted, field, value
 ):
-    from capslib.train import CheckpointError
-    from capslib.train.trainer import Trainer
+    from capslib.train import CheckpointError, Trainer
 
     saved = _saved_config(uninterrupted.run_dir)
     assert saved[field] != value
@@ -448,7 +447,8 @@ def test_every_config_field_is_either_compared_or_allowed_to_change_on_purpose()
     """A new TrainConfig field is compared on resume unless it is added to RESUMABLE_CHANGES deliberately."""
     import dataclasses
 
-    from capslib.train.trainer import RESUMABLE_CHANGES, Trainer
+    from capslib.train import Trainer
+    from capslib.train.config import RESUMABLE_CHANGES
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert RESUMABLE_CHANGES <= fields
@@ -581,7 +581,7 @@ def test_evaluation_is_unaugmented_whatever_the_shift_setting_and_rng(model):
     """Trainer.evaluate on the same weights gives the same loss and accuracy for max_shift 0, 2 or 6 and any RNG
     state, equal to the model run by hand on the unshifted validation images (in eval mode: no dropout)."""
     from capslib.data.device import random_shifts, shift_images
-    from capslib.train.trainer import Trainer
+    from capslib.train import Trainer
 
     results, weights = [], None
     for max_shift, rng_seed in ((0, 1), (2, 2), (6, 3)):
@@ -620,7 +620,7 @@ def test_evaluation_is_unaugmented_whatever_the_shift_setting_and_rng(model):
 
 def _zero_gradient_fraction(dtype: str) -> float:
     """One step on 8 digits at init: the fraction of DigitCaps weight gradients that are exactly zero."""
-    from capslib.train.trainer import Trainer
+    from capslib.train import Trainer
 
     trainer = Trainer(
         TrainConfig(**{**TINY, "dtype": dtype, "train_size": 64}), verbose=False
@@ -640,7 +640,7 @@ def _zero_gradient_fraction(dtype: str) -> float:
 
 def test_float16_training_scales_the_loss_so_gradients_do_not_flush_to_zero():
     """Without loss scaling, fp16 autocast flushed a third of the DigitCaps gradients to zero (issue 14)."""
-    from capslib.train.trainer import Trainer
+    from capslib.train import Trainer
 
     fp16 = Trainer(TrainConfig(**{**TINY, "dtype": "float16"}), verbose=False)
     fp16.setup()
@@ -653,7 +653,7 @@ def test_float16_training_scales_the_loss_so_gradients_do_not_flush_to_zero():
 def test_a_diverging_run_stops_naming_the_step_and_keeps_its_last_good_checkpoint(
     tmp_path,
 ):
-    from capslib.train.trainer import TrainingDiverged
+    from capslib.train import TrainingDiverged
 
     run = tmp_path / "run"
     train(TrainConfig(**{**TINY, "epochs": 1, "out": str(run)}), verbose=False)
@@ -749,7 +749,7 @@ def test_training_stops_at_a_target_validation_accuracy(tmp_path):
 
 
 def test_pooled_cnn_matches_the_capsnet_parameter_count_within_a_few_percent():
-    from capslib.train.trainer import build_model
+    from capslib.builders import build_model
 
     for size in (28, 40):
         capsnet = build_model(TrainConfig(model="capsnet", config="small"), size)

@@ -15,7 +15,10 @@ git) and need no network:
 
 :func:`load` checks the SHA256 before it unpickles anything: a missing,
 damaged or altered file is refused with an error that names the file and the
-command that remakes it.
+command that remakes it.  The manifest entry that says how to build the model
+is covered too: each entry carries ``entry_sha256``, a SHA256 over the rest of
+the entry (:func:`entry_digest`), so an edited architecture or summary is
+refused as well.
 
 >>> capslib.pretrained.available()                          # doctest: +SKIP
 ['mnist-capsnet', 'multimnist-capsnet']
@@ -33,6 +36,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+
+from ..devices import parse_device
 
 __all__ = [
     "PretrainedError",
@@ -65,10 +70,26 @@ def _directory(directory: str | os.PathLike | None) -> Path:
     return Path(directory) if directory is not None else PACKAGE_DIR
 
 
+REMAKE_ALL = (
+    "reinstall capslib (pip install --force-reinstall ...), or remake the models with "
+    "`bash scripts/train_shipped_models.sh all`"
+)
+#: The keys every manifest entry holds.
+ENTRY_KEYS = ("file", "sha256", "bytes", "architecture", "summary", "entry_sha256")
+
+
+def entry_digest(entry: dict) -> str:
+    """The SHA256 of a manifest entry without its ``entry_sha256`` (canonical JSON: sorted keys)."""
+    rest = {key: value for key, value in entry.items() if key != "entry_sha256"}
+    return hashlib.sha256(
+        json.dumps(rest, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    ).hexdigest()
+
+
 def _manifest(directory: str | os.PathLike | None = None) -> dict[str, Any]:
     path = _directory(directory) / MANIFEST_NAME
     if not path.is_file():
-        return {}
+        raise PretrainedError(f"the manifest {path} is missing. Fix: {REMAKE_ALL}")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -76,7 +97,12 @@ def _manifest(directory: str | os.PathLike | None = None) -> dict[str, Any]:
             f"{path} is not valid JSON ({err}); reinstall capslib, or remake the models with "
             "`bash scripts/train_shipped_models.sh all`"
         ) from err
-    return manifest.get("models", {})
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(models, dict):
+        raise PretrainedError(
+            f'{path} holds no "models" table: it is not a capslib manifest. Fix: {REMAKE_ALL}'
+        )
+    return models
 
 
 def available(directory: str | os.PathLike | None = None) -> list[str]:
@@ -90,7 +116,25 @@ def info(name: str, directory: str | os.PathLike | None = None) -> dict:
     if name not in models:
         shipped = ", ".join(sorted(models)) or "none"
         raise PretrainedError(f"no shipped model named {name!r}; available: {shipped}")
-    return models[name]
+    entry = models[name]
+    where = _directory(directory) / MANIFEST_NAME
+    missing = (
+        [key for key in ENTRY_KEYS if key not in entry]
+        if isinstance(entry, dict)
+        else ["everything"]
+    )
+    if missing:
+        raise PretrainedError(
+            f"the entry of {name!r} in {where} lacks {', '.join(missing)}: the manifest was "
+            f"edited or damaged. Fix: {REMAKE_ALL}"
+        )
+    if entry_digest(entry) != entry["entry_sha256"]:
+        raise PretrainedError(
+            f"the entry of {name!r} in {where} was changed after export (its content does not "
+            f"match its entry_sha256), so it may no longer say how to build these weights. "
+            f"Fix: undo the edit, or {REMAKE_ALL}"
+        )
+    return entry
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -142,6 +186,8 @@ def load(
     weights are missing, or their SHA256 differs from the manifest's (damaged or altered).
     """
     entry = info(name, directory)
+    if device is not None:
+        device = parse_device(device, "pretrained.load: device")
     path = _directory(directory) / entry["file"]
     remake = (
         f"Fix: reinstall capslib (pip install --force-reinstall ...), or remake it: "
@@ -159,8 +205,15 @@ def load(
             f"the manifest expects {entry['sha256']}. {remake}"
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = build(entry["architecture"])
-    model.load_state_dict({key: value.float() for key, value in state.items()})
+    try:
+        model = build(entry["architecture"])
+        model.load_state_dict({key: value.float() for key, value in state.items()})
+    except (RuntimeError, TypeError, ValueError, KeyError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise PretrainedError(
+            f"the weights of {name!r} do not fit the architecture its manifest entry describes "
+            f"({type(err).__name__}: {first}). {remake}"
+        ) from None
     model.eval()
     if device is not None:
         model.to(device)

@@ -21,17 +21,10 @@ from ..cpu_memory import keep_freed_memory
 from ..data.sources import DataNotFoundError
 from ..precision import DTYPES
 from .checkpoint import CheckpointError
+from .config import CONFIGS, DATASETS, MODELS, VALUE_CHECKS, TrainConfig
+from .interrupts import TrainingDiverged, TrainingInterrupted
 from .run_folder import RunFolderError
-from .trainer import (
-    CONFIGS,
-    DATASETS,
-    MODELS,
-    VALUE_CHECKS,
-    TrainConfig,
-    TrainingDiverged,
-    TrainingInterrupted,
-    train,
-)
+from .trainer import train
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,9 +23,11 @@ it stops with an error naming the file and the fix.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,53 @@ def state_checksum(state: Any) -> str:
     return digest.hexdigest()
 
 
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Remove the ``.<name>.tmp-PID`` files that writers of ``path`` which are no longer running
+    left behind (a ``kill -9`` in the middle of :func:`save_checkpoint`); returns their names."""
+    path = Path(path)
+    removed = []
+    for leftover in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover.name)
+    return sorted(removed)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _write_failed(path: Path, err: BaseException) -> CheckpointError:
+    """The one-line error of a checkpoint that could not be written (a full disk, most often)."""
+    try:
+        usage = shutil.disk_usage(path.parent)
+        space = (
+            f"the disk holding {path.parent} has {usage.free / 1e6:,.0f} MB free "
+            f"of {usage.total / 1e9:,.1f} GB"
+        )
+    except OSError:
+        space = f"the disk holding {path.parent} could not be queried"
+    full = isinstance(err, OSError) and err.errno == errno.ENOSPC
+    detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    previous = (
+        f"the previous {path.name} is intact"
+        if path.exists()
+        else f"no {path.name} was there before"
+    )
+    return CheckpointError(
+        f"could not write the checkpoint {path} ({'the disk is full' if full else detail}); "
+        f"{space}; {previous}, and the unfinished file was removed. Fix: free space there "
+        f"(or choose another --out), then continue with --resume."
+    )
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically, keeping the previous checkpoint as ``*.prev.pt``.
 
@@ -137,12 +186,20 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     state = {**state, "checksum": state_checksum(state)}
+    remove_stale_temporaries(path)
     with deferred():
         try:
-            with open(temporary, "wb") as handle:
-                torch.save(state, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                with open(temporary, "wb") as handle:
+                    torch.save(state, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except (
+                OSError,
+                RuntimeError,
+            ) as err:  # torch reports a full disk as a RuntimeError
+                temporary.unlink(missing_ok=True)
+                raise _write_failed(path, err) from err
             if path.exists():
                 os.replace(
                     path, previous_path(path)
@@ -169,9 +226,12 @@ def load_state(
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for a damaged file
+        detail = str(err).splitlines()[0] if str(err) else "no detail"
+        if "weights_only" in str(err):  # never pass on torch's advice to unpickle code
+            detail = "not a file that loads safely with torch.load(weights_only=True)"
         raise CheckpointError(
             f"the {what} {path} is corrupt or unreadable ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It was left as it is. {fix}"
+            f"{detail}). It was left as it is. {fix}"
         ) from err
     missing = (
         [key for key in required if key not in state]
@@ -204,15 +264,21 @@ def resume_path(path: str | os.PathLike) -> tuple[Path, str | None]:
     previous = previous_path(path)
     if path.exists() or not previous.is_file():
         return path, None
+    removed = remove_stale_temporaries(path)
     leftovers = sorted(p.name for p in path.parent.glob(f".{path.name}.tmp-*"))
     message = (
         f"note: {path} is missing but the previous checkpoint {previous} is there (a crash while the "
         f"checkpoint was being replaced). Resuming from {previous}: up to one epoch of progress made "
         f"after it will be redone."
     )
+    if removed:
+        message += (
+            f" Unfinished file(s) of the crashed write removed: {', '.join(removed)}."
+        )
     if leftovers:
         message += (
-            f" Unfinished temporary file(s) left as they are: {', '.join(leftovers)}."
+            f" Unfinished temporary file(s) of a running process left as they are: "
+            f"{', '.join(leftovers)}."
         )
     return previous, message
 

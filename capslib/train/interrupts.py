@@ -21,7 +21,21 @@ import contextlib
 import signal
 import threading
 
-__all__ = ["deferred", "terminate_as_interrupt"]
+__all__ = [
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "deferred",
+    "terminate_as_interrupt",
+]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped early (Ctrl-C); a checkpoint of the current step was written."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights became NaN or infinite; no checkpoint was written after the last good one."""
+
 
 _SIGNALS = tuple(
     s

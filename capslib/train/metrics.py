@@ -53,18 +53,42 @@ class MetricsWriter:
             handle.flush()
 
     def truncate_after(self, step: int) -> None:
-        """Drop records beyond ``step`` (a resumed run rewrites what came after its checkpoint)."""
+        """Drop records beyond ``step`` (a resumed run rewrites what came after its checkpoint).
+
+        Lines that are not records (cut short by a crash, or valid JSON that is not an object
+        with an integer ``step``) are dropped too.  The file is replaced atomically, as the
+        checkpoints are: a crash during the rewrite leaves the old file, never a part of it.
+        """
         if not self.enabled or not self.path.is_file():
             return
         kept = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by the interruption
-            if record.get("step", 0) <= step:
+            record = _record(line)
+            if record is not None and record.get("step", 0) <= step:
                 kept.append(line)
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        temporary = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        try:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write("".join(line + "\n" for line in kept))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+def _record(line: str) -> dict | None:
+    """The record on ``line``, or ``None`` when it is not one (cut short, or not an object with an int step)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    step = record.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int):
+        return None
+    return record
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
@@ -79,11 +103,9 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
         )
     records = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
+        record = _record(line) if line.strip() else None
+        if record is not None:
+            records.append(record)
     return records
 
 

@@ -9,8 +9,10 @@ What a run folder guarantees (README, "Training from the command line"):
 * **locked.**  While a run writes the folder it holds an exclusive lock on
   ``<folder>/.lock`` (``fcntl.flock``, released by the kernel when the
   process ends, however it ends); a second run on the same folder is refused
-  with the holder's PID.  A lock file left by a dead process is stale and
-  is taken over, with a note;
+  with the holder's PID.  The lock file stays in the folder (unlinking it
+  at release would let two runs lock two different files of one name); a
+  run that ends empties it, so one left with a PID in it was left by a
+  process that died, and is taken over, with a note;
 * **resumable and never mixed.**  Every run gets a random run id, stored in
   its checkpoints (``last.pt``, ``best.pt``) and its summary; a resume
   adopts a ``best.pt`` only if it carries the same run id;
@@ -97,12 +99,18 @@ class RunLock:
         self.stale_note: str | None = None
 
     def acquire(self) -> RunLock:
-        previous = (
-            self.path.read_text(encoding="utf-8", errors="replace").strip()
-            if self.path.exists()
-            else ""
-        )
-        self.handle = open(self.path, "a+", encoding="utf-8")
+        if self.path.is_dir() or (self.path.exists() and not self.path.is_file()):
+            raise RunFolderError(
+                f"--out {self.path.parent}: {self.path} is a folder, not the run's lock file; "
+                f"remove it (`rmdir {self.path}`) or choose another --out"
+            )
+        try:
+            self.handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as err:
+            raise RunFolderError(
+                f"--out {self.path.parent}: cannot open the lock file {self.path} "
+                f"({err.strerror or err}); choose another --out, or fix its permissions"
+            ) from None
         if fcntl is not None:
             try:
                 fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -115,6 +123,10 @@ class RunLock:
                     f"--out {self.path.parent}: another run is writing this folder ({holder}); "
                     f"wait for it to finish, stop it, or choose another --out"
                 ) from None
+        self.handle.seek(0)
+        previous = (
+            self.handle.read().strip()
+        )  # read under the lock: no other run writes it now
         if previous:
             self.stale_note = (
                 f"note: {self.path} was left by a run that is no longer running ({previous}); "
@@ -127,9 +139,12 @@ class RunLock:
         return self
 
     def release(self) -> None:
+        """Empty the lock file (a clean end) and unlock it; the file itself stays (see the module docstring)."""
         if self.handle is not None:
             try:
-                self.path.unlink()
+                self.handle.seek(0)
+                self.handle.truncate()
+                self.handle.flush()
             except OSError:
                 pass
             self.handle.close()  # closing releases the flock
