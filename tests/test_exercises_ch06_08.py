@@ -218,69 +218,7 @@ def test_primary_layout_reference_passes_and_the_reshape_pitfall_fails():
     assert "holds the 8 channels of type 2 at (1, 0)" in failures(report)
 
 
-# -- chapter 8 -------------------------------------------------------------------
-def test_validation_split_reference_passes():
-    assert ch08.check_validation_split(
-        ch08.reference_validation_split, verbose=False
-    ).passed
-
-
-@pytest.mark.parametrize(
-    "wrong, failure",
-    [
-        (
-            lambda n, k, seed: (torch.arange(n), torch.arange(k)),
-            "every example is in exactly one part",
-        ),
-        (
-            lambda n, k, seed: (torch.arange(k, n), torch.arange(k)),
-            "another seed gives another validation set",
-        ),
-        (
-            lambda n, k, seed: (lambda p: (p[k:], p[:k]))(torch.randperm(n)),
-            "the same seed gives the same split",
-        ),
-    ],
-)
-def test_validation_split_wrong_answers_fail(wrong, failure):
-    report = ch08.check_validation_split(wrong, verbose=False)
-    assert failure in failures(report)
-
-
-def test_learning_rate_reference_passes_and_matches_the_documented_values():
-    assert ch08.reference_learning_rate(0) == 1e-3
-    assert ch08.reference_learning_rate(2000) == pytest.approx(9.6e-4)
-    assert ch08.check_learning_rate(ch08.reference_learning_rate, verbose=False).passed
-
-
-def test_learning_rate_staircase_and_per_step_decay_fail(capsys):
-    staircase = ch08.check_learning_rate(lambda step: 1e-3 * 0.96 ** (step // 2000))
-    assert staircase.failures == ["step 1: 0.00099998", "step 1,000: 0.000979796"]
-    assert "that is the staircase" in capsys.readouterr().out
-    per_step = ch08.check_learning_rate(lambda step: 1e-3 * 0.96**step, verbose=False)
-    assert len(per_step.failures) == 6 and "not per step" in str(per_step)
-
-
-def test_select_by_validation_reference_passes_and_test_set_selection_fails(capsys):
-    assert ch08.check_select_by_validation(
-        ch08.reference_select_by_validation, verbose=False
-    ).passed
-
-    def by_test(history):
-        best = max(history, key=lambda r: r["test_accuracy"])
-        return best["epoch"], best["test_accuracy"]
-
-    report = ch08.check_select_by_validation(by_test)
-    assert "picks epoch 3" in failures(report)
-    assert "best TEST epoch" in capsys.readouterr().out
-
-    def last_on_tie(history):
-        best = max(reversed(history), key=lambda r: r["val_accuracy"])
-        return best["epoch"], best["test_accuracy"]
-
-    assert "picks epoch 3" in failures(
-        ch08.check_select_by_validation(last_on_tie, verbose=False)
-    )
+# chapter 8's checks are tested in tests/test_exercises_ch07_08.py
 
 
 @pytest.mark.parametrize(
@@ -288,7 +226,8 @@ def test_select_by_validation_reference_passes_and_test_set_selection_fails(caps
     [
         ch07.check_conv_output_size,
         ch07.check_capsnet_parameters,
-        ch08.check_learning_rate,
+        ch08.check_final_lr_fraction,
+        ch08.check_early_stop,
     ],
 )
 def test_an_unfinished_stub_is_reported_once_not_once_per_case(check):

@@ -1,9 +1,9 @@
-"""Checks for the exercises of chapter 8 (training on a GPU, and evaluating honestly).
+"""Checks for the exercises of chapter 8 (training, and evaluating honestly).
 
-Evaluation hygiene is the theme: a validation split carved from the training
-data with a seeded generator, the learning-rate schedule of the official
-implementation, and choosing the model to report by validation accuracy,
-never by test accuracy.
+Evaluation hygiene and the schedule are the theme, each applied somewhere the
+chapter did not show it: a validation split where examples come in groups
+(no group on both sides), the learning rate at the end of a run under another
+batch size, and early stopping decided on the validation split alone.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ def _unfinished(report: CheckReport) -> bool:
 
 
 __all__ = [
-    "check_validation_split",
-    "check_learning_rate",
-    "check_select_by_validation",
+    "check_group_split",
+    "check_final_lr_fraction",
+    "check_early_stop",
     "check_error_range",
-    "reference_validation_split",
-    "reference_learning_rate",
-    "reference_select_by_validation",
+    "reference_group_split",
+    "reference_final_lr_fraction",
+    "reference_early_stop",
     "reference_error_range",
 ]
 
@@ -36,77 +36,118 @@ def _indices(value) -> torch.Tensor:
     out = torch.as_tensor(value)
     if out.dim() != 1 or out.is_floating_point():
         raise ValueError(
-            f"expected a 1-D tensor of integer indices, got shape {tuple(out.shape)} of {out.dtype}"
+            "expected a 1-D tensor of integer indices, "
+            f"got shape {tuple(out.shape)} of {out.dtype}"
         )
     return out.long()
 
 
-@guarded
-def check_validation_split(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 8.1: ``fn(n, val_size, seed)`` returns ``(train_idx, val_idx)``, a seeded random split.
+def _groups_case() -> torch.Tensor:
+    """Group ids of 300 examples: 30 groups of 10, ids not contiguous, examples shuffled."""
+    ids = torch.arange(30) * 7 + 3  # 3, 10, 17, ...: ids are labels, not positions
+    order = torch.randperm(300, generator=torch.Generator().manual_seed(123))
+    return ids.repeat_interleave(10)[order]
 
-    ``train_idx``: ``(n - val_size,)``; ``val_idx``: ``(val_size,)``; together
-    a permutation of ``range(n)``; the same seed gives the same split, another
-    seed another one.
+
+@guarded
+def check_group_split(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 8.1: ``fn(groups, val_groups, seed)`` returns ``(train_idx, val_idx)``.
+
+    ``groups``: ``(n,)`` integer ids, the source each example was made from
+    (the two digits of a MultiMNIST overlay, the shifted copies of one digit).
+    ``val_idx`` holds every example of ``val_groups`` whole groups, chosen by
+    a seeded permutation of the distinct ids; ``train_idx`` all the others.
     """
-    n, val_size = 1000, 100
-    with check("Exercise 8.1: a validation split", verbose=verbose) as report:
-        with report.attempt("splits 1,000 examples into 900 + 100"):
-            train_idx, val_idx = (_indices(part) for part in fn(n, val_size, 0))
-            report.expect(
-                len(train_idx) == n - val_size and len(val_idx) == val_size,
-                "900 training and 100 validation indices",
-                f"got {len(train_idx)} and {len(val_idx)}",
+    groups = _groups_case()
+    n, val_groups = len(groups), 6
+    with check("Exercise 8.1: a validation split by groups", verbose=verbose) as report:
+        with report.attempt("splits 300 examples of 30 groups, 6 groups held out"):
+            train_idx, val_idx = (
+                _indices(part) for part in fn(groups.clone(), val_groups, 0)
             )
             both = torch.cat([train_idx, val_idx])
             report.expect(
                 len(both) == n and torch.equal(both.sort().values, torch.arange(n)),
                 "every example is in exactly one part (no overlap, none lost)",
-                "split ONE permutation of range(n): its first val_size entries for validation, the rest "
-                "for training; an example in both parts makes the validation score optimistic",
+                f"got {len(train_idx)} training and {len(val_idx)} validation "
+                "indices; return positions 0..n-1 of the examples, each once",
+            )
+            shared = set(groups[train_idx].tolist()) & set(groups[val_idx].tolist())
+            report.expect(
+                not shared,
+                "no group has examples on both sides",
+                f"{len(shared)} groups are on both sides: you split the examples, "
+                "not the groups; choose whole group ids, then take all their examples",
+            )
+            chosen = set(groups[val_idx].tolist())
+            report.expect(
+                len(chosen) == val_groups,
+                "the validation part holds exactly 6 whole groups (60 examples)",
+                f"got {len(chosen)} groups; permute the DISTINCT ids "
+                "(groups.unique()), not the examples",
             )
         with report.attempt("is seeded"):
-            again = [_indices(part) for part in fn(n, val_size, 0)]
+            again = _indices(fn(groups.clone(), val_groups, 0)[1])
             report.expect(
-                torch.equal(again[1], val_idx) and torch.equal(again[0], train_idx),
+                torch.equal(again.sort().values, val_idx.sort().values),
                 "the same seed gives the same split",
-                "draw the permutation from torch.Generator().manual_seed(seed), not the global RNG",
+                "draw the permutation from torch.Generator().manual_seed(seed)",
             )
-            other = _indices(fn(n, val_size, 1)[1])
+            other = _indices(fn(groups.clone(), val_groups, 1)[1])
             report.expect(
                 not torch.equal(other.sort().values, val_idx.sort().values),
-                "another seed gives another validation set",
-                "use the seed: torch.randperm(n, generator=torch.Generator().manual_seed(seed))",
+                "another seed holds out other groups",
+                "use the seed; taking the first or smallest ids is not random",
             )
     return report
 
 
 @guarded
-def check_learning_rate(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 8.2: ``fn(step)`` is the learning rate after ``step`` optimiser steps.
+def check_final_lr_fraction(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 8.2: ``fn(decay_rate, decay_steps, epochs, train_size, batch_size)``.
 
-    The official implementation's schedule: ``1e-3 * 0.96 ** (step / 2000)``
-    (TensorFlow's ``exponential_decay`` without staircase): 1e-3 at step 0,
-    9.6e-4 at step 2,000.
+    The learning rate at the end of the run as a fraction of the starting one,
+    under ``lr = lr0 * decay_rate ** (step / decay_steps)`` (no staircase), with
+    ``train_size // batch_size`` steps per epoch (the trainer drops the last
+    partial batch).
     """
-    steps = [0, 1, 1000, 2000, 4000, 10_000, 60_000]
-    with check("Exercise 8.2: the learning-rate schedule", verbose=verbose) as report:
-        for step in steps:
-            expected = reference_learning_rate(step)
-            with report.attempt(f"step {step:,}"):
-                got = float(fn(step))
-                hint = f"got {got:.6g}"
-                if (
-                    step
-                    and math.isclose(got, 1e-3 * 0.96 ** (step // 2000), rel_tol=1e-9)
-                    and step % 2000
+    cases = [
+        (0.96, 2000, 20, 55_000, 128),  # capslib's default schedule: ends at 0.84
+        (0.9, 430, 20, 55_000, 128),  # the shipped run's: ends at 0.12
+        (0.9, 430, 20, 55_000, 512),  # the same flags at 4 x the batch
+        (0.9, 107, 20, 55_000, 512),
+        (0.5, 10, 3, 1_000, 100),
+    ]
+    with check(
+        "Exercise 8.2: where a learning-rate schedule ends", verbose=verbose
+    ) as report:
+        for args in cases:
+            rate, decay_steps, epochs, n, batch = args
+            expected = reference_final_lr_fraction(*args)
+            with report.attempt(
+                f"decay {rate} per {decay_steps:,} steps, {epochs} epochs of "
+                f"{n:,} at batch {batch}"
+            ):
+                got = float(fn(*args))
+                hint = f"got {got:.4g}"
+                unfloored = rate ** (epochs * n / batch / decay_steps)
+                ceiled = rate ** (epochs * -(-n // batch) / decay_steps)
+                if math.isclose(got, unfloored, rel_tol=1e-9) and n % batch:
+                    hint += (
+                        ": count whole steps, train_size // batch_size per epoch "
+                        "(the last partial batch is dropped)"
+                    )
+                elif math.isclose(got, ceiled, rel_tol=1e-9) and n % batch:
+                    hint += ": the last partial batch is dropped, so round down"
+                elif math.isclose(
+                    got,
+                    rate ** (epochs * (n // batch) // decay_steps),
+                    rel_tol=1e-9,
                 ):
-                    hint += ": that is the staircase; the official schedule decays smoothly, 0.96 ** (step / 2000)"
-                elif step and math.isclose(got, 1e-3 * 0.96**step, rel_tol=1e-6):
-                    hint += ": the decay is 0.96 per 2,000 steps, not per step"
+                    hint += ": that is the staircase; the decay here is smooth"
                 report.expect(
                     math.isclose(got, expected, rel_tol=1e-6),
-                    f"step {step:,}: {expected:.6g}",
+                    f"ends at {expected:.4f} of the starting rate",
                     hint,
                 )
             if _unfinished(report):
@@ -115,61 +156,51 @@ def check_learning_rate(fn, *, verbose: bool = True) -> CheckReport:
 
 
 @guarded
-def check_select_by_validation(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 8.3: ``fn(history)`` picks the epoch to report by validation accuracy.
+def check_early_stop(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 8.3: ``fn(val_accuracy, patience)`` returns ``(stop_epoch, kept_epoch)``.
 
-    ``history``: a list of dicts with ``epoch``, ``val_accuracy`` and
-    ``test_accuracy``; the answer: ``(epoch, test_accuracy)`` of the epoch
-    with the best validation accuracy (the earliest one on a tie).  The test
-    accuracy is *read* at that epoch, never used to choose it.
+    ``val_accuracy``: one value per epoch, epochs numbered from 1.  Training
+    stops at the end of the epoch that makes ``patience`` epochs in a row
+    without a new best (a strictly higher validation accuracy), or at the last
+    epoch; the model kept is the best one seen up to the stop (the earliest on
+    a tie).  Nothing after the stop may be used: it was never trained.
     """
-    history = [
-        {"epoch": 1, "val_accuracy": 0.981, "test_accuracy": 0.982},
-        {"epoch": 2, "val_accuracy": 0.988, "test_accuracy": 0.990},
-        {"epoch": 3, "val_accuracy": 0.991, "test_accuracy": 0.989},
-        {
-            "epoch": 4,
-            "val_accuracy": 0.990,
-            "test_accuracy": 0.993,
-        },  # best test, not best validation
-        {
-            "epoch": 5,
-            "val_accuracy": 0.991,
-            "test_accuracy": 0.991,
-        },  # ties epoch 3 on validation
+    cases = [
+        ([0.90, 0.95, 0.96, 0.955, 0.958, 0.957, 0.97], 3, (6, 3)),
+        ([0.90, 0.95, 0.96, 0.955, 0.958, 0.957, 0.97], 4, (7, 7)),
+        ([0.90, 0.95, 0.95, 0.95, 0.95, 0.96], 2, (4, 2)),
+        ([0.90, 0.80, 0.95], 1, (2, 1)),
+        ([0.90, 0.91, 0.92], 5, (3, 3)),
     ]
     with check(
-        "Exercise 8.3: choose the model on the validation split", verbose=verbose
+        "Exercise 8.3: early stopping on the validation split", verbose=verbose
     ) as report:
-        with report.attempt("runs on a 5-epoch history"):
-            epoch, test_accuracy = fn([dict(h) for h in history])
-            hint = f"got epoch {epoch}"
-            if epoch == 4:
-                hint += ": that is the best TEST epoch; choosing it tunes on the test set and overstates the result"
-            elif epoch == 5:
-                hint += ": on a tie take the earliest epoch (max() and argmax return the first maximum)"
-            report.expect(
-                epoch == 3,
-                "picks epoch 3 (best validation accuracy, earliest on a tie)",
-                hint,
-            )
-            report.expect(
-                math.isclose(float(test_accuracy), 0.989),
-                "reports that epoch's test accuracy, 0.989",
-                f"got {test_accuracy!r}; read test_accuracy from the chosen epoch's record",
-            )
-        with report.attempt("does not need test accuracies to choose"):
-            blind = [
-                {k: v for k, v in h.items() if k != "test_accuracy"}
-                | {"test_accuracy": float("nan")}
-                for h in history
-            ]
-            epoch, _ = fn(blind)
-            report.expect(
-                epoch == 3,
-                "chooses the same epoch when the test accuracies are unknown (NaN)",
-                "the choice must depend on val_accuracy only",
-            )
+        for accuracies, patience, expected in cases:
+            with report.attempt(f"patience {patience} on {accuracies}"):
+                got = tuple(int(v) for v in fn(list(accuracies), patience))
+                hint = f"got (stop, kept) = {got}"
+                if len(got) == 2 and got[1] > got[0]:
+                    hint += (
+                        ": the kept epoch comes after the stop; it was never trained"
+                    )
+                elif len(got) == 2 and expected == (4, 2) and got[0] > 4:
+                    hint += (
+                        ": a tie is not an improvement; count it towards the patience"
+                    )
+                elif len(got) == 2 and got[1] == expected[1] + 1:
+                    hint += ": on a tie keep the earliest epoch"
+                elif len(got) == 2 and got[0] == expected[0] - 1:
+                    hint += (
+                        ": one short: stop when `patience` epochs in a row have not "
+                        "improved, not `patience` - 1"
+                    )
+                report.expect(
+                    got == expected,
+                    f"stops after epoch {expected[0]}, keeps epoch {expected[1]}",
+                    hint,
+                )
+            if _unfinished(report):
+                break
     return report
 
 
@@ -222,22 +253,31 @@ def check_error_range(fn, *, verbose: bool = True) -> CheckReport:
 
 
 # -- reference answers (used by the tests and shown in the hidden solutions) ---
-def reference_validation_split(n: int, val_size: int, seed: int):
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return order[val_size:], order[:val_size]
+def reference_group_split(groups, val_groups: int, seed: int):
+    groups = torch.as_tensor(groups)
+    ids = groups.unique()
+    order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))
+    in_val = torch.isin(groups, ids[order[:val_groups]])
+    return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
 
 
-def reference_learning_rate(
-    step: int, initial: float = 1e-3, decay_rate: float = 0.96, decay_steps: int = 2000
+def reference_final_lr_fraction(
+    decay_rate: float, decay_steps: int, epochs: int, train_size: int, batch_size: int
 ) -> float:
-    return initial * decay_rate ** (step / decay_steps)
+    steps = epochs * (train_size // batch_size)
+    return decay_rate ** (steps / decay_steps)
 
 
-def reference_select_by_validation(history):
-    best = max(
-        history, key=lambda record: record["val_accuracy"]
-    )  # max() keeps the first maximum
-    return best["epoch"], best["test_accuracy"]
+def reference_early_stop(val_accuracy, patience: int) -> tuple[int, int]:
+    best, best_epoch, waited = -math.inf, 0, 0
+    for epoch, accuracy in enumerate(val_accuracy, start=1):
+        if accuracy > best:  # strictly higher: a tie is no improvement
+            best, best_epoch, waited = accuracy, epoch, 0
+        else:
+            waited += 1
+            if waited == patience:
+                return epoch, best_epoch
+    return len(val_accuracy), best_epoch
 
 
 def reference_error_range(error_rate: float, n: int) -> tuple[int, int]:
