@@ -316,3 +316,34 @@ def test_wrong_parent_others_are_two_unit_clusters():
     torch.testing.assert_close(
         others[0, 4:, 0].sum(0), torch.zeros(2, dtype=torch.float64), atol=1e-12, rtol=0
     )
+
+
+# --- Exercise 3.1: the part that disagrees ----------------------------------------------------
+def test_odd_part_reference_passes_and_finds_the_moved_part():
+    assert ch03.check_odd_part(ch03.reference_odd_part, verbose=False).passed
+    parts, moved = ch03.odd_part_cases()[1]
+    assert ch03.reference_odd_part(parts) == moved
+
+
+def _odd_one(vectors, names):
+    others = (vectors.sum(0, keepdim=True) - vectors) / (len(vectors) - 1)
+    return names[int((vectors - others).norm(dim=-1).argmax())]
+
+
+def test_odd_part_by_position_only_misses_the_turned_nose():
+    def by_position(parts):
+        vectors = toy.pose_vector(toy.predict_whole(parts))[:, :2]
+        return _odd_one(vectors, list(parts))
+
+    report = ch03.check_odd_part(by_position, verbose=False)
+    assert not report.failed_on("moved out of place")
+    assert "compare the whole pose" in hint_of(report, "turned on the spot")
+
+
+def test_odd_part_on_the_part_poses_is_told_to_use_the_predictions():
+    def by_part_poses(parts):
+        vectors = toy.pose_vector(torch.stack(list(parts.values())))
+        return _odd_one(vectors, list(parts))
+
+    report = ch03.check_odd_part(by_part_poses, verbose=False)
+    assert "prediction of the face" in hint_of(report, "moved out of place")

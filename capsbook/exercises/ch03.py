@@ -1,4 +1,8 @@
-"""Checks for the exercises of chapter 3 (capsules: neurons that output vectors)."""
+"""Checks for the exercises of chapter 3 (capsules: neurons that output vectors).
+
+``check_part_to_whole`` (one part's prediction of the face) is no longer an exercise of its
+own: exercise 3.1 is ``check_odd_part``, which builds on that prediction.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from capsbook import toy_capsules as toy
 from .report import CheckReport, check, guarded
 
 __all__ = [
+    "check_odd_part",
     "check_part_to_whole",
     "check_pose_weight_matrix",
     "check_agreement_spread",
+    "reference_odd_part",
     "reference_part_to_whole",
     "reference_pose_weight_matrix",
     "reference_agreement_spread",
@@ -262,5 +268,94 @@ def check_agreement_spread(fn, *, verbose: bool = True) -> CheckReport:
                 "counts a rotated prediction at the right place as disagreement",
                 "use the whole pose (position, scale and rotation), e.g. toy.pose_vector, not "
                 "only the position",
+            )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 3.1: the part that disagrees
+# ---------------------------------------------------------------------------------------------
+def reference_odd_part(parts: dict[str, torch.Tensor]) -> str:
+    """The name of the part whose prediction of the face lies farthest from the others'.
+
+    Each part predicts the face (``P_i @ W_i``); a part's disagreement is the distance of
+    its prediction's pose vector from the mean of the other parts' predictions.
+    """
+    vectors = toy.pose_vector(toy.predict_whole(parts))  # (n_parts, 4)
+    n = len(vectors)
+    others = (vectors.sum(dim=0, keepdim=True) - vectors) / (n - 1)
+    names = list(parts)
+    return names[int((vectors - others).norm(dim=-1).argmax())]
+
+
+TURNED = ("nose", "mouth", "nose", "left eye")
+SHIFTED = ("right eye", "left eye", "mouth", "nose")
+
+
+def odd_part_cases() -> list[tuple[dict[str, torch.Tensor], str]]:
+    """Faces at eight random poses, each with one part moved or turned out of place, and
+    every part jittered by ``toy.jitter_parts``' default noise."""
+    generator = torch.Generator().manual_seed(31)
+    cases = []
+    for k in range(8):
+        x, y, angle = (
+            torch.rand(3, generator=generator, dtype=torch.float64) - 0.5
+        ).tolist()
+        scale = 0.8 + 0.4 * torch.rand(1, generator=generator).item()
+        parts = toy.face_parts(x, y, scale, 6.0 * angle)
+        # the nose sits near the face's centre: turned, it barely moves the prediction's
+        # position, so only a comparison of whole poses finds it
+        moved = (TURNED if k % 2 == 0 else SHIFTED)[k // 2]
+        if k % 2:  # moved by 0.3 face widths, in the picture's frame
+            shift = toy.pose_matrix(0.3 * scale, -0.2 * scale).to(parts[moved].dtype)
+            parts[moved] = shift @ parts[moved]
+        else:  # turned by 60 degrees about its own centre
+            turn = toy.pose_matrix(0.0, 0.0, 1.0, 1.05).to(parts[moved].dtype)
+            parts[moved] = parts[moved] @ turn
+        # every part a little off, as a detector would give them (toy.jitter_parts' noise)
+        cases.append((toy.jitter_parts(parts, seed=100 + k), moved))
+    return cases
+
+
+@guarded
+def check_odd_part(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 3.1: ``fn(parts)`` names the part of a face that is out of place.
+
+    ``parts``: ``{name: (3, 3) pose}`` as ``toy.face_parts`` gives them, with one part moved
+    or turned. The answer must name it for faces at any pose (so positions in the picture
+    alone cannot tell), whether the part was moved or only turned (so the prediction's
+    rotation and scale count as well as its position).
+    """
+    cases = odd_part_cases()
+    with check("Exercise 3.1: the part that disagrees", verbose=verbose) as report:
+        with report.attempt("runs on a face with one part moved"):
+            answers = [
+                fn({n: p.clone() for n, p in parts.items()}) for parts, _ in cases
+            ]
+            if not report.expect(
+                all(isinstance(a, str) and a in toy.FACE_PARTS for a in answers),
+                "returns the name of a part",
+                f"got {answers[0]!r}; return one of {list(toy.FACE_PARTS)}",
+            ):
+                return report
+            shifted = [
+                a == m for a, (_, m), k in zip(answers, cases, range(8)) if k % 2
+            ]
+            turned = [
+                a == m for a, (_, m), k in zip(answers, cases, range(8)) if not k % 2
+            ]
+            report.expect(
+                all(shifted),
+                "finds a part moved out of place, at 4 face poses",
+                f"right for {sum(shifted)} of 4: compare each part's *prediction of the "
+                "face* (part pose @ its transform), not the part poses themselves, "
+                "which differ for every part",
+            )
+            report.expect(
+                all(turned),
+                "finds a part turned on the spot, at 4 face poses",
+                f"right for {sum(turned)} of 4: a turned part predicts a face turned "
+                "and moved; compare the whole pose (toy.pose_vector), not only the "
+                "position",
             )
     return report
