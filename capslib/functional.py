@@ -15,6 +15,8 @@ function checks its inputs and says what it expected and what it got.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -120,6 +122,24 @@ def _require_finite(x: Tensor, fn: str, name: str) -> None:
         )
 
 
+def _require_number(
+    value, fn: str, name: str, *, low: float, high: float = math.inf, low_open=False
+) -> None:
+    """A hyper-parameter: a real number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > low if low_open else value >= low)
+        and value <= high
+    )
+    if not ok:
+        bracket = "(" if low_open else "["
+        raise ValueError(
+            f"{fn}: expected {name} a finite number in {bracket}{low:g}, {high:g}], got {value!r}"
+        )
+
+
 def _require_nonempty(batch: int, fn: str) -> None:
     if batch == 0:
         raise ValueError(
@@ -175,6 +195,7 @@ def squash(s: Tensor, dim: int = -1, eps: float = 1e-8) -> Tensor:
     """
     _require_floating(s, "squash", "s")
     dim = _check_dim(s, dim, "squash", "s")
+    _require_number(eps, "squash", "eps", low=0.0, low_open=True)
     work = s.float() if s.dtype in _LOW_PRECISION else s
     wide = work if work.dtype == torch.float64 else work.double()
     squared_norm = (wide * wide).sum(dim=dim, keepdim=True)  # ||s||^2, in float64
@@ -431,6 +452,9 @@ def margin_loss(
     """
     fn = "margin_loss"
     _require_floating(lengths, fn, "lengths")
+    _require_number(m_plus, fn, "m_plus", low=0.0, high=1.0)
+    _require_number(m_minus, fn, "m_minus", low=0.0, high=1.0)
+    _require_number(lambda_, fn, "lambda_", low=0.0)
     if lengths.dim() != 2:
         raise ValueError(
             f"{fn}: expected lengths of shape (batch, classes), got {_describe(lengths)}"
@@ -475,6 +499,7 @@ def reconstruction_loss(
     fn = "reconstruction_loss"
     _require_floating(reconstructions, fn, "reconstructions")
     _require_floating(images, fn, "images")
+    _require_number(scale, fn, "scale", low=0.0)
     if reconstructions.dim() < 2 or images.dim() < 2:
         raise ValueError(
             f"{fn}: expected batched tensors (batch, ...) for reconstructions and images, got "

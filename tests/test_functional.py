@@ -632,3 +632,40 @@ def test_losses_of_low_precision_inputs_are_float32_and_close():
         assert r.item() == pytest.approx(
             reconstruction_loss(recons, images).item(), rel=1e-2
         )
+
+
+# ----------------------------------------------------------------------------
+# issue 24, case 8: hyper-parameters are checked inputs too
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("eps", [0, -1, float("nan"), float("inf")])
+def test_squash_refuses_an_eps_that_is_not_positive_and_finite(eps):
+    """eps=0 or eps=-1 used to return NaN at a zero vector (or for short ones) without a word."""
+    with pytest.raises(
+        ValueError, match=r"squash: expected eps a finite number in \(0"
+    ):
+        squash(torch.zeros(2, 8), eps=eps)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("m_plus", float("nan")),
+        ("m_plus", 1.5),
+        ("m_minus", -0.1),
+        ("lambda_", float("inf")),
+        ("lambda_", -1.0),
+    ],
+)
+def test_margin_loss_refuses_margins_outside_their_range(name, value):
+    lengths, targets = torch.full((3, 10), 0.5), torch.tensor([1, 2, 3])
+    with pytest.raises(
+        ValueError, match=f"margin_loss: expected {name} a finite number"
+    ):
+        margin_loss(lengths, targets, **{name: value})
+
+
+def test_reconstruction_loss_refuses_a_negative_or_nan_scale():
+    images = torch.rand(2, 1, 4, 4)
+    for scale in (-0.0005, float("nan")):
+        with pytest.raises(ValueError, match="reconstruction_loss: expected scale"):
+            reconstruction_loss(images, images, scale=scale)
