@@ -11,29 +11,40 @@ answer as a whole are handled here, once for every chapter:
   :data:`TIME_LIMIT_S` seconds per call);
 * **changed its input**: the function modified a tensor it was given (the
   check itself may still pass on the values): it fails with a line saying
-  so (a note, if the check failed already).
+  so (a note, if the check failed already);
+* **returned text**: a ``str`` where the check needs a value is said so,
+  instead of the error the check then meets.
 
-:func:`guard_answer` wraps the reader's function to detect the last three;
+:func:`guard_answer` wraps the reader's function to detect these;
 :func:`guarded` wraps a chapter's ``check_*`` so that it guards its argument.
-``capsbook.exercises.check_*`` hands out guarded checks.
+The time limit lives in :mod:`~capsbook.exercises.time_limit`, the input
+snapshots in :mod:`~capsbook.exercises.inputs`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import os
-import signal
-import sys
-import threading
-import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-#: Seconds that one call of the reader's function may take before it is stopped (the
-#: environment variable ``CAPSLIB_CHECK_TIME_LIMIT`` overrides it; 0 turns the limit off).
-TIME_LIMIT_S = 5.0
+from .inputs import argument_names, same, snapshot
+from .time_limit import TIME_LIMIT_S, Alarm, time_limit_s
+from .time_limit import time_limit as _limited
+
+__all__ = [
+    "TIME_LIMIT_S",
+    "AnswerError",
+    "CheckReport",
+    "NotAttempted",
+    "ReturnedNone",
+    "TookTooLong",
+    "check",
+    "guard_answer",
+    "guarded",
+    "time_limit_s",
+]
 
 # Short enough to fit a code cell on the page with "Exercise 10.3: " in front (80 characters or fewer).
 NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError` and rerun."
@@ -54,11 +65,6 @@ class TookTooLong(AnswerError):
 
 class NotAttempted(AnswerError):
     """The reader's function is still the stub: it raised ``NotImplementedError`` itself."""
-
-
-class _Alarm(BaseException):
-    """Raised by the time limit inside the reader's code; a ``BaseException``, so that the answer's
-    own ``except Exception`` does not swallow it.  The guard turns it into :class:`TookTooLong`."""
 
 
 class _StopCheck(BaseException):
@@ -106,6 +112,8 @@ class CheckReport:
     changed_inputs: list[str] = field(default_factory=list)
     answer_problem: str = ""
     note: str = ""
+    #: What the answer's last call returned when it was text (a ``str``), for the hint.
+    returned_text: str = ""
 
     def expect(self, condition: bool, what: str, hint: str = "") -> bool:
         """Record that ``what`` holds (``condition``) or not, with a ``hint`` on how to fix it."""
@@ -132,6 +140,11 @@ class CheckReport:
             if self in _active_reports:
                 raise _StopCheck from err
         except Exception as err:  # noqa: BLE001 - the reader's code may raise anything
+            if (
+                self.returned_text
+            ):  # the check choked on text: say so, not torch's complaint
+                self.results.append((what, False, self.returned_text))
+                return
             self.results.append((what, False, f"raised {type(err).__name__}: {err}"))
             if _is_stub(err):
                 self.not_attempted = True
@@ -242,179 +255,6 @@ def check(title: str, *, verbose: bool = True):
 # ---------------------------------------------------------------------------------------------
 # The guard around the reader's function
 # ---------------------------------------------------------------------------------------------
-def time_limit_s() -> float:
-    """The per-call limit: ``$CAPSLIB_CHECK_TIME_LIMIT`` if set, else :data:`TIME_LIMIT_S`."""
-    value = os.environ.get("CAPSLIB_CHECK_TIME_LIMIT")
-    if value is None or value.strip() == "":
-        return TIME_LIMIT_S
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(
-            f"CAPSLIB_CHECK_TIME_LIMIT must be a number of seconds, got {value!r}"
-        ) from None
-
-
-def _can_use_alarm() -> bool:
-    return (
-        hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-
-
-# Code that the alarm must never interrupt: an exception raised in the middle of an import, a lock
-# or the kernel's own I/O can leave a lock held or a message half sent, and the kernel then hangs
-# idle long after the check. The alarm waits until the reader's function runs its own code again.
-_UNINTERRUPTIBLE_PACKAGES = frozenset(
-    {
-        "importlib",
-        "threading",
-        "queue",
-        "logging",
-        "asyncio",
-        "selectors",
-        "concurrent",
-        "multiprocessing",
-        "contextlib",
-        "ipykernel",
-        "IPython",
-        "zmq",
-        "tornado",
-        "jupyter_client",
-        "comm",
-        "traitlets",
-    }
-)
-#: Seconds that the alarm waits, at most, for the reader's function to leave such code; after
-#: that it is raised wherever it lands (the function is blocked there for good).
-DEFER_LIMIT_S = 5.0
-
-
-def _in_uninterruptible_code(frame, body_frame) -> bool:
-    """Whether a frame between ``frame`` (innermost) and ``body_frame`` belongs to such code."""
-    while frame is not None and frame is not body_frame:
-        package = str(frame.f_globals.get("__name__", "")).split(".", 1)[0]
-        if package in _UNINTERRUPTIBLE_PACKAGES or frame.f_code.co_filename.startswith(
-            "<frozen importlib"
-        ):
-            return True
-        frame = frame.f_back
-    return False
-
-
-@contextmanager
-def _time_limit(seconds: float):
-    """Raise :class:`_Alarm` in the body after ``seconds`` (POSIX main thread; else no limit).
-
-    Uses ``signal.setitimer``; a timer that is already running (someone else's)
-    is left alone and the body runs without a limit.  The alarm is raised only
-    while the body runs code outside imports, locks and the kernel's I/O (see
-    ``_UNINTERRUPTIBLE_PACKAGES``), for at most :data:`DEFER_LIMIT_S` seconds
-    more; until then it comes back every 50 ms.
-    """
-    if (
-        not seconds
-        or seconds <= 0
-        or not _can_use_alarm()
-        or signal.getitimer(signal.ITIMER_REAL)[0] > 0
-    ):
-        yield
-        return
-    body_frame = sys._getframe(
-        2
-    )  # 0: this generator, 1: contextlib's __enter__, 2: the with-statement
-    running = [True]
-    first_alarm: list[float] = []
-
-    def on_alarm(signum, frame):
-        if not running[0]:
-            return
-        if not first_alarm:
-            first_alarm.append(time.monotonic())
-        if (
-            _in_uninterruptible_code(frame, body_frame)
-            and time.monotonic() - first_alarm[0] < DEFER_LIMIT_S
-        ):
-            signal.setitimer(signal.ITIMER_REAL, 0.05)  # not here: try again in 50 ms
-            return
-        # again in 0.5 s, in case the answer swallows this one (a bare ``except:``)
-        signal.setitimer(signal.ITIMER_REAL, 0.5)
-        raise _Alarm(
-            f"your function took longer than {seconds:g} s on one call and was stopped: "
-            "is there a loop that never ends?"
-        )
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        running[0] = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _tensor_like(value) -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    return isinstance(value, torch.Tensor)
-
-
-def _snapshot(value):
-    """A copy of every tensor in ``value`` (itself, or one level inside a list, tuple or dict)."""
-    if _tensor_like(value):
-        return value.detach().clone()
-    if isinstance(value, (list, tuple)):
-        return [_snapshot(v) if _tensor_like(v) else None for v in value]
-    if isinstance(value, dict):
-        return {k: _snapshot(v) if _tensor_like(v) else None for k, v in value.items()}
-    return None
-
-
-def _same(before, after) -> bool:
-    import torch
-
-    if before is None:
-        return True
-    if isinstance(before, torch.Tensor):
-        if (
-            not isinstance(after, torch.Tensor)
-            or after.shape != before.shape
-            or after.dtype != before.dtype
-        ):
-            return False
-        now = after.detach()
-        if before.is_floating_point() or before.is_complex():
-            return bool(
-                torch.equal(torch.isnan(before), torch.isnan(now))
-                and torch.equal(torch.nan_to_num(before), torch.nan_to_num(now))
-            )
-        return bool(torch.equal(before, now))
-    if isinstance(before, list):
-        if not isinstance(after, (list, tuple)) or len(after) != len(before):
-            return False
-        return all(_same(b, a) for b, a in zip(before, after))
-    if isinstance(before, dict):
-        return isinstance(after, dict) and all(
-            _same(b, after.get(k)) for k, b in before.items()
-        )
-    return True
-
-
-def _argument_names(fn, args, kwargs) -> list[str]:
-    try:
-        bound = inspect.signature(fn).bind(*args, **kwargs)
-        names = list(bound.arguments)
-        extra = [
-            f"argument {k + 1}" for k in range(len(names), len(args) + len(kwargs))
-        ]
-        return names + extra
-    except (TypeError, ValueError):
-        return [f"argument {k + 1}" for k in range(len(args))] + list(kwargs)
-
-
 def _note_problem(message: str) -> None:
     """Tell the check that is running (if any) what is wrong with the answer as a whole."""
     for report in _active_reports[-1:]:
@@ -465,12 +305,12 @@ def guard_answer(fn, *, time_limit: float | None = None):
             _note_problem(timed_out[0])
             raise TookTooLong(timed_out[0])
         limit = time_limit_s() if time_limit is None else time_limit
-        before_args = [_snapshot(a) for a in args]
-        before_kwargs = {k: _snapshot(v) for k, v in kwargs.items()}
+        before_args = [snapshot(a) for a in args]
+        before_kwargs = {k: snapshot(v) for k, v in kwargs.items()}
         try:
-            with _time_limit(limit):
+            with _limited(limit):
                 result = fn(*args, **kwargs)
-        except _Alarm as alarm:
+        except Alarm as alarm:
             timed_out.append(str(alarm))
             _note_problem(str(alarm))
             raise TookTooLong(str(alarm)) from None
@@ -482,11 +322,11 @@ def guard_answer(fn, *, time_limit: float | None = None):
             )
             raise
         changed = [
-            k for k, (b, a) in enumerate(zip(before_args, args)) if not _same(b, a)
+            k for k, (b, a) in enumerate(zip(before_args, args)) if not same(b, a)
         ]
-        changed_kw = [k for k, b in before_kwargs.items() if not _same(b, kwargs[k])]
+        changed_kw = [k for k, b in before_kwargs.items() if not same(b, kwargs[k])]
         if changed or changed_kw:
-            names = _argument_names(fn, args, kwargs)
+            names = argument_names(fn, args, kwargs)
             found = [
                 names[k] if k < len(names) else f"argument {k + 1}" for k in changed
             ] + changed_kw
@@ -497,6 +337,13 @@ def guard_answer(fn, *, time_limit: float | None = None):
         if result is None:
             _note_problem(RETURNED_NONE)
             raise ReturnedNone(RETURNED_NONE)
+        for report in _active_reports[-1:]:
+            report.returned_text = (
+                f"your function returned a {type(result).__name__} ({result!r:.40}); "
+                "return the computed value itself (e.g. a tensor), not its text"
+                if isinstance(result, (str, bytes))
+                else ""
+            )
         return result
 
     guarded_answer.__capslib_guarded__ = True
