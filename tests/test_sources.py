@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -230,3 +231,78 @@ def test_the_sample_ships_in_the_package_data():
         assert any(fnmatch(name, pattern) for pattern in patterns), (
             f"{name} would be left out of the wheel"
         )
+
+
+# ----------------------------------------------------------------------------
+# issue 23: what the loaders print names the source as the reader knows it, not this machine's folders
+# ----------------------------------------------------------------------------
+ABSOLUTE_PATH = re.compile(r"(^|[\s(:'\"])/[\w.-]+/")
+
+
+def _no_machine_paths(text: str, *folders) -> None:
+    assert not ABSOLUTE_PATH.search(text), text
+    for folder in folders:
+        assert str(folder) not in text, text
+
+
+def test_the_complete_data_is_named_from_capslib_data(
+    capsys, tmp_path, monkeypatch, offline
+):
+    make_mnist_like(tmp_path / "mnist")
+    monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path))
+    train = load_mnist("train", source="full")
+    out = capsys.readouterr().out
+    assert out.strip() == (
+        "Using the complete MNIST train set: 30 images from $CAPSLIB_DATA/mnist"
+    )
+    assert train.source == "$CAPSLIB_DATA/mnist"
+    _no_machine_paths(out + train.describe(), tmp_path)
+
+
+def test_the_fallback_reason_and_the_sample_name_no_machine_folder(
+    capsys, tmp_path, monkeypatch, offline
+):
+    monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "no-system-package")
+    mnist = load_mnist("train")
+    fashion = load_fashion_mnist("test")
+    out = capsys.readouterr().out
+    assert "no complete MNIST in $CAPSLIB_DATA/mnist, $CAPSLIB_DATA or" in out
+    assert mnist.source == "the MNIST sample bundled with capslib"
+    assert fashion.source == "the Fashion-MNIST sample bundled with capslib"
+    _no_machine_paths(
+        out + mnist.describe() + fashion.describe() + " ".join(mnist.notes),
+        tmp_path,
+        sources.SAMPLE_DIR,
+    )
+
+
+def test_debians_package_and_the_repository_folder_are_named_as_such(
+    capsys, tmp_path, monkeypatch, offline
+):
+    system = tmp_path / "usr-share-datasets-fashion-mnist"
+    make_mnist_like(system)
+    monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", system)
+    monkeypatch.delenv("CAPSLIB_DATA", raising=False)
+    monkeypatch.setattr(sources, "REPO_DATA_DIR", tmp_path / "repo" / "data")
+    monkeypatch.setattr(sources, "_PACKAGE_ROOT", tmp_path / "repo")
+    test = load_fashion_mnist("test", source="full")
+    load_mnist("test", download=False)
+    out = capsys.readouterr().out
+    assert "20 images from Debian's dataset-fashion-mnist" in out
+    assert test.source == "Debian's dataset-fashion-mnist"
+    assert "no complete MNIST in the repository's data/mnist" in out
+    _no_machine_paths(out, tmp_path)
+
+
+def test_a_run_description_names_no_machine_folder(tmp_path, monkeypatch, offline):
+    from capslib.train import TrainConfig
+    from capslib.train.run_data import load_run_data
+
+    make_mnist_like(tmp_path / "mnist", n_train=200, n_test=50)
+    monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path))
+    settings = TrainConfig(
+        dataset="mnist", mode="quick", validation_size=50, config="tiny", device="cpu"
+    ).resolved()
+    data = load_run_data(settings, torch.device("cpu"), verbose=False)
+    _no_machine_paths(data.describe(), tmp_path)

@@ -16,7 +16,10 @@
    training digits with the complete MNIST test set, or 5,000 + 2,000
    class-balanced Fashion-MNIST images.
 
-They always say which one they used, and why when it is the sample.
+They always say which one they used, and why when it is the sample, naming
+folders as the reader knows them (``$CAPSLIB_DATA/mnist``, the repository's
+``data/mnist``, Debian's ``dataset-fashion-mnist``, the sample bundled with
+capslib), never by this machine's absolute paths (:func:`shown`).
 ``source="full"`` never falls back: it raises :class:`DataNotFoundError`
 saying how to fix it.
 """
@@ -154,6 +157,39 @@ def data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return REPO_DATA_DIR
+
+
+def shown(path: Path, data_dir_=None) -> str:
+    """``path`` as the reader knows it, without this machine's folders: ``$CAPSLIB_DATA/mnist``,
+    ``the repository's data/mnist``, ``Debian's dataset-fashion-mnist``, ``the MNIST sample
+    bundled with capslib``, or relative to the ``data_dir_`` argument as it was written."""
+    path = Path(path)
+    env = os.environ.get(DATA_ENV_VAR)
+    places = [
+        (SAMPLE_DIR, "the MNIST sample bundled with capslib"),
+        (FASHION_SAMPLE_DIR, "the Fashion-MNIST sample bundled with capslib"),
+        (FASHION_SYSTEM_DIR, "Debian's dataset-fashion-mnist"),
+    ]
+    if data_dir_ is not None:
+        places.append((Path(data_dir_).expanduser(), str(data_dir_)))
+    elif env:
+        places.append((Path(env).expanduser(), f"${DATA_ENV_VAR}"))
+    else:
+        places.append(
+            (
+                REPO_DATA_DIR,
+                "the repository's data"
+                if REPO_DATA_DIR == _PACKAGE_ROOT / "data"
+                else "~/.cache/capslib",
+            )
+        )
+    for root, name in places:
+        try:
+            rest = path.relative_to(root)
+        except ValueError:
+            continue
+        return name if rest == Path(".") else f"{name}/{rest.as_posix()}"
+    return path.name  # elsewhere: the folder's name only
 
 
 def _find_idx_pair(candidates: list[Path], split: str) -> tuple[Path, Path] | None:
@@ -379,18 +415,20 @@ def _load(
                 labels,
                 kind.name,
                 split,
-                str(found[0].parent),
+                shown(found[0].parent, data_dir_),
                 kind.classes,
                 kind.credit,
             )
         else:
+            # the error names the folders in full (where to put the files); the printed line as
+            # the reader knows them (see shown())
             places = ", ".join(str(f) for f in folders[:-1]) + f" or {folders[-1]}"
+            named = [shown(f, data_dir_) for f in folders]
+            places_shown = ", ".join(named[:-1]) + f" or {named[-1]}"
             if not download:
-                why = f"no complete {kind.name} in {places}, and downloads were turned off"
+                why = f"no complete {kind.name} in {{}}, and downloads were turned off"
             elif not network_available():
-                why = (
-                    f"no complete {kind.name} in {places} and no network to download it"
-                )
+                why = f"no complete {kind.name} in {{}} and no network to download it"
             else:
                 try:
                     images, labels = _download(
@@ -401,14 +439,14 @@ def _load(
                         split,
                     )
                 except _DownloadFailed as err:
-                    why = f"no complete {kind.name} in {places}, and its download failed ({err})"
+                    why = f"no complete {kind.name} in {{}}, and its download failed ({err})"
                 else:
                     dataset = ImageDataset(
                         images,
                         labels,
                         kind.name,
                         split,
-                        f"downloaded to {root / kind.torchvision_name}",
+                        f"downloaded to {shown(root / kind.torchvision_name, data_dir_)}",
                         kind.classes,
                         kind.credit,
                     )
@@ -422,9 +460,10 @@ def _load(
             images_name, labels_name = IDX_FILES[split]
             raise DataNotFoundError(
                 f"{kind.function}: source='full' needs the complete {kind.name} {split} files "
-                f"({images_name}[.gz] and {labels_name}[.gz]), but there is {why}. "
+                f"({images_name}[.gz] and {labels_name}[.gz]), but there is {why.replace('{}', places, 1)}. "
                 f"Fix: {kind.fix}. Or take the bundled sample: source='auto' (as quick mode does)."
             )
+        why = why.replace("{}", places_shown, 1)
     found = _find_idx_pair([kind.sample_dir], split)
     if found is None:
         raise DataNotFoundError(
@@ -437,7 +476,7 @@ def _load(
         labels,
         kind.sample_names[split],
         split,
-        str(kind.sample_dir),
+        shown(kind.sample_dir),
         kind.classes,
         kind.credit,
         [f"bundled sample ({why})" if why else "bundled sample (asked for)"],
