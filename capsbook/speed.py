@@ -191,11 +191,11 @@ def measured_sentence(plan: SpeedPlan, device_name: str) -> str:
     if plan.on_gpu:
         labels = ", ".join(v.label for v in plan.variants)
         return (
-            f"Measured on this GPU ({device_name}): the paper CapsNet's training step "
+            f"Measured on {device_name}: the paper CapsNet's training step "
             f"at batch {plan.batch_size}, value checks off, in {labels}"
         )
     return (
-        f"Measured on this CPU ({device_name}): the small CapsNet's training step "
+        f"Measured on {device_name}: the small CapsNet's training step "
         f"at batch {plan.batch_size}, value checks off; no GPU was lent to this "
         "build, so the GPU levers below are described, not measured here"
     )

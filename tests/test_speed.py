@@ -64,7 +64,7 @@ def test_reduced_dtype_must_be_a_reduced_precision():
 def test_the_gpu_sentence_never_says_not_measured():
     gpu = speed.measured_sentence(speed.speed_plan("cuda"), "NVIDIA H100")
     cpu = speed.measured_sentence(speed.speed_plan("cpu"), "CPU AMD EPYC")
-    assert "not measured" not in gpu and "GPU (NVIDIA H100)" in gpu
+    assert "not measured" not in gpu and "Measured on NVIDIA H100:" in gpu
     assert "bfloat16 + torch.compile" in gpu
     assert "not measured here" in cpu and "CPU AMD EPYC" in cpu
 
