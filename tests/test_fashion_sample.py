@@ -180,7 +180,7 @@ def test_the_complete_set_wins_over_the_sample(hidden_complete_set, capsys):
     test = load_fashion_mnist("test", source="full")
     assert test.name == "Fashion-MNIST" and len(test) == 12 and test.images.max() == 1
     assert (
-        f"complete Fashion-MNIST test set: 12 images from {folder}"
+        "complete Fashion-MNIST test set: 12 images from $CAPSLIB_DATA/fashion-mnist"
         in capsys.readouterr().out
     )
 
