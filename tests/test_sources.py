@@ -208,10 +208,23 @@ def test_images_of_the_wrong_size_are_refused(tmp_path, offline):
 
 
 def test_sample_fallback_says_why(tmp_path, offline, capsys):
-    load_mnist("test", data_dir_=tmp_path, download=False)
+    load_mnist("train", data_dir_=tmp_path, download=False)
     assert "downloads were turned off" in capsys.readouterr().out
-    load_mnist("test", data_dir_=tmp_path)
+    load_mnist("train", data_dir_=tmp_path)
     assert "no network to download it" in capsys.readouterr().out
+
+
+def test_the_bundled_complete_test_set_is_not_called_a_fallback(
+    tmp_path, offline, capsys
+):
+    """The bundled MNIST test split is the complete one: no "no complete MNIST" reason beside it."""
+    test = load_mnist("test", data_dir_=tmp_path)
+    out = capsys.readouterr().out
+    assert len(test) == 10_000
+    assert (
+        out.strip()
+        == "Using the complete MNIST test set, bundled with capslib: 10,000 images"
+    )
 
 
 def test_the_sample_ships_in_the_package_data():

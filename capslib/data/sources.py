@@ -481,7 +481,14 @@ def _load(
         kind.credit,
         [f"bundled sample ({why})" if why else "bundled sample (asked for)"],
     )
-    if verbose:
+    if (
+        verbose and kind.sample_names[split] == kind.name
+    ):  # the bundled split is the complete one
+        print(
+            f"Using the complete {kind.name} {split} set, bundled with capslib: "
+            f"{len(dataset):,} images"
+        )
+    elif verbose:
         reason = f" ({why}; {kind.short_fix})" if why else ""
         print(
             f"Using the bundled {kind.sample_what[split]}{reason}: {len(dataset):,} images"
