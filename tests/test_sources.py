@@ -300,7 +300,7 @@ def test_debians_package_and_the_repository_folder_are_named_as_such(
     monkeypatch.setattr(sources, "REPO_DATA_DIR", tmp_path / "repo" / "data")
     monkeypatch.setattr(sources, "_PACKAGE_ROOT", tmp_path / "repo")
     test = load_fashion_mnist("test", source="full")
-    load_mnist("test", download=False)
+    load_mnist("train", download=False)
     out = capsys.readouterr().out
     assert "20 images from Debian's dataset-fashion-mnist" in out
     assert test.source == "Debian's dataset-fashion-mnist"
