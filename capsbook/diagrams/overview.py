@@ -37,7 +37,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("6", "Losses", "margin +\nreconstruction", "notebooks/06_losses"),
     Chapter("7", "CapsNet", "the network,\nshape by shape", "notebooks/07_capsnet"),
     Chapter(
-        "8", "GPU training", "train it to\npaper accuracy", "notebooks/08_gpu_training"
+        "8", "Training", "the recipe; what\na GPU changes", "notebooks/08_gpu_training"
     ),
     Chapter(
         "9",
