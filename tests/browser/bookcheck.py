@@ -168,6 +168,27 @@ def source_plots(source: Path) -> bool:
     )
 
 
+def as_built(book_root: Path, source: Path):
+    """The notebook as the book build reads it: with the tags ``_ext/hidden_plumbing`` adds.
+
+    jupyter-cache's key covers the cells' tags, so a notebook read straight from disk does not
+    match what a build that reused the cache stored.
+    """
+    import importlib.util
+    import json
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location(
+        "hidden_plumbing", Path(book_root) / "_ext" / "hidden_plumbing.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    raw = json.loads(Path(source).read_text(encoding="utf-8"))
+    module.hide_plumbing(raw)
+    return nbformat.reads(json.dumps(raw), as_version=4)
+
+
 def executed_notebook(build_dir: Path, book_root: Path, docname: str):
     """The notebook as the book build executed it (outputs included), or None.
 
@@ -187,7 +208,7 @@ def executed_notebook(build_dir: Path, book_root: Path, docname: str):
 
         with contextlib.suppress(KeyError):
             _, merged = get_cache(cache_dir).merge_match_into_notebook(
-                nbformat.read(source, as_version=4)
+                as_built(book_root, source)
             )
             return merged
     written = Path(build_dir) / "jupyter_execute" / f"{docname}.ipynb"
