@@ -179,6 +179,7 @@ def run_bench(
     choices = {
         dtype: choose_dtype(dtype, device) for dtype in dtypes
     }  # "auto" resolved as the trainer does
+    auto = choose_dtype("auto", device)
     report = {
         "describe": mode_lib.describe_run(
             device=device, data="synthetic batches on the device"
@@ -190,10 +191,7 @@ def run_bench(
         "routing": None,
         "fp32_gemm_gflops": None,
         "cpu_capabilities": cpu_capabilities() if device.type == "cpu" else None,
-        "auto_dtype": {
-            "dtype": choose_dtype("auto", device).name,
-            "reason": choose_dtype("auto", device).reason,
-        },
+        "auto_dtype": {"dtype": auto.name, "reason": auto.reason},
     }
     if verbose:
         print(report["describe"])

@@ -16,8 +16,9 @@ import time
 
 import torch
 
+from . import runtime
 from .functional import dynamic_routing, dynamic_routing_loop
-from .precision import cpu_bf16_units, cpu_flags
+from .precision import cpu_bf16_units
 
 #: Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from the vendors' data sheets.
 BF16_PEAK_TFLOPS = {
@@ -144,7 +145,7 @@ def bench_routing(
 
 def cpu_capabilities(flags: set[str] | None = None) -> dict[str, bool]:
     """What decides how fast this CPU trains: ``{"AVX2": ..., "AVX-512": ..., "AVX512_BF16": ..., "AMX": ...}``."""
-    flags = cpu_flags() if flags is None else flags
+    flags = runtime.cpu_flags() if flags is None else flags
     units = cpu_bf16_units(flags)
     return {
         "AVX2": "avx2" in flags,

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import runtime
+
 #: The values ``--dtype`` accepts.
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -52,25 +54,13 @@ class DtypeChoice:
         return _AUTOCAST[self.name]
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from ``/proc/cpuinfo`` (Linux; an empty set elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def cpu_bf16_units(flags: set[str] | None = None) -> list[str]:
     """The CPU's native bf16 matrix units: a sublist of ``["AMX", "AVX512_BF16"]``.
 
     Read from the CPU's flags (``amx_bf16``, ``avx512_bf16``), not guessed
     from its vendor; ``flags`` overrides ``/proc/cpuinfo`` (for tests).
     """
-    flags = cpu_flags() if flags is None else flags
+    flags = runtime.cpu_flags() if flags is None else flags
     return [
         unit
         for unit, flag in (("AMX", "amx_bf16"), ("AVX512_BF16", "avx512_bf16"))

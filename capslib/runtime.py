@@ -71,34 +71,39 @@ def device_name(device: torch.device | str | None = None) -> str:
     return f"CPU {model} ({details})" if model else f"CPU ({details})"
 
 
+def _cpuinfo() -> str:
+    """The text of ``/proc/cpuinfo`` (Linux), or ``""`` where there is none."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            return cpuinfo.read()
+    except OSError:
+        return ""
+
+
+def _first_field(text: str, key: str) -> str:
+    """The value of the first ``key : value`` line of ``/proc/cpuinfo``'s ``text`` (``""`` if none)."""
+    return next(
+        (line.split(":", 1)[1] for line in text.splitlines() if line.startswith(key)),
+        "",
+    )
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (Linux; an empty set elsewhere)."""
+    return set(_first_field(_cpuinfo(), "flags").split())
+
+
 def cpu_model() -> tuple[str, list[str]]:
     """The CPU's model name and its wide vector units, from ``/proc/cpuinfo`` (Linux; else ``("", [])``).
 
     E.g. ``("Intel(R) Xeon(R) Processor", ["AVX-512", "AMX"])``: what decides how fast a CPU trains
     (AVX-512 doubles the float32 FLOPs of AVX2; AMX multiplies bf16 matrices in hardware).
     """
-    try:
-        text = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read()
-    except OSError:
+    text = _cpuinfo()
+    if not text:
         return "", []
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in text.splitlines()
-            if line.startswith("model name")
-        ),
-        "",
-    )
-    flags = set(
-        next(
-            (
-                line.split(":", 1)[1].split()
-                for line in text.splitlines()
-                if line.startswith("flags")
-            ),
-            [],
-        )
-    )
+    model = _first_field(text, "model name").strip()
+    flags = cpu_flags()
     extensions = [
         name
         for name, flag in (

@@ -193,14 +193,14 @@ def test_cpu_report_compares_the_step_with_a_gemm_of_the_same_run(monkeypatch):
 
 def test_bf16_results_are_compared_with_a_bf16_gemm_and_auto_is_resolved(monkeypatch):
     import capslib.bench as bench
-    import capslib.precision as precision
+    import capslib.runtime as runtime
 
     rates = {torch.float32: [100.0], torch.bfloat16: [400.0]}
     monkeypatch.setattr(
         bench, "gemm_gflops", lambda device, dtype=torch.float32: list(rates[dtype])
     )
     monkeypatch.setattr(
-        precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"}
+        runtime, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"}
     )
     report = run_bench(
         models=["capsnet-tiny"],

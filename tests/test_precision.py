@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-import capslib.precision as precision
+import capslib.runtime as runtime
 from capslib.precision import DtypeChoice, choose_dtype, cpu_bf16_units
 
 EPYC_FLAGS = {
@@ -42,7 +42,7 @@ def test_bf16_units_are_read_from_the_flags_not_the_vendor():
     ],
 )
 def test_auto_on_a_cpu(monkeypatch, flags, expected):
-    monkeypatch.setattr(precision, "cpu_flags", lambda: set(flags))
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: set(flags))
     choice = choose_dtype("auto", torch.device("cpu"))
     assert choice.name == expected
     assert choice.reason.startswith("auto: ")
@@ -50,7 +50,7 @@ def test_auto_on_a_cpu(monkeypatch, flags, expected):
 
 
 def test_an_explicit_dtype_is_taken_as_asked(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_flags", lambda: set(AVX2_FLAGS))
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: set(AVX2_FLAGS))
     assert choose_dtype("bfloat16", "cpu") == DtypeChoice(
         "bfloat16", "--dtype bfloat16 was asked for"
     )
@@ -117,7 +117,7 @@ def test_the_choice_and_its_reason_are_printed_and_recorded(
 ):
     from capslib.train import TrainConfig, train
 
-    monkeypatch.setattr(precision, "cpu_flags", lambda: set(flags))
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: set(flags))
     result = train(TrainConfig(**TINY, out=str(tmp_path / "run")))
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["dtype"] == expected == result.summary["dtype"]
@@ -131,11 +131,11 @@ def test_a_resume_that_auto_would_run_in_another_dtype_is_refused(
     from capslib.train import TrainConfig, train
     from capslib.train.checkpoint import CheckpointError
 
-    monkeypatch.setattr(precision, "cpu_flags", lambda: set(EPYC_FLAGS))
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: set(EPYC_FLAGS))
     out = str(tmp_path / "run")
     train(TrainConfig(**{**TINY, "max_steps": 1}, out=out), verbose=False)
     monkeypatch.setattr(
-        precision, "cpu_flags", lambda: set(AVX2_FLAGS)
+        runtime, "cpu_flags", lambda: set(AVX2_FLAGS)
     )  # the run moves to an AVX2 machine
     with pytest.raises(
         CheckpointError, match="trained in bfloat16.*Fix: add --dtype bfloat16"
