@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from capsbook.robustness import closer_own_rate, difference_standard_error
+
 from .report import CheckReport, check, guarded
 
 __all__ = [
@@ -29,11 +31,8 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Exercise 10.1: the standard error of a difference of two accuracies
 # ---------------------------------------------------------------------------------------------
-def reference_difference_standard_error(
-    p1: float, n1: int, p2: float, n2: int
-) -> float:
-    """The standard error of ``p1 - p2``, accuracies measured on ``n1`` and ``n2`` independent test examples."""
-    return math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+#: The reference is the rule chapter 10 applies (capsbook.robustness), not a second copy of it.
+reference_difference_standard_error = difference_standard_error
 
 
 @guarded
@@ -139,23 +138,8 @@ def check_set_accuracy(fn, *, verbose: bool = True) -> CheckReport:
 # ---------------------------------------------------------------------------------------------
 # Exercise 10.3: is each reconstruction closer to its own digit?
 # ---------------------------------------------------------------------------------------------
-def reference_own_digit_closer(
-    reconstructions: torch.Tensor, components: torch.Tensor
-) -> float:
-    """``reconstructions``, ``components``: ``(n, k, ...)``: the fraction of the ``n * k`` reconstructions whose
-    squared error to their own component is smaller than to every other component of the same image."""
-    n, k = reconstructions.shape[:2]
-    errors = (
-        (reconstructions.flatten(2).unsqueeze(2) - components.flatten(2).unsqueeze(1))
-        ** 2
-    ).sum(-1)  # (n, k, k)
-    own = errors.diagonal(dim1=1, dim2=2)  # (n, k)
-    others = (
-        errors.masked_fill(torch.eye(k, dtype=torch.bool), float("inf"))
-        .min(dim=2)
-        .values
-    )
-    return float((own < others).float().mean())
+#: The reference is chapter 10's segmentation score (capsbook.robustness), not a second copy.
+reference_own_digit_closer = closer_own_rate
 
 
 @guarded
