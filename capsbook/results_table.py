@@ -11,25 +11,14 @@ markers ``<!-- results-table:start -->`` and ``<!-- results-table:end -->``;
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from .robustness import training_state
+from .runs import list_runs, load_run
 
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _records(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [
-        json.loads(line)
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
 
 
 def _hardware(name: str | None) -> str:
@@ -58,20 +47,17 @@ def table(results_dir: str | Path = ROOT / "results") -> str:
         "| dtype | hardware | wall time | commit |",
         "| --- | --- | --- | ---: | --- | ---: | ---: | --- | --- | ---: | --- |",
     ]
-    for run_dir in sorted(Path(results_dir).iterdir()):
-        summary_path = run_dir / "summary.json"
-        if not summary_path.is_file():
-            continue
-        s = json.loads(summary_path.read_text(encoding="utf-8"))
-        records = _records(run_dir)
+    for name in list_runs(results_dir):
+        run = load_run(name, results_dir)
+        s = run.summary
         state = (
-            training_state(records)
-            if records
+            training_state(run.metrics)
+            if run.metrics
             else f"{s.get('epochs')} epochs (no metrics.jsonl)"
         )
         network = f"{s.get('model')} ({s.get('model_config')})"
         rows.append(
-            f"| `{run_dir.name}` | {network} | {s.get('dataset')}: {int(s.get('test_size', 0)):,} test "
+            f"| `{name}` | {network} | {s.get('dataset')}: {int(s.get('test_size', 0)):,} test "
             f"| {int(s.get('parameters', 0)):,} | {state} | {s.get('best_val_accuracy', float('nan')):.2%} "
             f"| {s.get('test_accuracy', float('nan')):.2%} | {s.get('dtype', 'float32')} "
             f"| {_hardware(s.get('device_name'))} | {s.get('wall_time_s', 0) / 60:.0f} min "
