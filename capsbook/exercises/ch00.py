@@ -57,7 +57,7 @@ def check_class_means(fn, *, verbose: bool = True) -> CheckReport:
 
 
 def reference_class_means(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The reference answer to exercise 0.1."""
+    """The mean image of each digit, (10, 28, 28), from images (n, 1, 28, 28)."""
     return torch.stack([images[labels == k, 0].mean(dim=0) for k in range(10)])
 
 
@@ -72,12 +72,10 @@ IDX_TYPE_CODES = {
 
 
 def reference_idx_bytes(array: np.ndarray) -> bytes:
-    """The reference answer to exercise 0.2: ``array`` (uint8, int32 or float32) as the bytes of an IDX file."""
+    """array (uint8, int32 or float32) as the bytes of an IDX file."""
     array = np.asarray(array)
-    code = IDX_TYPE_CODES[array.dtype]
-    header = bytes([0, 0, code, array.ndim]) + b"".join(
-        int(n).to_bytes(4, "big") for n in array.shape
-    )
+    header = bytes([0, 0, IDX_TYPE_CODES[array.dtype], array.ndim])
+    header += b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
 
 
@@ -188,7 +186,7 @@ def _mode_or_error(setting: str) -> str:
 
 
 def reference_mode_predictions() -> dict[str, str]:
-    """The reference answer to exercise 0.3, worked out from the rules (not by calling ``get_mode``)."""
+    """The mode each setting gives, worked out from the rules (not with get_mode)."""
     auto = "full" if torch.cuda.is_available() else "quick"
     return {
         "quick": "quick",

@@ -62,10 +62,9 @@ def _is_answer_problem(err: Exception) -> bool:
 def reference_conv_parameter_count(
     in_channels: int, out_channels: int, kernel_size: int, bias: bool = True
 ) -> int:
-    """Weights and biases of ``nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias)``."""
-    return kernel_size * kernel_size * in_channels * out_channels + (
-        out_channels if bias else 0
-    )
+    """The weights and biases of nn.Conv2d(in_channels, out_channels, kernel_size)."""
+    weights = kernel_size * kernel_size * in_channels * out_channels
+    return weights + (out_channels if bias else 0)
 
 
 @guarded
@@ -117,8 +116,9 @@ def check_conv_parameter_count(fn, *, verbose: bool = True) -> CheckReport:
 def reference_feature_map_size(
     size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
 ) -> int:
-    """The output length of a convolution or pooling along one axis, dilation included."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    """The length of a convolution's output along one axis, dilation included."""
+    span = dilation * (kernel - 1) + 1  # the input pixels one kernel covers
+    return (size + 2 * padding - span) // stride + 1
 
 
 @guarded
@@ -212,8 +212,11 @@ def check_feature_map_size(fn, *, verbose: bool = True) -> CheckReport:
 
 
 def reference_receptive_field(layers) -> int:
-    """The side, in input pixels, of what one unit after ``layers = [(kernel, stride), ...]`` sees."""
-    size, jump = 1, 1
+    """How many input pixels, along one side, a unit after layers sees.
+
+    layers: [(kernel, stride), ...], from the input up.
+    """
+    size, jump = 1, 1  # jump: input pixels between neighbouring units of a layer
     for kernel, stride in layers:
         size += (kernel - 1) * jump
         jump *= stride
@@ -296,7 +299,7 @@ def check_receptive_field(fn, *, verbose: bool = True) -> CheckReport:
 def reference_overlapping_max_pool(
     x: torch.Tensor, k: int, stride: int
 ) -> torch.Tensor:
-    """Max pooling of ``x (H, W)`` over ``k x k`` windows moved ``stride`` pixels -> ``((H-k)//s+1, (W-k)//s+1)``."""
+    """The maximum of each k x k window of x (H, W), windows stride pixels apart."""
     windows = x.unfold(0, k, stride).unfold(1, k, stride)  # (rows, cols, k, k)
     return windows.amax(dim=(-2, -1))
 

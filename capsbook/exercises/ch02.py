@@ -18,7 +18,7 @@ from .report import CheckReport, check, guarded
 
 
 def reference_shift_image(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
-    """Move ``image (H, W)`` by ``dx`` pixels right and ``dy`` down; what enters the frame is 0."""
+    """image (H, W) moved dx pixels right and dy down; what enters the frame is 0."""
     h, w = image.shape
     out = torch.zeros_like(image)
     for row in range(h):
@@ -63,16 +63,14 @@ def check_shift_image(fn, *, verbose: bool = True) -> CheckReport:
 
 
 def reference_same_average_pooled(pooled: torch.Tensor) -> torch.Tensor:
-    """An input ``(2h, 2w)`` in [0, 1] whose 2x2 average pooling is ``pooled (h, w)`` (values in [0, 1]), other
-    than ``pooled`` repeated 2x2: in each window, one diagonal gains what the other loses."""
+    """An image (2h, 2w) in [0, 1] that 2x2 average-pools to pooled (h, w), other
+    than pooled repeated: in each window, one pixel gains what another loses."""
     x = pooled.repeat_interleave(2, 0).repeat_interleave(2, 1).clone()
-    room = (
-        (0.5 * torch.minimum(pooled, 1 - pooled))
-        .repeat_interleave(2, 0)
-        .repeat_interleave(2, 1)
-    )
-    x[::2, ::2] += room[::2, ::2]
-    x[1::2, 1::2] -= room[1::2, 1::2]
+    # half of what a pixel of each window can gain or lose and stay in [0, 1]
+    room = 0.5 * torch.minimum(pooled, 1 - pooled)
+    room = room.repeat_interleave(2, 0).repeat_interleave(2, 1)
+    x[::2, ::2] += room[::2, ::2]  # the top-left pixel of each window gains ...
+    x[1::2, 1::2] -= room[1::2, 1::2]  # ... what the bottom-right one loses
     return x
 
 
@@ -136,8 +134,8 @@ def check_same_average_pooled(fn, *, verbose: bool = True) -> CheckReport:
 def reference_arrangement_training_set(
     n_each: int, n_scrambled: int, seed: int
 ) -> faces.FaceDataset:
-    """A face-detector training set that demands the arrangement: faces (label 1), non-faces and
-    ``n_scrambled`` scrambled faces (label 0)."""
+    """n_each faces (label 1), n_each non-faces and n_scrambled scrambled faces
+    (label 0: a scrambled face is not a face)."""
     return faces.make_face_dataset(n_each, n_each, n_scrambled, seed=seed)
 
 

@@ -81,22 +81,11 @@ def check_part_to_whole(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise 3.2: the part-to-whole transform as a capsule's weight matrix
 # ---------------------------------------------------------------------------------------------
 def reference_pose_weight_matrix(transform: torch.Tensor) -> torch.Tensor:
-    """The 4x4 matrix ``M`` with ``pose_vector(P @ transform) = M @ pose_vector(P)`` for every pose ``P``.
-
-    With ``P = [[a, -b, x], [b, a, y], [0, 0, 1]]`` (pose vector ``(x, y, a, b)``)
-    and ``transform = [[c, -d, e], [d, c, f], [0, 0, 1]]``, the product has
-    ``x' = x + e a - f b``, ``y' = y + f a + e b``, ``a' = c a - d b``,
-    ``b' = d a + c b``: linear in ``(x, y, a, b)``, with no constant term.
-    """
+    """The 4x4 M with pose_vector(P @ transform) = M @ pose_vector(P) for every P."""
     c, d, e, f = transform[0, 0], transform[1, 0], transform[0, 2], transform[1, 2]
-    one, zero = torch.ones_like(c), torch.zeros_like(c)
-    return torch.stack(
-        [
-            torch.stack([one, zero, e, -f]),
-            torch.stack([zero, one, f, e]),
-            torch.stack([zero, zero, c, -d]),
-            torch.stack([zero, zero, d, c]),
-        ]
+    return torch.tensor(
+        [[1, 0, e, -f], [0, 1, f, e], [0, 0, c, -d], [0, 0, d, c]],
+        dtype=transform.dtype,
     )
 
 
@@ -207,9 +196,9 @@ def check_pose_weight_matrix(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise 3.3: measure the agreement of the predictions
 # ---------------------------------------------------------------------------------------------
 def reference_agreement_spread(predictions: torch.Tensor) -> float:
-    """``predictions``: ``(n, 3, 3)`` -> RMS distance of the pose vectors from their mean."""
-    vectors = toy.pose_vector(predictions)
-    return float(((vectors - vectors.mean(dim=0)) ** 2).sum(dim=-1).mean().sqrt())
+    """The mean distance of the predicted poses (n, 3, 3) from their mean."""
+    vectors = toy.pose_vector(predictions)  # (n, 4): x, y, s cos a, s sin a
+    return (vectors - vectors.mean(dim=0)).norm(dim=-1).mean().item()
 
 
 @guarded
@@ -276,12 +265,9 @@ def check_agreement_spread(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise 3.1: the part that disagrees
 # ---------------------------------------------------------------------------------------------
 def reference_odd_part(parts: dict[str, torch.Tensor]) -> str:
-    """The name of the part whose prediction of the face lies farthest from the others'.
-
-    Each part predicts the face (``P_i @ W_i``); a part's disagreement is the distance of
-    its prediction's pose vector from the mean of the other parts' predictions.
-    """
-    vectors = toy.pose_vector(toy.predict_whole(parts))  # (n_parts, 4)
+    """The name of the part whose prediction of the face lies farthest from the
+    mean of the other parts' predictions."""
+    vectors = toy.pose_vector(toy.predict_whole(parts))  # (n_parts, 4): each face
     n = len(vectors)
     others = (vectors.sum(dim=0, keepdim=True) - vectors) / (n - 1)
     names = list(parts)

@@ -23,18 +23,13 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Exercise 4.1: the input a capsule needs (the squash, inverted)
 # ---------------------------------------------------------------------------------------------
-def reference_unsquash(v: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """The vector ``s`` with ``squash(s) = v``, for ``|v| < 1``: same direction, length ``sqrt(|v| / (1 - |v|))``.
-
-    From ``|v| = r^2 / (1 + r^2)`` follows ``r^2 = |v| / (1 - |v|)``.  At
-    ``v = 0`` the answer is 0 (the ``torch.where`` keeps ``v / |v|`` from
-    being evaluated as 0/0).
-    """
-    length = (v * v).sum(dim=dim, keepdim=True).sqrt()
-    safe = torch.where(length > 0, length, torch.ones_like(length))
-    return torch.where(
-        length > 0, v / safe * torch.sqrt(length / (1 - length)), torch.zeros_like(v)
-    )
+def reference_unsquash(
+    v: torch.Tensor, dim: int = -1, eps: float = 1e-12
+) -> torch.Tensor:
+    """The input s with squash(s) = v, for |v| < 1: the direction of v, the length
+    sqrt(|v| / (1 - |v|)). eps keeps the zero vector from becoming 0/0."""
+    length = torch.sqrt((v * v).sum(dim=dim, keepdim=True))
+    return v / (length + eps) * torch.sqrt(length / (1 - length))
 
 
 @guarded
@@ -127,7 +122,7 @@ def check_unsquash(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise 4.2: the slope of the squash
 # ---------------------------------------------------------------------------------------------
 def reference_squash_slope(r: torch.Tensor) -> torch.Tensor:
-    """d|v|/d|s| at input length ``r``: the derivative of r^2 / (1 + r^2), i.e. 2r / (1 + r^2)^2."""
+    """The slope d|v|/d|s| of the squash at input length r: 2r / (1 + r^2)^2."""
     return 2 * r / (1 + r * r) ** 2
 
 
@@ -183,8 +178,8 @@ def check_squash_slope(fn, *, verbose: bool = True) -> CheckReport:
 def reference_safe_length(
     v: torch.Tensor, dim: int = -1, eps: float = 1e-8
 ) -> torch.Tensor:
-    """|v| along ``dim`` whose gradient is finite at ``v = 0``: ``sqrt(sum v^2 + eps)``."""
-    return torch.sqrt((v * v).sum(dim=dim) + eps)
+    """The length of v along dim, with a finite gradient at v = 0."""
+    return torch.sqrt((v * v).sum(dim=dim) + eps)  # eps: sqrt has no slope at 0
 
 
 @guarded

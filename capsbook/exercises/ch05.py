@@ -33,8 +33,8 @@ def _random(*shape, seed: int) -> torch.Tensor:
 # Exercise 5.1: the prediction vectors u_hat (Eq. 2)
 # ---------------------------------------------------------------------------------------------
 def reference_prediction_vectors(u: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """``u``: ``(batch, in_caps, in_dim)``, ``W``: ``(in_caps, out_caps, out_dim, in_dim)`` ->
-    ``u_hat``: ``(batch, in_caps, out_caps, out_dim)`` with ``u_hat[b, i, j] = W[i, j] @ u[b, i]``."""
+    """u_hat[b, i, j] = W[i, j] @ u[b, i], for u (batch, in_caps, in_dim) and W
+    (in_caps, out_caps, out_dim, in_dim): (batch, in_caps, out_caps, out_dim)."""
     return torch.einsum("ijdk,bik->bijd", W, u)
 
 
@@ -77,15 +77,14 @@ def check_prediction_vectors(fn, *, verbose: bool = True) -> CheckReport:
 def reference_cosine_update(
     b: torch.Tensor, u_hat: torch.Tensor, v: torch.Tensor, eps: float = 1e-12
 ) -> torch.Tensor:
-    """Line 7 with the cosine for the dot product: ``b_ij + cos(u_hat_j|i, v_j)``, per example.
+    """Line 7 with the cosine for the dot product: b_ij + cos(u_hat_j|i, v_j).
 
-    ``b``: ``(batch, in_caps, out_caps)``; ``u_hat``: ``(batch, in_caps,
-    out_caps, out_dim)``; ``v``: ``(batch, out_caps, out_dim)``. Where either vector is
-    zero the cosine is taken as 0 (no agreement to add).
+    b: (batch, in_caps, out_caps); u_hat: (batch, in_caps, out_caps, out_dim);
+    v: (batch, out_caps, out_dim). Where a vector is zero the cosine counts as 0.
     """
-    v = v.unsqueeze(1)
-    dot = (u_hat * v).sum(dim=-1)
-    return b + dot / (u_hat.norm(dim=-1) * v.norm(dim=-1)).clamp_min(eps)
+    v = v.unsqueeze(1)  # (batch, 1, out_caps, out_dim): lines up with u_hat
+    lengths = u_hat.norm(dim=-1) * v.norm(dim=-1)
+    return b + (u_hat * v).sum(dim=-1) / lengths.clamp_min(eps)
 
 
 @guarded
@@ -184,18 +183,14 @@ GROUP_SIZE = 4
 
 
 def reference_competing_clusters() -> torch.Tensor:
-    """``u_hat`` ``(1, 8, 2, 2)``: group A agrees at parent 0, group B at parent 1, each cancels at the other.
-
-    Every prediction has length 1.  Group A predicts ``(1, 0)`` for parent 0 and
-    ``(+-1, 0)`` for parent 1 (the two halves cancel, and both are at right
-    angles to what group B says there); group B mirrors it.
-    """
-    u_hat = torch.zeros(1, 2 * GROUP_SIZE, 2, 2, dtype=torch.float64)
-    signs = torch.tensor([1.0, -1.0] * (GROUP_SIZE // 2), dtype=torch.float64)
-    u_hat[0, :GROUP_SIZE, 0, 0] = 1.0  # group A agrees at parent 0 ...
-    u_hat[0, :GROUP_SIZE, 1, 0] = signs  # ... and cancels at parent 1
-    u_hat[0, GROUP_SIZE:, 1, 1] = 1.0  # group B agrees at parent 1 ...
-    u_hat[0, GROUP_SIZE:, 0, 1] = signs  # ... and cancels at parent 0
+    """u_hat (1, 8, 2, 2): children 0-3 (group A) agree at parent 0, children 4-7
+    (group B) at parent 1, and each group's predictions cancel at the other parent."""
+    u_hat = torch.zeros(1, 8, 2, 2)
+    pairs = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    u_hat[0, :4, 0, 0] = 1.0  # group A agrees at parent 0 ...
+    u_hat[0, :4, 1, 0] = pairs  # ... and cancels at parent 1
+    u_hat[0, 4:, 1, 1] = 1.0  # group B agrees at parent 1 ...
+    u_hat[0, 4:, 0, 1] = pairs  # ... and cancels at parent 0
     return u_hat
 
 
@@ -323,11 +318,7 @@ def wrong_parent_predictions() -> torch.Tensor:
 
 
 def reference_wrong_parent(u_hat_others: torch.Tensor) -> torch.Tensor:
-    """A vote for parent 1 that points 90 degrees away from parent 1's cluster, but is 5 times longer.
-
-    Agreement is a dot product, not a cosine: the long vote dominates ``s_1``,
-    turns ``v_1`` towards itself and then agrees with it.
-    """
+    """A vote for parent 1 at 90 degrees from parent 1's cluster, 5 times as long."""
     return torch.tensor([5.0, 0.0], dtype=u_hat_others.dtype)
 
 

@@ -55,11 +55,11 @@ def _multi_hot(batch: int, classes: int, generator: torch.Generator) -> torch.Te
 # Exercise 6.1: the margin loss with several digits present, for any number of classes
 # ---------------------------------------------------------------------------------------------
 def reference_margin_loss(lengths, targets, m_plus=0.9, m_minus=0.1, lambda_=0.5):
-    """``lengths``: ``(batch, classes)``; ``targets``: multi-hot ``(batch, classes)`` (1 = present)."""
-    t = targets.to(lengths.dtype)
+    """The margin loss of capsule lengths (batch, classes), multi-hot targets."""
+    t = targets.to(lengths.dtype)  # T_k: 1 where class k is present
     present = t * torch.clamp(m_plus - lengths, min=0) ** 2
     absent = lambda_ * (1 - t) * torch.clamp(lengths - m_minus, min=0) ** 2
-    return (present + absent).sum(dim=1).mean()
+    return (present + absent).sum(dim=1).mean()  # sum over classes, mean over batch
 
 
 @guarded
@@ -136,9 +136,9 @@ def check_margin_loss(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise 6.2: the weight that makes a mean squared error the paper's reconstruction loss
 # ---------------------------------------------------------------------------------------------
 def reference_mse_weight(image_shape, scale: float = 0.0005) -> float:
-    """``image_shape``: ``(channels, height, width)``.  ``F.mse_loss`` averages over every value of the
-    batch, the paper sums over the values of each image: the weight is ``scale`` times their number."""
-    return scale * math.prod(image_shape)
+    """The weight of F.mse_loss that gives the paper's scale x summed squared error,
+    for images of image_shape (channels, height, width)."""
+    return scale * math.prod(image_shape)  # the number of values in one image
 
 
 def _paper_loss(
@@ -189,10 +189,9 @@ def check_mse_weight(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise 6.3: a mask that keeps a chosen capsule
 # ---------------------------------------------------------------------------------------------
 def reference_mask_capsules(poses, classes):
-    """``poses``: ``(batch, classes, dim)``; ``classes``: ``(batch,)`` indices: keep ``classes[b]`` only."""
-    return poses * torch.nn.functional.one_hot(classes, poses.shape[1]).unsqueeze(
-        -1
-    ).to(poses.dtype)
+    """poses (batch, classes, dim) with every capsule but classes[b] set to 0."""
+    keep = torch.nn.functional.one_hot(classes, poses.shape[1]).to(poses.dtype)
+    return poses * keep.unsqueeze(-1)  # keep: (batch, classes) -> (batch, classes, 1)
 
 
 @guarded

@@ -246,19 +246,19 @@ def check_primary_capsules_channels_last(fn, *, verbose: bool = True) -> CheckRe
 
 # -- reference answers (used by the tests and shown in the hidden solutions) ---
 def reference_conv_output_size(size: int, kernel: int, stride: int) -> int:
-    return (size - kernel) // stride + 1
+    """The side of a convolution's output, without padding."""
+    return (size - kernel) // stride + 1  # the kernel fits at 0, s, 2s, ...
 
 
 def reference_capsnet_parameters(config: CapsNetConfig) -> int:
+    """The parameters of CapsNet(config), counted from the configuration alone."""
     c = config
     conv1 = c.in_channels * c.conv_channels * c.conv_kernel**2 + c.conv_channels
     primary_channels = c.primary_types * c.primary_dim
-    primary = (
-        c.conv_channels * primary_channels * c.primary_kernel**2 + primary_channels
-    )
-    digit = (
-        c.num_primary_caps * c.num_classes * c.primary_dim * c.digit_dim
-    )  # one W_ij per pair, no bias
+    primary = c.conv_channels * primary_channels * c.primary_kernel**2
+    primary += primary_channels  # the biases
+    # one W_ij (digit_dim x primary_dim) per pair of capsules, no bias
+    digit = c.num_primary_caps * c.num_classes * c.primary_dim * c.digit_dim
     decoder = 0
     if c.use_decoder:
         sizes = [
@@ -266,9 +266,8 @@ def reference_capsnet_parameters(config: CapsNetConfig) -> int:
             *c.decoder_hidden,
             c.in_channels * c.input_size**2,
         ]
-        decoder = sum(
-            n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])
-        )
+        layers = zip(sizes[:-1], sizes[1:])
+        decoder = sum(n_in * n_out + n_out for n_in, n_out in layers)
     return conv1 + primary + digit + decoder
 
 
@@ -284,9 +283,10 @@ def reference_primary_capsule_layout(
 def reference_primary_capsules_channels_last(
     conv_out: torch.Tensor, capsule_dim: int
 ) -> torch.Tensor:
+    """(batch, h, w, types * capsule_dim) -> (batch, types * h * w, capsule_dim),
+    the capsules type first, as capslib stores them."""
     batch, h, w, channels = conv_out.shape
     types = channels // capsule_dim
-    grouped = conv_out.view(batch, h, w, types, capsule_dim).permute(
-        0, 3, 1, 2, 4
-    )  # (batch, types, h, w, dim)
+    grouped = conv_out.view(batch, h, w, types, capsule_dim)
+    grouped = grouped.permute(0, 3, 1, 2, 4)  # (batch, types, h, w, capsule_dim)
     return grouped.reshape(batch, types * h * w, capsule_dim)

@@ -254,8 +254,10 @@ def check_error_range(fn, *, verbose: bool = True) -> CheckReport:
 
 # -- reference answers (used by the tests and shown in the hidden solutions) ---
 def reference_group_split(groups, val_groups: int, seed: int):
+    """Indices (train, validation) with every group whole: val_groups groups, drawn
+    at random, go to validation."""
     groups = torch.as_tensor(groups)
-    ids = groups.unique()
+    ids = groups.unique()  # permute the groups, not the examples
     order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))
     in_val = torch.isin(groups, ids[order[:val_groups]])
     return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
@@ -264,11 +266,13 @@ def reference_group_split(groups, val_groups: int, seed: int):
 def reference_final_lr_fraction(
     decay_rate: float, decay_steps: int, epochs: int, train_size: int, batch_size: int
 ) -> float:
-    steps = epochs * (train_size // batch_size)
+    """The learning rate after the run's last step, over the starting rate."""
+    steps = epochs * (train_size // batch_size)  # the last partial batch is dropped
     return decay_rate ** (steps / decay_steps)
 
 
 def reference_early_stop(val_accuracy, patience: int) -> tuple[int, int]:
+    """(stop_epoch, kept_epoch), numbered from 1."""
     best, best_epoch, waited = -math.inf, 0, 0
     for epoch, accuracy in enumerate(val_accuracy, start=1):
         if accuracy > best:  # strictly higher: a tie is no improvement
@@ -281,6 +285,8 @@ def reference_early_stop(val_accuracy, patience: int) -> tuple[int, int]:
 
 
 def reference_error_range(error_rate: float, n: int) -> tuple[int, int]:
+    """The central 95% range (low, high) of the number of errors on n examples."""
+
     def log_pmf(k):  # in logarithms: (1 - p) ** n underflows for large n
         return (
             math.lgamma(n + 1)
@@ -297,4 +303,4 @@ def reference_error_range(error_rate: float, n: int) -> tuple[int, int]:
             low = k
         if cumulative >= 0.975:
             return low, k
-    return low, n
+    return low, n  # rounding kept the sum below 0.975

@@ -40,8 +40,14 @@ def _random(*shape, seed: int) -> torch.Tensor:
 # Exercise 9.1: the width of a digit
 # ---------------------------------------------------------------------------------------------
 def reference_digit_width(images: torch.Tensor) -> torch.Tensor:
-    """``images``: ``(n, H, W)`` in [0, 1] -> ``(n,)``: twice the ink-weighted standard deviation of the column index."""
-    return probes.ink_statistics(images)["width"]
+    """Twice the ink-weighted standard deviation of the column index, for each of
+    images (n, H, W); a blank image has width 0."""
+    columns = torch.arange(images.shape[-1], dtype=images.dtype)
+    ink = images.sum((-2, -1))
+    safe = ink.clamp_min(1e-12)  # no division by 0 for a blank image
+    mean = (images * columns).sum((-2, -1)) / safe
+    variance = (images * (columns - mean[:, None, None]) ** 2).sum((-2, -1)) / safe
+    return torch.where(ink > 0, 2 * variance.sqrt(), torch.zeros_like(ink))
 
 
 def _columns(width: int, lit: dict[int, float], rows: int = 8) -> torch.Tensor:
@@ -135,11 +141,9 @@ def check_digit_width(fn, *, verbose: bool = True) -> CheckReport:
 def reference_interpolate_poses(
     pose_a: torch.Tensor, pose_b: torch.Tensor, steps: int
 ) -> torch.Tensor:
-    """``(steps, dim)``: ``pose_a`` to ``pose_b`` in equal steps, both ends included."""
-    t = torch.linspace(0, 1, steps, dtype=pose_a.dtype, device=pose_a.device).unsqueeze(
-        1
-    )
-    return pose_a + t * (pose_b - pose_a)
+    """(steps, dim): pose_a to pose_b in equal steps, both ends included."""
+    t = torch.linspace(0, 1, steps, dtype=pose_a.dtype, device=pose_a.device)
+    return pose_a + t.unsqueeze(1) * (pose_b - pose_a)
 
 
 @guarded
@@ -234,8 +238,11 @@ def check_perturb_dimension(fn, *, verbose: bool = True) -> CheckReport:
 def reference_class_coupling_map(
     couplings: torch.Tensor, classes: torch.Tensor, capsule_types: int, grid: int
 ) -> torch.Tensor:
-    """``couplings``: ``(batch, types * grid * grid, classes)`` (type-major) -> ``(batch, grid, grid)``."""
-    return probes.couplings_for_class(couplings, classes, capsule_types, grid)
+    """The couplings (batch, types * grid * grid, classes) to each image's class,
+    averaged over the capsule types at each position: (batch, grid, grid)."""
+    batch = couplings.shape[0]
+    chosen = couplings[torch.arange(batch), :, classes]  # (batch, types * grid * grid)
+    return chosen.view(batch, capsule_types, grid, grid).mean(dim=1)  # type first
 
 
 @guarded
@@ -326,9 +333,9 @@ def check_primary_receptive_field(fn, *, verbose: bool = True) -> CheckReport:
 def reference_receptive_field_of_any_network(
     y: int, x: int, conv_kernel: int, primary_kernel: int, stride: int
 ) -> tuple[int, int, int, int]:
-    """conv1 ``conv_kernel`` x ``conv_kernel`` (stride 1), then the primary capsules' ``primary_kernel`` with ``stride``:
-    the inclusive ``(top, left, bottom, right)`` input pixels seen by primary position ``(y, x)``."""
-    size = conv_kernel + primary_kernel - 1
+    """The input pixels (top, left, bottom, right), inclusive, seen by the primary
+    capsules at (y, x): conv1 at stride 1, then primary_kernel at stride."""
+    size = conv_kernel + primary_kernel - 1  # primary_kernel conv1 outputs in a row
     return y * stride, x * stride, y * stride + size - 1, x * stride + size - 1
 
 

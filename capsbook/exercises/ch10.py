@@ -89,7 +89,8 @@ def check_difference_standard_error(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise 10.2: all digits right, however many overlap
 # ---------------------------------------------------------------------------------------------
 def reference_set_accuracy(lengths: torch.Tensor, labels: torch.Tensor) -> float:
-    """``lengths``: ``(n, classes)``, ``labels``: ``(n, k)``: the fraction whose ``k`` longest capsules are the ``k`` labels."""
+    """The fraction of images whose k longest capsules, lengths (n, classes), are
+    their k labels (n, k), in any order."""
     k = labels.shape[1]
     top = lengths.topk(k, dim=1).indices.sort(dim=1).values
     return float((top == labels.sort(dim=1).values).all(dim=1).float().mean())
@@ -185,7 +186,7 @@ def check_own_digit_closer(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise 10.4: how often a scrambled face is called a face
 # ---------------------------------------------------------------------------------------------
 def reference_face_rate(lengths: torch.Tensor) -> float:
-    """``lengths``: ``(n, 2)`` capsule lengths (class 1 = face): the fraction where the face capsule is the longer."""
+    """The fraction of lengths (n, 2) whose face capsule (class 1) is the longer."""
     return float((lengths.argmax(dim=1) == 1).float().mean())
 
 

@@ -32,7 +32,7 @@ __all__ = [
 def reference_normalised_spread_loss(
     activations: torch.Tensor, targets: torch.Tensor, margin: float
 ) -> torch.Tensor:
-    """The spread loss divided by ``(classes - 1) m^2``, its value when every activation is equal."""
+    """The spread loss over (classes - 1) m^2, its value at equal activations."""
     classes = activations.shape[1]
     return em.spread_loss(activations, targets, margin) / ((classes - 1) * margin**2)
 
@@ -84,7 +84,7 @@ def check_normalised_spread_loss(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise 11.2: does a routing depend on the rest of the batch?
 # ---------------------------------------------------------------------------------------------
 def reference_batch_dependence(route, u_hat: torch.Tensor) -> float:
-    """The largest change in any output when each example is routed alone instead of inside the batch."""
+    """The largest change of any output when each example is routed alone."""
     with torch.no_grad():
         together = route(u_hat)
         alone = torch.cat([route(u_hat[b : b + 1]) for b in range(u_hat.shape[0])])
@@ -163,29 +163,31 @@ def check_batch_dependence(fn, *, verbose: bool = True) -> CheckReport:
 def _activations_with_cost_factor(
     R, a, V, beta_u, beta_a, inverse_temperature, factor: float
 ) -> torch.Tensor:
-    w = R * a.unsqueeze(-1)  # R_ij a_i
-    total = w.sum(dim=1)  # (batch, out)
-    share = (w / total.unsqueeze(1)).unsqueeze(-1)
-    mu = (share * V).sum(dim=1)
-    sigma_sq = (share * (V - mu.unsqueeze(1)) ** 2).sum(dim=1)
-    cost = (
-        torch.as_tensor(beta_u, dtype=V.dtype).unsqueeze(-1) + 0.5 * torch.log(sigma_sq)
-    ) * (factor * total).unsqueeze(-1)
-    return torch.sigmoid(
-        inverse_temperature
-        * (torch.as_tensor(beta_a, dtype=V.dtype) - cost.sum(dim=-1))
+    """The M-step's activations with sum_i R_ij a_i multiplied by ``factor`` in the cost.
+
+    Scaling ``a`` scales that sum and leaves the means and variances alone (they use
+    the shares ``R_ij a_i / sum_i R_ij a_i``), so this is the reference with ``a`` scaled.
+    """
+    own = 100.0 * V.shape[2] / V.shape[1]
+    return reference_normalised_activations(
+        R, a * (factor / own), V, beta_u, beta_a, inverse_temperature
     )
 
 
 def reference_normalised_activations(
     R, a, V, beta_u, beta_a, inverse_temperature
 ) -> torch.Tensor:
-    """The M-step's parent activations ``(batch, out)`` with the cost's ``sum_i R_ij`` multiplied by
-    ``100 * out_caps / in_caps`` (Gritzman 2019)."""
-    factor = 100.0 * V.shape[2] / V.shape[1]
-    return _activations_with_cost_factor(
-        R, a, V, beta_u, beta_a, inverse_temperature, factor
-    )
+    """The M-step's parent activations (batch, out), with sum_i R_ij a_i in the
+    cost multiplied by 100 * out_caps / in_caps (Gritzman 2019)."""
+    w = R * a.unsqueeze(-1)  # R_ij a_i: (batch, in, out)
+    total = w.sum(dim=1)  # sum_i R_ij a_i: (batch, out)
+    share = (w / total.unsqueeze(1)).unsqueeze(-1)
+    mu = (share * V).sum(dim=1)
+    sigma_sq = (share * (V - mu.unsqueeze(1)) ** 2).sum(dim=1)
+    factor = 100 * V.shape[2] / V.shape[1]  # 100 x parents / children
+    weight = (factor * total).unsqueeze(-1)  # (batch, out, 1)
+    cost = (beta_u.unsqueeze(-1) + 0.5 * sigma_sq.log()) * weight
+    return torch.sigmoid(inverse_temperature * (beta_a - cost.sum(dim=-1)))
 
 
 @guarded

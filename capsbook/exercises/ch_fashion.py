@@ -39,14 +39,11 @@ def _unfinished(report: CheckReport) -> bool:
 def reference_fashion_confusion_matrix(
     predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10
 ) -> torch.Tensor:
-    """``predicted``, ``labels``: ``(n,)`` class indices -> ``(num_classes, num_classes)`` int64 counts.
-
-    Entry ``[i, j]`` counts the images of true class ``i`` that were predicted as ``j``.
-    """
-    flat = labels.long() * num_classes + predicted.long()
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes
-    )
+    """Counts (num_classes, num_classes): entry [i, j] counts the images of true
+    class i that were predicted as j."""
+    pairs = labels.long() * num_classes + predicted.long()  # one number per (i, j)
+    counts = torch.bincount(pairs, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
 
 
 @guarded
@@ -106,14 +103,10 @@ def check_fashion_confusion_matrix(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise A.2: the class-balanced accuracy
 # ---------------------------------------------------------------------------------------------
 def reference_fashion_balanced_accuracy(confusion: torch.Tensor) -> float:
-    """``confusion``: ``(k, k)`` counts, true classes as rows -> the mean per-class accuracy.
-
-    Each class that has examples counts once, whatever its size; classes
-    without examples are left out (their accuracy is undefined).
-    """
+    """The mean per-class accuracy of confusion (k, k), true classes as rows."""
     confusion = torch.as_tensor(confusion, dtype=torch.float64)
-    support = confusion.sum(dim=1)
-    present = support > 0
+    support = confusion.sum(dim=1)  # images of each true class
+    present = support > 0  # 0/0 is undefined: leave those classes out
     return float((confusion.diagonal()[present] / support[present]).mean())
 
 
@@ -158,14 +151,10 @@ def check_fashion_balanced_accuracy(fn, *, verbose: bool = True) -> CheckReport:
 # Exercise A.3: the most confused pair of classes
 # ---------------------------------------------------------------------------------------------
 def reference_fashion_most_confused(confusion: torch.Tensor) -> tuple[int, int]:
-    """``confusion``: ``(k, k)`` counts, true classes as rows -> ``(true, predicted)`` of the largest error.
-
-    The diagonal (correct answers) is not an error; on a tie the first entry
-    in row-major order wins.
-    """
-    errors = torch.as_tensor(confusion).clone().long()
-    errors.fill_diagonal_(-1)
-    index = int(errors.flatten().argmax())
+    """(true, predicted) of the largest entry of confusion (k, k) off the diagonal."""
+    errors = torch.as_tensor(confusion).clone().long()  # leave the reader's matrix
+    errors.fill_diagonal_(-1)  # correct answers are not confusions
+    index = int(errors.flatten().argmax())  # argmax returns the first maximum
     return index // errors.shape[1], index % errors.shape[1]
 
 
