@@ -229,22 +229,35 @@ def image_size_of(dataset: str) -> int:
 
 
 def test_batches(
-    dataset: str, seed: int, *, batch_size: int = 500, limit: int | None = None
+    dataset: str,
+    seed: int,
+    *,
+    batch_size: int = 500,
+    limit: int | None = None,
+    source: str = "full",
 ):
     """``(images, labels)`` batches of the test set the trainer tested ``dataset`` on, remade here.
 
     The complete 10,000-digit MNIST test set ships with capslib (in the sample), so this works offline:
     ``"mnist"`` is that set as it is; ``"multimnist"`` one pair per test digit (seed ``seed + 2``, as the
     trainer draws it); ``"affine"`` every test digit affine-transformed (seed ``seed + 2``).
+    ``"fashion-mnist"`` is the complete Fashion-MNIST test set (``source="full"``: a
+    :class:`~capslib.data.DataNotFoundError` naming the fix where it is not installed) or the
+    2,000-image class-balanced sample bundled with capslib (``source="sample"``), in their order.
     ``labels`` are ``(b,)`` class indices, or ``(b, 2)`` for MultiMNIST.  ``limit``: the first examples only.
     """
     from ..data import affine_mnist
     from ..data.multimnist import MultiMNISTPairs
-    from ..data.sources import load_mnist
+    from ..data.sources import load_fashion_mnist, load_mnist
 
-    test = load_mnist(
-        "test", source="sample", verbose=False
-    )  # the official 10,000 test digits, bundled
+    if source not in ("full", "sample"):
+        raise PretrainedError(
+            f"test_batches: source must be 'full' or 'sample', got {source!r}"
+        )
+    if dataset == "fashion-mnist":
+        test = load_fashion_mnist("test", source=source, verbose=False, download=False)
+    else:  # the official 10,000 MNIST test digits ship with capslib: complete either way
+        test = load_mnist("test", source="sample", verbose=False)
     if limit is not None:
         test = test.subset(min(limit, len(test)))
     if dataset == "multimnist":
@@ -256,7 +269,7 @@ def test_batches(
         return
     if dataset == "affine":
         test = affine_mnist(test, seed=seed + 2)
-    elif dataset not in ("mnist", "mnist-sample"):
+    elif dataset not in ("mnist", "mnist-sample", "fashion-mnist"):
         raise PretrainedError(f"no bundled test set for dataset {dataset!r}")
     for lo in range(0, len(test), batch_size):
         yield test.images[lo : lo + batch_size], test.labels[lo : lo + batch_size]
@@ -264,7 +277,12 @@ def test_batches(
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, dataset: str, seed: int = 0, *, limit: int | None = None
+    model: torch.nn.Module,
+    dataset: str,
+    seed: int = 0,
+    *,
+    limit: int | None = None,
+    source: str = "full",
 ) -> float:
     """The fraction of the test set (see :func:`test_batches`) that ``model`` gets right.
 
@@ -278,7 +296,7 @@ def evaluate(
     model.eval()
     device = next(model.parameters()).device
     right = seen = 0
-    for images, labels in test_batches(dataset, seed, limit=limit):
+    for images, labels in test_batches(dataset, seed, limit=limit, source=source):
         images, labels = images.to(device), labels.to(device)
         if isinstance(model, CapsNet):
             scores = capsule_length(model.digit_caps(model.primary_capsules(images)))
