@@ -396,6 +396,7 @@ def test_a_fashion_export_records_both_test_sets_and_check_passes_without_the_co
         model, "fashion-mnist", source="sample"
     )
     assert "2,000-image" in summary["sample_test_set"]
+    assert summary["dtype"] in ("float32", "bfloat16") and summary["dtype_reason"]
     assert summary["test_accuracy_float16"] == pretrained.evaluate(
         model, "fashion-mnist", limit=300
     )

@@ -56,6 +56,8 @@ SUMMARY_FIELDS = (
     "epochs",
     "steps",
     "batch_size",
+    "dtype",
+    "dtype_reason",
     "best_val_accuracy",
     "best_val_epoch",
     "test_accuracy",
