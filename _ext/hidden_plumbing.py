@@ -1,11 +1,16 @@
 """Cells that are the book's plumbing never show on a page, whatever their tags say.
 
-Two kinds of code cell are for the build, not for the reader:
+Three kinds of code cell are for the build, not for the reader:
 
-* **solution checks**: a cell whose first line is ``# check the reference solution`` runs the
-  hidden solution of the exercise above it through its check. Shown, it gives the answer away
-  beside the exercise; it is removed from the page (input and output: it asserts, it prints
-  nothing).
+* **cells that use a reference solution**: a cell that calls a ``reference_*`` function (say
+  ``ex.reference_squash_slope(...)``) computes the numbers a solution quotes from the answer
+  itself. Shown beside the exercise, it gives the answer away; it is removed from the page
+  (input and output). The solutions' code is not typed in the notebooks: each dropdown shows
+  its ``reference_*`` function from ``capsbook/exercises`` with ``literalinclude``, and
+  ``tests/test_exercise_checks.py`` runs every reference through its check.
+* **solution checks**: a cell whose first line is ``# check the reference solution`` would
+  run a solution retyped in the notebook through its check. The book has none any more
+  (``tests/test_book_structure.py`` says so); should one come back, it is removed too.
 * **glue-only cells**: a cell whose every statement is a call of ``glue(...)`` (imports of
   ``glue`` allowed) only hands values to the prose. It is removed too, or only its input
   when one of its calls displays its value (``display=True``, glue's default).
@@ -57,11 +62,26 @@ def _displays(call: ast.Call) -> bool:
     )
 
 
+def _calls_a_reference(tree: ast.AST) -> bool:
+    """Whether the code calls a reference solution, ``reference_*(...)`` or ``ex.reference_*(...)``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name is not None and name.startswith("reference_"):
+                return True
+    return False
+
+
 def plumbing_tag(source: str) -> str | None:
     """The tag that hides a cell of this source, or None when the reader should see it.
 
     >>> plumbing_tag("# check the reference solution\\nassert True")
     'remove-cell'
+    >>> plumbing_tag('slope = ex.reference_squash_slope(r)\\nglue("s", slope)')
+    'remove-cell'
+    >>> plumbing_tag("reference_k = 3\\nprint(reference_k)") is None
+    True
     >>> plumbing_tag('glue("a", 1, display=False)\\nglue("b", 2, display=False);')
     'remove-cell'
     >>> plumbing_tag('glue("a", 1)')
@@ -78,6 +98,8 @@ def plumbing_tag(source: str) -> str | None:
         tree = ast.parse(text)
     except SyntaxError:
         return None
+    if _calls_a_reference(tree):
+        return REMOVE_CELL
     calls = []
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):

@@ -387,17 +387,24 @@ def test_code_of_the_formatted_notebooks_fits_88_columns():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_solution_checks_and_glue_only_cells_are_hidden_in_the_book():
-    """Every notebook, as the book reads it (``_ext/hidden_plumbing``): each cell that checks
-    a reference solution is removed, and each cell whose code only calls glue(...) carries
-    remove-cell or remove-input. The built pages are checked too (tests/test_browser.py)."""
-    import json
+def _hidden_plumbing():
     import sys
 
     sys.path.insert(0, str(ROOT / "_ext"))
     import hidden_plumbing
 
-    counts = {"check": 0, "glue": 0}
+    return hidden_plumbing
+
+
+def test_plumbing_cells_are_hidden_in_the_book():
+    """Every notebook, as the book reads it (``_ext/hidden_plumbing``): each cell that computes
+    from a reference solution (``ex.reference_*(...)``: the numbers a solution quotes) is
+    removed, and each cell whose code only calls glue(...) carries remove-cell or
+    remove-input. The built pages are checked too (tests/test_browser.py)."""
+    import json
+
+    hidden_plumbing = _hidden_plumbing()
+    counts = {"reference": 0, "glue": 0}
     for name in NOTEBOOKS:
         notebook = json.loads((ROOT / f"{name}.ipynb").read_text(encoding="utf-8"))
         hidden_plumbing.hide_plumbing(notebook)
@@ -406,10 +413,209 @@ def test_solution_checks_and_glue_only_cells_are_hidden_in_the_book():
                 continue
             source = "".join(cell["source"])
             tags = set(cell.get("metadata", {}).get("tags", []))
-            if source.startswith(hidden_plumbing.CHECK_MARKER):
-                counts["check"] += 1
+            tag = hidden_plumbing.plumbing_tag(source)
+            if tag is None:
+                continue
+            if "reference_" in source and tag == "remove-cell":
+                counts["reference"] += 1
                 assert "remove-cell" in tags, (name, source[:80])
-            elif hidden_plumbing.plumbing_tag(source):
+            else:
                 counts["glue"] += 1
                 assert tags & hidden_plumbing.HIDDEN, (name, source[:80])
-    assert counts["check"] >= 20, counts  # every chapter checks its solutions
+    # the numbers quoted by the solutions of chapters 0 to 5, 9 and 10 come from references
+    assert counts["reference"] >= 12 and counts["glue"] >= 1, counts
+
+
+# --------------------------------------------------------------------------- solutions, written once
+# A solution's code lives in one place, the reference_* function beside its check in
+# capsbook/exercises: the dropdown shows it with literalinclude, tests/test_exercise_checks.py runs
+# it through the check, and no notebook cell types it again.
+SOLUTION = re.compile(r"````\{solution\} (\S+)\n:class: dropdown\n(.*?)\n````", re.S)
+LITERALINCLUDE = re.compile(r"```\{literalinclude\} (\S+)\n((?::[\w-]+:[^\n]*\n)*)```")
+
+
+def solutions(name: str) -> dict[str, str]:
+    """``{label: text inside the dropdown}`` for the {solution} dropdowns of a notebook."""
+    nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+    return {
+        label: body
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for label, body in SOLUTION.findall(cell.source)
+    }
+
+
+def shown_references(name: str):
+    """``[(label, reference function, included path, literalinclude options)]`` of a notebook."""
+    module = exercise_module(name)
+    bodies = solutions(name)
+    shown = []
+    for _, label, checks in exercise_boxes(name):
+        reference = getattr(module, "reference_" + checks[0][len("check_") :], None)
+        assert reference is not None, (
+            f"{name}: {module.__name__}.{checks[0]} has no reference_ solution beside it"
+        )
+        includes = LITERALINCLUDE.findall(bodies.get(label, ""))
+        assert len(includes) == 1, (
+            f"{name}: the solution of {label} must show its code with one literalinclude "
+            f"of {module.__name__}.{reference.__name__}, not type it (found {len(includes)})"
+        )
+        path, options = includes[0]
+        shown.append(
+            (
+                label,
+                reference,
+                path,
+                dict(re.findall(r"^:([\w-]+): *(.*)$", options, re.M)),
+            )
+        )
+    return shown
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_each_solution_shows_its_reference_solution(name):
+    """Each {solution} dropdown includes, with ``literalinclude`` and ``:pyobject:``, the
+    reference solution its exercise's check holds answers to: ``reference_<x>`` beside
+    ``check_<x>`` in the chapter's capsbook.exercises module (or, where that module names a
+    function of the book's library as its reference, that function where it is written)."""
+    import ast
+    import inspect
+
+    module = exercise_module(name)
+    labels = {label for _, label, _ in exercise_boxes(name)}
+    assert set(solutions(name)) <= labels, (
+        f"{name}: a solution without its exercise box"
+    )
+    for label, reference, path, options in shown_references(name):
+        file = (ROOT / name).parent / path
+        assert file.is_file(), f"{name}: {label} includes {path}, which does not exist"
+        assert file.resolve() == Path(inspect.getsourcefile(reference)).resolve(), (
+            f"{name}: {label} includes {path}; its reference is written in "
+            f"{inspect.getsourcefile(reference)}"
+        )
+        assert options.get("pyobject") == reference.__name__, (label, options)
+        assert options.get("language") == "python", (label, options)
+        if file.parent == ROOT / "capsbook" / "exercises":
+            assert (
+                reference.__name__.startswith("reference_")
+                and getattr(module, reference.__name__, None) is reference
+            ), (label, reference.__name__)
+        defined = {
+            node.name
+            for node in ast.parse(file.read_text()).body
+            if isinstance(node, ast.FunctionDef)
+        }
+        assert reference.__name__ in defined, (label, path, reference.__name__)
+        for block in re.findall(r"```python\n(.*?)```", solutions(name)[label], re.S):
+            assert not re.search(r"^\s*(async\s+)?def ", block, re.M), (
+                f"{name}: the solution of {label} types a function; include its reference"
+            )
+
+
+def test_the_shown_reference_solutions_fit_88_columns():
+    """What a dropdown shows is cut off on the page past 88 columns, docstrings included.
+
+    (The two references of chapter 10 that capsbook.robustness holds are that module's to wrap.)
+    """
+    import inspect
+
+    for name in NOTEBOOKS:
+        for label, reference, path, _ in shown_references(name):
+            if not path.startswith("../capsbook/exercises/"):
+                continue
+            for line in inspect.getsource(reference).splitlines():
+                assert len(line) <= 88, f"{label}: {reference.__name__}: {line!r}"
+
+
+def _reference_bodies() -> set[str]:
+    """The code of every reference solution, its docstring left out, as ``ast.dump``."""
+    import ast
+    import importlib
+    import inspect
+
+    bodies = set()
+    for module_name in exercise_modules():
+        module = importlib.import_module(module_name)
+        for attribute, value in vars(module).items():
+            if attribute.startswith("reference_") and inspect.isfunction(value):
+                node = ast.parse(inspect.getsource(value)).body[0]
+                bodies.add(_body_dump(node))
+    return bodies
+
+
+def _body_dump(function) -> str:
+    import ast
+
+    body = function.body
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+    ):
+        body = body[1:]  # the docstring
+    return ast.dump(ast.Module(body=body, type_ignores=[]))
+
+
+def _is_stub(function) -> bool:
+    """The reader's stub: a docstring and ``raise NotImplementedError(...)``."""
+    import ast
+
+    body = function.body
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+    ):
+        body = body[1:]
+    return (
+        len(body) == 1
+        and isinstance(body[0], ast.Raise)
+        and "NotImplementedError" in ast.unparse(body[0])
+    )
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cell_retypes_a_reference_solution(name):
+    """A function that a cell defines and hands to a check (``ex.check_x(my_x)``) is the
+    reader's stub, and no cell defines a function with the code of a reference solution:
+    the hidden "# check the reference solution" cells that typed each solution again are gone
+    (the dropdown includes the reference, tests/test_exercise_checks.py checks it)."""
+    import ast
+
+    hidden_plumbing = _hidden_plumbing()
+    references = _reference_bodies()
+    nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        assert not cell.source.lstrip().startswith(hidden_plumbing.CHECK_MARKER), (
+            f"{name}: a cell retypes a solution to check it: {cell.source[:80]!r}"
+        )
+        code = "\n".join(  # IPython's !shell and %magic lines, as Python
+            re.sub(r"^(\s*)[!%].*", r"\1pass", line)
+            for line in cell.source.splitlines()
+        )
+        tree = ast.parse(code)
+        functions = {
+            node.name: node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef)
+        }
+        for function in functions.values():
+            assert _body_dump(function) not in references, (
+                f"{name}: {function.name} retypes a reference solution"
+            )
+        for node in ast.walk(tree):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr.startswith("check_")
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in functions
+            ):
+                continue
+            assert _is_stub(functions[node.args[0].id]), (
+                f"{name}: {node.args[0].id} is checked with {node.func.attr} and is not the "
+                "reader's stub (raise NotImplementedError): a retyped solution?"
+            )
