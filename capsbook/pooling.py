@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from capslib.data.device import shift_images as shift_each_image
+
 
 def _check_images(images, where: str) -> None:
     if (
@@ -52,16 +54,16 @@ def shift_images(images: torch.Tensor, dx: int = 0, dy: int = 0) -> torch.Tensor
 
     What leaves the frame is lost and what enters it is zero (background):
     unlike ``torch.roll``, nothing wraps around.  Returns a new tensor of the same shape.
+    The same shift for every image: :func:`capslib.data.shift_images`, which shifts each
+    image by its own ``(dy, dx)``, does the work.
     """
     _check_images(images, "shift_images")
     dx, dy = _check_shift(dx, dy, "shift_images")
     h, w = images.shape[-2:]
-    shifted = torch.zeros_like(images)
-    if abs(dx) >= w or abs(dy) >= h:
-        return shifted
-    source = images[..., max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
-    shifted[..., max(0, dy) : h - max(0, -dy), max(0, dx) : w - max(0, -dx)] = source
-    return shifted
+    # A shift by the whole side or more leaves nothing: clipped there, the padding stays small.
+    dx, dy = max(-w, min(w, dx)), max(-h, min(h, dy))
+    shifts = torch.tensor([[dy, dx]]).expand(len(images), 2)
+    return shift_each_image(images, shifts, max(1, abs(dx), abs(dy)))
 
 
 @dataclass(frozen=True)
