@@ -85,8 +85,9 @@ def conv_parameter_count(
     return kh * kw * c_in * c_out + (c_out if bias else 0)
 
 
-def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
-    """The side, in input pixels, of what one unit after ``layers`` can see.
+def receptive_field_and_jump(layers: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """``(r, j)`` after ``layers``: the side ``r`` of what one unit sees, and the jump ``j``, the
+    distance in input pixels between neighbouring units (the product of the strides).
 
     ``layers``: ``[(kernel, stride), ...]`` in order, convolutions and poolings
     alike (padding does not change the size of the field, only where it sits).
@@ -95,10 +96,8 @@ def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
 
         r = 1 + sum_l (k_l - 1) * prod_{m < l} s_m
 
-    >>> receptive_field([(5, 1), (2, 2), (5, 1), (2, 2)])   # SmallCNN: conv, pool, conv, pool
-    16
-    >>> receptive_field([(9, 1), (9, 2)])                   # CapsNet: Conv1, PrimaryCaps
-    17
+    >>> receptive_field_and_jump([(9, 1), (9, 2)])   # CapsNet: Conv1, PrimaryCaps
+    (17, 2)
     """
     size, jump = 1, 1
     for index, layer in enumerate(layers):
@@ -110,7 +109,21 @@ def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
         stride = _whole(layer[1], "stride", "receptive_field", 1)
         size += (kernel - 1) * jump
         jump *= stride
-    return size
+    return size, jump
+
+
+def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
+    """The side, in input pixels, of what one unit after ``layers`` can see.
+
+    ``layers``: ``[(kernel, stride), ...]`` in order, convolutions and poolings
+    alike; the formula is :func:`receptive_field_and_jump`'s.
+
+    >>> receptive_field([(5, 1), (2, 2), (5, 1), (2, 2)])   # SmallCNN: conv, pool, conv, pool
+    16
+    >>> receptive_field([(9, 1), (9, 2)])                   # CapsNet: Conv1, PrimaryCaps
+    17
+    """
+    return receptive_field_and_jump(layers)[0]
 
 
 def measured_receptive_field(
@@ -169,4 +182,5 @@ __all__ = [
     "mask_extent",
     "measured_receptive_field",
     "receptive_field",
+    "receptive_field_and_jump",
 ]

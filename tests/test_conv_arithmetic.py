@@ -14,6 +14,7 @@ from capsbook.conv_arithmetic import (
     mask_extent,
     measured_receptive_field,
     receptive_field,
+    receptive_field_and_jump,
 )
 
 
@@ -79,6 +80,9 @@ def test_receptive_field_by_hand():
     )  # after a stride-2 pool, one step is 2 pixels
     assert receptive_field([(5, 1), (2, 2), (5, 1), (2, 2)]) == 16
     assert receptive_field([(9, 1), (9, 2)]) == 17
+    # the jump: neighbouring units are the product of the strides apart
+    assert receptive_field_and_jump([(5, 1), (2, 2), (5, 1), (2, 2)]) == (16, 4)
+    assert receptive_field_and_jump([]) == (1, 1)
     with pytest.raises(ValueError, match="pairs"):
         receptive_field([(3, 1, 1)])
 

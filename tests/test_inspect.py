@@ -11,7 +11,7 @@ from capsbook.probes import (
     perturbed_poses,
     plot_couplings_over_images,
     primary_capsule_lengths,
-    receptive_field,
+    primary_receptive_field,
     spread_to_image,
 )
 from capslib.models import CapsNet, CapsNetConfig
@@ -109,7 +109,7 @@ def test_couplings_for_class_averages_and_weights_types():
 
 
 def test_receptive_field_of_the_paper_network():
-    assert receptive_field(CapsNetConfig.paper()) == (17, 2)
+    assert primary_receptive_field(CapsNetConfig.paper()) == (17, 2)
 
 
 def test_spread_to_image_lights_each_positions_patch():
@@ -151,7 +151,7 @@ def test_primary_capsule_lengths_and_couplings_of_a_capsnet():
     assert mapped.shape == (2, 6, 6)
     # couplings are probabilities over 10 classes: each averaged value lies in [0, 1]
     assert ((mapped >= 0) & (mapped <= 1)).all()
-    size, stride = receptive_field(config)
+    size, stride = primary_receptive_field(config)
     pixels = spread_to_image(mapped, size, stride, 28)
     assert pixels.shape == (2, 28, 28)
     fig = plot_couplings_over_images(images, pixels, titles=["a", "b"])

@@ -9,8 +9,8 @@ dimension [of the digit capsule] by intervals of 0.05 in the range
   from it (:func:`perturbation_grid`, :func:`difference_maps`,
   :func:`dimension_change`, :func:`ink_statistics`);
 * :mod:`capsbook.probes.couplings`: routing's couplings on the primary capsules'
-  grid and on the image (:func:`couplings_for_class`, :func:`spread_to_image`,
-  :func:`map_ink_correlation`);
+  grid and on the image (:func:`couplings_for_class`, :func:`primary_receptive_field`,
+  :func:`spread_to_image`, :func:`map_ink_correlation`);
 * :mod:`capsbook.probes.linear`: linear probes, what a pose holds beyond the class
   (:func:`probe_r2`);
 * :mod:`capsbook.probes.plots`: the figures of chapters 9 and 10 (perturbation
@@ -25,7 +25,7 @@ from capsbook.probes.couplings import (
     couplings_for_class,
     map_ink_correlation,
     primary_capsule_lengths,
-    receptive_field,
+    primary_receptive_field,
     spread_to_image,
 )
 from capsbook.probes.linear import probe_r2
@@ -49,6 +49,9 @@ from capsbook.probes.plots import (
     plot_perturbation_grid,
 )
 
+#: The name chapters 9 and 11 call it by: :func:`primary_receptive_field`.
+receptive_field = primary_receptive_field
+
 __all__ = [
     "DIFFERENCE_CMAP",
     "DIFFERENCE_SCALE",
@@ -69,6 +72,7 @@ __all__ = [
     "plot_pair_reconstructions",
     "plot_perturbation_grid",
     "primary_capsule_lengths",
+    "primary_receptive_field",
     "probe_r2",
     "receptive_field",
     "spread_to_image",

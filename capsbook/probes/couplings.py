@@ -15,6 +15,8 @@ from torch import Tensor
 
 from capslib.functional import capsule_length
 
+from ..conv_arithmetic import receptive_field_and_jump
+
 #: The coupling of every primary capsule to every digit capsule before routing moves it:
 #: the uniform 1 / 10 of the ten classes (the routing logits start at 0).
 UNIFORM_COUPLING = 0.1
@@ -77,14 +79,16 @@ def primary_capsule_lengths(model, images: Tensor) -> Tensor:
     return capsule_length(model.primary_caps(torch.relu(model.conv1(images))), dim=-1)
 
 
-def receptive_field(config) -> tuple[int, int]:
+def primary_receptive_field(config) -> tuple[int, int]:
     """``(size, stride)`` in input pixels of one primary capsule position of a CapsNet configuration.
 
     Paper: conv1 9x9 stride 1 then primary 9x9 stride 2 -> each position sees a
-    17x17 patch, and neighbouring positions are 2 pixels apart.
+    17x17 patch, and neighbouring positions are 2 pixels apart
+    (:func:`capsbook.conv_arithmetic.receptive_field_and_jump` of the two layers).
     """
-    size = config.conv_kernel + (config.primary_kernel - 1)
-    return size, config.primary_stride
+    return receptive_field_and_jump(
+        [(config.conv_kernel, 1), (config.primary_kernel, config.primary_stride)]
+    )
 
 
 def spread_to_image(
