@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from capslib.nn import count_parameters  # re-exported: chapter 1 imports it from here
+
 POOLING = ("max", "avg", "none")
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 # objective(model, images, targets) -> (loss, scores): scores (batch, classes), argmax = prediction
@@ -157,11 +159,6 @@ class SmallCNN(nn.Module):
                 f"SmallCNN: expected images (batch, {expected[0]}, {expected[1]}, {expected[2]}), "
                 f"got {got}"
             )
-
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters (weights and biases) of ``model``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @dataclass

@@ -29,21 +29,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from capslib.nn import count_parameters  # re-exported: exercise 7 imports it from here
+
 __all__ = ["LayerRow", "LayerTable", "count_parameters", "layer_table"]
-
-
-def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
-    """The number of scalar parameters in ``module`` (and its sub-modules).
-
-    Parameters shared between sub-modules are counted once.
-    """
-    if not isinstance(module, nn.Module):
-        raise TypeError(
-            f"count_parameters: expected a torch.nn.Module, got {type(module).__name__}"
-        )
-    return sum(
-        p.numel() for p in module.parameters() if p.requires_grad or not trainable_only
-    )
 
 
 @dataclass(frozen=True)
@@ -244,8 +232,8 @@ def layer_table(
                 name=name,
                 kind=type(module).__name__,
                 output_shape=shapes[name],
-                params=sum(p.numel() for p in params),
-                trainable_params=sum(p.numel() for p in params if p.requires_grad),
+                params=count_parameters(params),
+                trainable_params=count_parameters(params, trainable_only=True),
             )
         )
     rest = [p for p in model.parameters() if id(p) not in counted]
@@ -255,8 +243,8 @@ def layer_table(
                 name="(other parameters)",
                 kind="",
                 output_shape=None,
-                params=sum(p.numel() for p in rest),
-                trainable_params=sum(p.numel() for p in rest if p.requires_grad),
+                params=count_parameters(rest),
+                trainable_params=count_parameters(rest, trainable_only=True),
             )
         )
     table = LayerTable(

@@ -51,6 +51,7 @@ from .bench_step import MODEL_NAMES, make_model, profile_training, training_step
 from .cpu_memory import keep_freed_memory
 from .devices import parse_device
 from .flops import flops_per_image
+from .nn import count_parameters
 from .precision import DTYPES, choose_dtype
 from .train.step import autocast
 
@@ -122,7 +123,7 @@ def bench_model(
         "batch_size": batch_size,
         "dtype": dtype,
         "compile": compile,
-        "parameters": sum(p.numel() for p in base.parameters()),
+        "parameters": count_parameters(base),
         "train_step_ms": 1e3 * train_s,
         "train_images_per_s": train_images_per_s,
         "inference_latency_ms": 1e3 * infer_s,

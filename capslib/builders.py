@@ -15,6 +15,7 @@ import torch
 
 from .cnns import BaselineCNN, PooledCNN
 from .models import CapsNet, CapsNetConfig
+from .nn import count_parameters
 
 
 def build_model(config, image_size: int) -> torch.nn.Module:
@@ -34,9 +35,7 @@ def build_model(config, image_size: int) -> torch.nn.Module:
         )
     if config.model == "pooled-cnn":
         capsnet = build_model(dataclasses.replace(config, model="capsnet"), image_size)
-        return matched_pooled_cnn(
-            image_size, sum(p.numel() for p in capsnet.parameters()), config.config
-        )
+        return matched_pooled_cnn(image_size, count_parameters(capsnet), config.config)
     overrides: dict[str, Any] = dict(
         input_size=image_size,
         use_decoder=config.reconstruction,
@@ -65,9 +64,7 @@ def matched_pooled_cnn(image_size: int, target_parameters: int, size: str = "sma
     to ``target_parameters`` (the CapsNet it is compared with): the paper's "similar number of parameters"."""
     channels = POOLED_CNN_CHANNELS[size]
     probe = PooledCNN(image_size, conv_channels=channels, hidden=(1,))
-    fixed = sum(
-        p.numel() for p in probe.parameters()
-    )  # everything but the hidden units
+    fixed = count_parameters(probe)  # everything but the hidden units
     flat = probe.classifier[2].in_features  # Flatten, Dropout, Linear(flat, 1)
     per_unit = flat + 1 + 10  # its weights, bias, output weights
     hidden = max(1, round((target_parameters - fixed + per_unit) / per_unit))

@@ -4,7 +4,7 @@ Sabour, Frosst & Hinton (2017), "Dynamic Routing Between Capsules", Section 4
 (architecture, Figures 1-2), Section 5 (baseline) and Section 6 (MultiMNIST).
 
 >>> model = CapsNet()                       # the paper's 28x28 MNIST network
->>> sum(p.numel() for p in model.parameters())
+>>> count_parameters(model)                 # capslib.nn.count_parameters
 8215568
 >>> out = model(torch.rand(2, 1, 28, 28))
 >>> out.lengths.shape, out.poses.shape, out.reconstructions.shape

@@ -9,6 +9,9 @@ and Figures 1-2.
   and output capsules, then routing by agreement (the paper's DigitCaps);
 * :class:`CapsuleDecoder`: masks the output capsules and reconstructs the
   image with three fully connected layers (Figure 2).
+
+:func:`count_parameters` counts the parameters of any module (or of a list of
+parameters): the one count the library and the book use.
 """
 
 from __future__ import annotations
@@ -23,7 +26,29 @@ from . import functional as cf
 from .kernels.fused_conv import conv2d_channels_last
 from .kernels.fused_routing import fused_routing_capsules
 
-__all__ = ["CapsuleDecoder", "PrimaryCapsules", "RoutingCapsules"]
+__all__ = ["CapsuleDecoder", "PrimaryCapsules", "RoutingCapsules", "count_parameters"]
+
+
+def count_parameters(parameters, *, trainable_only: bool = False) -> int:
+    """The number of scalar parameters of a module (its sub-modules' included), or of a list of them.
+
+    ``parameters``: a ``torch.nn.Module`` (a parameter shared between its
+    sub-modules is counted once) or a list or tuple of parameter tensors.
+    ``trainable_only``: count only those with ``requires_grad``.
+
+    >>> count_parameters(nn.Conv2d(1, 256, 9))   # 9 x 9 x 1 x 256 weights + 256 biases
+    20992
+    """
+    if isinstance(parameters, nn.Module):
+        parameters = list(parameters.parameters())
+    elif not isinstance(parameters, (list, tuple)) or not all(
+        isinstance(p, Tensor) for p in parameters
+    ):
+        raise TypeError(
+            "count_parameters: expected a torch.nn.Module or a list of parameters, "
+            f"got {type(parameters).__name__}"
+        )
+    return sum(p.numel() for p in parameters if p.requires_grad or not trainable_only)
 
 
 def _positive_int(value, name: str, owner: str) -> int:

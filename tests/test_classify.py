@@ -11,11 +11,11 @@ from capsbook.classifiers import (
     TrainingHistory,
     accuracy,
     affine_images,
-    count_parameters,
     predict_proba,
     random_affine,
     train_classifier,
 )
+from capslib.nn import count_parameters
 
 
 def test_small_cnn_shapes_and_feature_maps():

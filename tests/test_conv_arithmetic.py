@@ -16,6 +16,7 @@ from capsbook.conv_arithmetic import (
     receptive_field,
     receptive_field_and_jump,
 )
+from capslib.nn import count_parameters
 
 
 def test_feature_map_size_is_the_shape_pytorch_produces():
@@ -63,9 +64,7 @@ def test_conv_parameter_count_matches_nn_conv2d():
         (4, 2, (3, 5), False),
     ]:
         layer = nn.Conv2d(c_in, c_out, k, bias=bias)
-        assert conv_parameter_count(c_in, c_out, k, bias) == sum(
-            p.numel() for p in layer.parameters()
-        )
+        assert conv_parameter_count(c_in, c_out, k, bias) == count_parameters(layer)
     assert (
         conv_parameter_count(3, 64, 5) == 64 * (5 * 5 * 3 + 1) == 4_864
     )  # by hand: 76 per filter

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from capsbook.exercises import ch01, ch02
+from capslib.nn import count_parameters
 
 
 def _fails(report, what_substring):
@@ -30,11 +31,11 @@ def test_conv_parameter_count_reference_is_nn_conv2d_and_capsnet():
         ch01.reference_conv_parameter_count, verbose=False
     ).passed
     paper = CapsNet()
-    assert ch01.reference_conv_parameter_count(1, 256, 9) == sum(
-        p.numel() for p in paper.conv1.parameters()
+    assert ch01.reference_conv_parameter_count(1, 256, 9) == count_parameters(
+        paper.conv1
     )
-    assert ch01.reference_conv_parameter_count(256, 256, 9) == sum(
-        p.numel() for p in paper.primary_caps.parameters()
+    assert ch01.reference_conv_parameter_count(256, 256, 9) == count_parameters(
+        paper.primary_caps
     )
 
 

@@ -15,10 +15,7 @@ from capslib.models import (
     CapsNetOutput,
     capsnet_loss,
 )
-
-
-def count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+from capslib.nn import count_parameters
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +41,18 @@ def tiny_config(**overrides) -> CapsNetConfig:
 # the paper's sizes
 # ----------------------------------------------------------------------------
 def test_paper_parameter_counts(paper_model):
-    assert count(paper_model) == 8_215_568
-    assert count(CapsNet(use_decoder=False)) == 6_804_224
-    assert count(paper_model.conv1) == 9 * 9 * 1 * 256 + 256 == 20_992
-    assert count(paper_model.primary_caps) == 9 * 9 * 256 * 256 + 256 == 5_308_672
-    assert count(paper_model.digit_caps) == 1152 * 10 * 16 * 8 == 1_474_560
-    assert count(paper_model.decoder) == (160 * 512 + 512) + (512 * 1024 + 1024) + (
-        1024 * 784 + 784
+    assert count_parameters(paper_model) == 8_215_568
+    assert count_parameters(CapsNet(use_decoder=False)) == 6_804_224
+    assert count_parameters(paper_model.conv1) == 9 * 9 * 1 * 256 + 256 == 20_992
+    assert (
+        count_parameters(paper_model.primary_caps)
+        == 9 * 9 * 256 * 256 + 256
+        == 5_308_672
     )
+    assert count_parameters(paper_model.digit_caps) == 1152 * 10 * 16 * 8 == 1_474_560
+    assert count_parameters(paper_model.decoder) == (160 * 512 + 512) + (
+        512 * 1024 + 1024
+    ) + (1024 * 784 + 784)
 
 
 def test_paper_config_values():
@@ -124,7 +125,7 @@ def test_small_config_is_the_same_network_with_fewer_channels():
         and small.digit_dim == 16
     )
     assert (
-        count(CapsNet(small))
+        count_parameters(CapsNet(small))
         == ((81 * 64 + 64) + (81 * 64 * 128 + 128) + 576 * 10 * 16 * 8 + 1_411_344)
         == 2_817_552
     )
@@ -319,8 +320,8 @@ def test_baseline_parameter_count_matches_the_papers_35_4_million():
     model = BaselineCNN()
     conv = (25 * 1 * 256 + 256) + (25 * 256 * 256 + 256) + (25 * 256 * 128 + 128)
     fc = (28 * 28 * 128 * 328 + 328) + (328 * 192 + 192) + (192 * 10 + 10)
-    assert count(model) == conv + fc == 35_445_522
-    assert round(count(model) / 1e6, 1) == 35.4
+    assert count_parameters(model) == conv + fc == 35_445_522
+    assert round(count_parameters(model) / 1e6, 1) == 35.4
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(m.out_channels, m.kernel_size, m.stride) for m in convs] == [
         (256, (5, 5), (1, 1)),
@@ -341,7 +342,7 @@ def test_baseline_larger_inputs(size, params):
     model = BaselineCNN(input_size=size, conv_channels=(8, 8, 4), hidden=(16, 8))
     logits = model.eval()(torch.rand(2, 1, size, size))
     assert logits.shape == (2, 10)
-    assert count(BaselineCNN(input_size=size)) == params
+    assert count_parameters(BaselineCNN(input_size=size)) == params
 
 
 def test_baseline_forward_and_errors():
@@ -416,9 +417,7 @@ def test_official_initialisation_and_the_primary_capsules_scale():
     assert (
         model.primary_caps.preactivation_scale == 1 / 32
     )  # the one-iteration routing over 32 types
-    assert (
-        sum(p.numel() for p in model.parameters()) == 8_215_568
-    )  # the same architecture
+    assert count_parameters(model) == 8_215_568  # the same architecture
     default = CapsNet()
     assert default.primary_caps.preactivation_scale == 1.0
     with pytest.raises(ValueError, match="init"):

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from capslib.functional import capsule_length, dynamic_routing, squash
-from capslib.nn import CapsuleDecoder, PrimaryCapsules, RoutingCapsules
+from capslib.nn import (
+    CapsuleDecoder,
+    PrimaryCapsules,
+    RoutingCapsules,
+    count_parameters,
+)
 
 F64 = torch.float64
 
@@ -78,7 +83,7 @@ def test_primary_capsules_paper_sizes():
     assert layer.conv.kernel_size == (9, 9) and layer.conv.stride == (2, 2)
     assert layer.grid_size(20) == 6 and layer.num_capsules(20) == 1152
     assert layer.num_capsules(28) == 3200 and layer.num_capsules(32) == 4608
-    assert sum(p.numel() for p in layer.parameters()) == 9 * 9 * 256 * 256 + 256
+    assert count_parameters(layer) == 9 * 9 * 256 * 256 + 256
     u = layer(torch.randn(2, 256, 20, 20))
     assert u.shape == (2, 1152, 8)
     assert torch.all(capsule_length(u) < 1)
@@ -223,7 +228,7 @@ def test_decoder_paper_sizes():
         (512, 1024),
         (1024, 784),
     ]
-    assert sum(p.numel() for p in decoder.parameters()) == 1_411_344
+    assert count_parameters(decoder) == 1_411_344
     assert isinstance(decoder.layers[-1], torch.nn.Sigmoid)
     assert decoder(torch.randn(2, 10, 16)).shape == (2, 1, 28, 28)
 
@@ -245,3 +250,19 @@ def test_decoder_rejects_bad_inputs():
         decoder(poses, targets=torch.tensor([0, 1]))
     with pytest.raises(TypeError, match="integer dtype"):
         decoder(poses, targets=torch.tensor([0.0, 1.0, 2.0]))
+
+
+# ----------------------------------------------------------------------------
+# count_parameters: the one parameter count of the library and the book
+# ----------------------------------------------------------------------------
+def test_count_parameters_counts_a_shared_layer_once_and_can_skip_frozen_ones():
+    shared = torch.nn.Linear(3, 2)  # 6 weights + 2 biases
+    model = torch.nn.Sequential(shared, torch.nn.ReLU(), shared, torch.nn.Linear(2, 4))
+    assert count_parameters(model) == 8 + 12
+    model[3].weight.requires_grad_(False)
+    assert count_parameters(model) == 8 + 12
+    assert count_parameters(model, trainable_only=True) == 8 + 4
+    assert count_parameters([shared.weight, shared.bias]) == 8
+    assert count_parameters(list(model[3].parameters()), trainable_only=True) == 4
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        count_parameters("conv")

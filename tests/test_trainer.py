@@ -750,11 +750,12 @@ def test_training_stops_at_a_target_validation_accuracy(tmp_path):
 
 def test_pooled_cnn_matches_the_capsnet_parameter_count_within_a_few_percent():
     from capslib.builders import build_model
+    from capslib.nn import count_parameters
 
     for size in (28, 40):
         capsnet = build_model(TrainConfig(model="capsnet", config="small"), size)
         cnn = build_model(TrainConfig(model="pooled-cnn", config="small"), size)
-        n_caps, n_cnn = (sum(p.numel() for p in m.parameters()) for m in (capsnet, cnn))
+        n_caps, n_cnn = (count_parameters(m) for m in (capsnet, cnn))
         assert abs(n_cnn / n_caps - 1) < 0.01
         assert any(isinstance(m, torch.nn.MaxPool2d) for m in cnn.modules())
         assert any(isinstance(m, torch.nn.Dropout) for m in cnn.modules())

@@ -26,6 +26,7 @@ from capslib.em_routing.routing import (
     em_routing,
     inverse_temperature_schedule,
 )
+from capslib.nn import count_parameters
 
 
 class PrimaryMatrixCapsules(nn.Module):
@@ -408,5 +409,7 @@ class MatrixCapsNet(nn.Module):
         )
 
     def describe(self) -> str:
-        params = sum(p.numel() for p in self.parameters())
-        return f"MatrixCapsNet({asdict(self.config)}) with {params:,} parameters"
+        return (
+            f"MatrixCapsNet({asdict(self.config)}) with "
+            f"{count_parameters(self):,} parameters"
+        )

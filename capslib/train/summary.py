@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from .. import runtime as mode_lib
+from ..nn import count_parameters
 from .checkpoint import CheckpointError, load_state
 from .distributed import barrier
 
@@ -73,7 +74,7 @@ def build_summary(
         "test_size": len(trainer.data.test),
         "model": c.model,
         "model_config": c.config,
-        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "parameters": count_parameters(trainer.model),
         "routing_iterations": c.routing_iterations if trainer.is_capsnet else None,
         "reconstruction": c.reconstruction if trainer.is_capsnet else None,
         "epochs": trainer.epoch,
