@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .probes.perturbation import centre_of_mass
+
 #: The shifted validation accuracy both networks must reach before the affine claim is judged: the
 #: paper's CapsNet reached 99.23% on the expanded (shifted) MNIST test set before its affNIST test.
 AFFINE_FLOOR = 0.99
@@ -102,17 +104,6 @@ def multimnist_verdict(capsnet: dict, cnn: dict | None) -> Verdict:
     return Verdict("not shown (within two standard errors)", measured)
 
 
-def centre_of_mass(images: torch.Tensor) -> torch.Tensor:
-    """``(n, 1, H, W)`` non-negative images -> ``(n, 2)`` ink centres ``(row, column)`` in pixels."""
-    height, width = images.shape[-2:]
-    ink = images.flatten(1).sum(1).clamp_min(1e-12)
-    rows = torch.arange(height, dtype=images.dtype)
-    cols = torch.arange(width, dtype=images.dtype)
-    row = (images.sum(-1).squeeze(1) * rows).sum(1) / ink
-    col = (images.sum(-2).squeeze(1) * cols).sum(1) / ink
-    return torch.stack([row, col], 1)
-
-
 def template_reconstructions(
     components: torch.Tensor, labels: torch.Tensor, class_means: torch.Tensor
 ) -> torch.Tensor:
@@ -126,9 +117,9 @@ def template_reconstructions(
     n, k, _, height, width = components.shape
     h, w = class_means.shape[-2:]
     canvas = torch.zeros(n, k, 1, height, width, dtype=class_means.dtype)
-    mean_centres = centre_of_mass(class_means)  # (classes, 2)
+    mean_centres = centre_of_mass(class_means[:, 0])  # (classes, 2)
     centres = centre_of_mass(
-        components.flatten(0, 1).to(class_means.dtype)
+        components.flatten(0, 1)[:, 0].to(class_means.dtype)
     )  # (n * k, 2)
     for index in range(n * k):
         b, j = divmod(index, k)

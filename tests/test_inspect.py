@@ -189,6 +189,7 @@ def test_map_ink_correlation_sees_a_map_that_follows_the_ink():
 # --------------------------------------------------------------------------- the trained network's figures
 from capsbook.probes import (  # noqa: E402
     DIFFERENCE_SCALE,
+    centre_of_mass,
     difference_maps,
     dimension_change,
     ink_statistics,
@@ -236,6 +237,14 @@ def test_dimension_change_compares_the_two_ends_in_inked_pixels():
     assert torch.allclose(dimension_change(grid), torch.tensor([1.0, 2.0]))
     with pytest.raises(ValueError, match="steps >= 2"):
         dimension_change(grid[:, :1])
+
+
+def test_centre_of_mass_by_hand():
+    image = torch.zeros(2, 1, 6, 6)
+    image[0, 0, 1, 4] = 1.0
+    image[1, 0, 2, 0] = image[1, 0, 4, 2] = 0.5  # two dots: halfway between them
+    assert centre_of_mass(image).tolist() == [[[1.0, 4.0]], [[3.0, 1.0]]]
+    assert centre_of_mass(torch.zeros(3, 3)).tolist() == [0.0, 0.0]  # blank: no NaN
 
 
 def test_ink_statistics_by_hand():

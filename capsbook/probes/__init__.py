@@ -7,7 +7,7 @@ dimension [of the digit capsule] by intervals of 0.05 in the range
 
 * :mod:`capsbook.probes.perturbation`: the perturbation grid and the measures read
   from it (:func:`perturbation_grid`, :func:`difference_maps`,
-  :func:`dimension_change`, :func:`ink_statistics`);
+  :func:`dimension_change`, :func:`centre_of_mass`, :func:`ink_statistics`);
 * :mod:`capsbook.probes.couplings`: routing's couplings on the primary capsules'
   grid and on the image (:func:`couplings_for_class`, :func:`primary_receptive_field`,
   :func:`spread_to_image`, :func:`map_ink_correlation`);
@@ -32,6 +32,7 @@ from capsbook.probes.linear import probe_r2
 from capsbook.probes.perturbation import (
     DIFFERENCE_CMAP,
     DIFFERENCE_SCALE,
+    centre_of_mass,
     difference_maps,
     dimension_change,
     ink_statistics,
@@ -56,6 +57,7 @@ __all__ = [
     "DIFFERENCE_CMAP",
     "DIFFERENCE_SCALE",
     "UNIFORM_COUPLING",
+    "centre_of_mass",
     "couplings_for_class",
     "difference_maps",
     "dimension_change",

@@ -8,7 +8,7 @@ dimensions x 11 steps of decoded images); :func:`difference_maps` (each decoding
 minus the capsule's own reconstruction, on the fixed scale
 :data:`DIFFERENCE_SCALE`), :func:`dimension_change` (how much each dimension
 changes the picture) and :func:`ink_statistics` (stroke ink, width, height and
-slant of a picture, to name what a dimension does) read it.
+slant of a picture, to name what a dimension does; its centre is :func:`centre_of_mass`) read it.
 """
 
 from __future__ import annotations
@@ -170,6 +170,18 @@ def dimension_change(grid: Tensor) -> Tensor:
     return (grid[:, -1] - grid[:, 0]).abs().flatten(1).sum(1)
 
 
+def centre_of_mass(images: Tensor) -> Tensor:
+    """The ink's centre of pictures ``(..., H, W)`` with non-negative intensities: ``(..., 2)``,
+    ``(row, column)`` in pixels, in the pictures' dtype (a blank picture's is 0)."""
+    height, width = images.shape[-2:]
+    rows = torch.arange(height, dtype=images.dtype, device=images.device)
+    cols = torch.arange(width, dtype=images.dtype, device=images.device)
+    ink = images.sum((-2, -1)).clamp_min(1e-12)
+    row = (images.sum(-1) * rows).sum(-1) / ink
+    col = (images.sum(-2) * cols).sum(-1) / ink
+    return torch.stack([row, col], -1)
+
+
 def ink_statistics(images: Tensor) -> dict[str, Tensor]:
     """Measurements of pictures ``(..., H, W)`` with intensities in [0, 1], each of shape ``(...)``.
 
@@ -203,8 +215,7 @@ def ink_statistics(images: Tensor) -> dict[str, Tensor]:
     cols = torch.arange(width, dtype=images.dtype, device=images.device).view(1, width)
     ink = images.sum((-2, -1))
     safe = ink.clamp_min(1e-12)
-    mean_r = (images * rows).sum((-2, -1)) / safe
-    mean_c = (images * cols).sum((-2, -1)) / safe
+    mean_r, mean_c = centre_of_mass(images).unbind(-1)
     dr = rows - mean_r[..., None, None]
     dc = cols - mean_c[..., None, None]
     var_r = (images * dr**2).sum((-2, -1)) / safe
