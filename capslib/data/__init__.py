@@ -7,17 +7,12 @@ Submodules, one idea each:
 * :mod:`capslib.data.sources`: where the data comes from (disk, download, bundled sample);
 * :mod:`capslib.data.device`: datasets held on the device, batches and shift augmentation drawn there,
   a validation split carved from the training data;
-* :mod:`capslib.data.derived`: the affine (affNIST-like) test set, the 40x40 shifted training set
-  and MultiMNIST, seeded.
+* :mod:`capslib.data.derived`: the affine (affNIST-like) test set and the 40x40 shifted training
+  set, seeded;
+* :mod:`capslib.data.multimnist`: MultiMNIST pairs, made on demand from the digits.
 """
 
-from .derived import (
-    AFFINE_RANGES,
-    MultiDigitDataset,
-    affine_mnist,
-    multi_mnist,
-    shifted_mnist,
-)
+from .derived import AFFINE_RANGES, affine_mnist, shifted_mnist
 from .device import (
     DeviceDataset,
     epoch_plan,
@@ -28,6 +23,7 @@ from .device import (
     train_validation_split,
 )
 from .idx import IDXError, read_idx, write_idx
+from .multimnist import MultiMNISTPairs
 from .sources import (
     DATA_ENV_VAR,
     DataNotFoundError,
@@ -39,11 +35,10 @@ from .sources import (
 __all__ = [
     "AFFINE_RANGES",
     "DeviceDataset",
-    "MultiDigitDataset",
+    "MultiMNISTPairs",
     "affine_mnist",
     "epoch_plan",
     "iterate_batches",
-    "multi_mnist",
     "pad_to_canvas",
     "random_shift",
     "shift_images",

@@ -11,8 +11,8 @@ Sabour, Frosst & Hinton (2017) test two claims with MNIST-derived data:
   experiment can be repeated);
 * segmentation of overlapping digits (section 6): MultiMNIST, "a digit on top
   of another digit from the same set but different class, each shifted up to
-  4 pixels in each direction, resulting in a 36x36 image".
-  :func:`multi_mnist` makes it, with both labels.
+  4 pixels in each direction, resulting in a 36x36 image", made on demand by
+  :class:`capslib.data.multimnist.MultiMNISTPairs`.
 
 Every function is seeded: the same seed gives the same tensors, bit for bit,
 on any machine (they draw on the CPU with their own ``torch.Generator``).
@@ -21,13 +21,11 @@ on any machine (they draw on the CPU with their own ``torch.Generator``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .device import DeviceDataset, pad_to_canvas, shift_images
-from .multimnist import compose, draw_pairs
+from .device import pad_to_canvas, random_shifts, shift_images
 from .sources import ImageDataset
 
 #: The ranges of the affine test set (uniform draws, independently per image).
@@ -41,8 +39,6 @@ AFFINE_CANVAS = 40
 SHIFTED_MAX_SHIFT = (
     6  # 28x28 centred on 40x40 and shifted by up to 6 px: every placement on the canvas
 )
-MULTI_CANVAS = 36
-MULTI_MAX_SHIFT = 4
 
 
 def _images_of(dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,9 +89,7 @@ def shifted_mnist(
             f"off a {canvas} px canvas"
         )
     generator = torch.Generator().manual_seed(seed)
-    shifts = torch.randint(
-        -max_shift, max_shift + 1, (len(images), 2), generator=generator
-    )
+    shifts = random_shifts(len(images), max_shift, generator=generator)
     shifted = shift_images(padded, shifts, max_shift)
     return _with(
         dataset,
@@ -217,89 +211,4 @@ def affine_mnist(
         f"affine-transformed on a {canvas}x{canvas} canvas in the manner of affNIST: rotation "
         f"up to {rotation_degrees} deg, shear up to {shear}, scale {scale[0]}-{scale[1]} per axis, "
         f"translation keeping the ink on the canvas (seed {seed})",
-    )
-
-
-@dataclass
-class MultiDigitDataset:
-    """Overlaid pairs of digits, ``images`` ``(n, 1, h, w)``, ``labels`` ``(n, 2)`` (base, top).
-
-    ``components``: ``(n, 2, 1, h, w)``, the two shifted digits before they
-    were overlaid (the paper reconstructs each digit from its own capsule).
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    components: torch.Tensor
-    name: str
-    split: str
-    classes: tuple[str, ...]
-    credit: str
-    notes: list[str]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def describe(self) -> str:
-        return f"{self.name}, {self.split} split: {len(self):,} images"
-
-    def to_device(self, device: torch.device | str = "cpu") -> DeviceDataset:
-        """The overlaid images and both labels as a :class:`DeviceDataset` (labels ``(n, 2)``)."""
-        return DeviceDataset(
-            self.images.to(device),
-            self.labels.to(device),
-            self.name,
-            self.split,
-            self.classes,
-            self.credit,
-            list(self.notes),
-        )
-
-
-def multi_mnist(
-    dataset,
-    n: int | None = None,
-    *,
-    canvas: int = MULTI_CANVAS,
-    max_shift: int = MULTI_MAX_SHIFT,
-    seed: int = 0,
-) -> MultiDigitDataset:
-    """MultiMNIST (Sabour et al. 2017, section 6): ``n`` overlaid pairs of digits of different classes.
-
-    For each pair a base digit is drawn from ``dataset`` and a top digit from
-    a different class of the same dataset; each is centred on a ``canvas`` x
-    ``canvas`` background and shifted independently by up to ``max_shift``
-    px in each direction; the image is their pixel-wise sum clipped to 1 (as
-    the paper's generator adds and clips).  ``n`` defaults to ``len(dataset)``
-    (each digit once as the base, in order).  Returns images
-    ``(n, 1, canvas, canvas)``, labels ``(n, 2)`` and the two components.
-    """
-    images, labels = _images_of(dataset)
-    if len(torch.unique(labels)) < 2:
-        raise ValueError("multi_mnist: the dataset must hold at least two classes")
-    generator = torch.Generator().manual_seed(seed)
-    n = len(images) if n is None else n
-    if n < 1:
-        raise ValueError(f"multi_mnist: expected n >= 1, got {n}")
-    base = (
-        torch.arange(n) % len(images)
-        if n <= len(images)
-        else torch.randint(len(images), (n,), generator=generator)
-    )
-    plan = draw_pairs(labels, n, generator, base=base, max_shift=max_shift)
-    merged, components = compose(images, plan, canvas, max_shift)
-    pair_labels = torch.stack([labels[plan.base], labels[plan.top]], 1)
-    return MultiDigitDataset(
-        merged,
-        pair_labels,
-        components,
-        f"MultiMNIST from {dataset.name}",
-        getattr(dataset, "split", "train"),
-        tuple(dataset.classes),
-        dataset.credit,
-        list(getattr(dataset, "notes", []))
-        + [
-            f"{n:,} overlaid pairs of different classes on {canvas}x{canvas}, each digit "
-            f"shifted by up to {max_shift} px (seed {seed})"
-        ],
     )
