@@ -7,7 +7,9 @@ share, so that a notebook shows the idea and not the boilerplate:
 * :class:`SmallCNN`: convolution, ReLU and pooling twice, then a classifier
   (LeCun et al. 1998 in miniature); its pooling can be max, average or none;
 * :func:`train_classifier`: mini-batch Adam on cross-entropy, seeded, with an
-  optional augmentation, returning a per-epoch :class:`TrainingHistory`;
+  optional augmentation, returning a per-epoch :class:`TrainingHistory`: the
+  epochs and batches of a small in-memory set around the trainer's own loss and
+  update (:mod:`capslib.train.step`), so the book has one training step;
 * :func:`predict_proba` and :func:`accuracy`: evaluation in batches, without
   gradients, in eval mode; :func:`map_batches` for any other per-batch output
   (capsule lengths, reconstructions);
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from capslib.nn import count_parameters  # re-exported: chapter 1 imports it from here
+from capslib.train.step import compute_loss, optimizer_step
 
 POOLING = ("max", "avg", "none")
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -41,15 +44,19 @@ Objective = Callable[
 def cross_entropy_objective(
     model: nn.Module, images: torch.Tensor, targets: torch.Tensor
 ):
-    """The default objective: ``model(images)`` are logits; cross-entropy loss, logits as scores."""
-    logits = model(images)
-    return F.cross_entropy(logits, targets), logits
+    """The default objective: ``model(images)`` are logits; cross-entropy loss, logits as scores.
+
+    The trainer's own loss for a CNN (:func:`capslib.train.step.compute_loss`).
+    """
+    return compute_loss(model, images, targets)
 
 
 def capsnet_objective(model: nn.Module, images: torch.Tensor, targets: torch.Tensor):
-    """A CapsNet's own loss (margin + scaled reconstruction, masked by the true label); lengths as scores."""
-    output = model(images, targets=targets)
-    return model.loss(output, images, targets).total, output.lengths
+    """A CapsNet's own loss (margin + scaled reconstruction, masked by the true label); lengths as scores.
+
+    The trainer's own loss for a CapsNet (:func:`capslib.train.step.compute_loss`).
+    """
+    return compute_loss(model, images, targets, capsnet=model)
 
 
 class SmallCNN(nn.Module):
@@ -299,9 +306,7 @@ def train_classifier(
                 batch = augment(batch, generator)
             batch, target = batch.to(device), labels[index].to(device)
             loss, logits = objective(model, batch, target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            optimizer_step(loss, optimizer)  # the trainer's own update
             total_loss += float(loss.detach()) * len(index)
             correct += int((logits.argmax(1) == target).sum())
         history.loss.append(total_loss / n)
