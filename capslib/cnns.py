@@ -12,6 +12,58 @@ from torch import Tensor, nn
 __all__ = ["BaselineCNN", "PooledCNN"]
 
 
+def _checked_arguments(
+    owner: str,
+    input_size,
+    in_channels,
+    num_classes,
+    conv_channels,
+    kernel_size,
+    hidden,
+    dropout,
+    *,
+    odd_kernel: bool,
+    hidden_required: bool,
+) -> dict:
+    """The constructor's arguments, checked: what rebuilds the network (``capslib.pretrained``)."""
+    for name, value in [
+        ("input_size", input_size),
+        ("in_channels", in_channels),
+        ("num_classes", num_classes),
+        ("kernel_size", kernel_size),
+    ]:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"{owner}: expected {name} to be a positive int, got {value!r}"
+            )
+    if odd_kernel and kernel_size % 2 == 0:
+        raise ValueError(
+            f"{owner}: expected an odd kernel_size ('same' padding), got {kernel_size}"
+        )
+    for name, sizes, required in [
+        ("conv_channels", conv_channels, True),
+        ("hidden", hidden, hidden_required),
+    ]:
+        if (required and not sizes) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes
+        ):
+            raise ValueError(
+                f"{owner}: expected {name} to be a {'non-empty ' if required else ''}"
+                f"tuple of positive ints, got {sizes!r}"
+            )
+    if not 0 <= dropout < 1:
+        raise ValueError(f"{owner}: expected 0 <= dropout < 1, got {dropout!r}")
+    return dict(
+        input_size=input_size,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        conv_channels=tuple(conv_channels),
+        kernel_size=kernel_size,
+        hidden=tuple(hidden),
+        dropout=dropout,
+    )
+
+
 # ----------------------------------------------------------------------------
 # a CNN with max-pooling, sized to match a CapsNet (the affNIST comparison)
 # ----------------------------------------------------------------------------
@@ -42,29 +94,18 @@ class PooledCNN(nn.Module):
     ):
         super().__init__()
         owner = "PooledCNN"
-        for name, value in [
-            ("input_size", input_size),
-            ("in_channels", in_channels),
-            ("num_classes", num_classes),
-            ("kernel_size", kernel_size),
-        ]:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{owner}: expected {name} to be a positive int, got {value!r}"
-                )
-        if not conv_channels or not all(
-            isinstance(c, int) and c >= 1 for c in conv_channels
-        ):
-            raise ValueError(
-                f"{owner}: expected conv_channels to be a non-empty tuple of positive ints, "
-                f"got {conv_channels!r}"
-            )
-        if not all(isinstance(h, int) and h >= 1 for h in hidden):
-            raise ValueError(
-                f"{owner}: expected hidden to be a tuple of positive ints, got {hidden!r}"
-            )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"{owner}: expected 0 <= dropout < 1, got {dropout!r}")
+        self.arguments = _checked_arguments(
+            owner,
+            input_size,
+            in_channels,
+            num_classes,
+            conv_channels,
+            kernel_size,
+            hidden,
+            dropout,
+            odd_kernel=False,
+            hidden_required=False,
+        )
         size = input_size
         layers: list[nn.Module] = []
         channels = [in_channels, *conv_channels]
@@ -85,15 +126,6 @@ class PooledCNN(nn.Module):
             in_channels,
             num_classes,
         )
-        self.arguments = dict(
-            input_size=input_size,
-            in_channels=in_channels,
-            num_classes=num_classes,
-            conv_channels=tuple(conv_channels),
-            kernel_size=kernel_size,
-            hidden=tuple(hidden),
-            dropout=dropout,
-        )  # what rebuilds this network (capslib.pretrained)
         self.features = nn.Sequential(*layers)
         sizes = [channels[-1] * size * size, *hidden]
         fcs: list[nn.Module] = [nn.Flatten()]
@@ -170,48 +202,23 @@ class BaselineCNN(nn.Module):
         dropout: float = 0.5,
     ):
         super().__init__()
-        owner = "BaselineCNN"
-        for name, value in [
-            ("input_size", input_size),
-            ("in_channels", in_channels),
-            ("num_classes", num_classes),
-            ("kernel_size", kernel_size),
-        ]:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{owner}: expected {name} to be a positive int, got {value!r}"
-                )
-        if kernel_size % 2 == 0:
-            raise ValueError(
-                f"{owner}: expected an odd kernel_size ('same' padding), got {kernel_size}"
-            )
-        for name, sizes in [("conv_channels", conv_channels), ("hidden", hidden)]:
-            if (
-                not all(
-                    isinstance(s, int) and not isinstance(s, bool) and s >= 1
-                    for s in sizes
-                )
-                or not sizes
-            ):
-                raise ValueError(
-                    f"{owner}: expected {name} to be a non-empty tuple of positive ints, got {sizes!r}"
-                )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"{owner}: expected 0 <= dropout < 1, got {dropout!r}")
+        self.arguments = _checked_arguments(
+            "BaselineCNN",
+            input_size,
+            in_channels,
+            num_classes,
+            conv_channels,
+            kernel_size,
+            hidden,
+            dropout,
+            odd_kernel=True,
+            hidden_required=True,
+        )
         self.input_size, self.in_channels, self.num_classes = (
             input_size,
             in_channels,
             num_classes,
         )
-        self.arguments = dict(
-            input_size=input_size,
-            in_channels=in_channels,
-            num_classes=num_classes,
-            conv_channels=tuple(conv_channels),
-            kernel_size=kernel_size,
-            hidden=tuple(hidden),
-            dropout=dropout,
-        )  # what rebuilds this network (capslib.pretrained)
         convs: list[nn.Module] = []
         channels = [in_channels, *conv_channels]
         for n_in, n_out in zip(channels[:-1], channels[1:]):

@@ -440,3 +440,35 @@ def test_official_primary_capsules_see_their_pre_activations_divided_by_32():
     torch.testing.assert_close(
         model.primary_caps(x), squash(s / 4)
     )  # small(): 4 capsule types
+
+
+@pytest.mark.parametrize(
+    "network, arguments, message",
+    [
+        ("BaselineCNN", dict(kernel_size=4), "odd kernel_size"),
+        ("BaselineCNN", dict(hidden=()), "hidden to be a non-empty tuple"),
+        ("PooledCNN", dict(conv_channels=()), "conv_channels to be a non-empty tuple"),
+        ("PooledCNN", dict(hidden=(8, True)), "hidden to be a tuple of positive ints"),
+        ("PooledCNN", dict(dropout=1.0), "0 <= dropout < 1"),
+        ("PooledCNN", dict(input_size=0), "input_size to be a positive int, got 0"),
+    ],
+)
+def test_the_cnns_refuse_bad_arguments(network, arguments, message):
+    from capslib import cnns
+
+    with pytest.raises(ValueError, match=message):
+        getattr(cnns, network)(**arguments)
+
+
+def test_the_cnns_record_the_arguments_that_rebuild_them():
+    from capslib.cnns import PooledCNN
+
+    small = dict(input_size=8, conv_channels=(2,), kernel_size=3, hidden=(3,))
+    for network in (BaselineCNN, PooledCNN):
+        model = network(**small)
+        assert model.arguments == dict(
+            small, in_channels=1, num_classes=10, dropout=0.5
+        )
+        rebuilt = network(**model.arguments)
+        assert count_parameters(rebuilt) == count_parameters(model)
+    assert PooledCNN(hidden=()).arguments["hidden"] == ()  # straight to the output
