@@ -213,7 +213,8 @@ def _model_device(model: nn.Module, device) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def _check_data(images, labels, where: str) -> None:
+def check_images(images, where: str) -> None:
+    """Raise a ``ValueError`` naming ``where`` unless ``images`` is a floating ``(n, channels, h, w)`` tensor."""
     if (
         not torch.is_tensor(images)
         or not images.is_floating_point()
@@ -227,6 +228,10 @@ def _check_data(images, labels, where: str) -> None:
         raise ValueError(
             f"{where}: expected images as a floating tensor (n, channels, h, w), got {got}"
         )
+
+
+def _check_data(images, labels, where: str) -> None:
+    check_images(images, where)
     if labels is not None:
         if (
             not torch.is_tensor(labels)

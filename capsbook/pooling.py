@@ -23,21 +23,7 @@ import torch.nn.functional as F
 
 from capslib.data.device import shift_images as shift_each_image
 
-
-def _check_images(images, where: str) -> None:
-    if (
-        not torch.is_tensor(images)
-        or not images.is_floating_point()
-        or images.ndim != 4
-    ):
-        got = (
-            f"shape {tuple(images.shape)} of dtype {images.dtype}"
-            if torch.is_tensor(images)
-            else type(images).__name__
-        )
-        raise ValueError(
-            f"{where}: expected a floating tensor (n, channels, h, w), got {got}"
-        )
+from .classifiers import check_images
 
 
 def _check_shift(dx, dy, where: str) -> tuple[int, int]:
@@ -57,7 +43,7 @@ def shift_images(images: torch.Tensor, dx: int = 0, dy: int = 0) -> torch.Tensor
     The same shift for every image: :func:`capslib.data.shift_images`, which shifts each
     image by its own ``(dy, dx)``, does the work.
     """
-    _check_images(images, "shift_images")
+    check_images(images, "shift_images")
     dx, dy = _check_shift(dx, dy, "shift_images")
     h, w = images.shape[-2:]
     # A shift by the whole side or more leaves nothing: clipped there, the padding stays small.
@@ -98,7 +84,7 @@ def pooling_invariance_rate(
     the images and to their shifted copies; a pooled value counts as
     unchanged when it differs by at most ``atol``.  Returns an :class:`InvarianceRate`.
     """
-    _check_images(images, "pooling_invariance_rate")
+    check_images(images, "pooling_invariance_rate")
     dx, dy = _check_shift(*shift, "pooling_invariance_rate")
     if (
         isinstance(kernel_size, bool)
@@ -144,7 +130,7 @@ def conv_equivariance_error(
     the shift pushed out of the frame make them differ.  ``margin`` is the
     shift plus the kernel's reach (read from ``conv.kernel_size`` when it has one, else 2).
     """
-    _check_images(images, "conv_equivariance_error")
+    check_images(images, "conv_equivariance_error")
     dx, dy = _check_shift(dx, dy, "conv_equivariance_error")
     with torch.no_grad():
         a = conv(shift_images(images, dx, dy))
