@@ -23,6 +23,12 @@ from ._style import (
 TIMES = "\N{MULTIPLICATION SIGN}"
 
 
+def _name_and_caption(ax, x: float, y: float, name: str, caption: str) -> None:
+    """A part's name in bold at ``(x, y)``, and a grey caption under it."""
+    text(ax, x, y, name, size=FONT, weight="bold")
+    text(ax, x, y - 0.22, caption, size=MIN_FONT, colour="#444444")
+
+
 def shape_labels(config: CapsNetConfig | None = None) -> dict[str, str]:
     """The shapes written in :func:`capsnet_architecture`, computed from ``config`` (paper's default).
 
@@ -130,21 +136,8 @@ def capsnet_architecture(config: CapsNetConfig | None = None):
         )
     )
     _digit_seven(ax, x_in, cy - s_in / 2, s_in, INK, 5)
-    text(
-        ax,
-        x_in + s_in / 2,
-        cy - s_in / 2 - 0.2,
-        labels["input"],
-        size=FONT,
-        weight="bold",
-    )
-    text(
-        ax,
-        x_in + s_in / 2,
-        cy - s_in / 2 - 0.42,
-        "image",
-        size=MIN_FONT,
-        colour="#444444",
+    _name_and_caption(
+        ax, x_in + s_in / 2, cy - s_in / 2 - 0.2, labels["input"], "image"
     )
 
     # conv1 feature maps
@@ -152,21 +145,8 @@ def capsnet_architecture(config: CapsNetConfig | None = None):
     right_c = _cuboid(
         ax, x_c, cy - w_c / 2 - 0.1, w_c, w_c, d_c, PALE["neuron"], COLOURS["neuron"]
     )
-    text(
-        ax,
-        x_c + w_c / 2 + 0.1,
-        cy - w_c / 2 - 0.32,
-        labels["conv1"],
-        size=FONT,
-        weight="bold",
-    )
-    text(
-        ax,
-        x_c + w_c / 2 + 0.1,
-        cy - w_c / 2 - 0.54,
-        "feature maps",
-        size=MIN_FONT,
-        colour="#444444",
+    _name_and_caption(
+        ax, x_c + w_c / 2 + 0.1, cy - w_c / 2 - 0.32, labels["conv1"], "feature maps"
     )
 
     # primary capsules
@@ -174,16 +154,8 @@ def capsnet_architecture(config: CapsNetConfig | None = None):
     _cuboid(
         ax, x_p, cy - w_p / 2 - 0.08, w_p, w_p, d_p, PALE["capsule"], COLOURS["capsule"]
     )
-    text(
-        ax, x_p + 0.25, cy - w_p / 2 - 0.3, labels["primary"], size=FONT, weight="bold"
-    )
-    text(
-        ax,
-        x_p + 0.25,
-        cy - w_p / 2 - 0.52,
-        labels["primary_count"],
-        size=MIN_FONT,
-        colour="#444444",
+    _name_and_caption(
+        ax, x_p + 0.25, cy - w_p / 2 - 0.3, labels["primary"], labels["primary_count"]
     )
 
     # digit capsules: one bar per class capsule, the longest one (the prediction) darker
@@ -214,14 +186,12 @@ def capsnet_architecture(config: CapsNetConfig | None = None):
                 lw=0,
             )
         )
-    text(ax, x_d + 0.4, cy - col_h / 2 - 0.2, labels["digit"], size=FONT, weight="bold")
-    text(
+    _name_and_caption(
         ax,
         x_d + 0.4,
-        cy - col_h / 2 - 0.42,
+        cy - col_h / 2 - 0.2,
+        labels["digit"],
         f"{n} capsules of {c.digit_dim}D",
-        size=MIN_FONT,
-        colour="#444444",
     )
     text(
         ax,
@@ -372,21 +342,12 @@ def capsnet_architecture(config: CapsNetConfig | None = None):
             )
         )
         _digit_seven(ax, x_in, dy - s_in / 2, s_in, "#777777", 7)
-        text(
+        _name_and_caption(
             ax,
             x_in + s_in / 2,
             dy - s_in / 2 - 0.2,
             labels["reconstruction"],
-            size=FONT,
-            weight="bold",
-        )
-        text(
-            ax,
-            x_in + s_in / 2,
-            dy - s_in / 2 - 0.42,
             "reconstruction",
-            size=MIN_FONT,
-            colour="#444444",
         )
         # the reconstruction loss compares the two images
         arrow(
