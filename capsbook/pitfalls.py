@@ -80,7 +80,7 @@ def routing_softmax_wrong_axis(
     times shorter in the paper's network), which the squash crushes to nearly
     zero length.
 
-    **Guarded by** ``tests/test_functional.py``:
+    **Guarded by** ``tests/capslib/test_functional.py``:
     ``test_couplings_sum_to_one_over_outputs_and_lengths_below_one`` and the
     hand-computed ``test_routing_two_iterations_by_hand``; the effect is
     measured in ``tests/test_pitfalls.py``.
@@ -129,7 +129,7 @@ def routing_shared_logits(
     is routed as the batch's average example.  With a batch of one both equal
     the correct routing.
 
-    **Guarded by** ``tests/test_functional.py``:
+    **Guarded by** ``tests/capslib/test_functional.py``:
     ``test_logits_start_at_zero_for_every_example`` (routing one example alone
     and inside a batch gives the same ``v``); the effect is measured in
     ``tests/test_pitfalls.py``.
@@ -168,7 +168,7 @@ def squash_without_eps(s: torch.Tensor, dim: int = -1) -> torch.Tensor:
     loss and then to every weight after the next optimiser step.  Away from
     zero it agrees with the correct squash.
 
-    **Guarded by** ``tests/test_functional.py``:
+    **Guarded by** ``tests/capslib/test_functional.py``:
     ``test_zero_vector_gives_zero_and_finite_gradient`` and
     ``test_zero_vector_under_cpu_autocast`` (squash and
     capsule_length at an exact zero vector: zero output, finite gradients).
@@ -211,7 +211,7 @@ def primary_capsules_reshape_across_positions(
     depends on 8 overlapping 17x17 windows of the image instead of one, and
     that one buggy capsule in nine mixes two feature maps.
 
-    **Guarded by** ``tests/test_nn.py``:
+    **Guarded by** ``tests/capslib/test_nn.py``:
     ``test_capsule_vectors_hold_the_channels_of_one_type_at_one_position``
     (PrimaryCapsules on a hand-built convolution output).
     """
@@ -258,7 +258,7 @@ def reconstruction_loss_mean(
     MNIST, 1296 on 36x36 MultiMNIST.  The decoder's regularising effect on the
     digit capsules all but disappears, and reconstructions come out blurry.
 
-    **Guarded by** ``tests/test_functional.py``:
+    **Guarded by** ``tests/capslib/test_functional.py``:
     ``test_reconstruction_loss_by_hand_is_a_sum_not_a_mean`` (scale times the
     per-image sum, mean over the batch).
     """

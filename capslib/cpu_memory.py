@@ -9,7 +9,7 @@ Measured side by side on the course's 2-core machine: copying the 300 MB of
 im2col patches took 64 ms into a fresh block and 18 ms into a reused one,
 and a paper CapsNet training step (batch 100) took 608 ms with this setting
 against 727 ms without.  glibc still gives some blocks back by its own
-heuristics; ``tests/test_fused_conv.py`` checks that at least half of a
+heuristics; ``tests/capslib/kernels/test_fused_conv.py`` checks that at least half of a
 step-like pattern's page faults go away.
 
 :func:`keep_freed_memory` asks glibc (``mallopt``) to serve every block from

@@ -227,7 +227,7 @@ def test_the_guarding_tests_named_in_docstrings_exist(name):
 
     doc = getattr(pitfalls, name).__doc__
     guard = doc[doc.index("**Guarded by**") :]
-    files = re.findall(r"``(tests/test_\w+\.py)``", guard)
+    files = re.findall(r"``(tests/[\w/]+\.py)``", guard)
     tests = re.findall(r"``(test_\w+)``", guard)
     assert files and tests, f"{name}: no guarding test named"
     root = Path(__file__).resolve().parent.parent

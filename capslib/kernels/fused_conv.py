@@ -20,7 +20,7 @@ view of the map; copying those views into a ``(batch * out_h * out_w, k * k
 
 Each is a single large GEMM, which the CPU's BLAS runs near its peak.  The
 values and gradients are those of :func:`torch.nn.functional.conv2d` (to
-floating-point rounding; ``tests/test_fused_conv.py`` compares them in
+floating-point rounding; ``tests/capslib/kernels/test_fused_conv.py`` compares them in
 float64).  The price is memory: ``cols`` is kept for the backward pass (for
 the paper's PrimaryCaps at batch 100, 300 MB in float32).
 

@@ -12,7 +12,7 @@ inner dimension of one, others as copies between the layouts the two
 ``einsum`` calls wanted.
 
 This module computes exactly the same function and the same gradients (to
-floating-point rounding; ``tests/test_fused_routing.py`` compares both with
+floating-point rounding; ``tests/capslib/kernels/test_fused_routing.py`` compares both with
 the reference in float64) with three ideas:
 
 1. **One layout.**  ``u_hat`` is stored as ``(batch, out_caps, in_caps,

@@ -231,7 +231,7 @@ def test_the_sample_ships_in_the_package_data():
     """pip install (Colab) must carry the bundled sample: pyproject's package-data names it."""
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     pyproject = tomllib.loads(
-        (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+        (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text()
     )
     patterns = pyproject["tool"]["setuptools"]["package-data"]["capslib"]
     shipped = {

@@ -19,7 +19,7 @@ import torch
 
 from capslib.data import DataNotFoundError, load_fashion_mnist, read_idx, sources
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 SAMPLE = sources.FASHION_SAMPLE_DIR
 COMPLETE = Path(
     "/usr/share/datasets/fashion-mnist"
