@@ -20,17 +20,6 @@ from capslib.data import (
 )
 
 
-def closed_port() -> tuple[str, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setattr(sources, "NETWORK_PROBE", closed_port())
-
-
 def write_pair(folder, images, labels, prefix="t10k"):
     write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
     write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from pathlib import Path
@@ -20,19 +19,6 @@ from capslib.data import (
     sources,
     write_idx,
 )
-
-
-def closed_loopback_port() -> tuple[str, int]:
-    """A loopback port nothing listens on: connecting is refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """No network: the probe goes to a closed loopback port."""
-    monkeypatch.setattr(sources, "NETWORK_PROBE", closed_loopback_port())
 
 
 def make_mnist_like(folder, n_train=30, n_test=20, seed=0):
@@ -102,9 +88,9 @@ def test_missing_dataset_offline_fails_fast_with_the_fix(tmp_path, offline):
     )
 
 
-def test_network_probe_is_bounded():
+def test_network_probe_is_bounded(closed_port):
     start = time.monotonic()
-    assert sources.network_available(closed_loopback_port(), timeout=1.0) is False
+    assert sources.network_available(closed_port, timeout=1.0) is False
     assert time.monotonic() - start < 5
 
 
