@@ -7,7 +7,7 @@ Capsules*.  They exist so that the book can *show* what each mistake does
 **Never use them in a model.**
 
 Every docstring names the bug, its effect, and the capslib test that guards the
-correct version against it.  ``tests/test_pitfalls.py`` checks that each pitfall
+correct version against it.  ``tests/capsbook/test_pitfalls.py`` checks that each pitfall
 differs measurably from the correct version in exactly the way its docstring
 says.
 
@@ -83,7 +83,7 @@ def routing_softmax_wrong_axis(
     **Guarded by** ``tests/capslib/test_functional.py``:
     ``test_couplings_sum_to_one_over_outputs_and_lengths_below_one`` and the
     hand-computed ``test_routing_two_iterations_by_hand``; the effect is
-    measured in ``tests/test_pitfalls.py``.
+    measured in ``tests/capsbook/test_pitfalls.py``.
     """
     _check_u_hat("routing_softmax_wrong_axis", u_hat, iterations)
     batch, in_caps, out_caps, _ = u_hat.shape
@@ -132,7 +132,7 @@ def routing_shared_logits(
     **Guarded by** ``tests/capslib/test_functional.py``:
     ``test_logits_start_at_zero_for_every_example`` (routing one example alone
     and inside a batch gives the same ``v``); the effect is measured in
-    ``tests/test_pitfalls.py``.
+    ``tests/capsbook/test_pitfalls.py``.
     """
     _check_u_hat("routing_shared_logits", u_hat, iterations)
     if reduction not in ("sum", "mean"):

@@ -5,7 +5,7 @@ epoch and whether validation was still improving at the end, the commit, the
 hardware, the wall time, the dtype.  README.md holds the table between the
 markers ``<!-- results-table:start -->`` and ``<!-- results-table:end -->``;
 ``python -m capsbook.results_table --write README.md`` regenerates it, and
-``tests/test_results_table.py`` fails when README and the summaries disagree.
+``tests/capsbook/test_results_table.py`` fails when README and the summaries disagree.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The chapter shows the numbers; these functions say what they decide, so
 that the verdict table and the summaries in ``results/`` cannot disagree
-(``tests/test_robustness.py`` applies them to the committed runs).
+(``tests/capsbook/test_robustness.py`` applies them to the committed runs).
 
 * :func:`affine_verdict`: CapsNet against a CNN of the same size, from
   shifted to affine-transformed digits (Sabour et al. 2017, Section 5.2),

@@ -4,7 +4,7 @@
 Writes ``results/routing-iterations.json``: for each iteration count the number
 of the 10,000 official MNIST test digits the model gets wrong and their
 indices, with the provenance (model and its SHA256, commit, CPU, torch, date,
-wall time, command).  Chapter 7 reads the file; ``tests/test_routing_iterations.py``
+wall time, command).  Chapter 7 reads the file; ``tests/capsbook/test_routing_iterations.py``
 re-measures the first digits and checks that the file and the model agree.
 
 Usage (from the repository root; about 5 minutes on a 2-core CPU)::

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from capsbook.results_table import _hardware, in_readme, table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_readme_table_matches_the_summaries():

@@ -230,7 +230,7 @@ def test_the_guarding_tests_named_in_docstrings_exist(name):
     files = re.findall(r"``(tests/[\w/]+\.py)``", guard)
     tests = re.findall(r"``(test_\w+)``", guard)
     assert files and tests, f"{name}: no guarding test named"
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     sources = "".join((root / f).read_text() for f in files)
     for test in tests:
         assert f"def {test}(" in sources, f"{name}: {test} not found in {files}"

@@ -18,7 +18,7 @@ from capsbook.robustness import (
     training_state,
 )
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 def _run(test, val, n=10_000):

@@ -24,7 +24,7 @@ from capsbook.diagrams import capsules, routing
 from capslib import functional as cf
 from capslib.models import CapsNetConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ALL = {
     "book_path": diagrams.book_path,
     "neuron_vs_capsule": diagrams.neuron_vs_capsule,
