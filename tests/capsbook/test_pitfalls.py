@@ -234,3 +234,11 @@ def test_the_guarding_tests_named_in_docstrings_exist(name):
     sources = "".join((root / f).read_text() for f in files)
     for test in tests:
         assert f"def {test}(" in sources, f"{name}: {test} not found in {files}"
+
+
+def test_the_pitfall_applied_channels_first_groups_positions_not_channels():
+    conv_out = torch.arange(2 * 8 * 3 * 3, dtype=torch.float32).view(1, 16, 3, 3)
+    wrong = pitfalls.primary_capsules_reshape_across_positions(conv_out, capsule_dim=8)
+    assert torch.equal(
+        wrong[0, 0], conv_out[0, 0].flatten()[:8]
+    )  # 8 positions of channel 0

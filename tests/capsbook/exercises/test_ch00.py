@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from check_reports import hint_of
 
 from capsbook.exercises.ch00 import (
     check_class_means,
@@ -13,15 +14,6 @@ from capsbook.exercises.ch00 import (
     reference_idx_bytes,
     reference_mode_predictions,
 )
-
-
-def _hint(report, what_fragment):
-    """The hint of the failed property whose description contains ``what_fragment``."""
-    hints = [
-        hint for what, ok, hint in report.results if not ok and what_fragment in what
-    ]
-    assert hints, f"nothing failed on {what_fragment!r}: {report.results}"
-    return hints[0]
 
 
 def test_class_means_reference_passes(capsys):
@@ -70,7 +62,7 @@ def _idx(array, *, sizes="big", data=None, code=None):
 
 def test_idx_bytes_little_endian_sizes_are_named():
     report = check_idx_bytes(lambda a: _idx(a, sizes="little"), verbose=False)
-    assert "big-endian 32-bit integers" in _hint(
+    assert "big-endian 32-bit integers" in hint_of(
         report, "uint8 values of shape (3, 4, 5)"
     )
 
@@ -85,7 +77,7 @@ def test_idx_bytes_native_order_data_pass_for_bytes_and_fail_for_floats():
     assert not any(
         "uint8" in failure for failure in report.failures
     )  # one-byte values have no byte order
-    assert "values are big-endian too" in _hint(
+    assert "values are big-endian too" in hint_of(
         report, "float32 values of shape (2, 7)"
     )
 
@@ -97,12 +89,12 @@ def test_idx_bytes_wrong_type_code_and_missing_dimension_byte():
         ),
         verbose=False,
     )
-    assert "type code of float32 is 0x0d" in _hint(report, "float32")
-    assert "read_idx refused it" in _hint(
+    assert "type code of float32 is 0x0d" in hint_of(report, "float32")
+    assert "read_idx refused it" in hint_of(
         report, "float32"
     )  # 4 bytes per value where 1 was declared
     no_ndim = lambda a: reference_idx_bytes(a)[:3] + reference_idx_bytes(a)[4:]  # noqa: E731
-    assert "byte 3" in _hint(
+    assert "byte 3" in hint_of(
         check_idx_bytes(no_ndim, verbose=False), "uint8 values of shape (3, 4, 5)"
     )
 
@@ -120,7 +112,7 @@ def test_idx_bytes_an_array_instead_of_bytes():
             "int32 values of shape (4, 3)",
         )
     ]
-    assert "one bytes object" in _hint(report, "returns bytes")
+    assert "one bytes object" in hint_of(report, "returns bytes")
 
 
 def test_mode_predictions_reference_passes_and_agrees_with_get_mode():
@@ -139,17 +131,17 @@ def test_mode_predictions_typical_mistakes_get_their_hint():
     assert report.failures == [
         "CAPSLIB_MODE='auto' gives " + repr(reference_mode_predictions()["auto"])
     ]
-    assert "torch.cuda.is_available()" in _hint(report, "'auto'")
+    assert "torch.cuda.is_available()" in hint_of(report, "'auto'")
     fallback = dict(reference_mode_predictions(), fast="quick")
-    assert "refuses a value" in _hint(
+    assert "refuses a value" in hint_of(
         check_mode_predictions(lambda: fallback, verbose=False), "'fast'"
     )
     case_sensitive = dict(reference_mode_predictions(), Full="error")
-    assert "lower-cased" in _hint(
+    assert "lower-cased" in hint_of(
         check_mode_predictions(lambda: case_sensitive, verbose=False), "'Full'"
     )
     typo = dict(reference_mode_predictions(), fast="ValueError")
-    assert "answer 'quick', 'full' or 'error'" in _hint(
+    assert "answer 'quick', 'full' or 'error'" in hint_of(
         check_mode_predictions(lambda: typo, verbose=False), "'fast'"
     )
 
@@ -157,7 +149,7 @@ def test_mode_predictions_typical_mistakes_get_their_hint():
 def test_mode_predictions_incomplete_or_not_a_dict():
     partial = {"quick": "quick", "full": "full"}
     report = check_mode_predictions(lambda: partial, verbose=False)
-    assert report.failures == ["predicts every setting"] and "'auto'" in _hint(
+    assert report.failures == ["predicts every setting"] and "'auto'" in hint_of(
         report, "every setting"
     )
     assert check_mode_predictions(lambda: ["quick"], verbose=False).failures == [

@@ -1,50 +1,12 @@
-"""Exercise checks of chapters 9-11: typical wrong answers fail with the expected failure named.
-(Every check's reference solution and unfinished stub: tests/test_exercise_checks.py.)"""
+"""Exercise checks of chapter 11: typical wrong answers fail on the property they break, with the hint
+that names the mistake.  (Every check's reference solution and unfinished stub: tests/test_exercise_checks.py.)"""
 
 import torch
 
 from capsbook import pitfalls
-from capsbook.exercises import ch09, ch10, ch11
+from capsbook.exercises import ch11
 from capslib import em_routing as em
 from capslib import functional as cf
-
-# --- typical wrong answers, each failing on the property it breaks --------------------------
-
-
-def test_perturbation_that_replaces_instead_of_adding_fails():
-    def replaces(pose, dim, offsets):
-        out = pose.expand(len(offsets), pose.shape[0]).clone()
-        out[:, dim] = offsets
-        return out
-
-    report = ch09.check_perturb_dimension(replaces, verbose=False)
-    assert report.failed_on("plus the offset") and not report.failed_on("other 15")
-
-
-def test_position_major_coupling_map_fails_with_layout_hint():
-    def position_major(couplings, classes, types, grid):
-        chosen = couplings.gather(
-            2, classes.view(-1, 1, 1).expand(-1, couplings.shape[1], 1)
-        ).squeeze(2)
-        return chosen.view(-1, grid, grid, types).mean(-1)
-
-    report = ch09.check_class_coupling_map(position_major, verbose=False)
-    assert report.failed_on("type-major")
-    assert "position-major" in str(report)
-
-
-def test_receptive_field_without_conv1_fails():
-    report = ch09.check_primary_receptive_field(
-        lambda y, x: (2 * y, 2 * x, 2 * y + 8, 2 * x + 8), verbose=False
-    )
-    assert report.failed_on("17 pixels") and "conv1" in str(report)
-
-
-def test_counting_the_wrong_class_fails():
-    report = ch10.check_face_rate(
-        lambda lengths: float((lengths.argmax(1) == 0).float().mean()), verbose=False
-    )
-    assert report.failed_on("class 1") and "class 0" in str(report)
 
 
 def test_normalised_spread_loss_over_classes_times_m_squared_fails():

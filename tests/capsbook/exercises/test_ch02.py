@@ -1,0 +1,104 @@
+"""Exercise checks of chapter 2: typical wrong answers fail on the property they break, with the hint
+that names the mistake.  (Every check's reference solution and unfinished stub: tests/test_exercise_checks.py.)"""
+
+import torch
+from check_reports import fails_on, hint_of
+
+from capsbook.exercises import ch02
+
+
+def test_shift_image():
+    assert ch02.check_shift_image(ch02.reference_shift_image).passed
+    rolled = lambda image, dx, dy: torch.roll(image, (dy, dx), dims=(0, 1))  # noqa: E731
+    report = fails_on(
+        ch02.check_shift_image(rolled, verbose=False), "moves the content by dx=1, dy=0"
+    )
+    assert "torch.roll" in str(report)
+    backwards = lambda image, dx, dy: ch02.reference_shift_image(image, -dx, -dy)  # noqa: E731
+    assert "the other way" in str(
+        fails_on(ch02.check_shift_image(backwards, verbose=False), "moves the content")
+    )
+
+
+def test_same_average_pooled_reference_and_typical_mistakes():
+    assert ch02.check_same_average_pooled(ch02.reference_same_average_pooled).passed
+    obvious = lambda pooled: pooled.repeat_interleave(2, 0).repeat_interleave(2, 1)  # noqa: E731
+    report = fails_on(
+        ch02.check_same_average_pooled(obvious, verbose=False),
+        "differs from the obvious",
+    )
+    assert report.failures == ["differs from the obvious input in every window"]
+
+    def max_construction(
+        pooled,
+    ):  # chapter 2's answer for max pooling: the maximum in one corner
+        x = (pooled / 2).repeat_interleave(2, 0).repeat_interleave(2, 1)
+        x[::2, ::2] = pooled
+        return x
+
+    assert "*maximum*" in hint_of(
+        ch02.check_same_average_pooled(max_construction, verbose=False), "average-pools"
+    )
+
+    def too_far(pooled):  # right means, but pixels below 0 and above 1
+        x = pooled.repeat_interleave(2, 0).repeat_interleave(2, 1).clone()
+        x[::2, ::2] += 1.0
+        x[1::2, 1::2] -= 1.0
+        return x
+
+    report = ch02.check_same_average_pooled(too_far, verbose=False)
+    assert report.failures == ["is still an image: values in [0, 1]"]
+    assert report.failed_on("values in [0, 1]") and "distance to 0 and to 1" in hint_of(
+        report, "values in"
+    )
+    fails_on(
+        ch02.check_same_average_pooled(lambda pooled: pooled, verbose=False),
+        "returns a (6, 8) input",
+    )
+
+
+def test_arrangement_training_set_reference_and_typical_mistakes():
+    from capsbook import faces
+
+    assert ch02.check_arrangement_training_set(
+        ch02.reference_arrangement_training_set
+    ).passed
+
+    def scrambled_as_faces(n_each, n_scrambled, seed):
+        data = faces.make_face_dataset(n_each, n_each, n_scrambled, seed=seed)
+        data.labels = (data.kinds != faces.NON_FACE).long()
+        return data
+
+    report = ch02.check_arrangement_training_set(scrambled_as_faces, verbose=False)
+    assert report.failures == [
+        "label 1 for the faces only, 0 for non-faces and scrambled faces"
+    ]
+    assert "label them 0" in hint_of(report, "label 1")
+    no_scrambled = lambda n_each, n_scrambled, seed: faces.make_face_dataset(
+        n_each, n_each, seed=seed
+    )  # noqa: E731
+    report = ch02.check_arrangement_training_set(no_scrambled, verbose=False)
+    assert "third argument" in hint_of(report, "scrambled faces")
+    fixed = lambda n_each, n_scrambled, seed: faces.FaceDataset.concatenate(  # noqa: E731
+        [
+            faces.make_face_dataset(n_each, n_each, seed=seed),
+            faces.make_scrambled_faces(n_scrambled, seed=2),
+        ]
+    )
+    report = ch02.check_arrangement_training_set(fixed, verbose=False)
+    assert report.failures == ["another seed gives other scrambled faces"]
+    pair = lambda n_each, n_scrambled, seed: (  # noqa: E731
+        ch02.reference_arrangement_training_set(n_each, n_scrambled, seed).images,
+    )
+    assert ch02.check_arrangement_training_set(pair, verbose=False).failures == [
+        "returns a FaceDataset"
+    ]
+
+    def unseeded(n_each, n_scrambled, seed):
+        return faces.make_face_dataset(
+            n_each, n_each, n_scrambled, seed=int(torch.randint(100, ()))
+        )
+
+    assert ch02.check_arrangement_training_set(unseeded, verbose=False).failed_on(
+        "the same seed"
+    )
