@@ -67,7 +67,9 @@ def _calls_a_reference(tree: ast.AST) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            name = (
+                func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            )
             if name is not None and name.startswith("reference_"):
                 return True
     return False
