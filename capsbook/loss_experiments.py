@@ -1,0 +1,442 @@
+"""Chapter 6's experiment: the paper's reconstruction loss, the mistaken mean, and none.
+
+The small CapsNet is trained identically but for its reconstruction term
+(``scripts/measure_reconstruction_losses.py``, which writes
+``results/reconstruction-losses.json``), and the chapter reads what this module
+measures on the trained networks:
+
+* :class:`MeanReconstructionTrainer`: the trainer with the mistake, 0.0005 times
+  the *mean* squared error (784 times weaker on MNIST), and :func:`trainer_for`,
+  the trainer of each variant (:data:`VARIANTS`);
+* reconstruction errors per test digit (:func:`squared_errors`) against drawing
+  the mean training digit, compared digit by digit (:func:`paired_difference`);
+* what a linear probe reads of a digit's appearance from its capsule
+  (:func:`probe_appearance`);
+* how far the decoder's weights moved (:func:`relative_change`), where Adam's
+  epsilon matters (:func:`adam_below_eps`), and the reconstruction's share of
+  the gradient in the layers both losses share (:func:`gradient_shares`);
+* the rules that turn the numbers into verdicts (:func:`reconstructs`,
+  :func:`ruled_sign`, :func:`assess`), stated in the chapter before the numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+import capslib.functional as cf
+from capsbook import pitfalls
+from capsbook.probes import ink_statistics, probe_r2
+from capsbook.routing_iterations import paired_comparison
+from capslib.train import TrainConfig, Trainer
+
+RESULT = Path(__file__).resolve().parents[1] / "results" / "reconstruction-losses.json"
+COMMAND = "python scripts/measure_reconstruction_losses.py"
+
+#: The three trainings, identical but for the reconstruction term.
+VARIANTS = {
+    "sum": "the paper's: 0.0005 x the sum of squared errors over the pixels",
+    "mean": "the mistake: 0.0005 x the mean squared error (784 times weaker)",
+    "none": "no decoder, no reconstruction loss (the margin loss alone)",
+}
+#: The second run of the paper's loss with another seed: the run-to-run noise.
+REPLICATE = "replicate"
+#: What the probe reads: :func:`capsbook.probes.ink_statistics` of the input.
+QUANTITIES = ("ink", "width", "height", "slant")
+#: A decoder reconstructs when its error is below this fraction of the baseline's.
+LEARNED_FRACTION = 0.8
+#: Student's t with one degree of freedom, two-sided 5%: with one replicate pair,
+#: chance alone makes a difference this many times the replicate gap 5% of the time.
+T1_95 = math.tan(0.475 * math.pi)
+#: Adam's epsilon (torch's default, the trainer's).
+ADAM_EPS = 1e-8
+
+
+class MeanReconstructionTrainer(Trainer):
+    """The trainer with the mistake: margin loss + 0.0005 x the MEAN squared error.
+
+    The same :class:`capslib.train.Trainer` (data, schedule, checkpoints,
+    resuming) with :meth:`compute_loss` replaced, as in public code that writes
+    ``0.0005 * F.mse_loss(...)`` (:func:`capsbook.pitfalls.reconstruction_loss_mean`).
+    The margin term is the model's own (its ``loss_scale``).
+    """
+
+    def compute_loss(self, model, images, labels, components=None):
+        if components is not None or labels.ndim != 1:
+            raise ValueError(
+                "MeanReconstructionTrainer: one digit per image only (MNIST), "
+                "not MultiMNIST pairs"
+            )
+        output = model(images, targets=labels)
+        margin = self.model.loss(output, images, labels).margin
+        mistaken = pitfalls.reconstruction_loss_mean(output.reconstructions, images)
+        return margin + mistaken, output.lengths
+
+
+def trainer_for(variant: str, config: TrainConfig, **kwargs) -> Trainer:
+    """The trainer of ``variant`` (a key of :data:`VARIANTS`) for ``config``.
+
+    ``"sum"``: :class:`~capslib.train.Trainer` as it is; ``"mean"``:
+    :class:`MeanReconstructionTrainer`; ``"none"``: ``config`` without the
+    decoder (``reconstruction=False``).  ``kwargs`` go to the trainer.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"trainer_for: expected a variant among {', '.join(VARIANTS)}, "
+            f"got {variant!r}"
+        )
+    if config.model != "capsnet":
+        raise ValueError(f"trainer_for: a CapsNet only, got model={config.model!r}")
+    if variant == "none":
+        return Trainer(dataclasses.replace(config, reconstruction=False), **kwargs)
+    config = dataclasses.replace(config, reconstruction=True)
+    cls = MeanReconstructionTrainer if variant == "mean" else Trainer
+    return cls(config, **kwargs)
+
+
+# ------------------------------------------------------------------ reconstructions
+
+
+def squared_errors(pictures: Tensor, images: Tensor) -> Tensor:
+    """The sum of squared errors of each picture against its image: ``(n,)`` float64.
+
+    ``pictures``: ``(n, ...)``, or one picture (the mean training digit) that
+    is compared with every image; ``images``: ``(n, ...)``.
+    """
+    pictures, images = pictures.double(), images.double()
+    if pictures.shape != images.shape:
+        pictures = pictures.expand_as(images)
+    return (pictures - images).square().flatten(1).sum(1)
+
+
+def paired_difference(a: Tensor, b: Tensor) -> tuple[float, float]:
+    """``(mean of a - b, its standard error)`` for two measurements of the same examples.
+
+    The standard error is that of the mean of the per-example differences
+    (standard deviation over ``sqrt(n)``): it says how much the mean
+    difference would vary with another sample of examples, not with another
+    training run.
+    """
+    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(
+            f"paired_difference: expected two (n,) tensors with n >= 2, got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    d = a - b
+    return d.mean().item(), (d.std() / math.sqrt(len(d))).item()
+
+
+def reconstructs(
+    error: float, baseline: float, se: float, fraction: float = LEARNED_FRACTION
+) -> bool:
+    """The rule: a decoder has learned to reconstruct when its mean error is below
+    ``fraction`` of the baseline's and below the baseline by more than twice ``se``
+    (the paired standard error of baseline - error)."""
+    return error < fraction * baseline and baseline - error > 2 * se
+
+
+def ruled_sign(difference: float, se: float, replicate_gap: float | None = None) -> int:
+    """+1 or -1 when ``difference`` counts, 0 when it is within the noise.
+
+    It counts when its size exceeds twice ``se`` (the noise of the examples
+    measured) and, when a replicate exists, :data:`T1_95` times
+    ``replicate_gap``: the same measurement's difference between two runs of one
+    setting that differ only in their seed (the noise of training).
+    """
+    threshold = 2 * abs(se)
+    if replicate_gap is not None:
+        threshold = max(threshold, T1_95 * abs(replicate_gap))
+    if difference > threshold:
+        return 1
+    if difference < -threshold:
+        return -1
+    return 0
+
+
+def encode_pictures(pictures: Tensor) -> list[str]:
+    """Pictures in [0, 1] as hexadecimal strings of bytes (0-255), one per picture."""
+    data = (pictures.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    return [bytes(p.flatten().tolist()).hex() for p in data]
+
+
+def decode_pictures(encoded: list[str], shape=(1, 28, 28)) -> Tensor:
+    """The inverse of :func:`encode_pictures`: ``(n, *shape)`` float in [0, 1]."""
+    return torch.stack(
+        [
+            torch.tensor(list(bytes.fromhex(h)), dtype=torch.float32).view(shape) / 255
+            for h in encoded
+        ]
+    )
+
+
+# ------------------------------------------------------------------ the linear probe
+
+
+def appearance(images: Tensor) -> Tensor:
+    """The digit's appearance: :data:`QUANTITIES` of each image, ``(n, 4)`` float64."""
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(
+            f"appearance: expected grey images (n, 1, H, W), got {tuple(images.shape)}"
+        )
+    stats = ink_statistics(images[:, 0])
+    return torch.stack([stats[q] for q in QUANTITIES], 1)
+
+
+def probe_features(poses: Tensor, labels: Tensor) -> Tensor:
+    """What the probe reads: the label's capsule (the 160 masked numbers the decoder
+    sees in training) and the class as one-hot: ``(n, 10 * 16 + 10)``."""
+    one_hot = torch.nn.functional.one_hot(labels, poses.shape[1]).to(poses.dtype)
+    return torch.cat([(poses * one_hot[:, :, None]).flatten(1), one_hot], 1)
+
+
+def probe_appearance(
+    poses: dict[str, Tensor],
+    images: Tensor,
+    labels: Tensor,
+    *,
+    splits: int = 10,
+    ridge: float = 0.1,
+) -> dict[str, Tensor]:
+    """Held-out R² of a ridge probe from each network's capsule to the digit's appearance.
+
+    ``poses``: ``{network: (n, 10, 16)}`` for the same ``images`` ``(n, 1, H, W)``
+    and ``labels``.  Returns ``{"the class alone": ..., network: ...}``, each
+    ``(splits, 4)`` (:func:`capsbook.probes.probe_r2`, the same halvings for all):
+    the class alone is the floor that a capsule must beat.
+    """
+    targets = appearance(images)
+    one_hot = torch.nn.functional.one_hot(labels, 10).double()
+    r2 = {"the class alone": probe_r2(one_hot, targets, splits=splits, ridge=ridge)}
+    for name, p in poses.items():
+        features = probe_features(p.double(), labels)
+        r2[name] = probe_r2(features, targets, splits=splits, ridge=ridge)
+    return r2
+
+
+def probe_gain(r2_a, r2_b) -> tuple[float, float]:
+    """``(gain, spread)``: network a's R² minus b's, averaged over the quantities.
+
+    ``r2_a``, ``r2_b``: ``(splits, k)`` on the same halvings.  ``gain``: the
+    mean over halvings of the per-halving difference; ``spread``: its standard
+    deviation over the halvings, *not* divided by the square root of their
+    number (the halvings reuse the same examples, so they are not independent).
+    """
+    d = (torch.as_tensor(r2_a) - torch.as_tensor(r2_b)).double().mean(1)
+    spread = d.std().item() if len(d) > 1 else 0.0
+    return d.mean().item(), spread
+
+
+# ------------------------------------------------------------------ the optimiser
+
+
+def relative_change(
+    initial: dict[str, Tensor], final: dict[str, Tensor], prefix: str = "decoder."
+) -> tuple[float, dict[str, float]]:
+    """How far the tensors named ``prefix...`` moved: ``|W_end - W_start| / |W_start|``.
+
+    Returns the change over all of them together and for each tensor.
+    """
+    names = [k for k in initial if k.startswith(prefix)]
+    if not names:
+        raise ValueError(f"relative_change: no tensor named {prefix}...")
+
+    def rel(a, b):
+        return ((b.double() - a.double()).norm() / a.double().norm()).item()
+
+    start = torch.cat([initial[k].double().flatten().cpu() for k in names])
+    end = torch.cat([final[k].double().flatten().cpu() for k in names])
+    each = {k: rel(initial[k].cpu(), final[k].cpu()) for k in names}
+    return rel(start, end), each
+
+
+def adam_below_eps(
+    optimizer_state: dict,
+    parameter_names: list[str],
+    prefix: str = "decoder.",
+    eps: float | None = None,
+) -> dict[str, float]:
+    """Where Adam's epsilon matters on the parameters named ``prefix...``.
+
+    Adam steps by ``m_hat / (sqrt(v_hat) + eps)``: where ``sqrt(v_hat)`` is
+    far above ``eps`` a constant factor on the gradient cancels, where it is
+    below, the factor passes through.  ``optimizer_state``: an Adam
+    ``state_dict()`` whose parameters are ``parameter_names`` in order (a model's
+    ``named_parameters()``, as the trainer builds it).  Returns the fraction of
+    the entries whose bias-corrected ``sqrt(v_hat)`` is below ``eps`` (the
+    group's, else ``eps``, else :data:`ADAM_EPS`), the fraction with ``v = 0``
+    (no gradient ever), and the median of ``sqrt(v_hat)``.
+    """
+    group = optimizer_state["param_groups"][0]
+    beta2 = group["betas"][1]
+    eps = group.get("eps", ADAM_EPS) if eps is None else eps
+    roots = []
+    for index, name in enumerate(parameter_names):
+        if not name.startswith(prefix):
+            continue
+        state = optimizer_state["state"].get(index)
+        if not state:
+            raise ValueError(f"adam_below_eps: no optimiser state for {name}")
+        step = float(state["step"])
+        v_hat = state["exp_avg_sq"].double().cpu() / (1 - beta2**step)
+        roots.append(v_hat.sqrt().flatten())
+    if not roots:
+        raise ValueError(f"adam_below_eps: no parameter named {prefix}...")
+    root = torch.cat(roots)
+    return {
+        "below_eps": (root < eps).double().mean().item(),
+        "zero": (root == 0).double().mean().item(),
+        "median_sqrt_v": root.median().item(),
+    }
+
+
+def gradient_shares(model, images: Tensor, labels: Tensor) -> dict[str, float]:
+    """The reconstruction's gradient on the shared layers over the margin loss's, by norm.
+
+    The shared layers are every parameter outside ``decoder.`` (conv1, the
+    primary capsules, the W_ij): both losses reach them, so Adam rescales their
+    sum and only the reconstruction's share of it counts.  The decoder is
+    given the label's capsule, as in training.  Returns
+    ``{"margin_norm": ..., "sum": share, "mean": share}``; the two shares differ
+    by exactly the number of pixels.
+    """
+    shared = [p for n, p in model.named_parameters() if not n.startswith("decoder.")]
+    losses = {
+        "sum": cf.reconstruction_loss,
+        "mean": pitfalls.reconstruction_loss_mean,
+    }
+
+    def norm(loss_of_output):
+        model.zero_grad(set_to_none=True)
+        output = model(images, mask_with=labels)
+        grads = torch.autograd.grad(loss_of_output(output), shared, allow_unused=True)
+        return (
+            torch.cat(
+                [
+                    (torch.zeros_like(p) if g is None else g).flatten()
+                    for p, g in zip(shared, grads)
+                ]
+            )
+            .norm()
+            .item()
+        )
+
+    margin = norm(lambda out: cf.margin_loss(out.lengths, labels))
+    shares = {
+        name: norm(lambda out: fn(out.reconstructions, images)) / margin
+        for name, fn in losses.items()
+    }
+    return {"margin_norm": margin, **shares}
+
+
+# ------------------------------------------------------------------ the record and its verdicts
+
+
+def read_result(path: str | Path = RESULT) -> dict | None:
+    """The measurement ``results/reconstruction-losses.json``, or ``None`` if it is not there."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def missing_message(path: str | Path = RESULT) -> str:
+    """What the chapter says when the measurement is missing: the command that makes it."""
+    return (
+        f"**Not measured yet:** `results/{Path(path).name}` is missing. Make it "
+        "with `CAPSLIB_DATA=<folder holding mnist/> "
+        f"{COMMAND}` (hours on a CPU; see the script's docstring), or copy the file "
+        "there; the numbers below wait for it."
+    )
+
+
+def assess(record: dict) -> dict:
+    """The verdicts of the chapter's rules, computed from a measurement ``record``.
+
+    Returns a dict:
+
+    * ``learned``: ``{decoder: bool}`` by :func:`reconstructs`;
+    * ``reconstruction``: the mean's error minus the sum's, its standard error,
+      the replicate gap (the second seed's error minus the sum's; ``None``
+      without a replicate) and ``sign`` by :func:`ruled_sign` (+1: the mean
+      reconstructs worse);
+    * ``probe``: for ``"sum - none"`` and ``"mean - none"`` and ``"sum - mean"``,
+      the R² gain averaged over the quantities, its spread over the halvings, the
+      replicate gap and ``sign``;
+    * ``movement``: the ratio of the decoders' movements (sum over mean), the
+      range of the per-tensor ratios, the replicate's ratio (sum over replicate)
+      and ``compensated``: the ratio is closer to 1 than to 784 on a log scale
+      (below the square root of 784, 28); ``sign``: whether the ratio's logarithm
+      counts as different from 0 against the replicate's (``None`` without one);
+    * ``accuracy``: ``(only_a, only_b, p)`` of :func:`paired_comparison` for
+      ``"sum vs none"`` and ``"sum vs mean"`` (digits one network gets wrong and
+      the other right).
+    """
+    rec = record["reconstruction"]
+    errors, se_base = rec["errors"], rec["below_baseline_se"]
+    baseline = errors["mean training digit"]
+    learned = {
+        name: reconstructs(errors[name], baseline, se_base[name]) for name in se_base
+    }
+    has_replicate = REPLICATE in errors
+    gap = (
+        errors[REPLICATE] - errors["sum"] if has_replicate else None
+    )  # the same loss, another seed
+    d, se = rec["mean_minus_sum"]["difference"], rec["mean_minus_sum"]["se"]
+    reconstruction = {
+        "difference": d,
+        "se": se,
+        "replicate_gap": gap,
+        "sign": ruled_sign(d, se, gap),
+    }
+    r2 = {
+        k: torch.tensor(v, dtype=torch.float64)
+        for k, v in record["probe"]["r2"].items()
+    }
+    probe = {}
+    for a, b in (("sum", "none"), ("mean", "none"), ("sum", "mean")):
+        gain, spread = probe_gain(r2[a], r2[b])
+        rgap = probe_gain(r2[REPLICATE], r2["sum"])[0] if REPLICATE in r2 else None
+        probe[f"{a} - {b}"] = {
+            "gain": gain,
+            "spread": spread,
+            "replicate_gap": rgap,
+            "sign": ruled_sign(gain, spread, rgap),
+        }
+    moved = record["decoder"]["movement"]
+    ratio = moved["sum"]["total"] / moved["mean"]["total"]
+    per_tensor = [
+        moved["sum"]["per_tensor"][k] / moved["mean"]["per_tensor"][k]
+        for k in moved["sum"]["per_tensor"]
+    ]
+    replicate_ratio = (
+        moved["sum"]["total"] / moved[REPLICATE]["total"]
+        if REPLICATE in moved
+        else None
+    )
+    movement = {
+        "ratio": ratio,
+        "per_tensor": (min(per_tensor), max(per_tensor)),
+        "replicate_ratio": replicate_ratio,
+        "compensated": ratio < math.sqrt(784),
+        "sign": None
+        if replicate_ratio is None
+        else ruled_sign(math.log(ratio), 0.0, math.log(replicate_ratio)),
+    }
+    runs = record["runs"]
+    accuracy = {
+        f"sum vs {other}": paired_comparison(runs["sum"]["wrong"], runs[other]["wrong"])
+        for other in ("none", "mean")
+    }
+    return {
+        "learned": learned,
+        "reconstruction": reconstruction,
+        "probe": probe,
+        "movement": movement,
+        "accuracy": accuracy,
+    }
