@@ -84,7 +84,7 @@ test: system-packages-test $(STAMP) lint
 	$(PY) -m pytest tests notebooks -m "not browser" --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 	rm -rf _build/html _build/.doctrees _build/screenshots
 	$(MAKE) book
-	$(PY) -m pytest tests/test_browser.py tests/test_browser_slider.py -m browser
+	$(PY) -m pytest tests/book/test_browser.py tests/book/test_browser_slider.py -m browser
 
 clean:
 	rm -rf _build

@@ -12,7 +12,7 @@ images written with a remote address in the chapters' markdown. This extension:
   notebook itself keeps the remote badge, which GitHub and Colab show;
 - reports any other remote image as a Sphinx warning naming the page and the address, which
   fails the build under ``--warningiserror`` (``make book``), instead of leaving a broken image
-  for the browser tests (``tests/test_browser.py``) to find.
+  for the browser tests (``tests/book/test_browser.py``) to find.
 
 It also includes each inline script once per page: sphinx-thebe adds its configuration
 script after the HTML builder has started, so Sphinx 7 lists it twice (once with the file name

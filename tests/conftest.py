@@ -1,15 +1,13 @@
 """Shared fixtures. Tests run on the CPU in quick mode with a fixed seed.
 
-The browser tests (tests/test_browser*.py) share one headless Chromium for the whole session:
-``browser`` and ``context`` live here, once, because a session fixture imported into two test
-modules is set up twice, and Playwright refuses a second sync_playwright() inside the first.
+The tests mirror the packages: tests/capslib/ and tests/capsbook/ (one file per module),
+tests/book/ for the book as a whole (its structure, pages in a browser, packaging, system
+packages). The browser tests' Chromium is in tests/book/conftest.py.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -24,34 +22,3 @@ def _seeded():
 
     capslib.seed_everything(0)
     yield
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium (the system's, e.g. Debian's ``chromium``) for the whole session."""
-    from playwright.sync_api import sync_playwright
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
-    import bookcheck
-
-    executable = bookcheck.find_chromium()
-    if executable is None:
-        pytest.fail(
-            "no Chromium found: install Debian's `chromium` (.ci/run does) or set $CHROMIUM"
-        )
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=executable, args=bookcheck.CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
-def context(browser):
-    """A browser context with a laptop-sized window; every page of the session opens in it."""
-    ctx = browser.new_context(
-        viewport={"width": 1280, "height": 900}, reduced_motion="reduce"
-    )
-    yield ctx
-    ctx.close()

@@ -2,7 +2,7 @@
 
 What the HTML holds is tested here (its images decode back to the decodings, one slider per
 dimension, nothing from another origin); that moving a slider changes the picture in a real
-browser is tested in tests/test_browser_slider.py.
+browser is tested in tests/book/test_browser_slider.py.
 """
 
 import base64

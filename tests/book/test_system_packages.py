@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LIST = REPO / ".ci" / "system-packages.txt"
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
@@ -137,7 +137,7 @@ def test_the_system_packages_come_before_any_test_in_make_test():
 
 @pytest.mark.parametrize("chromium", [None, "/bin/true", "/nonexistent/chromium"])
 def test_the_chromium_check_agrees_with_the_browser_tests(monkeypatch, chromium):
-    sys.path.insert(0, str(REPO / "tests" / "browser"))
+    sys.path.insert(0, str(REPO / "tests" / "book" / "browser"))
     import bookcheck
 
     if chromium is None:

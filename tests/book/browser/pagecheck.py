@@ -1,7 +1,7 @@
 """What a built page must not show a reader: the static checks of issue 23's first section.
 
 Each function takes the HTML of one built page and returns a list of problems (empty when the
-page is clean), each naming what it found. ``tests/test_browser.py`` runs them over every page
+page is clean), each naming what it found. ``tests/book/test_browser.py`` runs them over every page
 of the built book, and shows on made-up pages that each one catches what it is for.
 
 - solution checks or glue-only cells left visible (``_ext/hidden_plumbing.py`` removes them);
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_ext"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "_ext"))
 import hidden_plumbing  # noqa: E402  (_ext is not a package: Sphinx loads it by path)
 
 CAPTION_CSS = "_static/captions.css"

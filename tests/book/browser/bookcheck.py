@@ -1,7 +1,7 @@
 """Check the rendered book the way a reader sees it: in a real browser (headless Chromium).
 
 Each ``check_*`` function looks at one thing and returns a list of problems, one readable line
-each; an empty list means the check passed. The browser tests (``tests/test_browser.py``) run
+each; an empty list means the check passed. The browser tests (``tests/book/test_browser.py``) run
 them over every page of the built book, and the negative tests run the same functions over
 deliberately broken copies of a page, to show that each check notices what it is meant to.
 

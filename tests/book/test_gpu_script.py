@@ -18,7 +18,7 @@ import pytest
 
 from capslib.data import sources
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "full_gpu_runs.sh"
 TINY = "--config tiny --train-size 64 --validation-size 32 --test-size 64 --batch-size 16 --device cpu"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "_ext"))
 import chapter_times  # noqa: E402
 import exercise_numbers  # noqa: E402
@@ -297,7 +297,7 @@ def test_a_figure_whose_cell_prints_text_fails_the_build(tmp_path):
 
 @pytest.mark.slow
 def test_plumbing_cells_run_but_do_not_show(tiny_book):
-    sys.path.insert(0, str(REPO / "tests" / "browser"))
+    sys.path.insert(0, str(REPO / "tests" / "book" / "browser"))
     import pagecheck
 
     html = (tiny_book / "notebooks" / "12_second.html").read_text()
@@ -309,7 +309,7 @@ def test_plumbing_cells_run_but_do_not_show(tiny_book):
 
 @pytest.mark.slow
 def test_one_cells_prints_are_one_box(tiny_book):
-    sys.path.insert(0, str(REPO / "tests" / "browser"))
+    sys.path.insert(0, str(REPO / "tests" / "book" / "browser"))
     import pagecheck
 
     html = (tiny_book / "notebooks" / "12_second.html").read_text()

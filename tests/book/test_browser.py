@@ -8,7 +8,7 @@ resolve; the search finds "squash"; a screenshot of every page is saved in ``_bu
 
 The negative tests break one thing in a copy of a built page (MathJax files removed, a CDN
 script, an image with a bad address or hidden, a solution un-hidden, ...) and show that the
-same check functions (``tests/browser/bookcheck.py``) report it.
+same check functions (``tests/book/browser/bookcheck.py``) report it.
 
 Needs a built book: ``make book`` (``make test`` builds a fresh one first). Without it these
 tests fail and say so. ``CAPSLIB_BOOK_ROOT`` points them at another book folder (with its own
@@ -30,9 +30,9 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
-import bookcheck  # noqa: E402  (tests/browser is not a package: it holds the checker and its fixtures)
+import bookcheck  # noqa: E402  (tests/book/browser is not a package: it holds the checker and its fixtures)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BOOK_ROOT = Path(os.environ.get("CAPSLIB_BOOK_ROOT", REPO)).resolve()
 BUILD = BOOK_ROOT / "_build"
 HTML = BUILD / "html"
@@ -77,8 +77,8 @@ def require_built_book(html: Path = HTML, docnames: list[str] = DOCNAMES) -> Non
 # --------------------------------------------------------------------------- fixtures
 
 
-# ``browser`` and ``context`` (one Chromium for the session) are in tests/conftest.py, shared with
-# tests/test_browser_slider.py.
+# ``browser`` and ``context`` (one Chromium for the session) are in tests/book/conftest.py, shared with
+# tests/book/test_browser_slider.py.
 
 
 class BuiltBook:
@@ -1028,7 +1028,7 @@ def test_exercise_numbers_in_a_page():
 
 
 # --------------------------------------------------------------------------- what no page may show
-# Static checks of every built page (tests/browser/pagecheck.py): no solution check or glue-only
+# Static checks of every built page (tests/book/browser/pagecheck.py): no solution check or glue-only
 # cell shown, one printed stream in one box, no raw repr as a result, no path of the machine that
 # built the book, no heading twice, captions in the text's colour. Then each check on a made-up
 # page that breaks its rule.

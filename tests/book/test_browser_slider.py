@@ -7,7 +7,7 @@ another origin:
 
 * on a standalone page made here from made-up decodings (needs no built book);
 * on chapter 9's page of the built book (``make book`` first; ``CAPSLIB_BOOK_ROOT`` as in
-  tests/test_browser.py);
+  tests/book/test_browser.py);
 * and on a copy of that page whose inline script was removed, where the same check must report
   that nothing changed (so the check can fail).
 """
@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
 import bookcheck  # noqa: E402
-from test_browser import HTML, require_built_book  # noqa: E402  (browser, context: tests/conftest.py)
+from test_browser import HTML, require_built_book  # noqa: E402  (browser, context: tests/book/conftest.py)
 
 from capsbook.pose_slider import pose_slider_html  # noqa: E402
 
