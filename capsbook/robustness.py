@@ -10,7 +10,8 @@ that the verdict table and the summaries in ``results/`` cannot disagree
 * :func:`multimnist_verdict`: both digits of a MultiMNIST pair, against a
   CNN trained on the same pairs;
 * :func:`template_reconstructions` and :func:`closer_own_rate`: the
-  segmentation score, and the baseline with no capsules that it must beat.
+  segmentation score, and the baseline with no capsules that it must beat;
+* :func:`late_improvement`: whether a run was still improving when it stopped.
 """
 
 from __future__ import annotations
@@ -182,3 +183,50 @@ def training_state(records: list[dict], *, tolerance: float = 0.001) -> str:
     )
     state = "still rising" if rising else "flat or falling after it"
     return f"{len(accuracies)} epochs, best epoch {best + 1}, {state}"
+
+
+@dataclass(frozen=True)
+class LateImprovement:
+    """What :func:`late_improvement` measured: the last ``window`` epochs against the ``window`` before."""
+
+    gain: float  # mean validation accuracy of the last window minus that of the window before
+    two_se: (
+        float  # two standard errors of that difference, from the epoch-to-epoch scatter
+    )
+    window: int
+
+    @property
+    def still_improving(self) -> bool:
+        return self.gain > self.two_se
+
+    def __str__(self) -> str:
+        state = "still improving" if self.still_improving else "no longer improving"
+        return (
+            f"{state}: last {self.window} epochs {100 * self.gain:+.2f} points over the "
+            f"{self.window} before (2 SE {100 * self.two_se:.2f})"
+        )
+
+
+def late_improvement(records: list[dict], *, window: int = 5) -> LateImprovement:
+    """Was a run still improving when it stopped?  From its ``metrics.jsonl`` epoch records.
+
+    The rule: the mean validation accuracy of the last ``window`` epochs against the mean of the
+    ``window`` epochs before them; still improving if the gain exceeds two standard errors of the
+    difference of the two means, estimated from each window's epoch-to-epoch scatter
+    (``sqrt(s1^2 / w + s2^2 / w)``).  Needs at least ``2 * window`` epochs.
+    """
+    accuracies = [
+        record["val_accuracy"]
+        for record in records
+        if record.get("kind", "epoch") == "epoch" and "val_accuracy" in record
+    ]
+    if window < 2 or len(accuracies) < 2 * window:
+        raise ValueError(
+            f"late_improvement: needs at least {2 * window} epochs with a validation accuracy "
+            f"(window {window} >= 2), got {len(accuracies)}; train longer or pass a smaller window"
+        )
+    before = torch.tensor(accuracies[-2 * window : -window], dtype=torch.float64)
+    last = torch.tensor(accuracies[-window:], dtype=torch.float64)
+    gain = (last.mean() - before.mean()).item()
+    two_se = 2 * math.sqrt((before.var().item() + last.var().item()) / window)
+    return LateImprovement(gain, two_se, window)

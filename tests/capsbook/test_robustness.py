@@ -12,6 +12,7 @@ from capsbook.robustness import (
     affine_verdict,
     closer_own_rate,
     difference_standard_error,
+    late_improvement,
     multimnist_verdict,
     segmentation_verdict,
     template_reconstructions,
@@ -95,6 +96,26 @@ def test_training_state():
         "still rising"
     )
     assert "flat" in training_state([{"val_accuracy": a} for a in (0.95, 0.97, 0.969)])
+
+
+def test_late_improvement_by_hand():
+    # the window before: 0.90, 0.92, 0.90, 0.92 (mean 0.91); the last: 0.95, 0.97, ... (mean 0.96)
+    records = [
+        {"kind": "epoch", "val_accuracy": a} for a in (0.5, 0.90, 0.92, 0.90, 0.92)
+    ]
+    records += [{"kind": "step", "loss": 1.0}]  # not an epoch: ignored
+    records += [{"kind": "epoch", "val_accuracy": a} for a in (0.95, 0.97, 0.95, 0.97)]
+    result = late_improvement(records, window=4)
+    variance = 4 * 0.01**2 / 3  # each window: deviations of +-0.01, unbiased
+    assert result.gain == pytest.approx(0.05)
+    assert result.two_se == pytest.approx(2 * math.sqrt(2 * variance / 4))
+    assert result.still_improving and str(result).startswith("still improving: last 4")
+    flat = [
+        {"val_accuracy": a} for a in (0.90, 0.92, 0.90, 0.92, 0.91, 0.93, 0.90, 0.91)
+    ]
+    assert not late_improvement(flat, window=4).still_improving
+    with pytest.raises(ValueError, match="needs at least 10 epochs"):
+        late_improvement(flat)
 
 
 def _summary(name):
