@@ -37,6 +37,7 @@ def _hardware(name: str | None) -> str:
     )
     details = name[4:].partition(" (")[2]
     threads = details.split(",")[0] if details else ""
+    threads = "1 thread" if threads == "1 threads" else threads
     return f"{model} CPU, {threads}".strip(", ")
 
 

@@ -182,7 +182,8 @@ def training_state(records: list[dict], *, tolerance: float = 0.001) -> str:
         len(accuracies) == 1 or accuracies[-1] - accuracies[-2] > tolerance
     )
     state = "still rising" if rising else "flat or falling after it"
-    return f"{len(accuracies)} epochs, best epoch {best + 1}, {state}"
+    epochs = f"{len(accuracies)} epoch{'s' * (len(accuracies) != 1)}"
+    return f"{epochs}, best epoch {best + 1}, {state}"
 
 
 @dataclass(frozen=True)

@@ -28,3 +28,10 @@ def test_hardware_names_are_short():
     assert _hardware(name) == "Intel Xeon CPU, 2 threads"
     assert _hardware("NVIDIA H100 80GB HBM3") == "NVIDIA H100 80GB HBM3"
     assert _hardware(None) == "not recorded"
+
+
+def test_one_thread_is_singular():
+    assert (
+        _hardware("CPU AMD EPYC (1 threads, x86_64, AVX-512)")
+        == "AMD EPYC CPU, 1 thread"
+    )

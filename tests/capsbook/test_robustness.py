@@ -138,3 +138,7 @@ def test_the_committed_runs_give_the_verdicts_chapter_10_prints():
         f"{multi['test_accuracy']:.2%}"
         in multimnist_verdict(multi, _summary("multimnist-cnn")).measured
     )
+
+
+def test_training_state_says_one_epoch_in_the_singular():
+    assert training_state([{"val_accuracy": 0.9}]).startswith("1 epoch, best epoch 1")
