@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
 import bookcheck  # noqa: E402  (tests/book/browser is not a package: it holds the checker and its fixtures)
+from tiny_book import copy_configuration  # noqa: E402  (tests/book: beside this file)
 
 REPO = Path(__file__).resolve().parents[2]
 BOOK_ROOT = Path(os.environ.get("CAPSLIB_BOOK_ROOT", REPO)).resolve()
@@ -778,15 +778,7 @@ def _book_command() -> list[str]:
 
 def _tiny_book(root: Path, page: str) -> Path:
     """A one-page book with this repository's configuration, extensions and bibliography."""
-    for name in ("_config.yml", "book/references.bib", "_static", "_ext"):
-        source, target = REPO / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(
-                source, target, ignore=shutil.ignore_patterns("__pycache__")
-            )
-        else:
-            target.write_bytes(source.read_bytes())
+    copy_configuration(root)
     (root / "_toc.yml").write_text("format: jb-book\nroot: page\n")
     (root / "page.md").write_text(page)
     return root

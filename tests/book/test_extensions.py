@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "_ext"))
 import chapter_times  # noqa: E402
 import exercise_numbers  # noqa: E402
+from tiny_book import copy_configuration  # noqa: E402  (tests/book: beside this file)
 
 FLAGS = ["--warningiserror", "--keep-going"]
 
@@ -122,15 +122,7 @@ PLUMBING_CELLS = [
 def _tiny_book(
     root: Path, *, extra_page: str | None = None, full_times: dict | None = None
 ) -> Path:
-    for name in ("_config.yml", "book/references.bib", "_static", "_ext"):
-        source, target = REPO / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(
-                source, target, ignore=shutil.ignore_patterns("__pycache__")
-            )
-        else:
-            target.write_bytes(source.read_bytes())
+    copy_configuration(root)
     (root / "notebooks").mkdir()
     nbformat.write(
         _notebook(
