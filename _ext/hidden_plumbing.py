@@ -7,10 +7,10 @@ Three kinds of code cell are for the build, not for the reader:
   itself. Shown beside the exercise, it gives the answer away; it is removed from the page
   (input and output). The solutions' code is not typed in the notebooks: each dropdown shows
   its ``reference_*`` function from ``capsbook/exercises`` with ``literalinclude``, and
-  ``tests/test_exercise_checks.py`` runs every reference through its check.
+  ``tests/capsbook/exercises/test_checks.py`` runs every reference through its check.
 * **solution checks**: a cell whose first line is ``# check the reference solution`` would
   run a solution retyped in the notebook through its check. The book has none any more
-  (``tests/test_book_structure.py`` says so); should one come back, it is removed too.
+  (``tests/book/test_structure.py`` says so); should one come back, it is removed too.
 * **glue-only cells**: a cell whose every statement is a call of ``glue(...)`` (imports of
   ``glue`` allowed) only hands values to the prose. It is removed too, or only its input
   when one of its calls displays its value (``display=True``, glue's default).
@@ -18,7 +18,7 @@ Three kinds of code cell are for the build, not for the reader:
 Tagging these cells by hand is easy to forget: the last reading found every answer of
 chapters 1 and 2 under a "Click to show". So this extension adds the tag (``remove-cell`` or
 ``remove-input``) to each such cell as the notebook is read (Sphinx's ``source-read``, before
-myst-nb parses and executes it); the cell still runs. ``tests/test_book_pages.py`` checks the
+myst-nb parses and executes it); the cell still runs. ``tests/book/browser/pagecheck.py`` checks the
 built pages for any that shows.
 """
 

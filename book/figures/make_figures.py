@@ -4,7 +4,7 @@
 
 The markdown pages cannot run code, so their figures are SVG files made by this script and
 committed beside it. Each SVG records a fingerprint of the code that drew it (this script and
-``capsbook/diagrams``); ``tests/test_diagrams.py`` fails when the code has changed and the SVG
+``capsbook/diagrams``); ``tests/capsbook/test_diagrams.py`` fails when the code has changed and the SVG
 was not made again.
 """
 

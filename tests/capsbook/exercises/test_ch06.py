@@ -1,5 +1,5 @@
 """Exercise checks of chapter 6: typical wrong answers fail on the property they break, with the hint
-that names the mistake.  (Every check's reference solution and unfinished stub: tests/test_exercise_checks.py.)"""
+that names the mistake.  (Every check's reference solution and unfinished stub: tests/capsbook/exercises/test_checks.py.)"""
 
 import pytest
 import torch

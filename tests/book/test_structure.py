@@ -14,7 +14,7 @@ import nbformat
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPO = "capsnet-course/capsule-networks-course"
 
 
@@ -400,7 +400,7 @@ def test_plumbing_cells_are_hidden_in_the_book():
     """Every notebook, as the book reads it (``_ext/hidden_plumbing``): each cell that computes
     from a reference solution (``ex.reference_*(...)``: the numbers a solution quotes) is
     removed, and each cell whose code only calls glue(...) carries remove-cell or
-    remove-input. The built pages are checked too (tests/test_browser.py)."""
+    remove-input. The built pages are checked too (tests/book/test_browser.py)."""
     import json
 
     hidden_plumbing = _hidden_plumbing()
@@ -428,7 +428,7 @@ def test_plumbing_cells_are_hidden_in_the_book():
 
 # --------------------------------------------------------------------------- solutions, written once
 # A solution's code lives in one place, the reference_* function beside its check in
-# capsbook/exercises: the dropdown shows it with literalinclude, tests/test_exercise_checks.py runs
+# capsbook/exercises: the dropdown shows it with literalinclude, tests/capsbook/exercises/test_checks.py runs
 # it through the check, and no notebook cell types it again.
 SOLUTION = re.compile(r"````\{solution\} (\S+)\n:class: dropdown\n(.*?)\n````", re.S)
 LITERALINCLUDE = re.compile(r"```\{literalinclude\} (\S+)\n((?::[\w-]+:[^\n]*\n)*)```")
@@ -579,7 +579,7 @@ def test_no_cell_retypes_a_reference_solution(name):
     """A function that a cell defines and hands to a check (``ex.check_x(my_x)``) is the
     reader's stub, and no cell defines a function with the code of a reference solution:
     the hidden "# check the reference solution" cells that typed each solution again are gone
-    (the dropdown includes the reference, tests/test_exercise_checks.py checks it)."""
+    (the dropdown includes the reference, tests/capsbook/exercises/test_checks.py checks it)."""
     import ast
 
     hidden_plumbing = _hidden_plumbing()

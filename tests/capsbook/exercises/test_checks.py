@@ -10,7 +10,7 @@ the reader's function that every check gets from ``@guarded``:
 * it is guarded where it is defined (``@guarded`` in its chapter's module: nothing is patched at import),
   and its title carries the chapter's number.
 
-The typical wrong answers of each chapter are tested in ``tests/test_exercises_chNN*.py``.
+The typical wrong answers of each chapter are tested in ``tests/capsbook/exercises/test_chNN.py``.
 """
 
 from __future__ import annotations
