@@ -619,3 +619,16 @@ def test_no_cell_retypes_a_reference_solution(name):
                 f"{name}: {node.args[0].id} is checked with {node.func.attr} and is not the "
                 "reader's stub (raise NotImplementedError): a retyped solution?"
             )
+
+
+def test_every_repository_path_a_notebook_names_exists():
+    """A page that sends the reader to ``tests/...py`` or ``scripts/...`` names a real file."""
+    missing = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        text = path.read_text(encoding="utf-8")
+        for named in sorted(
+            set(re.findall(r"\b((?:tests|scripts)/[\w/.-]+\.(?:py|sh))", text))
+        ):
+            if not (ROOT / named).is_file():
+                missing.append(f"{path.name}: {named}")
+    assert not missing, missing
