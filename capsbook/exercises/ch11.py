@@ -13,6 +13,7 @@ import torch
 from capsbook import pitfalls
 from capslib import em_routing as em
 from capslib import functional as cf
+from capslib.em_routing import spread_loss
 
 from .report import CheckReport, check, guarded
 
@@ -34,7 +35,7 @@ def reference_normalised_spread_loss(
 ) -> torch.Tensor:
     """The spread loss over (classes - 1) m^2, its value at equal activations."""
     classes = activations.shape[1]
-    return em.spread_loss(activations, targets, margin) / ((classes - 1) * margin**2)
+    return spread_loss(activations, targets, margin) / ((classes - 1) * margin**2)
 
 
 @guarded
