@@ -22,3 +22,18 @@ def _seeded():
 
     capslib.seed_everything(0)
     yield
+
+
+@pytest.fixture
+def hidden_complete_set(monkeypatch, tmp_path):
+    """No complete Fashion-MNIST anywhere and no network: the state of a fresh offline machine."""
+    import socket
+
+    from capslib.data import sources
+
+    monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "no-system-package")
+    with socket.socket() as s:  # a closed loopback port: "no network", answered at once
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setattr(sources, "NETWORK_PROBE", s.getsockname())
+    monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path / "data"))
+    return tmp_path

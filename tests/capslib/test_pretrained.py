@@ -314,14 +314,6 @@ def test_the_shipped_manifest_entries_are_sealed():
 # ----------------------------------------------------------------------------
 # Fashion-MNIST: the complete test set is not bundled, so a shipped model also records the sample
 # ----------------------------------------------------------------------------
-@pytest.fixture
-def no_complete_fashion(monkeypatch, tmp_path):
-    from capslib.data import sources
-
-    monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "no-system-package")
-    monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path / "data"))
-
-
 def test_fashion_test_batches_give_the_bundled_sample_in_order():
     from capslib.data import load_fashion_mnist
 
@@ -336,7 +328,7 @@ def test_fashion_test_batches_give_the_bundled_sample_in_order():
         next(pretrained.test_batches("fashion-mnist", 0, source="auto"))
 
 
-def test_fashion_full_test_set_missing_names_the_fix(no_complete_fashion):
+def test_fashion_full_test_set_missing_names_the_fix(hidden_complete_set):
     from capslib.data import DataNotFoundError
 
     with pytest.raises(
@@ -345,7 +337,7 @@ def test_fashion_full_test_set_missing_names_the_fix(no_complete_fashion):
         next(pretrained.test_batches("fashion-mnist", 0, source="full"))
 
 
-def _fashion_summary(model, sample_accuracy):
+def _fashion_summary(sample_accuracy):
     return {
         "dataset": "fashion-mnist",
         "config": {"seed": 0},
@@ -358,16 +350,16 @@ def _fashion_summary(model, sample_accuracy):
 
 
 def test_check_falls_back_to_the_bundled_sample_where_the_complete_set_is_missing(
-    no_complete_fashion,
+    hidden_complete_set,
 ):
     from capslib.models import CapsNet, CapsNetConfig
 
     torch.manual_seed(0)
     model = CapsNet(CapsNetConfig.small()).eval()
     by_hand = pretrained.evaluate(model, "fashion-mnist", source="sample")
-    measured, recorded, test_set = remeasure(model, _fashion_summary(model, by_hand))
+    measured, recorded, test_set = remeasure(model, _fashion_summary(by_hand))
     assert (measured, recorded, test_set) == (by_hand, by_hand, "the bundled sample")
-    summary = _fashion_summary(model, by_hand)
+    summary = _fashion_summary(by_hand)
     del summary[
         "sample_test_accuracy_float16"
     ]  # an MNIST-style record: nothing to fall back on

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import socket
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -24,17 +23,6 @@ SAMPLE = sources.FASHION_SAMPLE_DIR
 COMPLETE = Path(
     "/usr/share/datasets/fashion-mnist"
 )  # where Debian's package puts it (never monkeypatched)
-
-
-@pytest.fixture
-def hidden_complete_set(monkeypatch, tmp_path):
-    """No complete Fashion-MNIST anywhere and no network: the state of a fresh offline machine."""
-    monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "no-system-package")
-    with socket.socket() as s:  # a closed loopback port: "no network", answered at once
-        s.bind(("127.0.0.1", 0))
-        monkeypatch.setattr(sources, "NETWORK_PROBE", s.getsockname())
-    monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path / "data"))
-    return tmp_path
 
 
 def load_script():
