@@ -9,7 +9,8 @@ measures on the trained networks:
   the *mean* squared error (784 times weaker on MNIST), and :func:`trainer_for`,
   the trainer of each variant (:data:`VARIANTS`);
 * reconstruction errors per test digit (:func:`squared_errors`) against drawing
-  the mean training digit, compared digit by digit (:func:`paired_difference`);
+  the mean training digit, compared digit by digit
+  (:func:`capsbook.paired.paired_difference`, importable from here too);
 * what a linear probe reads of a digit's appearance from its capsule
   (:func:`probe_appearance`);
 * how far the decoder's weights moved (:func:`relative_change`), where Adam's
@@ -31,8 +32,9 @@ from torch import Tensor
 
 import capslib.functional as cf
 from capsbook import pitfalls
+from capsbook.paired import paired_comparison
+from capsbook.paired import paired_difference as paired_difference
 from capsbook.probes import ink_statistics, probe_r2
-from capsbook.routing_iterations import paired_comparison
 from capslib.train import TrainConfig, Trainer
 
 RESULT = Path(__file__).resolve().parents[1] / "results" / "reconstruction-losses.json"
@@ -112,24 +114,6 @@ def squared_errors(pictures: Tensor, images: Tensor) -> Tensor:
     if pictures.shape != images.shape:
         pictures = pictures.expand_as(images)
     return (pictures - images).square().flatten(1).sum(1)
-
-
-def paired_difference(a: Tensor, b: Tensor) -> tuple[float, float]:
-    """``(mean of a - b, its standard error)`` for two measurements of the same examples.
-
-    The standard error is that of the mean of the per-example differences
-    (standard deviation over ``sqrt(n)``): it says how much the mean
-    difference would vary with another sample of examples, not with another
-    training run.
-    """
-    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
-    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
-        raise ValueError(
-            f"paired_difference: expected two (n,) tensors with n >= 2, got "
-            f"{tuple(a.shape)} and {tuple(b.shape)}"
-        )
-    d = a - b
-    return d.mean().item(), (d.std() / math.sqrt(len(d))).item()
 
 
 def reconstructs(

@@ -2,7 +2,9 @@
 
 Chapter 7 reads the committed measurement ``results/routing-iterations.json``
 (made by ``scripts/measure_routing_iterations.py`` over all 10,000 MNIST test
-digits) and re-measures a quick subset live with :func:`errors_by_iterations`.
+digits) and re-measures a quick subset live with :func:`errors_by_iterations`;
+two counts are compared digit by digit with
+:func:`capsbook.paired.paired_comparison` (importable from here too).
 The routing iterations are a property of the forward pass, not of the weights:
 the same trained ``W_ij`` are run with 1, 2, 3 or 5 iterations.
 """
@@ -10,11 +12,11 @@ the same trained ``W_ij`` are run with 1, 2, 3 or 5 iterations.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
 
+from capsbook.paired import paired_comparison as paired_comparison
 from capslib.functional import capsule_length
 from capslib.pretrained import test_batches
 
@@ -63,24 +65,3 @@ def read_result(path: str | Path = RESULT) -> dict:
     data["errors"] = {int(k): v for k, v in data["errors"].items()}
     data["wrong"] = {int(k): v for k, v in data["wrong"].items()}
     return data
-
-
-def paired_comparison(wrong_a, wrong_b) -> tuple[int, int, float]:
-    """Compare two settings on the same digits: ``(only_a, only_b, p)``.
-
-    ``only_a``: digits that setting ``a`` gets wrong and ``b`` right;
-    ``only_b`` the reverse.  ``p``: the exact two-sided sign-test p-value
-    (McNemar's exact test) of ``only_a`` against ``only_b``: how often sampling
-    alone would split the discordant digits at least this unevenly.  Digits both
-    settings get wrong (or right) say nothing about the difference.
-
-    >>> paired_comparison([1, 2, 3], [3])
-    (2, 0, 0.5)
-    """
-    a, b = set(wrong_a), set(wrong_b)
-    only_a, only_b = len(a - b), len(b - a)
-    n = only_a + only_b
-    if n == 0:
-        return 0, 0, 1.0
-    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2**n
-    return only_a, only_b, min(1.0, 2 * tail)

@@ -71,15 +71,6 @@ def test_squared_errors_per_picture_and_against_one_picture():
     assert lx.squared_errors(mean_picture, images).tolist() == [0.25, 0.25]
 
 
-def test_paired_difference_is_the_mean_difference_and_its_standard_error():
-    d, se = lx.paired_difference(torch.tensor([1.0, 2.0, 3.0]), torch.zeros(3))
-    assert d == pytest.approx(2.0) and se == pytest.approx(1 / math.sqrt(3))
-    d, se = lx.paired_difference(torch.tensor([5.0, 6.0]), torch.tensor([4.0, 5.0]))
-    assert (d, se) == (pytest.approx(1.0), pytest.approx(0.0))
-    with pytest.raises(ValueError):
-        lx.paired_difference(torch.zeros(3), torch.zeros(4))
-
-
 def test_the_reconstruction_rule():
     assert lx.reconstructs(30.0, 50.0, 0.2)  # 60% of the baseline, 20 below: 100 se
     assert not lx.reconstructs(45.0, 50.0, 0.2)  # above 80% of the baseline

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from capsbook.routing_iterations import (
     RESULT,
     errors_by_iterations,
-    paired_comparison,
     read_result,
 )
 from capslib import pretrained
@@ -34,11 +31,3 @@ def test_the_file_and_the_shipped_model_agree_on_the_first_digits():
     for k, wrong in live.items():
         assert wrong == [i for i in record["wrong"][k] if i < 300], k
     assert model.digit_caps.iterations == 3  # restored after the sweep
-
-
-def test_paired_comparison_counts_discordant_digits_and_the_sign_test():
-    assert paired_comparison([1, 2, 3], [3]) == (2, 0, 0.5)
-    only_a, only_b, p = paired_comparison(range(12), [])
-    assert (only_a, only_b) == (12, 0) and p == pytest.approx(2 / 2**12)
-    assert paired_comparison([1, 2], [1, 2]) == (0, 0, 1.0)
-    assert paired_comparison([5], [6])[2] == 1.0
