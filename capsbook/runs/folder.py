@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from capslib.train.metrics import read_records
+
 from .run import Run, RunFormatError, RunNotFoundError
 
 RESULTS_ENV_VAR = "CAPSLIB_RESULTS"
@@ -36,33 +38,22 @@ def as_dir(results_dir) -> Path:
 
 
 def read_metrics(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
-    """Read a ``metrics.jsonl`` file: ``(records, notes)``.
+    """Read a ``metrics.jsonl`` file with the book's rule: ``(records, notes)``.
 
-    Blank lines are skipped.  An unreadable *last* line (a run killed while
-    writing it) is dropped and reported in ``notes``; an unreadable line
-    elsewhere, or a line that is not a JSON object, raises :class:`RunFormatError`.
+    The file is read by :func:`capslib.train.metrics.read_records` (the one
+    reader of the format).  An unreadable *last* line (a run killed while
+    writing it) is dropped and reported in ``notes``; any other line that is not
+    a record raises :class:`RunFormatError`.
     """
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
-    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
-    records, notes = [], []
-    for position, (number, line) in enumerate(numbered):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            if position == len(numbered) - 1:
-                notes.append(
-                    f"{path}: dropped an incomplete last line {number} ({err.msg})"
-                )
-                break
-            raise RunFormatError(
-                f"{path}, line {number}: expected a JSON object, got invalid JSON ({err.msg})"
-            ) from err
-        if not isinstance(record, dict):
-            raise RunFormatError(
-                f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
+    records, bad = read_records(path)
+    notes = []
+    for line in bad:
+        if line.cut_short and line.last:
+            notes.append(
+                f"{path}: dropped an incomplete last line {line.number}: {line.reason}"
             )
-        records.append(record)
+        else:
+            raise RunFormatError(f"{path}, line {line.number}: {line.reason}")
     return records, notes
 
 

@@ -13,6 +13,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -77,22 +78,63 @@ class MetricsWriter:
             temporary.unlink(missing_ok=True)
 
 
-def _record(line: str) -> dict | None:
-    """The record on ``line``, or ``None`` when it is not one (cut short, or not an object with an int step)."""
+class BadLine(NamedTuple):
+    """A non-blank line of ``metrics.jsonl`` that is not a record.
+
+    ``number``: its line number (from 1); ``reason``: why, e.g. ``expected a JSON
+    object, got list``; ``cut_short``: it is not valid JSON at all, as the last
+    line of a run killed while writing it is; ``last``: it is the file's last
+    non-blank line.
+    """
+
+    number: int
+    reason: str
+    cut_short: bool
+    last: bool
+
+
+def _parse(line: str) -> tuple[dict | None, str, bool]:
+    """``(record, reason, cut_short)``: the record on ``line``, or ``None`` and why not."""
     try:
         record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
+    except json.JSONDecodeError as err:
+        return None, f"expected a JSON object, got invalid JSON ({err.msg})", True
     if not isinstance(record, dict):
-        return None
+        return None, f"expected a JSON object, got {type(record).__name__}", False
     step = record.get("step", 0)
     if isinstance(step, bool) or not isinstance(step, int):
-        return None
-    return record
+        return None, f"expected an integer step, got {step!r}", False
+    return record, "", False
+
+
+def _record(line: str) -> dict | None:
+    """The record on ``line``, or ``None`` when it is not one (cut short, or not an object with an int step)."""
+    return _parse(line)[0]
+
+
+def read_records(path: str | os.PathLike) -> tuple[list[dict], list[BadLine]]:
+    """Every record of the ``metrics.jsonl`` file ``path``, and the lines that are not records.
+
+    Blank lines are skipped.  A record is a JSON object whose ``step``, if any,
+    is an integer.  The one reader of the format: :func:`read_metrics` keeps the
+    records, and the book's run reader (``capsbook.runs``) applies its own rule
+    to the bad lines.
+    """
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    records, bad = [], []
+    for number, line in numbered:
+        record, reason, cut_short = _parse(line)
+        if record is None:
+            last = number == numbered[-1][0]
+            bad.append(BadLine(number, reason, cut_short, last))
+        else:
+            records.append(record)
+    return records, bad
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """The records of ``run_dir/metrics.jsonl`` (or of that file, if given), skipping a cut-short last line."""
+    """The records of ``run_dir/metrics.jsonl`` (or of that file, if given), skipping lines that are not records (a cut-short last line)."""
     path = Path(run_dir)
     if path.is_dir():
         path = path / "metrics.jsonl"
@@ -101,12 +143,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
             f"read_metrics: no metrics at {path}; train with "
             "`python -m capslib.train --out <run_dir>` first"
         )
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = _record(line) if line.strip() else None
-        if record is not None:
-            records.append(record)
-    return records
+    return read_records(path)[0]
 
 
 def plot_metrics(run_dir: str | os.PathLike, *, ax=None, title: str | None = None):
