@@ -12,6 +12,8 @@ In the book such a cell carries the tag ``remove-input`` and a caption in its
 metadata: ``"mystnb": {"figure": {"caption": "...", "name": "fig-..."}}``.
 
 * :func:`book_path`: the chapters and how they lead into each other;
+* :func:`max_pool_windows`: a 2 x 2 max-pooling window, its stride, and a feature
+  shifted within and across a window;
 * :func:`neuron_vs_capsule`: scalars in, scalar out vs vectors in, vector out;
 * :func:`parts_vote`: parts predict the whole; agreement means the whole is there;
 * :func:`routing_iteration`: predictions -> couplings -> sum -> squash -> agreement;
@@ -24,6 +26,7 @@ from __future__ import annotations
 from .architecture import capsnet_architecture, shape_labels
 from .capsules import neuron_vs_capsule, parts_vote
 from .overview import CHAPTERS, PARTS, book_path
+from .pooling import max_pool_windows, pooling_example
 from .routing import STEPS, routing_iteration
 
 __all__ = [
@@ -32,8 +35,10 @@ __all__ = [
     "STEPS",
     "book_path",
     "capsnet_architecture",
+    "max_pool_windows",
     "neuron_vs_capsule",
     "parts_vote",
+    "pooling_example",
     "routing_iteration",
     "shape_labels",
 ]

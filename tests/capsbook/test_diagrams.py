@@ -30,6 +30,7 @@ ALL = {
     "neuron_vs_capsule": diagrams.neuron_vs_capsule,
     "parts_vote": diagrams.parts_vote,
     "routing_iteration": diagrams.routing_iteration,
+    "max_pool_windows": diagrams.max_pool_windows,
     "capsnet_architecture": diagrams.capsnet_architecture,
     "capsnet_architecture(small, 40px, no decoder)": lambda: (
         diagrams.capsnet_architecture(
@@ -426,3 +427,18 @@ def test_text_px_on_page_sees_a_figure_shrunk_to_the_column():
     assert text_px_on_page(fig) == pytest.approx(8 / 72 * PAGE_WIDTH_PX / 14)
     assert text_px_on_page(fig) < MIN_TEXT_PX
     plt.close(fig)
+
+
+def test_the_pooling_diagram_shows_what_max_pool2d_computes():
+    """The numbers drawn are PyTorch's, and the shift verdicts are the ones that hold."""
+    example = diagrams.pooling_example()
+    grid = torch.tensor(example["map"], dtype=torch.float32)
+    # by hand: the largest value of each 2 x 2 window
+    by_hand = [[int(grid[r : r + 2, c : c + 2].max()) for c in (0, 2)] for r in (0, 2)]
+    assert example["pooled"] == by_hand == [[4, 2], [2, 5]]
+    (_, first), (_, within), (_, across) = example["shifted"]
+    assert within == first, "a shift inside the window leaves the output unchanged"
+    assert across != first, "a shift into the next window changes it"
+    strings = _strings(diagrams.max_pool_windows())
+    assert "same output" in strings and "output changes" in strings
+    assert "stride 2" in strings
