@@ -10,7 +10,8 @@ dimension [of the digit capsule] by intervals of 0.05 in the range
   :func:`dimension_change`, :func:`centre_of_mass`, :func:`ink_statistics`);
 * :mod:`capsbook.probes.couplings`: routing's couplings on the primary capsules'
   grid and on the image (:func:`couplings_for_class`, :func:`primary_receptive_field`,
-  :func:`spread_to_image`, :func:`map_ink_correlation`);
+  :func:`spread_to_image`, :func:`map_ink_correlation`, :func:`ink_per_position`,
+  :func:`grid_correlations`);
 * :mod:`capsbook.probes.linear`: linear probes, what a pose holds beyond the class
   (:func:`probe_r2`);
 * :mod:`capsbook.probes.plots`: the figures of chapters 9 and 10 (perturbation
@@ -23,6 +24,8 @@ Every name is importable from ``capsbook.probes`` itself, as the notebooks do.
 from capsbook.probes.couplings import (
     UNIFORM_COUPLING,
     couplings_for_class,
+    grid_correlations,
+    ink_per_position,
     map_ink_correlation,
     primary_capsule_lengths,
     primary_receptive_field,
@@ -46,6 +49,7 @@ from capsbook.probes.plots import (
     plot_class_traversals,
     plot_couplings_over_images,
     plot_difference_atlas,
+    plot_grid_couplings,
     plot_pair_reconstructions,
     plot_perturbation_grid,
 )
@@ -61,6 +65,8 @@ __all__ = [
     "couplings_for_class",
     "difference_maps",
     "dimension_change",
+    "grid_correlations",
+    "ink_per_position",
     "ink_statistics",
     "map_ink_correlation",
     "mosaic",
@@ -70,6 +76,7 @@ __all__ = [
     "perturbed_poses",
     "plot_class_traversals",
     "plot_couplings_over_images",
+    "plot_grid_couplings",
     "plot_difference_atlas",
     "plot_pair_reconstructions",
     "plot_perturbation_grid",

@@ -6,6 +6,10 @@ inputs), using the type-major layout of :class:`capslib.nn.PrimaryCapsules`;
 :func:`spread_to_image` spreads such a grid over the input pixels each position
 sees (its receptive field), so that it can be drawn over the image, and
 :func:`map_ink_correlation` measures how much such a map follows the ink.
+
+At the level where routing acts, the grid itself: :func:`ink_per_position` is the ink
+under each position's receptive field, and :func:`grid_correlations` the correlation,
+digit by digit, between a coupling map on the grid and that ink.
 """
 
 from __future__ import annotations
@@ -160,3 +164,49 @@ def map_ink_correlation(maps: Tensor, images: Tensor) -> Tensor:
             "map_ink_correlation: a constant map or image has no correlation"
         )
     return (x * y).sum() / denominator
+
+
+def ink_per_position(images: Tensor, size: int, stride: int) -> Tensor:
+    """The mean ink under each primary-capsule position's receptive field, ``(batch, grid, grid)``.
+
+    ``images``: ``(batch, 1, H, W)`` or ``(batch, H, W)`` with ink in [0, 1]; ``size``,
+    ``stride``: the receptive field in input pixels (:func:`primary_receptive_field`: 17 and 2
+    in the paper's network).  Position ``(y, x)`` averages pixels
+    ``[y * stride, y * stride + size)`` (same for ``x``): the patch that its 32 primary
+    capsules see, so the result lines up with :func:`couplings_for_class`.
+    """
+    ink = torch.as_tensor(images).detach()
+    if ink.ndim == 3:
+        ink = ink.unsqueeze(1)
+    if ink.ndim != 4 or ink.shape[1] != 1:
+        raise ValueError(
+            "ink_per_position: expected images (batch, 1, H, W) or (batch, H, W), "
+            f"got shape {tuple(ink.shape)}"
+        )
+    if not (0 < size <= min(ink.shape[-2:]) and stride >= 1):
+        raise ValueError(
+            f"ink_per_position: expected 0 < size <= {min(ink.shape[-2:])} and stride >= 1, "
+            f"got size={size}, stride={stride}"
+        )
+    return torch.nn.functional.avg_pool2d(ink.float(), size, stride)[:, 0]
+
+
+def grid_correlations(maps: Tensor, ink: Tensor) -> Tensor:
+    """Pearson's r between two ``(batch, grid, grid)`` maps, one r per image: ``(batch,)``.
+
+    Each r is taken over the ``grid * grid`` positions of one image (e.g. a coupling map from
+    :func:`couplings_for_class` against :func:`ink_per_position`), so a digit's r does not
+    depend on how much ink the other digits have.  An image whose map or ink is constant has
+    no correlation: ``nan`` there.
+    """
+    maps, ink = torch.as_tensor(maps).double(), torch.as_tensor(ink).double()
+    if maps.ndim != 3 or maps.shape != ink.shape:
+        raise ValueError(
+            "grid_correlations: expected two maps (batch, grid, grid) of the same shape, "
+            f"got {tuple(maps.shape)} and {tuple(ink.shape)}"
+        )
+    x, y = maps.flatten(1), ink.flatten(1)
+    x, y = x - x.mean(1, keepdim=True), y - y.mean(1, keepdim=True)
+    denominator = (x.square().sum(1) * y.square().sum(1)).sqrt()
+    r = (x * y).sum(1) / denominator
+    return torch.where(denominator > 0, r, torch.full_like(r, float("nan")))

@@ -358,3 +358,64 @@ def plot_couplings_over_images(
         label="coupling",
     )
     return fig
+
+
+def plot_grid_couplings(
+    images: Tensor,
+    ink: Tensor,
+    maps: Tensor,
+    titles=None,
+    size: float = 1.3,
+    center: float = UNIFORM_COUPLING,
+    half_range: float = UNIFORM_COUPLING,
+):
+    """Three rows per image: the digit, the ink under each grid position, the coupling map.
+
+    ``images``: ``(n, 1, H, W)``; ``ink``: ``(n, grid, grid)`` (:func:`ink_per_position`);
+    ``maps``: ``(n, grid, grid)`` couplings (:func:`couplings_for_class`), drawn at the level
+    where routing acts, one square per primary-capsule position.  The coupling scale is fixed
+    for every image and every run: white at ``center`` (the uniform 1/10), blue at ``center -
+    half_range`` and red at ``center + half_range`` (by default 0 to 0.2).  The ink row is on
+    a fixed scale too, 0 to the largest cell of the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if not half_range > 0:
+        raise ValueError(
+            f"plot_grid_couplings: expected half_range > 0, got {half_range!r}"
+        )
+    images, ink = images.detach().cpu(), ink.detach().cpu().float()
+    maps = maps.detach().cpu().float()
+    n = images.shape[0]
+    if ink.shape != maps.shape or ink.shape[0] != n:
+        raise ValueError(
+            f"plot_grid_couplings: expected {n} ink and coupling maps of one shape, got "
+            f"{tuple(ink.shape)} and {tuple(maps.shape)}"
+        )
+    fig, axes = plt.subplots(3, n, figsize=(size * n + 1.2, size * 3.2), squeeze=False)
+    top_ink = float(ink.max()) if float(ink.max()) > 0 else 1.0
+    for i in range(n):
+        axes[0, i].imshow(images[i, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+        inked = axes[1, i].imshow(ink[i].numpy(), cmap="Greys", vmin=0, vmax=top_ink)
+        coupled = axes[2, i].imshow(
+            maps[i].numpy(),
+            cmap="RdBu_r",
+            vmin=center - half_range,
+            vmax=center + half_range,
+        )
+        if titles is not None:
+            axes[0, i].set_title(titles[i], fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    axes[1, 0].set_ylabel("ink", fontsize=8)
+    axes[2, 0].set_ylabel("coupling", fontsize=8)
+    fig.colorbar(inked, ax=axes[1].tolist(), fraction=0.03, pad=0.02, format="%.2f")
+    fig.colorbar(
+        coupled,
+        ax=axes[2].tolist(),
+        fraction=0.03,
+        pad=0.02,
+        format="%.2f",
+        label="coupling",
+    )
+    return fig

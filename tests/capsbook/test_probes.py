@@ -391,3 +391,74 @@ def test_probe_r2_reads_a_linear_quantity_and_not_noise():
 def test_probe_r2_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="same n"):
         probe_r2(torch.randn(10, 3), torch.randn(9, 1))
+
+
+# --------------------------------------------------------------------------- couplings on the grid
+from capsbook.probes import (  # noqa: E402
+    grid_correlations,
+    ink_per_position,
+    plot_grid_couplings,
+)
+
+
+def test_ink_per_position_is_the_mean_of_each_receptive_field_by_hand():
+    images = torch.zeros(1, 1, 28, 28)
+    images[0, 0, 0, 0] = 1.0  # one pixel, seen only by position (0, 0)
+    images[0, 0, 20, 26] = 1.0  # seen by rows y with 2y <= 20 < 2y + 17: 2..5; cols 5
+    ink = ink_per_position(images, 17, 2)
+    assert ink.shape == (1, 6, 6)
+    expected = torch.zeros(6, 6)
+    expected[0, 0] += 1 / 289
+    expected[2:6, 5] += 1 / 289
+    assert torch.allclose(ink[0], expected)
+    assert torch.allclose(ink_per_position(images[:, 0], 17, 2), ink)  # (b, H, W) too
+    with pytest.raises(ValueError, match="size"):
+        ink_per_position(images, 29, 2)
+
+
+def test_ink_per_position_lines_up_with_couplings_for_class():
+    """Position (y, x) of both maps is the place where capsules (type, y, x) sit."""
+    types, grid = 3, 6
+    couplings = torch.full((1, types * grid * grid, 10), 0.1)
+    for t in range(types):
+        couplings[0, (t * grid + 4) * grid + 1, 7] = 0.3  # every type at (4, 1)
+    cmap = couplings_for_class(couplings, torch.tensor([7]), types, grid)
+    images = torch.zeros(1, 1, 28, 28)
+    images[0, 0, 24, 18] = 1.0  # seen by rows 4..5, columns 1..5 of the grid
+    images[0, 0, 8:10, 2:4] = (
+        1.0  # seen by rows 0..4, columns 0..1: only (4, 1) sees both
+    )
+    ink = ink_per_position(images, 17, 2)
+    assert cmap[0].argmax() == ink[0].argmax() == 4 * grid + 1
+
+
+def test_grid_correlations_one_r_per_image_by_hand():
+    ink = torch.tensor([[[0.0, 1.0], [2.0, 3.0]], [[0.0, 1.0], [2.0, 3.0]]])
+    maps = torch.stack([0.1 + 0.01 * ink[0], 0.1 - 0.01 * ink[1]])
+    r = grid_correlations(maps, ink)
+    assert r.shape == (2,)
+    assert r[0].item() == pytest.approx(1.0) and r[1].item() == pytest.approx(-1.0)
+    # by hand: x = (1, 0, 0, 1), y = (0, 1, 2, 3): centred (.5,-.5,-.5,.5), (-1.5,-.5,.5,1.5)
+    # sum xy = -0.75 + 0.25 - 0.25 + 0.75 = 0: uncorrelated
+    odd = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    assert grid_correlations(odd, ink[:1])[0].item() == pytest.approx(0.0, abs=1e-12)
+    assert torch.isnan(grid_correlations(torch.full((1, 2, 2), 0.1), ink[:1]))[0]
+    with pytest.raises(ValueError, match="same shape"):
+        grid_correlations(maps[:1], ink)
+
+
+def test_grid_coupling_figure_uses_the_fixed_scale_centred_on_one_tenth():
+    images = torch.rand(3, 1, 28, 28)
+    ink = ink_per_position(images, 17, 2)
+    maps = 0.1 + 0.003 * torch.randn(3, 6, 6)
+    fig = plot_grid_couplings(images, ink, maps, titles=["a", "b", "c"])
+    coupling_axes = fig.axes[6:9]  # row 3 of the 3 x 3 grid
+    for ax in coupling_axes:
+        shown = ax.get_images()[0]
+        assert shown.get_clim() == pytest.approx((0.0, 0.2))
+        assert shown.norm(0.1) == pytest.approx(0.5)
+    assert fig.axes[0].get_title() == "a"
+    with pytest.raises(ValueError, match="half_range"):
+        plot_grid_couplings(images, ink, maps, half_range=0)
+    with pytest.raises(ValueError, match="one shape"):
+        plot_grid_couplings(images, ink[:2], maps)
