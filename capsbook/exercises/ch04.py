@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 import capslib.functional as cf
@@ -12,10 +10,11 @@ from .report import CheckReport, check, guarded
 
 __all__ = [
     "check_unsquash",
-    "check_squash_slope",
+    "check_linear_squash",
     "check_safe_length",
     "reference_unsquash",
-    "reference_squash_slope",
+    "reference_linear_squash",
+    "agreement_contrast",
     "reference_safe_length",
 ]
 
@@ -119,56 +118,124 @@ def check_unsquash(fn, *, verbose: bool = True) -> CheckReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 4.2: the slope of the squash
+# Exercise 4.2: a squash that is linear near zero, and the agreement contrast
 # ---------------------------------------------------------------------------------------------
-def reference_squash_slope(r: torch.Tensor) -> torch.Tensor:
-    """The slope d|v|/d|s| of the squash at input length r: 2r / (1 + r^2)^2."""
-    return 2 * r / (1 + r * r) ** 2
+def reference_linear_squash(
+    s: torch.Tensor, dim: int = -1, eps: float = 1e-12
+) -> torch.Tensor:
+    """The direction of s with the length tanh(|s|): linear near 0, saturating below 1.
+
+    eps, inside the square root, keeps the zero vector from becoming 0/0 in the
+    value and in the gradient."""
+    length = torch.sqrt((s * s).sum(dim=dim, keepdim=True) + eps)
+    return torch.tanh(length) * s / length
+
+
+def agreement_contrast(
+    squash_fn,
+    n: int,
+    vote: float = 0.05,
+    dim: int = 16,
+    draws: int = 2_000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """The contrast of chapter 4's agreement section, for any squash.
+
+    ``n`` votes of length ``vote`` in ``dim`` dimensions, summed either all along
+    one direction (agreeing) or along random unit directions (``draws`` draws,
+    float64).  Returns ``(ratio_in, ratio_out)``: the agreeing sum's length over
+    the random sums' mean length, before and after ``squash_fn``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.randn(draws, n, dim, generator=generator, dtype=torch.float64)
+    random_sum = (vote * torch.nn.functional.normalize(directions, dim=-1)).sum(1)
+    agreeing = torch.zeros(1, dim, dtype=torch.float64)
+    agreeing[0, 0] = n * vote
+    length_in = random_sum.norm(dim=-1).mean()
+    out_random = torch.as_tensor(squash_fn(random_sum)).double().norm(dim=-1).mean()
+    out_agreeing = torch.as_tensor(squash_fn(agreeing)).double().norm()
+    return float(n * vote / length_in), float(out_agreeing / out_random)
 
 
 @guarded
-def check_squash_slope(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 4.2: ``fn(r)`` returns d|v|/d|s|, the slope of the output length at input length ``r``.
+def check_linear_squash(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 4.2: ``fn(s, dim=-1)`` keeps the direction of ``s`` and gives it the length ``tanh(|s|)``.
 
-    ``r``: a 1-D tensor of lengths >= 0.  Checked against autograd through
-    :func:`capslib.functional.squash`, at 0, where it peaks (r = 1/sqrt(3)) and
-    for long vectors (where it vanishes).
+    Checked: shape, direction, lengths against ``tanh`` (hand values), the
+    slope near zero (1, where the squash of Eq. 1 has 0), the ``dim``
+    argument, and the zero vector (value 0 and a finite gradient).
     """
-    r = torch.linspace(0, 6, 61, dtype=torch.float64)
-    s = torch.stack([r, torch.zeros_like(r)], dim=-1).requires_grad_(True)
-    cf.squash(s).norm(dim=-1).sum().backward()
-    expected = s.grad[:, 0]
-    expected[0] = 0.0  # the one-sided derivative at r = 0
-    with check("Exercise 4.2: the slope of the squash", verbose=verbose) as report:
-        with report.attempt("runs on 61 lengths from 0 to 6"):
-            out = torch.as_tensor(fn(r.clone())).double()
+    hand = torch.tensor(
+        [[0.03, 0.04], [0.6, 0.8], [0.0, 3.0], [-6.0, 8.0]], dtype=torch.float64
+    )
+    hand_lengths = hand.norm(dim=-1)
+    generator = torch.Generator().manual_seed(7)
+    s = 2 * torch.randn(4, 3, 8, generator=generator, dtype=torch.float64)
+    with check("Exercise 4.2: a squash linear near zero", verbose=verbose) as report:
+        with report.attempt("runs on a (4, 2) batch of capsule inputs"):
+            out = torch.as_tensor(fn(hand.clone())).double()
             if not report.expect(
-                out.shape == r.shape,
-                "returns one slope per length",
-                f"got shape {tuple(out.shape)}, expected {tuple(r.shape)}",
+                out.shape == hand.shape,
+                "keeps the shape",
+                f"got {tuple(out.shape)}, expected {tuple(hand.shape)}: "
+                "reduce with keepdim=True",
             ):
                 return report
+            got = out.norm(dim=-1)
+            cosine = (out * hand).sum(-1) / (got * hand_lengths).clamp_min(1e-12)
+            elementwise = torch.allclose(out, torch.tanh(hand), atol=1e-6)
             report.expect(
-                torch.allclose(out, expected, atol=1e-4),
-                "matches autograd through capslib.functional.squash",
-                "differentiate f(r) = r^2 / (1 + r^2) with the quotient rule",
+                bool((cosine > 1 - 1e-6).all()),
+                "keeps each vector's direction",
+                "torch.tanh(s) squashes each component on its own and turns the "
+                "vector: apply tanh to the length |s|, then scale the unit vector "
+                "s / |s|"
+                if elementwise
+                else "the output must be a positive multiple of s",
+            )
+            quadratic = torch.allclose(
+                got, hand_lengths**2 / (1 + hand_lengths**2), atol=1e-4
             )
             report.expect(
-                abs(float(out[0])) < 1e-6,
-                "slope 0 at r = 0 (short vectors are pushed to 0)",
-                f"got {float(out[0]):.4g}",
-            )
-            peak = float(r[out.argmax()]) if torch.isfinite(out).all() else float("nan")
-            report.expect(
-                abs(peak - 1 / math.sqrt(3)) < 0.06,
-                "steepest near r = 1/sqrt(3) = 0.577",
-                f"your slope peaks at r = {peak:.2f}",
+                torch.allclose(got, torch.tanh(hand_lengths), atol=1e-6),
+                "lengths tanh(|s|): 0.05 -> 0.0500, 1 -> 0.762, 3 -> 0.995",
+                "that is the squash of Eq. 1, |s|^2 / (1 + |s|^2): use tanh(|s|)"
+                if quadratic
+                else f"got lengths {[round(x, 4) for x in got.tolist()]}",
             )
             report.expect(
-                float(out[-1]) < 0.01,
-                "almost flat for long vectors (r = 6)",
-                f"got {float(out[-1]):.4g}",
+                abs(float(got[0]) / float(hand_lengths[0]) - 1) < 0.01,
+                "linear near zero: |v| / |s| is about 1 at |s| = 0.05",
+                f"got {float(got[0]) / float(hand_lengths[0]):.3f}: a linear squash "
+                "passes short vectors through almost unchanged",
             )
+        with report.attempt("works along the dim argument"):
+            along_1 = torch.as_tensor(fn(s.transpose(1, 2).clone(), dim=1)).double()
+            along_last = torch.as_tensor(fn(s.clone())).double().transpose(1, 2)
+            report.expect(
+                torch.allclose(along_1, along_last, atol=1e-6),
+                "squashes along dim=1 when asked",
+                "reduce with sum(dim=dim, keepdim=True), not over the last axis",
+            )
+        with report.attempt("runs on a zero vector, forward and backward"):
+            zero = torch.zeros(2, 4, dtype=torch.float64, requires_grad=True)
+            v_zero = torch.as_tensor(fn(zero))
+            value_ok = bool(torch.isfinite(v_zero).all()) and bool(
+                (v_zero.abs() < 1e-6).all()
+            )
+            report.expect(
+                value_ok,
+                "the zero vector gives the zero vector, not NaN",
+                "s / |s| is 0/0 at s = 0: add a small eps to |s|",
+            )
+            if value_ok and v_zero.requires_grad:
+                (grad,) = torch.autograd.grad(v_zero.sum(), zero)
+                report.expect(
+                    bool(torch.isfinite(grad).all()),
+                    "a finite gradient at the zero vector",
+                    "the gradient of sqrt at 0 is infinite: put the eps inside "
+                    "the square root or add it to the length",
+                )
     return report
 
 

@@ -66,15 +66,58 @@ def test_unsquash_reference_inverts_capslib_squash():
     ) == pytest.approx(3.0)
 
 
-# --- Exercises 4.2 and 4.3 ---------------------------------------------------------------------
-def test_slope_of_the_wrong_function_fails():
-    report = ch04.check_squash_slope(
-        lambda r: 1 / (1 + r) ** 2, verbose=False
-    )  # slope of r / (1 + r)
-    assert report.failed_on("matches autograd")
-    assert report.failed_on("slope 0 at r = 0")
+# --- Exercise 4.2: a squash linear near zero -------------------------------------------------
+def test_linear_squash_elementwise_tanh_is_named():
+    report = ch04.check_linear_squash(lambda s, dim=-1: torch.tanh(s), verbose=False)
+    assert "apply tanh to the length" in hint_of(report, "direction")
+    assert report.failed_on("lengths tanh(|s|)")
 
 
+def test_linear_squash_that_is_eq1_is_named():
+    report = ch04.check_linear_squash(
+        lambda s, dim=-1: cf.squash(s, dim=dim), verbose=False
+    )
+    assert "squash of Eq. 1" in hint_of(report, "lengths tanh(|s|)")
+    assert report.failed_on("linear near zero")
+    assert not report.failed_on("direction")
+
+
+def test_linear_squash_without_eps_fails_only_at_zero():
+    def no_eps(s, dim=-1):
+        length = torch.sqrt((s * s).sum(dim=dim, keepdim=True))
+        return torch.tanh(length) * s / length
+
+    report = ch04.check_linear_squash(no_eps, verbose=False)
+    assert report.failures == ["the zero vector gives the zero vector, not NaN"]
+
+
+def test_linear_squash_eps_outside_the_root_has_nan_gradient():
+    def eps_outside(s, dim=-1):
+        length = torch.sqrt((s * s).sum(dim=dim, keepdim=True))
+        return torch.tanh(length) * s / (length + 1e-9)
+
+    report = ch04.check_linear_squash(eps_outside, verbose=False)
+    assert report.failures == ["a finite gradient at the zero vector"]
+
+
+def test_agreement_contrast_against_hand_values():
+    # one vote: the agreeing and the random sum are the same length, ratio 1
+    ratio_in, ratio_out = ch04.agreement_contrast(cf.squash, 1)
+    assert ratio_in == pytest.approx(1.0) and ratio_out == pytest.approx(1.0)
+    # n random unit votes in 16-D: mean length close to sqrt(n), so ratio_in ~ sqrt(n)
+    ratio_in, _ = ch04.agreement_contrast(cf.squash, 16)
+    assert ratio_in == pytest.approx(4.0, rel=0.05)
+    # the identity keeps the contrast exactly; tanh keeps it while the sums are short
+    identity_in, identity_out = ch04.agreement_contrast(lambda s: s, 16)
+    assert identity_out == pytest.approx(identity_in, rel=1e-12)
+    tanh_in, tanh_out = ch04.agreement_contrast(ch04.reference_linear_squash, 4)
+    assert tanh_out == pytest.approx(tanh_in, rel=0.02)
+    # Eq. 1 squares short lengths: the contrast goes towards n
+    _, eq1_out = ch04.agreement_contrast(cf.squash, 4, vote=0.01)
+    assert 3.8 < eq1_out < 4.1
+
+
+# --- Exercise 4.3 --------------------------------------------------------------------------------
 def test_naive_length_has_nan_gradient_at_zero():
     report = ch04.check_safe_length(
         lambda v: torch.sqrt((v * v).sum(-1)), verbose=False
