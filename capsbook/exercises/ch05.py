@@ -20,6 +20,8 @@ __all__ = [
     "reference_competing_clusters",
     "reference_wrong_parent",
     "wrong_parent_predictions",
+    "dot_update",
+    "route_with_update",
 ]
 
 
@@ -85,6 +87,32 @@ def reference_cosine_update(
     v = v.unsqueeze(1)  # (batch, 1, out_caps, out_dim): lines up with u_hat
     lengths = u_hat.norm(dim=-1) * v.norm(dim=-1)
     return b + (u_hat * v).sum(dim=-1) / lengths.clamp_min(eps)
+
+
+def dot_update(b: torch.Tensor, u_hat: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Line 7 of Procedure 1 as the paper writes it: b_ij + u_hat_j|i . v_j.
+
+    Shapes as in :func:`reference_cosine_update`."""
+    return b + (u_hat * v.unsqueeze(1)).sum(dim=-1)
+
+
+def route_with_update(
+    u_hat: torch.Tensor, update, iterations: int = 3
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Procedure 1 with line 7 replaced by ``b = update(b, u_hat, v)``.
+
+    ``u_hat``: ``(batch, in_caps, out_caps, out_dim)``; ``update(b, u_hat, v)``
+    returns the new logits, shaped like ``b`` ``(batch, in_caps, out_caps)``.
+    Returns ``(v, c)``: the outputs ``(batch, out_caps, out_dim)`` and the
+    couplings of the last iteration ``(batch, in_caps, out_caps)``.  With
+    :func:`dot_update` it is ``cf.dynamic_routing``.
+    """
+    b = torch.zeros(u_hat.shape[:3], dtype=u_hat.dtype)
+    for _ in range(iterations):
+        c = torch.softmax(b, dim=2)  # line 4
+        v = cf.squash((c.unsqueeze(-1) * u_hat).sum(dim=1))  # lines 5 and 6
+        b = torch.as_tensor(update(b, u_hat, v))  # line 7, replaced
+    return v, c
 
 
 @guarded

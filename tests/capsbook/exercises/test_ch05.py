@@ -37,6 +37,31 @@ def test_cosine_update_reference_passes_and_ignores_length():
     assert out[0, 0, 0] == pytest.approx(math.cos(math.pi / 4)) and out[0, 1, 0] == 0
 
 
+def test_route_with_the_papers_update_is_dynamic_routing():
+    u_hat = 0.5 * torch.randn(2, 12, 3, 4, generator=torch.Generator().manual_seed(0))
+    for iterations in (1, 3, 5):
+        v, c = ch05.route_with_update(u_hat, ch05.dot_update, iterations)
+        v_ref, c_ref = cf.dynamic_routing(u_hat, iterations, return_couplings=True)
+        torch.testing.assert_close(v, v_ref, atol=1e-6, rtol=0)
+        torch.testing.assert_close(c, c_ref, atol=1e-6, rtol=0)
+
+
+def test_route_with_the_cosine_update_against_hand_computation():
+    # two children, two parents: iteration 1 couples 1/2 each, so v_j is the
+    # squash of half the sum; iteration 2 couples softmax_j(cos(u_hat_ij, v_j))
+    u_hat = torch.tensor(
+        [[[[1.0, 0.0], [0.0, 2.0]], [[3.0, 3.0], [0.0, -1.0]]]], dtype=torch.float64
+    )  # (1, 2 children, 2 parents, 2)
+    _, c = ch05.route_with_update(u_hat, ch05.reference_cosine_update, 2)
+    v = cf.squash(0.5 * u_hat.sum(dim=1))  # (1, 2, 2)
+    cosine = torch.nn.functional.cosine_similarity(u_hat, v.unsqueeze(1), dim=-1)
+    torch.testing.assert_close(c, torch.softmax(cosine, dim=2))
+    # parent 1's output points along (0, 1): child 0 agrees (cos 1), child 1 not (-1)
+    assert cosine[0, 0, 1] == pytest.approx(1.0) and cosine[0, 1, 1] == pytest.approx(
+        -1.0
+    )
+
+
 def test_cosine_update_with_the_papers_dot_product_is_named():
     report = ch05.check_cosine_update(
         lambda b, u_hat, v: b + (u_hat * v.unsqueeze(1)).sum(dim=-1), verbose=False
