@@ -1,9 +1,10 @@
 """Checks for the exercises of chapter 8 (training, and evaluating honestly).
 
-Evaluation hygiene and the schedule are the theme, each applied somewhere the
-chapter did not show it: a validation split where examples come in groups
-(no group on both sides), the learning rate at the end of a run under another
-batch size, and early stopping decided on the validation split alone.
+Each applies one of the chapter's ideas somewhere the chapter did not: a
+validation split where examples come in groups (no group on both sides), the
+Speed section's per-step times turned into when ``torch.compile`` pays for its
+compilation, early stopping decided on the validation split alone, and the
+paired comparison of Fig. 8.2 where the mistakes themselves were recorded.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ def _unfinished(report: CheckReport) -> bool:
 
 __all__ = [
     "check_group_split",
-    "check_final_lr_fraction",
+    "check_break_even_steps",
     "check_early_stop",
-    "check_error_range",
+    "check_paired_difference",
     "reference_group_split",
-    "reference_final_lr_fraction",
+    "reference_break_even_steps",
     "reference_early_stop",
-    "reference_error_range",
+    "reference_paired_difference",
 ]
 
 
@@ -103,53 +104,66 @@ def check_group_split(fn, *, verbose: bool = True) -> CheckReport:
 
 
 @guarded
-def check_final_lr_fraction(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 8.2: ``fn(decay_rate, decay_steps, epochs, train_size, batch_size)``.
+def check_break_even_steps(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 8.2: ``fn(eager_s, compiled_s, compile_s)``: when compiling pays.
 
-    The learning rate at the end of the run as a fraction of the starting one,
-    under ``lr = lr0 * decay_rate ** (step / decay_steps)`` (no staircase), with
-    ``train_size // batch_size`` steps per epoch (the trainer drops the last
-    partial batch).
+    ``eager_s``, ``compiled_s``: seconds per training step without and with
+    ``torch.compile``; ``compile_s``: the seconds its first steps spend
+    compiling.  Return the smallest whole number of steps ``N`` with
+    ``compile_s + N * compiled_s <= N * eager_s``, or ``math.inf`` when the
+    compiled step is not faster (compiling never pays).
     """
     cases = [
-        (0.96, 2000, 20, 55_000, 128),  # capslib's default schedule: ends at 0.84
-        (0.9, 430, 20, 55_000, 128),  # the shipped run's: ends at 0.12
-        (0.9, 430, 20, 55_000, 512),  # the same flags at 4 x the batch
-        (0.9, 107, 20, 55_000, 512),
-        (0.5, 10, 3, 1_000, 100),
+        (0.5, 0.25, 10.0),  # 10 / 0.25 = 40 steps exactly
+        (0.012, 0.009, 40.0),  # 13,333.3 -> 13,334
+        (1.0, 0.75, 0.1),  # pays after one step
+        (0.2, 0.2, 5.0),  # no faster: never
+        (0.1, 0.125, 5.0),  # slower: never
     ]
     with check(
-        "Exercise 8.2: where a learning-rate schedule ends", verbose=verbose
+        "Exercise 8.2: when torch.compile pays for its compilation", verbose=verbose
     ) as report:
-        for args in cases:
-            rate, decay_steps, epochs, n, batch = args
-            expected = reference_final_lr_fraction(*args)
+        for eager, compiled, compile_s in cases:
+            expected = reference_break_even_steps(eager, compiled, compile_s)
+            wanted = (
+                "never pays back (math.inf)"
+                if expected == math.inf
+                else f"pays back after {expected:,} step{'s' * (expected > 1)}"
+            )
             with report.attempt(
-                f"decay {rate} per {decay_steps:,} steps, {epochs} epochs of "
-                f"{n:,} at batch {batch}"
+                f"{1e3 * eager:g} ms eager, {1e3 * compiled:g} ms compiled, "
+                f"{compile_s:g} s to compile"
             ):
-                got = float(fn(*args))
-                hint = f"got {got:.4g}"
-                unfloored = rate ** (epochs * n / batch / decay_steps)
-                ceiled = rate ** (epochs * -(-n // batch) / decay_steps)
-                if math.isclose(got, unfloored, rel_tol=1e-9) and n % batch:
+                got = fn(eager, compiled, compile_s)
+                hint = f"got {got!r}"
+                if expected == math.inf:
+                    ok = got == math.inf
                     hint += (
-                        ": count whole steps, train_size // batch_size per epoch "
-                        "(the last partial batch is dropped)"
+                        ": the compiled step is not faster, so no number of steps "
+                        "pays back the compilation; return math.inf"
                     )
-                elif math.isclose(got, ceiled, rel_tol=1e-9) and n % batch:
-                    hint += ": the last partial batch is dropped, so round down"
-                elif math.isclose(
-                    got,
-                    rate ** (epochs * (n // batch) // decay_steps),
-                    rel_tol=1e-9,
-                ):
-                    hint += ": that is the staircase; the decay here is smooth"
-                report.expect(
-                    math.isclose(got, expected, rel_tol=1e-6),
-                    f"ends at {expected:.4f} of the starting rate",
-                    hint,
-                )
+                else:
+                    ok = got == expected
+                    exact = compile_s / (eager - compiled)
+                    if got == math.floor(exact) != expected:
+                        hint += (
+                            ": rounded down; at that step the compilation is not "
+                            "paid back yet, so round up"
+                        )
+                    elif math.isclose(got, exact, rel_tol=1e-9):
+                        hint += ": steps are whole: round up to the next step"
+                    elif any(
+                        math.isclose(got, v, rel_tol=1e-6)
+                        for v in (compile_s / compiled, math.ceil(compile_s / compiled))
+                    ):
+                        hint += (
+                            ": that divides by the compiled step's time; what pays "
+                            "back the compilation is the time saved per step, "
+                            "eager_s - compiled_s"
+                        )
+                    elif got in (0, 1) and expected > 1:
+                        hint += ": the compilation's own seconds count too"
+                report.expect(ok, wanted, hint)
             if _unfinished(report):
                 break
     return report
@@ -204,48 +218,74 @@ def check_early_stop(fn, *, verbose: bool = True) -> CheckReport:
     return report
 
 
+def _paired_case(n: int, only_a: int, only_b: int, both: int, seed: int):
+    """Mistake indices of two models on n examples: only_a, only_b and both shared."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    shared = order[:both]
+    wrong_a = shared + order[both : both + only_a]
+    wrong_b = shared + order[both + only_a : both + only_a + only_b]
+    return wrong_a, wrong_b
+
+
 @guarded
-def check_error_range(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 8.4: ``fn(error_rate, n)`` is the central 95% range ``(low, high)`` of the number of errors.
+def check_paired_difference(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 8.4: ``fn(wrong_a, wrong_b, n)`` returns ``(d, two_se)``.
 
-    A model whose true error rate is ``error_rate`` makes Binomial(``n``, ``error_rate``) errors on
-    ``n`` independent test examples; ``low`` is the smallest count with P(errors <= low) >= 0.025,
-    ``high`` the smallest with P(errors <= high) >= 0.975 (as
-    :func:`capsbook.runs.error_count_range`).  Tried on test sets of other sizes than MNIST's
-    10,000, including small ones with few expected errors, where a normal approximation fails.
+    ``wrong_a``, ``wrong_b``: the indices of the examples each of two models
+    gets wrong, both tested on the same ``n`` examples.  ``d``: model a's
+    mistakes minus model b's; ``two_se``: two paired standard errors of ``d``,
+    ``2 * sqrt(D - d**2 / n)`` with ``D`` the examples exactly one model gets
+    wrong (McNemar's).
     """
-    from capsbook.runs import error_count_range
-
-    cases = [
-        (0.0025, 10_000),
-        (0.01, 500),
-        (0.003, 1_000),
-        (0.05, 200),
-        (0.2, 50),
-        (0.0005, 26_032),
-        (0.03, 26_032),
+    cases = [  # (n, only a, only b, both)
+        (100, 25, 5, 10),  # d**2 / n = 4 matters here
+        (10_000, 14, 5, 25),  # 39 against 30 mistakes, 25 of them shared
+        (10_000, 40, 40, 100),
+        (500, 0, 12, 0),
     ]
     with check(
-        "Exercise 8.4: the errors that sampling alone allows", verbose=verbose
+        "Exercise 8.4: a paired comparison from the mistakes", verbose=verbose
     ) as report:
-        for rate, n in cases:
-            expected = error_count_range(rate, n)
-            with report.attempt(f"error rate {rate:g} on {n:,} examples"):
-                got = tuple(int(v) for v in fn(rate, n))
-                hint = f"got {got}"
-                sd = math.sqrt(n * rate * (1 - rate))
-                normal = (round(n * rate - 1.96 * sd), round(n * rate + 1.96 * sd))
-                if got == normal and got != expected:
-                    hint += (
-                        ": that is the normal approximation, which is off when few errors are expected "
-                        "(it can even go below 0); add up the binomial probabilities P(X = k) instead"
-                    )
-                elif len(got) == 2 and (
-                    got[0] == expected[0] - 1 or got[1] == expected[1] - 1
-                ):
-                    hint += ": one short: take the smallest k whose cumulative probability REACHES the quantile"
+        for seed, (n, only_a, only_b, both) in enumerate(cases):
+            wrong_a, wrong_b = _paired_case(n, only_a, only_b, both, seed)
+            d, two_se = reference_paired_difference(wrong_a, wrong_b, n)
+            with report.attempt(
+                f"{len(wrong_a)} against {len(wrong_b)} mistakes on {n:,} examples, "
+                f"{both} shared"
+            ):
+                got_d, got_se = (float(v) for v in fn(list(wrong_a), list(wrong_b), n))
                 report.expect(
-                    got == expected, f"{expected[0]} to {expected[1]} errors", hint
+                    got_d == d,
+                    f"d = {d:+d}",
+                    f"got {got_d:g}: count model a's mistakes minus model b's",
+                )
+                ea, eb = len(wrong_a), len(wrong_b)
+                unpaired = 2 * math.sqrt(ea * (1 - ea / n) + eb * (1 - eb / n))
+                every = {  # D taken as every example either model gets wrong
+                    2 * math.sqrt(ea + eb - d * d / n),
+                    2 * math.sqrt(only_a + only_b + both - d * d / n),
+                }
+                no_term = 2 * math.sqrt(only_a + only_b)
+                hint = f"got {got_se:.3f}"
+                if math.isclose(got_se, unpaired, rel_tol=1e-6):
+                    hint += (
+                        ": that is the unpaired SE of two separate error counts; "
+                        "the mistakes both models make say nothing about d, so "
+                        "count only the examples exactly one model gets wrong"
+                    )
+                elif both and any(math.isclose(got_se, v, rel_tol=1e-6) for v in every):
+                    hint += (
+                        ": D counts the shared mistakes too; use the examples "
+                        "exactly one model gets wrong (the symmetric difference)"
+                    )
+                elif math.isclose(got_se, no_term, rel_tol=1e-6):
+                    hint += ": subtract d**2 / n from D under the square root"
+                elif math.isclose(got_se, two_se / 2, rel_tol=1e-6):
+                    hint += ": that is one standard error; return two"
+                report.expect(
+                    math.isclose(got_se, two_se, rel_tol=1e-6),
+                    f"two paired standard errors: {two_se:.3f}",
+                    hint,
                 )
             if _unfinished(report):
                 break
@@ -263,12 +303,12 @@ def reference_group_split(groups, val_groups: int, seed: int):
     return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
 
 
-def reference_final_lr_fraction(
-    decay_rate: float, decay_steps: int, epochs: int, train_size: int, batch_size: int
-) -> float:
-    """The learning rate after the run's last step, over the starting rate."""
-    steps = epochs * (train_size // batch_size)  # the last partial batch is dropped
-    return decay_rate ** (steps / decay_steps)
+def reference_break_even_steps(eager_s: float, compiled_s: float, compile_s: float):
+    """The fewest whole steps after which compiling has paid for itself (inf: never)."""
+    saved = eager_s - compiled_s  # seconds each compiled step saves
+    if saved <= 0:
+        return math.inf  # never faster: compiling never pays
+    return math.ceil(compile_s / saved)  # whole steps: round up
 
 
 def reference_early_stop(val_accuracy, patience: int) -> tuple[int, int]:
@@ -284,23 +324,9 @@ def reference_early_stop(val_accuracy, patience: int) -> tuple[int, int]:
     return len(val_accuracy), best_epoch
 
 
-def reference_error_range(error_rate: float, n: int) -> tuple[int, int]:
-    """The central 95% range (low, high) of the number of errors on n examples."""
-
-    def log_pmf(k):  # in logarithms: (1 - p) ** n underflows for large n
-        return (
-            math.lgamma(n + 1)
-            - math.lgamma(k + 1)
-            - math.lgamma(n - k + 1)
-            + k * math.log(error_rate)
-            + (n - k) * math.log1p(-error_rate)
-        )
-
-    low, cumulative = None, 0.0
-    for k in range(n + 1):
-        cumulative += math.exp(log_pmf(k))
-        if low is None and cumulative >= 0.025:
-            low = k
-        if cumulative >= 0.975:
-            return low, k
-    return low, n  # rounding kept the sum below 0.975
+def reference_paired_difference(wrong_a, wrong_b, n: int) -> tuple[int, float]:
+    """(d, two_se): a's mistakes minus b's and two paired (McNemar) standard errors."""
+    a, b = set(wrong_a), set(wrong_b)
+    d = len(a) - len(b)
+    discordant = len(a ^ b)  # examples exactly one model gets wrong
+    return d, 2 * math.sqrt(max(discordant - d * d / n, 0.0))

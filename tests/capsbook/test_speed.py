@@ -1,12 +1,16 @@
 """capsbook.speed: what chapter 8 times on a GPU and on a CPU, tested on a CPU."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
 
 from capsbook import speed
 from capslib import precision
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def fake_gpu(monkeypatch, name, capability, native_bf16):
@@ -65,8 +69,119 @@ def test_the_gpu_sentence_never_says_not_measured():
     gpu = speed.measured_sentence(speed.speed_plan("cuda"), "NVIDIA H100")
     cpu = speed.measured_sentence(speed.speed_plan("cpu"), "CPU AMD EPYC")
     assert "not measured" not in gpu and "Measured on NVIDIA H100:" in gpu
-    assert "bfloat16 + torch.compile" in gpu
-    assert "not measured here" in cpu and "CPU AMD EPYC" in cpu
+    assert "bfloat16 + torch.compile" in gpu and "batch 128" in gpu
+    # a CPU says what it measured, then that the GPU's levers were not
+    assert "Measured on CPU AMD EPYC:" in cpu and "4 variants" in cpu
+    assert "reference layers" in cpu and "GPU's levers are not measured" in cpu
+
+
+def test_the_gpu_levers_sentence_never_says_none_measured_on_a_gpu():
+    gpu = speed.levers_sentence(speed.speed_plan("cuda", "float16"), "Tesla T4")
+    cpu = speed.levers_sentence(speed.speed_plan("cpu"), "CPU AMD EPYC")
+    for phrase in ("none of", "No GPU", "not measured", "CPU"):
+        assert phrase not in gpu
+    assert "float16 autocast and torch.compile" in gpu and "(Tesla T4)" in gpu
+    assert "none of the GPU's" in cpu and "built on a CUDA GPU" in cpu
+
+
+def fake_result(plan, seconds, flops=1e11, gemm=()):
+    """A SpeedResult as time_plan would return it, with given seconds per step."""
+    times = {v.label: list(t) for v, t in zip(plan.variants, seconds, strict=True)}
+    return speed.SpeedResult(
+        plan, times, {v.label: flops for v in plan.variants}, list(gemm)
+    )
+
+
+def test_gpu_table_and_reading_from_fake_bench_timings():
+    plan = speed.speed_plan("cuda", "bfloat16")
+    # medians 0.1, 0.05, 0.04 s per step of 128 -> 1,280, 2,560, 3,200 images/s
+    result = fake_result(plan, ([0.1, 0.3, 0.1], [0.05, 0.05, 0.9], [0.04, 0.04, 0.04]))
+    assert speed.speed_header(plan) == (
+        "step",
+        "images/s",
+        "ms per step",
+        "vs float32",
+        "of the GPU's bf16 peak",
+    )
+    # 1,280 images/s x 1e11 FLOPs = 1.28e14 FLOP/s of a 1,000 TFLOP/s peak: 12.8%
+    assert speed.speed_rows(result, peak_tflops=1000.0) == [
+        ("float32", "1,280", "100", "1.00", "12.8%"),
+        ("bfloat16", "2,560", "50", "2.00", "25.6%"),
+        ("bfloat16 + torch.compile", "3,200", "40", "2.50", "32.0%"),
+    ]
+    assert speed.speed_rows(result)[0][-1] == "peak unknown"
+    assert speed.speed_reading(result) == (
+        "bfloat16 autocast ran 2.00 times as fast; "
+        "adding torch.compile to bfloat16 ran 1.25 times as fast"
+    )
+
+
+def test_gpu_reading_calls_small_ratios_no_clear_difference():
+    plan = speed.speed_plan("cuda", "float16")
+    result = fake_result(plan, ([0.1], [0.095], [0.2]))
+    assert speed.speed_reading(result) == (
+        "float16 autocast made no clear difference (1.05 times); "
+        "adding torch.compile to float16 ran slower (0.47 times the speed)"
+    )
+
+
+def test_cpu_table_uses_the_same_runs_gemm_as_yardstick():
+    plan = speed.speed_plan("cpu", "bfloat16")
+    # 0.032 s per step of 32 = 1,000 images/s x 1e9 FLOPs = 1 TFLOP/s of a 4 TFLOP/s GEMM
+    result = fake_result(
+        plan, ([0.032], [0.064], [0.016], [0.032]), flops=1e9, gemm=[4000.0]
+    )
+    rows = speed.speed_rows(result)
+    assert rows[0] == ("3 iterations, fast paths", "1,000", "32", "1.00", "25.0%")
+    assert rows[1][3] == "0.50" and rows[2][3] == "2.00"
+    assert speed.speed_reading(result) == (
+        "the fast paths against the reference layers ran 2.00 times as fast; "
+        "1 routing iteration instead of 3 ran 2.00 times as fast; "
+        "bf16 autocast made no clear difference (1.00 times)"
+    )
+
+
+def test_time_plan_on_a_gpu_plan_compiles_one_variant_and_times_no_gemm(monkeypatch):
+    """The CUDA branch of time_plan, run with fake bench functions on a CPU."""
+    from capslib import functional
+
+    plan = speed.speed_plan("cuda", "bfloat16")
+    compiled, built, checks_on = [], [], []
+
+    def fake_compile(model, backend):
+        compiled.append((type(model).__name__, backend))
+        return model
+
+    def fake_step(runner, images, labels, *, dtype, device):
+        built.append((dtype, tuple(images.shape), runner.config.routing_iterations))
+        return lambda: None
+
+    def fake_time(fn, *, steps, warmup, device):
+        checks_on.append(functional._value_checks_enabled)
+        return [0.01 * steps]
+
+    def no_gemm(*args, **kwargs):
+        raise AssertionError("a GPU plan times no CPU GEMM")
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    monkeypatch.setattr(speed, "training_step", fake_step)
+    monkeypatch.setattr(speed, "time_calls", fake_time)
+    monkeypatch.setattr(speed, "gemm_gflops", no_gemm)
+    monkeypatch.setattr(speed, "flops_per_image", lambda model: 1e9)
+    result = speed.time_plan(plan, torch.device("cpu"), rounds=3)
+    assert compiled == [("CapsNet", "inductor")]  # only the "+ torch.compile" variant
+    assert (
+        built
+        == [("float32", (128, 1, 28, 28), 3)] + [("bfloat16", (128, 1, 28, 28), 3)] * 2
+    )
+    assert checks_on == [False] * 9  # 3 variants x 3 rounds, value checks off
+    assert {k: len(v) for k, v in result.times.items()} == {
+        "float32": 3,
+        "bfloat16": 3,
+        "bfloat16 + torch.compile": 3,
+    }
+    assert result.gemm_gflops == [] and result.fraction_of_gemm("float32") is None
+    assert result.train_flops_per_image["float32"] == 3e9  # forward + backward
 
 
 def test_time_plan_times_every_variant_in_turns_with_value_checks_restored():
@@ -114,16 +229,154 @@ def test_parity_rows_are_empty_until_a_pair_is_recorded(tmp_path):
     assert speed.parity_rows(tmp_path) == []  # its bf16 twin is not there yet
 
 
-def test_parity_rows_give_the_difference_and_two_standard_errors(tmp_path):
+def test_parity_rows_give_the_paired_difference_and_its_bounds(tmp_path):
     write_run(tmp_path, "parity-small-float32", "float32", 0.99)
     write_run(tmp_path, "parity-small-bfloat16", "bfloat16", 0.985)
     rows = speed.parity_rows(tmp_path)
     assert [r[2] for r in rows] == ["float32", "bfloat16"]
-    model, epochs, dtype, reason, accuracy, diff, two_se, within, ips = rows[1]
+    model, epochs, dtype, reason, accuracy, errors, diff, two_se, verdict, ips = rows[1]
     assert (model, epochs, accuracy, ips) == ("small CapsNet", 3, 0.985, 100.0)
-    assert diff == pytest.approx(-0.005)
-    expected = 2 * ((0.99 * 0.01 + 0.985 * 0.015) / 10_000) ** 0.5
-    assert two_se == pytest.approx(expected)
-    assert within is False  # 0.5 points apart where two standard errors are 0.31
+    assert (rows[0][5], errors, diff) == (100, 150, 50)
+    # by hand: at least 50 discordant digits, at most 250; d**2 / n = 0.25
+    assert two_se == pytest.approx((2 * 49.75**0.5, 2 * 249.75**0.5))
+    assert verdict == "beyond"  # 50 > 31.6: beyond even at the most discordance
     assert reason == "--dtype bfloat16 was asked for"
-    assert rows[0][5:8] == (None, None, None)
+    assert rows[0][6:9] == (None, None, None)
+
+
+def test_parity_rows_refuse_a_pair_tested_on_different_digits(tmp_path):
+    write_run(tmp_path, "parity-small-float32", "float32", 0.99)
+    write_run(tmp_path, "parity-small-bfloat16", "bfloat16", 0.99, test_size=5000)
+    with pytest.raises(ValueError, match="different numbers of digits"):
+        speed.parity_rows(tmp_path)
+
+
+# -- paired comparisons from counts alone --------------------------------------------
+
+
+def test_paired_two_se_by_hand():
+    # 40 against 25 mistakes on 5,000 digits: d = 15, d**2 / n = 0.045
+    least, most = speed.paired_two_se(40, 25, 5000)
+    assert least == pytest.approx(2 * (15 - 0.045) ** 0.5)
+    assert most == pytest.approx(2 * (65 - 0.045) ** 0.5)
+    assert speed.paired_two_se(7, 7, 100) == (0.0, pytest.approx(2 * 14**0.5))
+    with pytest.raises(ValueError, match="must be a count"):
+        speed.paired_two_se(-1, 3, 100)
+    with pytest.raises(ValueError, match="more errors than"):
+        speed.paired_two_se(101, 3, 100)
+
+
+def test_the_bounds_bracket_the_paired_se_of_any_two_sets_of_mistakes():
+    """Whatever digits two models get wrong, McNemar's SE lies within the bounds."""
+    gen = torch.Generator().manual_seed(0)
+    n = 500
+    for _ in range(200):
+        a = set(torch.randperm(n, generator=gen)[: int(torch.randint(0, 60, (1,)))])
+        b = set(torch.randperm(n, generator=gen)[: int(torch.randint(0, 60, (1,)))])
+        a, b = {int(i) for i in a}, {int(i) for i in b}
+        discordant, d = len(a ^ b), len(a) - len(b)
+        actual = 2 * max(discordant - d * d / n, 0.0) ** 0.5
+        least, most = speed.paired_two_se(len(a), len(b), n)
+        assert least - 1e-9 <= actual <= most + 1e-9
+        # nested sets reach the least, disjoint sets the most
+    assert speed.paired_two_se(30, 20, n)[0] == pytest.approx(2 * (10 - 0.2) ** 0.5)
+
+
+def test_paired_verdict_within_beyond_undecided():
+    assert speed.paired_verdict(144, 141, 10_000) == "within"  # 3 <= 2 sqrt(3)
+    assert speed.paired_verdict(60, 20, 10_000) == "beyond"  # 40 > 2 sqrt(80)
+    assert speed.paired_verdict(40, 25, 5000) == "undecided"  # 7.7 < 15 <= 16.1
+
+
+def test_flat_epoch_at_the_two_bounds_by_hand():
+    errors = [90, 40, 30, 28]
+    # most: 40 - 28 = 12 <= 2 sqrt(68) = 16.5 and 40 - 30 = 10 <= 16.7 -> flat from 2
+    assert speed.flat_epoch(errors, 5000, discordance="most") == 2
+    # least: 40 - 30 = 10 > 2 sqrt(10) = 6.3; 30 - 28 = 2 <= 2 sqrt(2) -> flat from 3
+    assert speed.flat_epoch(errors, 5000, discordance="least") == 3
+    assert speed.flat_epoch([50], 5000, discordance="most") == 1
+    with pytest.raises(ValueError, match="discordance must be"):
+        speed.flat_epoch(errors, 5000, discordance="some")
+
+
+def test_flat_epoch_most_is_never_later_than_least():
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(100):
+        errors = torch.randint(10, 120, (12,), generator=gen).tolist()
+        most = speed.flat_epoch(errors, 5000, discordance="most")
+        least = speed.flat_epoch(errors, 5000, discordance="least")
+        assert 1 <= most <= least <= len(errors)
+
+
+# -- which recorded runs join chapter 8's Table 1 -----------------------------------
+
+
+def write_full_run(folder, name, mode="full", dataset="mnist"):
+    run = folder / name
+    run.mkdir()
+    summary = {"mode": mode, "dataset": dataset, "test_accuracy": 0.99}
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_table1_takes_only_the_named_runs_not_other_experiments(tmp_path):
+    # chapter 6's 2-epoch loss experiment and the parity pairs: full-mode MNIST runs
+    for name in ("losses-sum", "losses-mean", "losses-none", "losses-sum-seed1"):
+        write_full_run(tmp_path, name)
+    write_full_run(tmp_path, "parity-paper-float32")
+    write_full_run(tmp_path, "mnist-capsnet")  # the shipped run has its own row
+    assert speed.table1_runs(tmp_path) == []
+    write_full_run(tmp_path, "mnist-baseline")
+    write_full_run(tmp_path, "mnist-paper")
+    assert [r.name for r in speed.table1_runs(tmp_path)] == [
+        "mnist-paper",
+        "mnist-baseline",
+    ]
+
+
+def test_table1_refuses_a_named_run_that_is_not_full_mode_mnist(tmp_path):
+    write_full_run(tmp_path, "mnist-paper-r1", mode="quick")
+    with pytest.raises(ValueError, match="not a full-mode MNIST run"):
+        speed.table1_runs(tmp_path)
+
+
+def test_table1_names_are_the_table1_runs_of_the_gpu_script():
+    script = (ROOT / "scripts" / "full_gpu_runs.sh").read_text(encoding="utf-8")
+    for name in speed.TABLE1_RUNS:
+        assert re.search(rf"^\s*run {re.escape(name)} .*--dataset mnist", script, re.M)
+
+
+# -- the shipped schedule, in every command chapter 8 shows ----------------------------
+
+
+def test_schedule_flags_are_the_shipped_scripts():
+    script = (ROOT / "scripts" / "train_shipped_models.sh").read_text(encoding="utf-8")
+    common = re.search(r"^COMMON=\((.*?)\)", script, re.M | re.S).group(1).split()
+    given = dict(zip(common[::2], common[1::2], strict=False))
+    for flag, value in zip(
+        speed.schedule_flags().split()[::2],
+        speed.schedule_flags().split()[1::2],
+        strict=True,
+    ):
+        assert float(given[flag]) == float(value), flag
+    assert "--lr 1e-3" in speed.schedule_flags()
+
+
+def test_every_training_command_in_chapter_8_carries_the_shipped_schedule():
+    nb = json.loads((ROOT / "notebooks" / "08_gpu_training.ipynb").read_text("utf-8"))
+    text = "\n".join(
+        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+    )
+    commands = [
+        " ".join(block.replace("\\\n", " ").split())
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+    ]
+    shown = [
+        line
+        for block in commands
+        for line in re.split(r"(?=(?:!?python|torchrun) )", block)
+        if "capslib.train" in line and "..." not in line
+    ]
+    assert len(shown) >= 3  # the shipped stage, torchrun, Colab
+    for line in shown:
+        assert speed.schedule_flags() in line, line
+        assert "--config paper --dataset mnist --epochs 20" in line, line

@@ -5,42 +5,65 @@ import torch
 from check_reports import failures
 
 
-# -- Exercise 8.4: the range of test errors that sampling alone allows --------------------------------------
-def test_error_range_reference_passes_and_matches_capslib():
-    from capsbook.exercises import ch08
-    from capsbook.runs import error_count_range
-
-    assert ch08.check_error_range(ch08.reference_error_range, verbose=False).passed
-    assert (
-        ch08.reference_error_range(0.0025, 10_000)
-        == error_count_range(0.0025, 10_000)
-        == (16, 35)
-    )
-
-
-def test_error_range_normal_approximation_fails_with_its_hint(capsys):
+# -- Exercise 8.4: a paired comparison from the recorded mistakes ------------------
+def test_paired_difference_reference_by_hand():
     import math
 
     from capsbook.exercises import ch08
 
-    def normal(rate, n):
-        sd = math.sqrt(n * rate * (1 - rate))
-        return round(n * rate - 1.96 * sd), round(n * rate + 1.96 * sd)
+    check = ch08.check_paired_difference
+    assert check(ch08.reference_paired_difference, verbose=False).passed
+    # a wrong on 0..38 (39), b on 14..43 (30): 25 shared, D = 14 + 5 = 19, d = 9
+    d, two_se = ch08.reference_paired_difference(range(39), range(14, 44), 10_000)
+    assert d == 9 and abs(two_se - 2 * (19 - 81 / 10_000) ** 0.5) < 1e-12
+    assert d > two_se  # beyond two paired SEs: b is better on these digits
+    unpaired = 2 * math.sqrt(39 * (1 - 39 / 10_000) + 30 * (1 - 30 / 10_000))
+    assert round(two_se, 2) == 8.72 and round(unpaired, 1) == 16.6  # the solution's
+    # the same counts with no mistake shared: D = 69
+    _, disjoint = ch08.reference_paired_difference(range(39), range(100, 130), 10_000)
+    assert disjoint > d  # the same 9 digits are then within two SEs (16.6)
 
-    # by hand: 0.01 on 500 examples, mean 5, sd 2.22 -> (1, 9); the binomial range is (1, 10)
-    assert normal(0.01, 500) == (1, 9)
-    report = ch08.check_error_range(normal)
-    assert not report.passed
-    assert "normal approximation" in capsys.readouterr().out
 
+def test_paired_difference_unpaired_se_fails_with_its_hint(capsys):
+    import math
 
-def test_error_range_stub_is_not_attempted():
     from capsbook.exercises import ch08
 
-    def stub(rate, n):
+    def unpaired(wrong_a, wrong_b, n):
+        ea, eb = len(wrong_a), len(wrong_b)
+        return ea - eb, 2 * math.sqrt(ea * (1 - ea / n) + eb * (1 - eb / n))
+
+    assert not ch08.check_paired_difference(unpaired).passed
+    assert "unpaired SE of two separate error counts" in capsys.readouterr().out
+
+
+def test_paired_difference_counting_shared_mistakes_fails_with_its_hint(capsys):
+    import math
+
+    from capsbook.exercises import ch08
+
+    def union(wrong_a, wrong_b, n):
+        d = len(wrong_a) - len(wrong_b)
+        return d, 2 * math.sqrt(len(set(wrong_a) | set(wrong_b)) - d * d / n)
+
+    def no_term(wrong_a, wrong_b, n):
+        return len(wrong_a) - len(wrong_b), 2 * math.sqrt(
+            len(set(wrong_a) ^ set(wrong_b))
+        )
+
+    assert not ch08.check_paired_difference(union).passed
+    assert "D counts the shared mistakes too" in capsys.readouterr().out
+    assert not ch08.check_paired_difference(no_term).passed
+    assert "subtract d**2 / n" in capsys.readouterr().out
+
+
+def test_paired_difference_stub_is_not_attempted():
+    from capsbook.exercises import ch08
+
+    def stub(wrong_a, wrong_b, n):
         raise NotImplementedError("replace this line with your answer")
 
-    report = ch08.check_error_range(stub, verbose=False)
+    report = ch08.check_paired_difference(stub, verbose=False)
     assert not report.passed and len(report.results) == 1
 
 
@@ -82,30 +105,42 @@ def test_group_split_by_smallest_ids_fails_on_the_seed():
     assert failures(report) == "another seed holds out other groups"
 
 
-# -- Exercise 8.2: where a learning-rate schedule ends -------------------------------
-def test_final_lr_fraction_reference_gives_the_chapters_numbers():
+# -- Exercise 8.2: when torch.compile pays for its compilation ----------------------
+def test_break_even_reference_by_hand():
+    import math
+
     from capsbook.exercises import ch08
 
-    check = ch08.check_final_lr_fraction
-    assert check(ch08.reference_final_lr_fraction, verbose=False).passed
-    default = ch08.reference_final_lr_fraction(0.96, 2000, 20, 55_000, 128)
-    shipped = ch08.reference_final_lr_fraction(0.9, 430, 20, 55_000, 128)
-    assert round(default, 2) == 0.84 and round(shipped, 2) == 0.12
+    check = ch08.check_break_even_steps
+    assert check(ch08.reference_break_even_steps, verbose=False).passed
+    # 40 s saved at 3 ms a step: 13,333.3 steps, so 13,334; the shipped run has 8,580
+    assert ch08.reference_break_even_steps(0.012, 0.009, 40.0) == 13_334
+    assert ch08.reference_break_even_steps(0.5, 0.25, 10.0) == 40  # exactly paid
+    assert ch08.reference_break_even_steps(0.1, 0.1, 1.0) == math.inf
 
 
-def test_final_lr_fraction_wrong_step_counts_fail_with_their_hints(capsys):
+def test_break_even_wrong_answers_fail_with_their_hints(capsys):
+    import math
+
     from capsbook.exercises import ch08
 
-    def unfloored(rate, decay_steps, epochs, n, batch):
-        return rate ** (epochs * n / batch / decay_steps)
+    def floored(eager, compiled, compile_s):
+        return (
+            math.floor(compile_s / (eager - compiled)) if eager > compiled else math.inf
+        )
 
-    def staircase(rate, decay_steps, epochs, n, batch):
-        return rate ** (epochs * (n // batch) // decay_steps)
+    def over_compiled(eager, compiled, compile_s):
+        return math.ceil(compile_s / compiled) if eager > compiled else math.inf
 
-    assert not ch08.check_final_lr_fraction(unfloored).passed
-    assert "count whole steps" in capsys.readouterr().out
-    assert not ch08.check_final_lr_fraction(staircase).passed
-    assert "that is the staircase" in capsys.readouterr().out
+    def negative(eager, compiled, compile_s):
+        return math.ceil(compile_s / (eager - compiled)) if eager != compiled else -1
+
+    assert not ch08.check_break_even_steps(floored).passed
+    assert "rounded down" in capsys.readouterr().out
+    assert not ch08.check_break_even_steps(over_compiled).passed
+    assert "time saved per step" in capsys.readouterr().out
+    assert not ch08.check_break_even_steps(negative).passed
+    assert "return math.inf" in capsys.readouterr().out
 
 
 # -- Exercise 8.3: early stopping on the validation split ----------------------------

@@ -10,7 +10,7 @@ from capsbook.exercises import ch07, ch08
     [
         ch07.check_conv_output_size,
         ch07.check_capsnet_parameters,
-        ch08.check_final_lr_fraction,
+        ch08.check_break_even_steps,
         ch08.check_early_stop,
     ],
 )
