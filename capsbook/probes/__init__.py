@@ -40,6 +40,7 @@ from capsbook.probes.perturbation import (
     dimension_change,
     ink_statistics,
     perturbation_grid,
+    perturbation_grids,
     perturbation_offsets,
     perturbed_poses,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "mosaic",
     "overlay_pair",
     "perturbation_grid",
+    "perturbation_grids",
     "perturbation_offsets",
     "perturbed_poses",
     "plot_class_traversals",

@@ -4,7 +4,7 @@ Sabour, Frosst & Hinton (2017), Section 5.1 and Figure 4: "We tweak each
 dimension [of the digit capsule] by intervals of 0.05 in the range
 [-0.25, 0.25]" and feed the result to the decoder.  :func:`perturbation_offsets`,
 :func:`perturbed_poses` and :func:`perturbation_grid` build that figure (16
-dimensions x 11 steps of decoded images); :func:`difference_maps` (each decoding
+dimensions x 11 steps of decoded images; :func:`perturbation_grids` for many images at once); :func:`difference_maps` (each decoding
 minus the capsule's own reconstruction, on the fixed scale
 :data:`DIFFERENCE_SCALE`), :func:`dimension_change` (how much each dimension
 changes the picture) and :func:`ink_statistics` (stroke ink, width, height and
@@ -116,6 +116,49 @@ def perturbation_grid(
     finally:
         decoder.train(was_training)
     return images.view(rows, steps, *images.shape[1:])
+
+
+@torch.no_grad()
+def perturbation_grids(
+    decoder, poses: Tensor, label: int, offsets: Tensor | None = None
+) -> Tensor:
+    """:func:`perturbation_grid` for many images of one class at once, in one decoder call.
+
+    ``poses``: ``(n, num_classes, caps_dim)`` the digit capsules of ``n`` images; ``label``:
+    the capsule to perturb in every one of them.  Returns ``(n, caps_dim, steps, C, H, W)``:
+    entry ``[i]`` equals ``perturbation_grid(decoder, poses[i], label, offsets)``.
+    """
+    if not isinstance(poses, Tensor) or poses.ndim != 3:
+        got = (
+            f"shape {tuple(poses.shape)}"
+            if isinstance(poses, Tensor)
+            else type(poses).__name__
+        )
+        raise ValueError(
+            "perturbation_grids: expected the digit capsules of n images "
+            f"(n, num_classes, caps_dim), got {got}"
+        )
+    n, num_classes, dim = poses.shape
+    if not 0 <= int(label) < num_classes:
+        raise ValueError(
+            f"perturbation_grids: expected label in [0, {num_classes}), got {label}"
+        )
+    offsets = perturbation_offsets() if offsets is None else torch.as_tensor(offsets)
+    offsets = offsets.to(device=poses.device, dtype=poses.dtype)
+    steps = offsets.shape[0]
+    full = poses[:, None, None].repeat(
+        1, dim, steps, 1, 1
+    )  # (n, dim, steps, classes, dim)
+    eye = torch.eye(dim, device=poses.device, dtype=poses.dtype)
+    full[:, :, :, int(label)] += offsets[None, None, :, None] * eye[None, :, None, :]
+    mask = torch.full((n * dim * steps,), int(label), device=poses.device)
+    was_training = decoder.training
+    decoder.eval()
+    try:
+        images = decoder(full.flatten(0, 2), mask_with=mask)
+    finally:
+        decoder.train(was_training)
+    return images.view(n, dim, steps, *images.shape[1:])
 
 
 def _zero_index(offsets: Tensor, steps: int) -> int:

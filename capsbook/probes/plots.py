@@ -409,7 +409,9 @@ def plot_grid_couplings(
         ax.set_xticks([]), ax.set_yticks([])
     axes[1, 0].set_ylabel("ink", fontsize=8)
     axes[2, 0].set_ylabel("coupling", fontsize=8)
-    fig.colorbar(inked, ax=axes[1].tolist(), fraction=0.03, pad=0.02, format="%.2f")
+    fig.colorbar(
+        inked, ax=axes[1].tolist(), fraction=0.03, pad=0.02, format="%.2f", label="ink"
+    )
     fig.colorbar(
         coupled,
         ax=axes[2].tolist(),

@@ -73,6 +73,24 @@ def test_perturbation_grid_decodes_only_the_chosen_capsule():
         perturbation_grid(decoder, poses, label=10)
 
 
+def test_perturbation_grids_equal_one_grid_per_image():
+    from capsbook.probes import perturbation_grids
+
+    torch.manual_seed(1)
+    decoder = CapsuleDecoder(10, 16, (8, 8), (1, 28, 28)).train()
+    poses = torch.randn(3, 10, 16) * 0.2
+    ends = torch.tensor([-0.25, 0.0, 0.25])
+    grids = perturbation_grids(decoder, poses, 4, ends)
+    assert grids.shape == (3, 16, 3, 1, 28, 28)
+    assert decoder.training  # left as it was
+    for i in range(3):  # each image's grid is its own, not its neighbour's
+        one = perturbation_grid(decoder, poses[i], 4, ends)
+        assert torch.allclose(grids[i], one, atol=1e-6)
+    assert not torch.allclose(grids[0], grids[1], atol=1e-3)
+    with pytest.raises(ValueError, match="n images"):
+        perturbation_grids(decoder, poses[0], 4)
+
+
 def test_couplings_for_class_follows_the_primary_capsule_layout():
     # a conv output whose every channel holds the position id y * 6 + x, cut into capsules by the
     # core's PrimaryCapsules: mapping a per-capsule value back must give the position ids again.
