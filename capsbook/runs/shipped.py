@@ -38,8 +38,8 @@ class ShippedCheck:
     """What :func:`check_shipped` measured: a shipped model's recorded test result against a new measurement.
 
     ``recorded_*``: on the whole test set (``test_size`` examples), as measured at export with
-    :func:`capslib.pretrained.evaluate` on the float16 weights; ``live_*``: the same function now, on
-    the first ``limit`` examples.  ``consistent``: the live mistakes are at most the recorded ones
+    :func:`capslib.pretrained.evaluate` on the float16 weights; ``live_*``: measured the same way now
+    (:func:`capslib.pretrained.remeasure`), on the first ``limit`` examples.  ``consistent``: the live mistakes are at most the recorded ones
     (the first ``limit`` examples are part of the whole set), and equal to them when ``limit``
     covers the whole set.
     """
@@ -77,31 +77,26 @@ def check_shipped(name: str, limit: int | None = None, *, device=None) -> Shippe
     """Load the shipped model ``name`` and measure it again on the first ``limit`` test examples.
 
     ``limit``: ``None`` for the whole recorded test set (10,000 MNIST digits take a while on a
-    CPU; a few hundred take a second).  Uses :func:`capslib.pretrained.evaluate`, which is written
-    independently of the trainer.  Returns a :class:`ShippedCheck`; see its ``consistent``.
+    CPU; a few hundred take a second).  The measuring is :func:`capslib.pretrained.remeasure`'s
+    (the same as ``python -m capslib.pretrained check``), written independently of the trainer.
+    Returns a :class:`ShippedCheck`; see its ``consistent``.
     """
-    model, summary = pretrained.load(name, device=device)
-    test_size = int(summary["test_size"])
-    limit = test_size if limit is None else int(limit)
-    if limit < 1:
+    if limit is not None and int(limit) < 1:
         raise ValueError(
             f"check_shipped: expected limit >= 1 (or None for the whole test set), got {limit}"
         )
-    limit = min(limit, test_size)
-    recorded = float(summary["test_accuracy_float16"])
+    model, summary = pretrained.load(name, device=device)
     start = time.perf_counter()
-    live = pretrained.evaluate(
-        model, summary["dataset"], summary["config"]["seed"], limit=limit
-    )
+    again = pretrained.remeasure(model, summary, limit=limit)
     seconds = time.perf_counter() - start
     return ShippedCheck(
         name=name,
-        test_size=test_size,
-        recorded_accuracy=recorded,
-        recorded_errors=round((1.0 - recorded) * test_size),
-        limit=limit,
-        live_accuracy=live,
-        live_errors=round((1.0 - live) * limit),
+        test_size=again.test_size,
+        recorded_accuracy=again.recorded,
+        recorded_errors=round((1.0 - again.recorded) * again.test_size),
+        limit=again.examples,
+        live_accuracy=again.measured,
+        live_errors=round((1.0 - again.measured) * again.examples),
         seconds=seconds,
     )
 

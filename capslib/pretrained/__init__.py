@@ -37,16 +37,25 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ..data import DataNotFoundError, affine_mnist
+from ..data.multimnist import MultiMNISTPairs
+from ..data.sources import load_fashion_mnist, load_mnist
 from ..devices import parse_device
+from ..functional import capsule_length
+from ..models import BaselineCNN, CapsNet, CapsNetConfig, PooledCNN
 
 __all__ = [
     "PretrainedError",
     "PretrainedModel",
+    "Remeasurement",
     "available",
     "build",
     "info",
+    "evaluate",
     "load",
+    "remeasure",
     "sha256_of",
+    "test_batches",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -147,8 +156,6 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 def build(architecture: dict) -> torch.nn.Module:
     """An untrained model from a manifest's ``architecture`` entry (``kind`` and its arguments)."""
-    from ..models import BaselineCNN, CapsNet, CapsNetConfig, PooledCNN
-
     kind, arguments = architecture["kind"], dict(architecture["arguments"])
     if kind == "capsnet":
         arguments["decoder_hidden"] = tuple(arguments["decoder_hidden"])
@@ -162,8 +169,6 @@ def build(architecture: dict) -> torch.nn.Module:
 
 def describe_architecture(model: torch.nn.Module) -> dict:
     """The manifest's ``architecture`` entry for ``model`` (enough for :func:`build` to make it again)."""
-    from ..models import BaselineCNN, CapsNet, PooledCNN
-
     if isinstance(model, CapsNet):
         return {"kind": "capsnet", "arguments": dataclasses.asdict(model.config)}
     if isinstance(model, (PooledCNN, BaselineCNN)):
@@ -246,10 +251,6 @@ def test_batches(
     2,000-image class-balanced sample bundled with capslib (``source="sample"``), in their order.
     ``labels`` are ``(b,)`` class indices, or ``(b, 2)`` for MultiMNIST.  ``limit``: the first examples only.
     """
-    from ..data import affine_mnist
-    from ..data.multimnist import MultiMNISTPairs
-    from ..data.sources import load_fashion_mnist, load_mnist
-
     if source not in ("full", "sample"):
         raise PretrainedError(
             f"test_batches: source must be 'full' or 'sample', got {source!r}"
@@ -276,23 +277,15 @@ def test_batches(
 
 
 @torch.no_grad()
-def evaluate(
+def _count_right(
     model: torch.nn.Module,
     dataset: str,
-    seed: int = 0,
+    seed: int,
     *,
-    limit: int | None = None,
-    source: str = "full",
-) -> float:
-    """The fraction of the test set (see :func:`test_batches`) that ``model`` gets right.
-
-    A CapsNet's prediction is its longest class capsule (the two longest for MultiMNIST: right when
-    they are exactly the two digits, the paper's criterion); a CNN's, its highest logits.  Written
-    with plain torch, independently of the trainer, so it checks the trainer's numbers.
-    """
-    from ..functional import capsule_length
-    from ..models import CapsNet
-
+    limit: int | None,
+    source: str,
+) -> tuple[int, int]:
+    """``(right, seen)``: how many of the test examples (see :func:`test_batches`) ``model`` gets right."""
     model.eval()
     device = next(model.parameters()).device
     right = seen = 0
@@ -308,4 +301,84 @@ def evaluate(
             top = scores.topk(labels.shape[1], dim=1).indices.sort(1).values
             right += int((top == labels.sort(1).values).all(1).sum())
         seen += len(labels)
+    return right, seen
+
+
+def evaluate(
+    model: torch.nn.Module,
+    dataset: str,
+    seed: int = 0,
+    *,
+    limit: int | None = None,
+    source: str = "full",
+) -> float:
+    """The fraction of the test set (see :func:`test_batches`) that ``model`` gets right.
+
+    A CapsNet's prediction is its longest class capsule (the two longest for MultiMNIST: right when
+    they are exactly the two digits, the paper's criterion); a CNN's, its highest logits.  Written
+    with plain torch, independently of the trainer, so it checks the trainer's numbers.
+    """
+    right, seen = _count_right(model, dataset, seed, limit=limit, source=source)
     return right / seen
+
+
+class Remeasurement(NamedTuple):
+    """What :func:`remeasure` returns: a shipped model measured again, beside its record.
+
+    ``measured``: the accuracy now, on the first ``examples`` of the test set;
+    ``recorded``: the accuracy recorded at export, on the whole test set of
+    ``test_size`` examples, described by ``test_set``.
+    """
+
+    measured: float
+    recorded: float
+    test_set: str
+    test_size: int
+    examples: int
+
+
+def remeasure(
+    model: torch.nn.Module, summary: dict, limit: int | None = None
+) -> Remeasurement:
+    """Measure a shipped model again on the test set it was exported with: the one re-measuring.
+
+    ``summary``: the model's summary (:func:`load` returns it).  The test set is
+    the one recorded at export, or the bundled sample where that set is not
+    installed here and the summary records the sample's accuracy too (a
+    :class:`~capslib.data.DataNotFoundError` otherwise).  ``limit``: only the
+    first ``limit`` examples (``None``: all).  Uses :func:`evaluate`'s counting,
+    written independently of the trainer.  ``python -m capslib.pretrained
+    check`` and the book's ``capsbook.runs.check_shipped`` both call this.
+    """
+    dataset, seed = summary["dataset"], summary["config"]["seed"]
+    size = int(summary["test_size"])
+    try:
+        right, seen = _count_right(
+            model,
+            dataset,
+            seed,
+            limit=size if limit is None else min(limit, size),
+            source="full",
+        )
+        return Remeasurement(
+            right / seen,
+            summary["test_accuracy_float16"],
+            summary["test_set"],
+            size,
+            seen,
+        )
+    except DataNotFoundError:
+        if "sample_test_accuracy_float16" not in summary:
+            raise
+    right, seen = _count_right(model, dataset, seed, limit=limit, source="sample")
+    if limit is not None:  # the sample's size, to set the record against
+        size = sum(len(y) for _, y in test_batches(dataset, seed, source="sample"))
+    else:
+        size = seen
+    return Remeasurement(
+        right / seen,
+        summary["sample_test_accuracy_float16"],
+        summary["sample_test_set"],
+        size,
+        seen,
+    )

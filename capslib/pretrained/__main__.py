@@ -23,7 +23,6 @@ from pathlib import Path
 
 import torch
 
-from ..data import DataNotFoundError
 from . import (
     MANIFEST_NAME,
     PACKAGE_DIR,
@@ -36,6 +35,7 @@ from . import (
     image_size_of,
     info,
     load,
+    remeasure,
     sha256_of,
 )
 
@@ -173,20 +173,6 @@ SAMPLED_TEST_SETS = {
 }
 
 
-def remeasure(model: torch.nn.Module, summary: dict) -> tuple[float, float, str]:
-    """``(measured, recorded, test set)``: ``model`` measured again on the test set it was exported
-    with, or on the bundled sample where that set is not installed here."""
-    dataset, seed = summary["dataset"], summary["config"]["seed"]
-    try:
-        measured = evaluate(model, dataset, seed, limit=summary["test_size"])
-        return measured, summary["test_accuracy_float16"], summary["test_set"]
-    except DataNotFoundError:
-        if "sample_test_accuracy_float16" not in summary:
-            raise
-    measured = evaluate(model, dataset, seed, source="sample")
-    return measured, summary["sample_test_accuracy_float16"], summary["sample_test_set"]
-
-
 def _test_set_description(dataset: str, seed: int, size: int) -> str:
     return {
         "mnist": f"the first {size:,} digits of the official MNIST test set (bundled with capslib)",
@@ -236,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             failed = []
             for name in available(args.directory):
                 model, s = load(name, directory=args.directory)
-                measured, recorded, test_set = remeasure(model, s)
+                measured, recorded, test_set, _, _ = remeasure(model, s)
                 ok = abs(measured - recorded) <= ACCURACY_TOLERANCE
                 print(
                     f"{name}: SHA256 ok; accuracy on {test_set} {measured:.4f} "

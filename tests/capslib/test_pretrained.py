@@ -7,31 +7,24 @@ import pytest
 import torch
 
 import capslib.pretrained as pretrained
-from capslib.pretrained import PretrainedError
-from capslib.pretrained.__main__ import export, remeasure
+from capslib.pretrained import PretrainedError, remeasure
+from capslib.pretrained.__main__ import export
 from capslib.train import TrainConfig, train
-
-TINY = dict(
-    model="capsnet",
-    config="tiny",
-    dataset="mnist-sample",
-    epochs=1,
-    batch_size=32,
-    train_size=256,
-    validation_size=64,
-    test_size=200,
-    mode="quick",
-    device="cpu",
-    progress=False,
-    eval_batch_size=100,
-)
 
 
 @pytest.fixture(scope="module")
-def shipped_tiny(tmp_path_factory):
+def tiny(tiny_run):
+    """This file's tiny run (tests/capslib/conftest.py)."""
+    return tiny_run(
+        epochs=1, train_size=256, test_size=200, eval_batch_size=100, dtype="auto"
+    )
+
+
+@pytest.fixture(scope="module")
+def shipped_tiny(tmp_path_factory, tiny):
     """A tiny CapsNet trained here and exported to a scratch directory, as the real ones are."""
     root = tmp_path_factory.mktemp("ship")
-    result = train(TrainConfig(**TINY, out=str(root / "run")), verbose=False)
+    result = train(TrainConfig(**tiny, out=str(root / "run")), verbose=False)
     entry = export(
         "tiny-capsnet",
         root / "run",
@@ -162,7 +155,8 @@ def test_a_shipped_model_reproduces_its_recorded_test_accuracy(name):
     model, summary = pretrained.load(name)
     # a finished run's number
     assert summary["git_commit"] != "unknown" and 0 < summary["test_accuracy"] <= 1
-    measured, recorded, test_set = remeasure(model, summary)
+    measured, recorded, test_set, size, examples = remeasure(model, summary)
+    assert size == examples == summary["test_size"]
     assert measured == recorded
     if test_set == summary["test_set"]:  # the complete test set: the trainer's too
         assert abs(measured - summary["test_accuracy"]) <= 0.001
@@ -357,8 +351,13 @@ def test_check_falls_back_to_the_bundled_sample_where_the_complete_set_is_missin
     torch.manual_seed(0)
     model = CapsNet(CapsNetConfig.small()).eval()
     by_hand = pretrained.evaluate(model, "fashion-mnist", source="sample")
-    measured, recorded, test_set = remeasure(model, _fashion_summary(by_hand))
-    assert (measured, recorded, test_set) == (by_hand, by_hand, "the bundled sample")
+    again = remeasure(model, _fashion_summary(by_hand))
+    assert again == (by_hand, by_hand, "the bundled sample", 2000, 2000)
+    first = remeasure(model, _fashion_summary(by_hand), limit=300)
+    assert (first.test_size, first.examples) == (2000, 300)
+    assert first.measured == pretrained.evaluate(
+        model, "fashion-mnist", limit=300, source="sample"
+    )
     summary = _fashion_summary(by_hand)
     del summary[
         "sample_test_accuracy_float16"
@@ -370,7 +369,7 @@ def test_check_falls_back_to_the_bundled_sample_where_the_complete_set_is_missin
 
 
 def test_a_fashion_export_records_both_test_sets_and_check_passes_without_the_complete(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, tiny
 ):
     from capslib.data import sources
     from capslib.pretrained.__main__ import main
@@ -381,7 +380,7 @@ def test_a_fashion_export_records_both_test_sets_and_check_passes_without_the_co
     shutil.copytree(sources.FASHION_SAMPLE_DIR, installed)
     monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", installed)
     monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path / "data"))
-    config = {**TINY, "dataset": "fashion-mnist", "test_size": 300}
+    config = {**tiny, "dataset": "fashion-mnist", "test_size": 300}
     train(TrainConfig(**config, out=str(tmp_path / "run")), verbose=False)
     entry = export("tiny-fashion", tmp_path / "run", "the command", tmp_path / "models")
     summary = entry["summary"]
@@ -397,3 +396,15 @@ def test_a_fashion_export_records_both_test_sets_and_check_passes_without_the_co
     monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "no-system-package")
     assert main(["check", "--directory", str(tmp_path / "models")]) == 0
     assert "accuracy on the 2,000-image" in capsys.readouterr().out
+
+
+def test_remeasure_on_the_first_examples_counts_them_by_hand():
+    """The first 50 MNIST test digits, counted here with plain torch, against remeasure's limit."""
+    model, summary = pretrained.load("mnist-capsnet")
+    again = remeasure(model, summary, limit=50)
+    assert (again.test_size, again.examples) == (summary["test_size"], 50)
+    assert again.recorded == summary["test_accuracy_float16"]
+    images, labels = next(pretrained.test_batches("mnist", 0, batch_size=50))
+    with torch.no_grad():
+        v = model.digit_caps(model.primary_capsules(images))
+    assert again.measured == int((v.norm(dim=-1).argmax(1) == labels).sum()) / 50
