@@ -93,32 +93,29 @@ def test_an_old_gpu_gets_float32(monkeypatch):
     assert choose_dtype("auto", torch.device("cuda")).name == "float32"
 
 
-TINY = dict(
-    model="capsnet",
-    config="tiny",
-    dataset="mnist-sample",
-    epochs=1,
-    batch_size=32,
-    train_size=64,
-    validation_size=32,
-    test_size=32,
-    mode="quick",
-    device="cpu",
-    progress=False,
-    eval_batch_size=32,
-)
+@pytest.fixture(scope="module")
+def tiny(tiny_run):
+    """This file's tiny run (tests/capslib/conftest.py)."""
+    return tiny_run(
+        epochs=1,
+        train_size=64,
+        validation_size=32,
+        test_size=32,
+        eval_batch_size=32,
+        dtype="auto",
+    )
 
 
 @pytest.mark.parametrize(
     "flags, expected", [(EPYC_FLAGS, "bfloat16"), (AVX2_FLAGS, "float32")]
 )
 def test_the_choice_and_its_reason_are_printed_and_recorded(
-    monkeypatch, tmp_path, capsys, flags, expected
+    monkeypatch, tmp_path, capsys, flags, expected, tiny
 ):
     from capslib.train import TrainConfig, train
 
     monkeypatch.setattr(runtime, "cpu_flags", lambda: set(flags))
-    result = train(TrainConfig(**TINY, out=str(tmp_path / "run")))
+    result = train(TrainConfig(**tiny, out=str(tmp_path / "run")))
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["dtype"] == expected == result.summary["dtype"]
     assert summary["dtype_reason"].startswith("auto: this CPU has")
@@ -126,23 +123,23 @@ def test_the_choice_and_its_reason_are_printed_and_recorded(
 
 
 def test_a_resume_that_auto_would_run_in_another_dtype_is_refused(
-    monkeypatch, tmp_path
+    monkeypatch, tmp_path, tiny
 ):
     from capslib.train import TrainConfig, train
     from capslib.train.checkpoint import CheckpointError
 
     monkeypatch.setattr(runtime, "cpu_flags", lambda: set(EPYC_FLAGS))
     out = str(tmp_path / "run")
-    train(TrainConfig(**{**TINY, "max_steps": 1}, out=out), verbose=False)
+    train(TrainConfig(**{**tiny, "max_steps": 1}, out=out), verbose=False)
     monkeypatch.setattr(
         runtime, "cpu_flags", lambda: set(AVX2_FLAGS)
     )  # the run moves to an AVX2 machine
     with pytest.raises(
         CheckpointError, match="trained in bfloat16.*Fix: add --dtype bfloat16"
     ):
-        train(TrainConfig(**TINY, out=out), resume=True, verbose=False)
+        train(TrainConfig(**tiny, out=out), resume=True, verbose=False)
     result = train(
-        TrainConfig(**{**TINY, "dtype": "bfloat16"}, out=out),
+        TrainConfig(**{**tiny, "dtype": "bfloat16"}, out=out),
         resume=True,
         verbose=False,
     )

@@ -1,23 +1,15 @@
 """Reproducibility: two CPU runs with the same seed give bitwise-identical metrics."""
 
+import pytest
 import torch
 
 from capslib.train import TrainConfig, read_metrics, train
 
-TINY = dict(
-    config="tiny",
-    dataset="mnist-sample",
-    epochs=1,
-    batch_size=32,
-    train_size=96,
-    validation_size=64,
-    test_size=64,
-    mode="quick",
-    device="cpu",
-    log_every=1,
-    progress=False,
-    eval_batch_size=64,
-)
+
+@pytest.fixture(scope="module")
+def tiny(tiny_run):
+    """This file's tiny run (tests/capslib/conftest.py)."""
+    return tiny_run(epochs=1, log_every=1, dtype="auto")
 
 
 def _without_timings(records):
@@ -27,10 +19,10 @@ def _without_timings(records):
     ]
 
 
-def test_same_seed_same_metrics_bitwise_and_another_seed_differs(tmp_path):
+def test_same_seed_same_metrics_bitwise_and_another_seed_differs(tmp_path, tiny):
     runs = [
         train(
-            TrainConfig(**TINY, seed=seed, out=str(tmp_path / f"run{i}")), verbose=False
+            TrainConfig(**tiny, seed=seed, out=str(tmp_path / f"run{i}")), verbose=False
         )
         for i, seed in enumerate((7, 7, 8))
     ]

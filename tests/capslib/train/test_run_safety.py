@@ -18,49 +18,42 @@ from capslib.train import TrainConfig, Trainer, TrainingInterrupted, read_metric
 from capslib.train.checkpoint import CheckpointError, save_checkpoint
 from capslib.train.run_folder import RunFolderError, RunLock
 
-TINY = dict(
-    model="capsnet",
-    config="tiny",
-    dataset="mnist-sample",
-    epochs=2,
-    batch_size=32,
-    train_size=96,
-    validation_size=64,
-    test_size=64,
-    mode="quick",
-    device="cpu",
-    progress=False,
-    eval_batch_size=64,
-)
+
+@pytest.fixture(scope="module")
+def tiny(tiny_run):
+    """This file's tiny run (tests/capslib/conftest.py)."""
+    return tiny_run(dtype="auto")
 
 
-def run(out, **fields):
-    return train(TrainConfig(**{**TINY, "out": str(out), **fields}), verbose=False)
+def run(tiny, out, **fields):
+    return train(TrainConfig(**{**tiny, "out": str(out), **fields}), verbose=False)
 
 
 # ----------------------------------------------------------------------------
 # one run per folder, locked, never mixed
 # ----------------------------------------------------------------------------
-def test_a_folder_holding_a_run_is_refused_unless_resumed_or_overwritten(tmp_path):
+def test_a_folder_holding_a_run_is_refused_unless_resumed_or_overwritten(
+    tmp_path, tiny
+):
     """The issue's reproduction: a second run in R used to wipe R's metrics and mix its best model into R."""
-    first = run(tmp_path / "R")
+    first = run(tiny, tmp_path / "R")
     with pytest.raises(
         RunFolderError, match=r"already holds a run .*--resume.*--overwrite"
     ):
-        run(tmp_path / "R", seed=5, max_steps=3)
+        run(tiny, tmp_path / "R", seed=5, max_steps=3)
     assert read_metrics(tmp_path / "R")  # the first run's metrics are untouched
     again = train(
-        TrainConfig(**{**TINY, "out": str(tmp_path / "R"), "seed": 5, "max_steps": 3}),
+        TrainConfig(**{**tiny, "out": str(tmp_path / "R"), "seed": 5, "max_steps": 3}),
         overwrite=True,
         verbose=False,
     )
     assert again.status == "stopped"
     resumed = train(
-        TrainConfig(**{**TINY, "out": str(tmp_path / "R"), "seed": 5}),
+        TrainConfig(**{**tiny, "out": str(tmp_path / "R"), "seed": 5}),
         resume=True,
         verbose=False,
     )
-    clean = run(tmp_path / "clean", seed=5)
+    clean = run(tiny, tmp_path / "clean", seed=5)
     # the resumed run reports its own best model: exactly what a clean run with seed 5 gives, not the old one's
     assert resumed.summary["test_accuracy"] == clean.summary["test_accuracy"]
     assert resumed.summary["best_val_epoch"] == clean.summary["best_val_epoch"]
@@ -68,17 +61,17 @@ def test_a_folder_holding_a_run_is_refused_unless_resumed_or_overwritten(tmp_pat
 
 
 @pytest.mark.parametrize("same_run", [True, False])
-def test_only_a_best_model_of_the_same_run_is_adopted(tmp_path, same_run):
+def test_only_a_best_model_of_the_same_run_is_adopted(tmp_path, same_run, tiny):
     """A best.pt newer than last.pt is adopted on resume only if it carries this run's id (not by steps alone)."""
     out = tmp_path / "R"
-    run(out, max_steps=3)  # one epoch: last.pt and best.pt of epoch 1
+    run(tiny, out, max_steps=3)  # one epoch: last.pt and best.pt of epoch 1
     best_path = out / "checkpoints" / "best.pt"
     best = torch.load(best_path, weights_only=True)
     best.update(val_accuracy=1.0, step=100, epoch=2)  # newer and unbeatable
     if not same_run:
         best["run_id"] = "someone-else"
     save_checkpoint(best_path, {k: v for k, v in best.items() if k != "checksum"})
-    resume = TrainConfig(**{**TINY, "out": str(out), "epochs": 1})
+    resume = TrainConfig(**{**tiny, "out": str(out), "epochs": 1})
     if same_run:
         assert (
             train(resume, resume=True, verbose=False).summary["best_val_accuracy"]
@@ -89,7 +82,9 @@ def test_only_a_best_model_of_the_same_run_is_adopted(tmp_path, same_run):
             train(resume, resume=True, verbose=False)
 
 
-def test_a_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(tmp_path):
+def test_a_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(
+    tmp_path, tiny
+):
     folder = tmp_path / "R"
     folder.mkdir()
     lock = RunLock(folder).acquire()
@@ -98,19 +93,21 @@ def test_a_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(tmp_pat
             RunFolderError,
             match=f"another run is writing this folder \\(pid {os.getpid()}",
         ):
-            run(folder)
+            run(tiny, folder)
     finally:
         lock.release()
-    run(folder)  # free again once the holder let go
+    run(tiny, folder)  # free again once the holder let go
 
 
-def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_note(tmp_path, capsys):
+def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_note(
+    tmp_path, capsys, tiny
+):
     folder = tmp_path / "R"
     folder.mkdir()
     (folder / ".lock").write_text(
         "pid 999999 on some-host"
     )  # left behind: nobody holds its flock
-    run(folder)
+    run(tiny, folder)
     assert (
         "no longer running (pid 999999 on some-host); taking it over"
         in capsys.readouterr().err
@@ -169,7 +166,7 @@ def test_the_second_process_on_one_folder_is_refused_while_the_first_trains(tmp_
 # ----------------------------------------------------------------------------
 # resume checks the data, and --max-steps counts right
 # ----------------------------------------------------------------------------
-def test_resume_on_other_data_is_refused(tmp_path, monkeypatch):
+def test_resume_on_other_data_is_refused(tmp_path, monkeypatch, tiny):
     """Started on a 'complete' MNIST (here: 3,000 real digits written as IDX), resumed without it: refused."""
     from capslib.data.idx import write_idx
     from capslib.data.sources import load_mnist
@@ -188,7 +185,7 @@ def test_resume_on_other_data_is_refused(tmp_path, monkeypatch):
             sample.labels[:n].to(torch.uint8).numpy(),
         )
     monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path / "data"))
-    settings = {**TINY, "dataset": "mnist", "out": str(tmp_path / "R"), "max_steps": 2}
+    settings = {**tiny, "dataset": "mnist", "out": str(tmp_path / "R"), "max_steps": 2}
     train(TrainConfig(**settings), verbose=False)
     monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path / "nothing-here"))
     monkeypatch.setattr("capslib.data.sources.network_available", lambda *a, **k: False)
@@ -198,13 +195,13 @@ def test_resume_on_other_data_is_refused(tmp_path, monkeypatch):
         )
 
 
-def test_resume_with_the_same_max_steps_takes_no_further_step(tmp_path):
+def test_resume_with_the_same_max_steps_takes_no_further_step(tmp_path, tiny):
     out = tmp_path / "R"
-    assert run(out, max_steps=10, train_size=512).summary["step"] == 10
+    assert run(tiny, out, max_steps=10, train_size=512).summary["step"] == 10
     for _ in range(2):  # it used to stop at 11, then 12
         again = train(
             TrainConfig(
-                **{**TINY, "out": str(out), "max_steps": 10, "train_size": 512}
+                **{**tiny, "out": str(out), "max_steps": 10, "train_size": 512}
             ),
             resume=True,
             verbose=False,
@@ -215,8 +212,8 @@ def test_resume_with_the_same_max_steps_takes_no_further_step(tmp_path):
 # ----------------------------------------------------------------------------
 # interrupts: never lose an epoch
 # ----------------------------------------------------------------------------
-def test_ctrl_c_during_validation_keeps_the_epoch(tmp_path, monkeypatch):
-    reference = run(tmp_path / "clean")
+def test_ctrl_c_during_validation_keeps_the_epoch(tmp_path, monkeypatch, tiny):
+    reference = run(tiny, tmp_path / "clean")
     out = tmp_path / "R"
     real = Trainer.evaluate
     calls = []
@@ -229,7 +226,7 @@ def test_ctrl_c_during_validation_keeps_the_epoch(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "evaluate", evaluate_then_interrupt)
     with pytest.raises(TrainingInterrupted, match="checkpoint written"):
-        run(out)
+        run(tiny, out)
     steps_per_epoch = 96 // 32
     saved = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert (
@@ -237,14 +234,14 @@ def test_ctrl_c_during_validation_keeps_the_epoch(tmp_path, monkeypatch):
     )  # the epoch's training is kept
     monkeypatch.setattr(Trainer, "evaluate", real)
     resumed = train(
-        TrainConfig(**{**TINY, "out": str(out)}), resume=True, verbose=False
+        TrainConfig(**{**tiny, "out": str(out)}), resume=True, verbose=False
     )
     assert resumed.step_losses == reference.step_losses  # nothing lost, nothing redone
     assert resumed.summary["test_accuracy"] == reference.summary["test_accuracy"]
 
 
 def test_ctrl_c_during_a_checkpoint_write_finishes_the_write_then_stops(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, tiny
 ):
     out = tmp_path / "R"
     real_save = torch.save
@@ -258,13 +255,13 @@ def test_ctrl_c_during_a_checkpoint_write_finishes_the_write_then_stops(
 
     monkeypatch.setattr(torch, "save", save_with_a_signal)
     with pytest.raises(TrainingInterrupted):
-        run(out)
+        run(tiny, out)
     monkeypatch.setattr(torch, "save", real_save)
     saved = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert saved["epoch"] == 1  # the write completed: the epoch is in it
     assert (
         train(
-            TrainConfig(**{**TINY, "out": str(out)}), resume=True, verbose=False
+            TrainConfig(**{**tiny, "out": str(out)}), resume=True, verbose=False
         ).status
         == "finished"
     )
@@ -330,7 +327,7 @@ def test_sigterm_saves_the_last_completed_step_like_ctrl_c(tmp_path):
     assert saved["step"] >= 3 and len(saved["step_losses"]) == saved["step"]
 
 
-def test_an_interrupt_without_out_says_no_checkpoint_was_written(monkeypatch):
+def test_an_interrupt_without_out_says_no_checkpoint_was_written(monkeypatch, tiny):
     def interrupt(trainer):
         raise KeyboardInterrupt
 
@@ -338,7 +335,7 @@ def test_an_interrupt_without_out_says_no_checkpoint_was_written(monkeypatch):
         TrainingInterrupted,
         match=r"no checkpoint was written \(no --out folder was given\)",
     ):
-        train(TrainConfig(**TINY), verbose=False, on_step=interrupt)
+        train(TrainConfig(**tiny), verbose=False, on_step=interrupt)
 
 
 # ----------------------------------------------------------------------------
@@ -405,9 +402,9 @@ def test_full_mode_without_data_is_one_line(tmp_path, capsys, monkeypatch):
     assert "CAPSLIB_DATA" in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_best_model_copied_over_last_pt_is_one_line(tmp_path, capsys):
+def test_best_model_copied_over_last_pt_is_one_line(tmp_path, capsys, tiny):
     out = tmp_path / "R"
-    run(out)
+    run(tiny, out)
     checkpoints = out / "checkpoints"
     (checkpoints / "last.pt").write_bytes((checkpoints / "best.pt").read_bytes())
     code, err = _main(["--out", str(out), "--resume"], capsys)
@@ -432,9 +429,9 @@ def test_a_corrupt_best_model_at_the_end_of_a_run_is_one_line(
     assert err.count("\n") == 1
 
 
-def test_garbled_bytes_in_last_pt_are_found_at_resume(tmp_path, capsys):
+def test_garbled_bytes_in_last_pt_are_found_at_resume(tmp_path, capsys, tiny):
     out = tmp_path / "R"
-    run(out, max_steps=2)
+    run(tiny, out, max_steps=2)
     path = out / "checkpoints" / "last.pt"
     state = torch.load(path, weights_only=True)
     state["model"]["conv1.weight"] += 1e-3  # a changed weight, the old checksum kept
@@ -443,10 +440,10 @@ def test_garbled_bytes_in_last_pt_are_found_at_resume(tmp_path, capsys):
     assert code == 2 and "damaged: its content does not match the checksum" in err
 
 
-def test_train_config_as_a_size_name_means_the_model_size():
+def test_train_config_as_a_size_name_means_the_model_size(tiny):
     result = train(
         config="tiny",
-        **{k: v for k, v in TINY.items() if k != "config"},
+        **{k: v for k, v in tiny.items() if k != "config"},
         max_steps=1,
         verbose=False,
     )

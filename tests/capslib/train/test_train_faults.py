@@ -30,25 +30,15 @@ from capslib.train.run_folder import RunFolderError, RunLock
 
 fcntl = pytest.importorskip("fcntl")
 
-TINY = dict(
-    model="capsnet",
-    config="tiny",
-    dataset="mnist-sample",
-    epochs=2,
-    batch_size=32,
-    train_size=96,
-    validation_size=64,
-    test_size=64,
-    mode="quick",
-    device="cpu",
-    progress=False,
-    eval_batch_size=64,
-    dtype="float32",
-)
+
+@pytest.fixture(scope="module")
+def tiny(tiny_run):
+    """This file's tiny run (tests/capslib/conftest.py)."""
+    return tiny_run()
 
 
-def config(out=None, **fields):
-    return TrainConfig(**{**TINY, "out": None if out is None else str(out), **fields})
+def config(tiny, out=None, **fields):
+    return TrainConfig(**{**tiny, "out": None if out is None else str(out), **fields})
 
 
 def interrupt_at_step(monkeypatch, step, then=None):
@@ -71,11 +61,13 @@ def interrupt_at_step(monkeypatch, step, then=None):
 # ----------------------------------------------------------------------------
 # silent wrong results
 # ----------------------------------------------------------------------------
-def test_the_summary_tests_the_model_it_names_when_best_pt_is_gone(tmp_path, capsys):
+def test_the_summary_tests_the_model_it_names_when_best_pt_is_gone(
+    tmp_path, capsys, tiny
+):
     """Case 1: with best.pt deleted (as the damaged-best.pt error advises), the final model is
     tested, and the summary says so instead of naming the best epoch."""
     out = tmp_path / "R"
-    train(config(out), verbose=False)
+    train(config(tiny, out), verbose=False)
     last = out / "checkpoints" / "last.pt"
     state = load_checkpoint(last)
     final_weights = state["model"]
@@ -86,12 +78,12 @@ def test_the_summary_tests_the_model_it_names_when_best_pt_is_gone(tmp_path, cap
     del state["checksum"]
     save_checkpoint(last, state)
     (out / "checkpoints" / "best.pt").unlink()
-    resumed = train(config(out), resume=True)
+    resumed = train(config(tiny, out), resume=True)
     summary = resumed.summary
     assert summary["best_val_epoch"] == 1
     assert (summary["tested_model"], summary["tested_epoch"]) == ("final", 2)
     # the final weights are what was tested: the same accuracy as the first run's final model
-    trainer = Trainer(config(), verbose=False)
+    trainer = Trainer(config(tiny), verbose=False)
     trainer.setup()
     trainer.model.load_state_dict(final_weights)
     assert summary["test_accuracy"] == trainer.evaluate(trainer.data.test)["accuracy"]
@@ -102,32 +94,32 @@ def test_the_summary_tests_the_model_it_names_when_best_pt_is_gone(tmp_path, cap
     assert on_disk["tested_model"] == "final"
 
 
-def test_an_interrupted_step_keeps_its_metrics_record(tmp_path, monkeypatch):
+def test_an_interrupted_step_keeps_its_metrics_record(tmp_path, monkeypatch, tiny):
     """Case 3: SIGINT during a step with log_every=1 used to lose that step's record for good."""
     out = tmp_path / "R"
     interrupt_at_step(monkeypatch, 4)
     with pytest.raises(TrainingInterrupted):
-        train(config(out, log_every=1), verbose=False)
+        train(config(tiny, out, log_every=1), verbose=False)
     monkeypatch.undo()
-    train(config(out, log_every=1), resume=True, verbose=False)
+    train(config(tiny, out, log_every=1), resume=True, verbose=False)
     steps = [r["step"] for r in read_metrics(out) if r["kind"] == "step"]
     assert steps == [1, 2, 3, 4, 5, 6], (
         "one record per step, as an uninterrupted run writes"
     )
 
 
-def test_the_data_fingerprint_covers_every_image():
+def test_the_data_fingerprint_covers_every_image(tiny):
     """Case 4: the fingerprint used to hash every 97th image only."""
-    data = load_run_data(config().resolved(), torch.device("cpu"), verbose=False)
+    data = load_run_data(config(tiny).resolved(), torch.device("cpu"), verbose=False)
     before = data_fingerprint(data)
     data.train.images[1] = 1 - data.train.images[1]  # one image inverted, not a 97th
     after = data_fingerprint(data)
     assert before["sha256"] != after["sha256"] and before["images"] == "all"
 
 
-def test_a_checkpoint_from_before_the_full_fingerprint_still_resumes(tmp_path):
+def test_a_checkpoint_from_before_the_full_fingerprint_still_resumes(tmp_path, tiny):
     """Older checkpoints hashed every 97th image: they are compared alike, not refused."""
-    trainer = Trainer(config(), verbose=False)
+    trainer = Trainer(config(tiny), verbose=False)
     trainer.setup()
     old = data_fingerprint(trainer.data, every=97)
     assert "images" not in old
@@ -157,19 +149,19 @@ def test_a_released_lock_cannot_be_held_twice(tmp_path):
     RunLock(folder).acquire().release()
 
 
-def test_shrinking_epochs_on_a_finished_run_is_refused(tmp_path):
+def test_shrinking_epochs_on_a_finished_run_is_refused(tmp_path, tiny):
     """Case 6: --epochs 1 --resume on a finished 2-epoch run wrote epochs 2 beside config.epochs 1."""
     out = tmp_path / "R"
-    train(config(out), verbose=False)
+    train(config(tiny, out), verbose=False)
     summary = (out / "summary.json").read_text()
     with pytest.raises(
         CheckpointError, match=r"already trained 2 epochs.*--epochs 2 or more"
     ):
-        train(config(out, epochs=1), resume=True, verbose=False)
+        train(config(tiny, out, epochs=1), resume=True, verbose=False)
     assert (out / "summary.json").read_text() == summary
 
 
-def test_each_split_names_its_source_when_they_differ(tmp_path, monkeypatch):
+def test_each_split_names_its_source_when_they_differ(tmp_path, monkeypatch, tiny):
     """Case 7: with only Fashion-MNIST's training files, the test set is the sample's, and the
     run's description and summary say so."""
     folder = tmp_path / "data" / "fashion-mnist"
@@ -187,7 +179,7 @@ def test_each_split_names_its_source_when_they_differ(tmp_path, monkeypatch):
         monkeypatch.setattr(sources, "NETWORK_PROBE", s.getsockname())
     monkeypatch.setenv("CAPSLIB_DATA", str(tmp_path / "data"))
     settings = config(
-        dataset="fashion-mnist", train_size=200, validation_size=50, test_size=40
+        tiny, dataset="fashion-mnist", train_size=200, validation_size=50, test_size=40
     )
     data = load_run_data(settings.resolved(), torch.device("cpu"), verbose=False)
     assert data.name == "Fashion-MNIST" and data.test_name == "Fashion-MNIST sample"
@@ -234,7 +226,7 @@ def test_records_that_are_not_records_do_not_crash_a_resume(tmp_path):
 
 
 def test_a_second_ctrl_c_while_the_interrupt_is_saved_still_ends_in_one_line(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, tiny
 ):
     """Case 12: the second Ctrl-C used to escape as a 41-line KeyboardInterrupt traceback."""
     out = tmp_path / "R"
@@ -254,7 +246,7 @@ def test_a_second_ctrl_c_while_the_interrupt_is_saved_still_ends_in_one_line(
         ),
     )
     with pytest.raises(TrainingInterrupted, match="Resume with --resume") as caught:
-        train(config(out), verbose=False)
+        train(config(tiny, out), verbose=False)
     assert "\n" not in str(caught.value)
     assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 2
 
@@ -282,7 +274,7 @@ def test_a_full_disk_names_the_disk_and_keeps_the_last_checkpoint(
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]
 
 
-def test_ctrl_c_while_the_data_loads_ends_in_one_line(tmp_path, monkeypatch):
+def test_ctrl_c_while_the_data_loads_ends_in_one_line(tmp_path, monkeypatch, tiny):
     """Case 18: a KeyboardInterrupt from gzip used to end in a long traceback."""
 
     def interrupted(*args, **kwargs):
@@ -292,26 +284,28 @@ def test_ctrl_c_while_the_data_loads_ends_in_one_line(tmp_path, monkeypatch):
     with pytest.raises(
         TrainingInterrupted, match="while loading the data.*nothing was lost"
     ):
-        train(config(tmp_path / "R"), verbose=False)
+        train(config(tiny, tmp_path / "R"), verbose=False)
 
 
-def test_a_lock_path_that_is_a_folder_is_one_clear_error(tmp_path):
+def test_a_lock_path_that_is_a_folder_is_one_clear_error(tmp_path, tiny):
     """Case 19: `mkdir -p R/.lock` used to end in a 28-line IsADirectoryError."""
     (tmp_path / "R" / ".lock").mkdir(parents=True)
     with pytest.raises(RunFolderError, match=r"\.lock is a folder.*rmdir"):
-        train(config(tmp_path / "R"), verbose=False)
+        train(config(tiny, tmp_path / "R"), verbose=False)
 
 
 # ----------------------------------------------------------------------------
 # the small ones
 # ----------------------------------------------------------------------------
-def test_max_steps_without_out_says_there_is_no_checkpoint(capsys):
-    train(config(max_steps=1))
+def test_max_steps_without_out_says_there_is_no_checkpoint(capsys, tiny):
+    train(config(tiny, max_steps=1))
     out = capsys.readouterr().out
     assert "None" not in out and "no checkpoint (no --out folder was given)" in out
 
 
-def test_an_interrupt_during_the_final_test_names_the_last_epoch(tmp_path, monkeypatch):
+def test_an_interrupt_during_the_final_test_names_the_last_epoch(
+    tmp_path, monkeypatch, tiny
+):
     original = Trainer.evaluate
 
     def evaluate(self, dataset):
@@ -321,7 +315,7 @@ def test_an_interrupt_during_the_final_test_names_the_last_epoch(tmp_path, monke
 
     monkeypatch.setattr(Trainer, "evaluate", evaluate)
     with pytest.raises(TrainingInterrupted) as caught:
-        train(config(tmp_path / "R"), verbose=False)
+        train(config(tiny, tmp_path / "R"), verbose=False)
     message = str(caught.value)
     assert "after the last epoch (2), during the final test" in message
     assert "epoch 3" not in message
@@ -337,9 +331,9 @@ def test_a_zeroed_checkpoint_does_not_pass_on_unsafe_advice(tmp_path):
 
 
 @pytest.mark.parametrize("seed", [-1, 2**40])
-def test_a_bad_seed_leaves_no_run_folder(tmp_path, seed):
+def test_a_bad_seed_leaves_no_run_folder(tmp_path, seed, tiny):
     with pytest.raises(ValueError, match="TrainConfig.seed"):
-        train(config(tmp_path / "R", seed=seed), verbose=False)
+        train(config(tiny, tmp_path / "R", seed=seed), verbose=False)
     assert not (tmp_path / "R").exists()
 
 

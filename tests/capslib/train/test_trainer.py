@@ -16,22 +16,11 @@ from capslib.train import (
 )
 from capslib.train.step import autocast_dtype, make_scheduler
 
-TINY = dict(
-    model="capsnet",
-    config="tiny",
-    dataset="mnist-sample",
-    epochs=2,
-    batch_size=32,
-    train_size=96,
-    validation_size=64,
-    test_size=128,
-    mode="quick",
-    device="cpu",
-    log_every=1,
-    progress=False,
-    eval_batch_size=64,
-    dtype="float32",
-)  # exact comparisons: pin the dtype
+
+@pytest.fixture(scope="module")
+def tiny(tiny_run):
+    """This file's tiny run (tests/capslib/conftest.py)."""
+    return tiny_run(test_size=128, log_every=1)  # exact comparisons: pin the dtype
 
 
 def _last_weights(run_dir):
@@ -39,9 +28,9 @@ def _last_weights(run_dir):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def uninterrupted(tmp_path_factory, tiny):
     out = tmp_path_factory.mktemp("runs") / "whole"
-    return train(TrainConfig(**TINY, out=str(out)), verbose=False)
+    return train(TrainConfig(**tiny, out=str(out)), verbose=False)
 
 
 def test_official_learning_rate_schedule():
@@ -87,9 +76,9 @@ def test_run_writes_metrics_checkpoints_and_summary(uninterrupted):
     assert len(figure.axes) == 2
 
 
-def test_stop_and_resume_is_bitwise_exact(uninterrupted, tmp_path):
+def test_stop_and_resume_is_bitwise_exact(uninterrupted, tmp_path, tiny):
     """Stopped mid-epoch after 4 of 6 steps, then resumed: same per-step losses and final weights, bit for bit."""
-    config = TrainConfig(**TINY, out=str(tmp_path / "resumed"))
+    config = TrainConfig(**tiny, out=str(tmp_path / "resumed"))
     first = train(config, max_steps=4, verbose=False)
     assert first.status == "stopped" and len(first.step_losses) == 4
     assert first.step_losses == uninterrupted.step_losses[:4]
@@ -120,9 +109,9 @@ def test_stop_and_resume_is_bitwise_exact(uninterrupted, tmp_path):
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(
-    uninterrupted, tmp_path
+    uninterrupted, tmp_path, tiny
 ):
-    config = TrainConfig(**TINY, out=str(tmp_path / "interrupted"))
+    config = TrainConfig(**tiny, out=str(tmp_path / "interrupted"))
 
     def press_ctrl_c(trainer):
         if trainer.step == 2:
@@ -143,23 +132,23 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(
     assert all(torch.equal(whole[k], again[k]) for k in whole)
 
 
-def test_resume_refuses_a_checkpoint_of_another_run(uninterrupted, tmp_path):
+def test_resume_refuses_a_checkpoint_of_another_run(uninterrupted, tmp_path, tiny):
     import shutil
 
     shutil.copytree(uninterrupted.run_dir, tmp_path / "copy")
     with pytest.raises(Exception, match="batch_size"):
         train(
-            TrainConfig(**{**TINY, "batch_size": 16}, out=str(tmp_path / "copy")),
+            TrainConfig(**{**tiny, "batch_size": 16}, out=str(tmp_path / "copy")),
             resume=True,
             verbose=False,
         )
 
 
-def test_baseline_and_bf16_autocast_paths_on_cpu():
+def test_baseline_and_bf16_autocast_paths_on_cpu(tiny):
     result = train(
         TrainConfig(
             **{
-                **TINY,
+                **tiny,
                 "model": "baseline",
                 "epochs": 1,
                 "dtype": "bfloat16",
@@ -203,12 +192,12 @@ def test_accuracy_counts_single_and_two_digit_labels():
     [("affine", 40, 1), ("multimnist", 36, 2), ("fashion-mnist", 28, 1)],
 )
 def test_every_dataset_loads_on_the_device_with_its_shapes(
-    dataset, size, labels_per_image
+    dataset, size, labels_per_image, tiny
 ):
     from capslib.train.run_data import load_run_data
 
     config = TrainConfig(
-        **{**TINY, "dataset": dataset, "train_size": 64, "test_size": 32}
+        **{**tiny, "dataset": dataset, "train_size": 64, "test_size": 32}
     ).resolved()
     data = load_run_data(config, torch.device("cpu"), verbose=False)
     for split in (data.train, data.validation, data.test):
@@ -220,11 +209,11 @@ def test_every_dataset_loads_on_the_device_with_its_shapes(
         assert data.train.images[:, :, :6].abs().sum() == 0
 
 
-def test_multimnist_pairs_are_made_on_demand_fresh_each_epoch_from_uint8_digits():
+def test_multimnist_pairs_are_made_on_demand_fresh_each_epoch_from_uint8_digits(tiny):
     from capslib.train.run_data import load_run_data
 
     config = TrainConfig(
-        **{**TINY, "dataset": "multimnist", "train_size": 64, "test_size": 32}
+        **{**tiny, "dataset": "multimnist", "train_size": 64, "test_size": 32}
     ).resolved()
     assert config.max_shift == 0  # no 2-px shift on top of MultiMNIST's own 4-px shifts
     data = load_run_data(config, torch.device("cpu"), verbose=False)
@@ -253,14 +242,14 @@ def test_multimnist_pairs_are_made_on_demand_fresh_each_epoch_from_uint8_digits(
     assert torch.equal(v1, v2)  # evaluation sets are fixed
 
 
-def test_multimnist_reconstructs_each_digit_from_its_own_capsule(monkeypatch):
+def test_multimnist_reconstructs_each_digit_from_its_own_capsule(monkeypatch, tiny):
     """The loss decodes each label's capsule alone and compares it with that digit's image (paper, Section 6)."""
     from capslib.models import capsnet_loss
     from capslib.train import Trainer
 
     trainer = Trainer(
         TrainConfig(
-            **{**TINY, "dataset": "multimnist", "train_size": 64, "test_size": 32}
+            **{**tiny, "dataset": "multimnist", "train_size": 64, "test_size": 32}
         ),
         verbose=False,
     )
@@ -293,11 +282,11 @@ def test_multimnist_reconstructs_each_digit_from_its_own_capsule(monkeypatch):
     ).reconstruction.item() == pytest.approx(by_hand.item(), rel=1e-5)
 
 
-def test_multimnist_trains_with_both_labels():
+def test_multimnist_trains_with_both_labels(tiny):
     result = train(
         TrainConfig(
             **{
-                **TINY,
+                **tiny,
                 "dataset": "multimnist",
                 "epochs": 1,
                 "train_size": 64,
@@ -312,9 +301,9 @@ def test_multimnist_trains_with_both_labels():
 
 
 @pytest.mark.slow
-def test_compiled_training_matches_eager_training():
+def test_compiled_training_matches_eager_training(tiny):
     """torch.compile (aot_eager on a CPU: the same traced graphs, no C++ compiler) trains the same steps."""
-    settings = {**TINY, "epochs": 1, "train_size": 64, "log_every": 0}
+    settings = {**tiny, "epochs": 1, "train_size": 64, "log_every": 0}
     eager = train(TrainConfig(**settings), verbose=False)
     compiled = train(
         TrainConfig(**settings, compile=True, compile_backend="aot_eager"),
@@ -366,7 +355,7 @@ def _saved_config(run_dir):
 
 
 def test_resume_refuses_a_changed_augmentation_naming_both_values_and_the_fix(
-    uninterrupted, tmp_path
+    uninterrupted, tmp_path, tiny
 ):
     from capslib.train import CheckpointError
 
@@ -374,7 +363,7 @@ def test_resume_refuses_a_changed_augmentation_naming_both_values_and_the_fix(
     before = (run_dir / "checkpoints" / "last.pt").read_bytes()
     with pytest.raises(CheckpointError) as err:
         train(
-            TrainConfig(**{**TINY, "max_shift": 4}, out=str(run_dir)),
+            TrainConfig(**{**tiny, "max_shift": 4}, out=str(run_dir)),
             resume=True,
             verbose=False,
         )
@@ -406,14 +395,14 @@ def test_resume_refuses_a_changed_augmentation_naming_both_values_and_the_fix(
     ],
 )
 def test_resume_refuses_every_setting_that_changes_training(
-    uninterrupted, field, value
+    uninterrupted, field, value, tiny
 ):
     from capslib.train import CheckpointError, Trainer
 
     saved = _saved_config(uninterrupted.run_dir)
     assert saved[field] != value
     trainer = Trainer(
-        TrainConfig(**{**TINY, field: value}, out=str(uninterrupted.run_dir)),
+        TrainConfig(**{**tiny, field: value}, out=str(uninterrupted.run_dir)),
         verbose=False,
     )
     with pytest.raises(CheckpointError) as err:
@@ -425,7 +414,7 @@ def test_resume_refuses_every_setting_that_changes_training(
 
 
 def test_resume_refuses_another_dtype_than_the_checkpoint_trained_in(
-    uninterrupted, tmp_path
+    uninterrupted, tmp_path, tiny
 ):
     from capslib.train import CheckpointError
 
@@ -437,13 +426,13 @@ def test_resume_refuses_another_dtype_than_the_checkpoint_trained_in(
         match=f"trained in {trained}, and --dtype {other} chooses {other}",
     ):
         train(
-            TrainConfig(**{**TINY, "dtype": other}, out=str(run_dir)),
+            TrainConfig(**{**tiny, "dtype": other}, out=str(run_dir)),
             resume=True,
             verbose=False,
         )
 
 
-def test_every_config_field_is_either_compared_or_allowed_to_change_on_purpose():
+def test_every_config_field_is_either_compared_or_allowed_to_change_on_purpose(tiny):
     """A new TrainConfig field is compared on resume unless it is added to RESUMABLE_CHANGES deliberately."""
     import dataclasses
 
@@ -469,7 +458,7 @@ def test_every_config_field_is_either_compared_or_allowed_to_change_on_purpose()
         "stop_at_val_accuracy",
         "dtype",
     }  # dtype: as chosen, below
-    trainer = Trainer(TrainConfig(**TINY), verbose=False)
+    trainer = Trainer(TrainConfig(**tiny), verbose=False)
     saved = dataclasses.asdict(trainer.config)
     trainer.check_resumable(dict(saved), "x")  # the same settings resume
     for name in (
@@ -478,12 +467,14 @@ def test_every_config_field_is_either_compared_or_allowed_to_change_on_purpose()
         trainer.check_resumable({**saved, name: "something else"}, "x")
 
 
-def test_resume_may_extend_the_run_and_change_how_it_is_shown(uninterrupted, tmp_path):
+def test_resume_may_extend_the_run_and_change_how_it_is_shown(
+    uninterrupted, tmp_path, tiny
+):
     """epochs (extending a finished run), log_every, progress, eval_batch_size and test_size may change."""
     run_dir = _copy_run(uninterrupted.run_dir, tmp_path)
     more = TrainConfig(
         **{
-            **TINY,
+            **tiny,
             "epochs": 3,
             "log_every": 0,
             "progress": False,
@@ -511,7 +502,7 @@ def test_resume_may_extend_the_run_and_change_how_it_is_shown(uninterrupted, tmp
 
 
 def test_resume_after_a_crash_between_the_renames_uses_the_previous_checkpoint(
-    uninterrupted, tmp_path, capsys
+    uninterrupted, tmp_path, capsys, tiny
 ):
     """The state a crash between save_checkpoint's two os.replace calls leaves: no last.pt, a good last.prev.pt.
 
@@ -525,7 +516,7 @@ def test_resume_after_a_crash_between_the_renames_uses_the_previous_checkpoint(
     (run_dir / "summary.json").unlink()
     (checkpoints / ".last.pt.tmp-999").write_bytes(b"left by the crash")
     assert load_checkpoint(checkpoints / "last.prev.pt")["epoch"] == 1
-    result = train(TrainConfig(**TINY, out=str(run_dir)), resume=True, verbose=False)
+    result = train(TrainConfig(**tiny, out=str(run_dir)), resume=True, verbose=False)
     err = capsys.readouterr().err
     assert f"Resuming from {checkpoints / 'last.prev.pt'}" in err and "one epoch" in err
     assert str(checkpoints / "last.pt") in err and "missing" in err
@@ -543,7 +534,7 @@ def test_resume_after_a_crash_between_the_renames_uses_the_previous_checkpoint(
 
 
 def test_resume_keeps_the_record_of_a_best_model_newer_than_the_checkpoint(
-    uninterrupted, tmp_path
+    uninterrupted, tmp_path, tiny
 ):
     """best.pt is written just before the epoch's checkpoint; a crash in between leaves it newer than last.pt.
 
@@ -566,7 +557,7 @@ def test_resume_keeps_the_record_of_a_best_model_newer_than_the_checkpoint(
     save_checkpoint(
         checkpoints / "best.pt", best
     )  # (re-checksummed, as the trainer writes it)
-    result = train(TrainConfig(**TINY, out=str(run_dir)), resume=True, verbose=False)
+    result = train(TrainConfig(**tiny, out=str(run_dir)), resume=True, verbose=False)
     assert (result.summary["best_val_accuracy"], result.summary["best_val_epoch"]) == (
         1.0,
         2,
@@ -577,7 +568,7 @@ def test_resume_keeps_the_record_of_a_best_model_newer_than_the_checkpoint(
 # evaluation: no augmentation, no randomness
 # ----------------------------------------------------------------------------
 @pytest.mark.parametrize("model", ["capsnet", "baseline"])
-def test_evaluation_is_unaugmented_whatever_the_shift_setting_and_rng(model):
+def test_evaluation_is_unaugmented_whatever_the_shift_setting_and_rng(model, tiny):
     """Trainer.evaluate on the same weights gives the same loss and accuracy for max_shift 0, 2 or 6 and any RNG
     state, equal to the model run by hand on the unshifted validation images (in eval mode: no dropout)."""
     from capslib.data.device import random_shifts, shift_images
@@ -586,7 +577,7 @@ def test_evaluation_is_unaugmented_whatever_the_shift_setting_and_rng(model):
     results, weights = [], None
     for max_shift, rng_seed in ((0, 1), (2, 2), (6, 3)):
         trainer = Trainer(
-            TrainConfig(**{**TINY, "model": model, "max_shift": max_shift}),
+            TrainConfig(**{**tiny, "model": model, "max_shift": max_shift}),
             verbose=False,
         )
         trainer.setup()
@@ -599,7 +590,7 @@ def test_evaluation_is_unaugmented_whatever_the_shift_setting_and_rng(model):
 
     validation = trainer.data.validation
     assert (
-        len(validation) == TINY["eval_batch_size"]
+        len(validation) == tiny["eval_batch_size"]
     )  # one batch: the hand computation sums the same way
     trainer.model.eval()
     with torch.no_grad():
@@ -618,12 +609,12 @@ def test_evaluation_is_unaugmented_whatever_the_shift_setting_and_rng(model):
         assert shifted_loss.item() != loss.item()
 
 
-def _zero_gradient_fraction(dtype: str) -> float:
+def _zero_gradient_fraction(tiny, dtype: str) -> float:
     """One step on 8 digits at init: the fraction of DigitCaps weight gradients that are exactly zero."""
     from capslib.train import Trainer
 
     trainer = Trainer(
-        TrainConfig(**{**TINY, "dtype": dtype, "train_size": 64}), verbose=False
+        TrainConfig(**{**tiny, "dtype": dtype, "train_size": 64}), verbose=False
     )
     trainer.setup()
     images, labels, _ = next(
@@ -638,34 +629,35 @@ def _zero_gradient_fraction(dtype: str) -> float:
     return float((grad == 0).float().mean())
 
 
-def test_float16_training_scales_the_loss_so_gradients_do_not_flush_to_zero():
+def test_float16_training_scales_the_loss_so_gradients_do_not_flush_to_zero(tiny):
     """Without loss scaling, fp16 autocast flushed a third of the DigitCaps gradients to zero (issue 14)."""
     from capslib.train import Trainer
 
-    fp16 = Trainer(TrainConfig(**{**TINY, "dtype": "float16"}), verbose=False)
+    fp16 = Trainer(TrainConfig(**{**tiny, "dtype": "float16"}), verbose=False)
     fp16.setup()
     assert fp16.scaler is not None and fp16.scaler.get_scale() > 1
-    assert _zero_gradient_fraction("float16") == pytest.approx(
-        _zero_gradient_fraction("float32"), abs=0.01
+    assert _zero_gradient_fraction(tiny, "float16") == pytest.approx(
+        _zero_gradient_fraction(tiny, "float32"), abs=0.01
     )
 
 
 def test_a_diverging_run_stops_naming_the_step_and_keeps_its_last_good_checkpoint(
     tmp_path,
+    tiny,
 ):
     from capslib.train import TrainingDiverged
 
     run = tmp_path / "run"
-    train(TrainConfig(**{**TINY, "epochs": 1, "out": str(run)}), verbose=False)
+    train(TrainConfig(**{**tiny, "epochs": 1, "out": str(run)}), verbose=False)
     good = (run / "checkpoints" / "last.pt").read_bytes()
     with pytest.raises(
         TrainingDiverged, match=r"diverged at step \d+ .*last good checkpoint"
     ):
-        _diverge(run)
+        _diverge(tiny, run)
     assert (run / "checkpoints" / "last.pt").read_bytes() == good
 
 
-def _diverge(run):
+def _diverge(tiny, run):
     """Continue the run after making its weights NaN in a step hook: the next steps' losses are NaN."""
 
     def poison(trainer):
@@ -674,7 +666,7 @@ def _diverge(run):
                 trainer.model.digit_caps.weight.fill_(float("nan"))
 
     return train(
-        TrainConfig(**{**TINY, "epochs": 2, "out": str(run), "max_steps": 8}),
+        TrainConfig(**{**tiny, "epochs": 2, "out": str(run), "max_steps": 8}),
         resume=True,
         verbose=False,
         on_step=poison,
@@ -689,7 +681,7 @@ def _diverge(run):
         ("off", [False, False, False]),
     ],
 )
-def test_value_checks_run_when_asked(value_checks, expected, monkeypatch):
+def test_value_checks_run_when_asked(value_checks, expected, monkeypatch, tiny):
     import capslib.functional as functional
 
     seen = []
@@ -709,7 +701,7 @@ def test_value_checks_run_when_asked(value_checks, expected, monkeypatch):
     train(
         TrainConfig(
             **{
-                **TINY,
+                **tiny,
                 "epochs": 1,
                 "value_checks": value_checks,
                 "max_steps": 3,
@@ -722,14 +714,14 @@ def test_value_checks_run_when_asked(value_checks, expected, monkeypatch):
     assert steps == expected
 
 
-def test_training_stops_at_a_target_validation_accuracy(tmp_path):
+def test_training_stops_at_a_target_validation_accuracy(tmp_path, tiny):
     from capslib.train import read_metrics
 
     target = 0.2
     result = train(
         TrainConfig(
             **{
-                **TINY,
+                **tiny,
                 "epochs": 8,
                 "stop_at_val_accuracy": target,
                 "out": str(tmp_path / "r"),
@@ -765,6 +757,6 @@ def test_pooled_cnn_matches_the_capsnet_parameter_count_within_a_few_percent():
     "field, value, message",
     [("lr", float("inf"), "finite lr"), ("max_shift", 28, "max-shift")],
 )
-def test_nonsense_settings_are_refused(field, value, message):
+def test_nonsense_settings_are_refused(field, value, message, tiny):
     with pytest.raises(ValueError, match=message):
-        train(TrainConfig(**{**TINY, field: value}), verbose=False)
+        train(TrainConfig(**{**tiny, field: value}), verbose=False)
