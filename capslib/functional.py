@@ -10,15 +10,23 @@ https://arxiv.org/abs/1710.09829
 * :func:`margin_loss` (Eq. 4) and :func:`reconstruction_loss` (Section 4.1).
 
 Modules with parameters (:mod:`capslib.nn`) call these functions.  Every public
-function checks its inputs and says what it expected and what it got.
+function checks its inputs and says what it expected and what it got (with the
+helpers of :mod:`capslib.checks`).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
+
+from .checks import (
+    _check_dim,
+    _describe,
+    _require_floating,
+    _require_nonempty,
+    _require_number,
+    _require_tensor,
+)
 
 __all__ = [
     "capsule_length",
@@ -36,28 +44,8 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 # ----------------------------------------------------------------------------
-# input checks
+# the checks that read values, and their switch
 # ----------------------------------------------------------------------------
-def _describe(x: Tensor) -> str:
-    return f"shape {tuple(x.shape)} of dtype {str(x.dtype).replace('torch.', '')}"
-
-
-def _require_tensor(x, fn: str, name: str) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(
-            f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}"
-        )
-
-
-def _require_floating(x: Tensor, fn: str, name: str) -> None:
-    _require_tensor(x, fn, name)
-    if not x.is_floating_point():
-        raise TypeError(
-            f"{fn}: expected {name} to be a floating tensor (float32, float64, float16 or "
-            f"bfloat16), got {_describe(x)}; convert it with {name}.float()"
-        )
-
-
 _value_checks_enabled = True
 
 
@@ -120,47 +108,6 @@ def _require_finite(x: Tensor, fn: str, name: str) -> None:
             f"{fn}: expected finite values in {name}, got {n_nan} NaN and {n_inf} infinite "
             f"entries in a tensor of {_describe(x)}"
         )
-
-
-def _require_number(
-    value, fn: str, name: str, *, low: float, high: float = math.inf, low_open=False
-) -> None:
-    """A hyper-parameter: a real number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > low if low_open else value >= low)
-        and value <= high
-    )
-    if not ok:
-        bracket = "(" if low_open else "["
-        raise ValueError(
-            f"{fn}: expected {name} a finite number in {bracket}{low:g}, {high:g}], got {value!r}"
-        )
-
-
-def _require_nonempty(batch: int, fn: str) -> None:
-    if batch == 0:
-        raise ValueError(
-            f"{fn}: expected a batch of at least one example, got an empty batch (0 examples); "
-            "a loss averaged over no examples is undefined (drop empty batches before the loss)"
-        )
-
-
-def _check_dim(x: Tensor, dim: int, fn: str, name: str) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"{fn}: expected dim to be an int, got {type(dim).__name__}")
-    if x.dim() == 0:
-        raise ValueError(
-            f"{fn}: expected {name} with a capsule dimension (at least 1-D), got {_describe(x)}"
-        )
-    if not -x.dim() <= dim < x.dim():
-        raise ValueError(
-            f"{fn}: dim={dim} is out of range for {name} of {_describe(x)} "
-            f"(expected {-x.dim()} <= dim < {x.dim()})"
-        )
-    return dim
 
 
 # ----------------------------------------------------------------------------

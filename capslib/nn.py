@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as cf
+from .checks import _describe
 from .kernels.fused_conv import conv2d_channels_last
 from .kernels.fused_routing import fused_routing_capsules
 
@@ -57,10 +58,6 @@ def _positive_int(value, name: str, owner: str) -> int:
             f"{owner}: expected {name} to be a positive int, got {value!r}"
         )
     return value
-
-
-def _describe(x: Tensor) -> str:
-    return f"shape {tuple(x.shape)} of dtype {str(x.dtype).replace('torch.', '')}"
 
 
 def _fused_applies(u, weight: Tensor) -> bool:

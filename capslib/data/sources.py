@@ -29,11 +29,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .dataset import MNIST_CLASSES, MNIST_CREDIT, ImageDataset
 from .idx import IDXError, check_labels, read_idx, to_unit_float
 
 DATA_ENV_VAR = "CAPSLIB_DATA"
@@ -55,7 +56,6 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-MNIST_CLASSES = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (
     "T-shirt/top",
     "Trouser",
@@ -67,9 +67,6 @@ FASHION_CLASSES = (
     "Sneaker",
     "Bag",
     "Ankle boot",
-)
-MNIST_CREDIT = (
-    "MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges (CC BY-SA 3.0)"
 )
 FASHION_CREDIT = "Fashion-MNIST by Han Xiao, Kashif Rasul and Roland Vollgraf, Zalando Research (MIT licence)"
 # Both are read at call time (tests point them at local ports).
@@ -85,68 +82,6 @@ class DataNotFoundError(FileNotFoundError, ValueError):
     (a setting asks for data this machine does not have), so a command line
     that reports bad settings as one ``error:`` line reports this one too.
     """
-
-
-@dataclass
-class ImageDataset(torch.utils.data.Dataset):
-    """Labelled images held in memory.
-
-    ``images``: ``(n, 1, height, width)`` float32 in [0, 1];
-    ``labels``: ``(n,)`` int64.  Works as a ``torch.utils.data.Dataset``.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    name: str
-    split: str
-    source: str
-    classes: tuple[str, ...] = MNIST_CLASSES
-    credit: str = MNIST_CREDIT
-    notes: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if (
-            self.images.ndim != 4
-            or self.labels.ndim != 1
-            or len(self.images) != len(self.labels)
-        ):
-            raise ValueError(
-                f"ImageDataset: expected images (n, 1, h, w) and labels (n,), got "
-                f"{tuple(self.images.shape)} and {tuple(self.labels.shape)}"
-            )
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index):
-        return self.images[index], self.labels[index]
-
-    def describe(self) -> str:
-        """E.g. ``"MNIST sample, train split: 5,000 images"`` (used in every result's provenance)."""
-        return f"{self.name}, {self.split} split: {len(self):,} images"
-
-    def subset(self, n: int, *, seed: int | None = None) -> ImageDataset:
-        """The first ``n`` examples (or ``n`` drawn at random with ``seed``), as a new dataset."""
-        if not 0 < n <= len(self):
-            raise ValueError(f"subset: expected 0 < n <= {len(self)}, got {n}")
-        if n == len(self):
-            return self
-        if seed is None:
-            index = torch.arange(n)
-        else:
-            index = torch.randperm(
-                len(self), generator=torch.Generator().manual_seed(seed)
-            )[:n]
-        return ImageDataset(
-            self.images[index],
-            self.labels[index],
-            self.name,
-            self.split,
-            self.source,
-            self.classes,
-            self.credit,
-            self.notes + [f"subset of {n:,} of {len(self):,}"],
-        )
 
 
 def data_dir(data_dir: str | os.PathLike | None = None) -> Path:
