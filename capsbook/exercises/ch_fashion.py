@@ -1,30 +1,33 @@
-"""Checks for the exercises of the Fashion-MNIST appendix, Exercises A.1-A.3 (reading a classifier's errors).
+"""Checks for the exercises of the Fashion-MNIST appendix, Exercises A.1-A.3 (capsule ideas on clothes).
 
-The three answers build on each other: a confusion matrix from predictions,
-the class-balanced accuracy read from it, and the pair of classes the model
-confuses most.  The hand-made inputs are chosen so that the usual mistakes
-show: rows and columns swapped (predicted classes as rows), the overall
-accuracy instead of the mean of the per-class accuracies, a class without
-examples counted as 0% (or NaN) instead of left out, the diagonal (correct
-answers) taken for the biggest confusion, and the pair returned in the wrong
-order.
+A.1 tweaks one dimension of each image's class capsule, as chapter 9 does for
+digits, so that the decoder can show what the dimension draws on a garment;
+A.2 runs a trained CapsNet with another number of routing iterations, as
+chapter 7 does on MNIST; A.3 reads the capsules' lengths, which chapter 4
+calls probabilities only by interpretation, as a confidence.  The hand-made inputs are chosen so that the usual
+mistakes show: one capsule tweaked for the whole batch (``poses[:, labels]``
+instead of one capsule per image), the dimension set to ``delta`` instead of
+moved by it, the wrong capsule or dimension, the iteration count never set,
+or never restored, the margin taken to the shortest capsule or the mean.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
+
+from capslib.functional import capsule_length
+from capslib.models import CapsNet, CapsNetConfig
 
 from .report import CheckReport, check, guarded
 
 __all__ = [
-    "check_fashion_confusion_matrix",
-    "check_fashion_balanced_accuracy",
-    "check_fashion_most_confused",
-    "reference_fashion_confusion_matrix",
-    "reference_fashion_balanced_accuracy",
-    "reference_fashion_most_confused",
+    "check_tweak_pose",
+    "check_predict_with_iterations",
+    "reference_tweak_pose",
+    "reference_predict_with_iterations",
+    "dimension_effects",
+    "check_length_margin",
+    "reference_length_margin",
 ]
 
 
@@ -34,160 +37,239 @@ def _unfinished(report: CheckReport) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise A.1: the confusion matrix
+# Exercise A.1: tweak one pose dimension of each image's class capsule
 # ---------------------------------------------------------------------------------------------
-def reference_fashion_confusion_matrix(
-    predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10
+def reference_tweak_pose(
+    poses: torch.Tensor, labels: torch.Tensor, dim: int, delta: float
 ) -> torch.Tensor:
-    """Counts (num_classes, num_classes): entry [i, j] counts the images of true
-    class i that were predicted as j."""
-    pairs = labels.long() * num_classes + predicted.long()  # one number per (i, j)
-    counts = torch.bincount(pairs, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes)
+    """A copy of ``poses`` ``(n, classes, caps_dim)`` with dimension ``dim`` of
+    capsule ``labels[k]`` of image ``k`` moved by ``delta``, for every ``k``."""
+    tweaked = poses.clone()  # the caller's poses stay as they are
+    rows = torch.arange(len(poses))  # one capsule per image: (k, labels[k])
+    tweaked[rows, labels, dim] += delta
+    return tweaked
 
 
 @guarded
-def check_fashion_confusion_matrix(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise A.1: ``fn(predicted, labels, num_classes=10)`` -> the confusion matrix, true classes as rows."""
-    # 7 images of 4 classes; class 3 never occurs, class 1 is never predicted
-    labels = torch.tensor([0, 0, 1, 1, 1, 2, 2])
-    predicted = torch.tensor([0, 2, 0, 2, 2, 2, 0])
-    expected = torch.tensor([[1, 0, 1, 0], [1, 0, 2, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
-    gen = torch.Generator().manual_seed(10)
-    many_labels = torch.randint(0, 10, (500,), generator=gen)
-    many_predicted = torch.where(
-        torch.rand(500, generator=gen) < 0.7,
-        many_labels,
-        torch.randint(0, 10, (500,), generator=gen),
-    )
-    with check("Exercise A.1: the confusion matrix", verbose=verbose) as report:
-        with report.attempt("runs on 7 images of 4 classes"):
-            out = torch.as_tensor(fn(predicted.clone(), labels.clone(), num_classes=4))
+def check_tweak_pose(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise A.1: ``fn(poses, labels, dim, delta)`` moves dimension ``dim`` of each image's ``labels`` capsule by ``delta``.
+
+    ``poses``: ``(n, classes, caps_dim)``; ``labels``: ``(n,)`` class indices;
+    the answer has the shape of ``poses`` and differs from it in ``n`` entries.
+    """
+    generator = torch.Generator().manual_seed(21)
+    poses = torch.randn(3, 4, 5, generator=generator, dtype=torch.float64)
+    labels = torch.tensor([2, 0, 2])
+    expected = reference_tweak_pose(poses, labels, 1, 0.25)
+    whole_batch = poses.clone()
+    whole_batch[:, labels, 1] += 0.25  # every image's capsules 2 and 0
+    set_not_moved = poses.clone()
+    set_not_moved[torch.arange(3), labels, 1] = 0.25
+    with check("Exercise A.1: tweak one pose dimension", verbose=verbose) as report:
+        with report.attempt("runs on poses (3, 4, 5), labels [2, 0, 2], dim 1"):
+            out = torch.as_tensor(fn(poses.clone(), labels.clone(), 1, 0.25)).double()
             if not report.expect(
-                tuple(out.shape) == (4, 4),
-                "returns a (4, 4) matrix for num_classes=4",
-                f"got shape {tuple(out.shape)}; one row and one column per class, "
-                "also for classes that never occur",
+                out.shape == poses.shape,
+                "returns poses of the same shape (3, 4, 5)",
+                f"got {tuple(out.shape)}: return all the capsules, the decoder "
+                "masks them itself",
             ):
                 return report
-            out = out.long()
-            hint = f"got {out.tolist()}, expected {expected.tolist()}"
-            if torch.equal(out, expected.T):
-                hint += ": rows and columns are swapped; row i is the TRUE class, column j the prediction"
-            report.expect(
-                torch.equal(out, expected),
-                "entry [i, j] counts true class i predicted as j",
-                hint,
-            )
-            report.expect(
-                int(out.sum()) == 7,
-                "the counts add up to the number of images (7)",
-                f"got {int(out.sum())}; every image adds 1 to exactly one entry",
-            )
-        if _unfinished(report):
-            return report
-        with report.attempt("runs on 500 images of 10 classes"):
-            out = torch.as_tensor(
-                fn(many_predicted.clone(), many_labels.clone())
-            ).long()
-            ref = reference_fashion_confusion_matrix(many_predicted, many_labels)
-            report.expect(
-                tuple(out.shape) == (10, 10) and torch.equal(out, ref),
-                "matches the reference on 500 random predictions (num_classes defaults to 10)",
-                "count with bincount(labels * num_classes + predicted) or a loop over the pairs",
-            )
-    return report
-
-
-# ---------------------------------------------------------------------------------------------
-# Exercise A.2: the class-balanced accuracy
-# ---------------------------------------------------------------------------------------------
-def reference_fashion_balanced_accuracy(confusion: torch.Tensor) -> float:
-    """The mean per-class accuracy of confusion (k, k), true classes as rows."""
-    confusion = torch.as_tensor(confusion, dtype=torch.float64)
-    support = confusion.sum(dim=1)  # images of each true class
-    present = support > 0  # 0/0 is undefined: leave those classes out
-    return float((confusion.diagonal()[present] / support[present]).mean())
-
-
-@guarded
-def check_fashion_balanced_accuracy(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise A.2: ``fn(confusion)`` -> the mean of the per-class accuracies (classes with examples only)."""
-    # class 0: 90 images, 81 right (0.9); class 1: 10 images, 2 right (0.2); class 2: none
-    confusion = torch.tensor([[81, 9, 0], [8, 2, 0], [0, 0, 0]])
-    with check("Exercise A.2: the class-balanced accuracy", verbose=verbose) as report:
-        with report.attempt("runs on a 3-class confusion matrix"):
-            got = float(fn(confusion.clone()))
-            hint = f"got {got!r}"
-            if math.isclose(got, 0.83, abs_tol=1e-6):
-                hint += ": that is the overall accuracy (83 of 100), which weights classes by their size"
-            elif math.isclose(got, 1.1 / 3, abs_tol=1e-6):
-                hint += ": class 2 has no images; leave it out rather than counting it as 0%"
-            elif math.isclose(got, (81 / 89 + 2 / 11) / 2, abs_tol=1e-6):
-                hint += ": divide by the row sums (images of each true class), not the column sums (predictions)"
-            elif math.isnan(got):
-                hint += (
-                    ": a class without images gives 0/0 = NaN; leave it out of the mean"
+            changed = (out != poses).sum().item()
+            if torch.allclose(out, whole_batch):
+                hint = (
+                    "poses[:, labels, dim] moves capsules 2 and 0 of every image: "
+                    "index with (torch.arange(n), labels) to take one capsule per image"
                 )
+            elif torch.allclose(out, set_not_moved):
+                hint = "add delta to the dimension (+=), do not set it to delta"
+            elif changed == 3:
+                hint = "three entries changed, but not the right ones: capsule " + (
+                    "labels[k], dimension dim, of image k"
+                )
+            else:
+                hint = f"{changed} entries changed; exactly one per image should"
             report.expect(
-                math.isclose(got, 0.55, abs_tol=1e-6),
-                "the mean of 81/90 = 0.9 and 2/10 = 0.2 is 0.55 (class 2 has no images)",
+                torch.allclose(out, expected, atol=1e-12),
+                "moves dimension 1 of capsule labels[k] of image k by 0.25, "
+                "and nothing else",
                 hint,
             )
-        if _unfinished(report):
-            return report
-        with report.attempt("runs on a balanced 2-class matrix"):
-            balanced = torch.tensor([[45, 5], [15, 35]])
-            got = float(fn(balanced.clone()))
+        with report.attempt("a negative delta, another dimension"):
+            out = torch.as_tensor(fn(poses.clone(), labels.clone(), 4, -0.5)).double()
             report.expect(
-                math.isclose(got, 0.8, abs_tol=1e-6),
-                "with equal class sizes it equals the overall accuracy, 80/100 = 0.8",
-                f"got {got!r}; per-class accuracies 0.9 and 0.7, mean 0.8",
+                torch.allclose(out, reference_tweak_pose(poses, labels, 4, -0.5)),
+                "moves dimension 4 by -0.5 when asked",
+                "use the dim and delta arguments, not fixed values",
             )
     return report
 
 
+@torch.no_grad()
+def dimension_effects(
+    decoder, poses: torch.Tensor, labels: torch.Tensor, tweak, delta: float = 0.25
+) -> torch.Tensor:
+    """How much each pose dimension changes the decoder's drawing of each image: ``(n, caps_dim)``.
+
+    Entry ``[k, d]``: the images decoded from ``tweak(poses, labels, d, +delta)``
+    and ``tweak(poses, labels, d, -delta)`` (each image's ``labels`` capsule
+    kept), their absolute difference summed over the pixels of image ``k``:
+    chapter 9's measure, in units of fully inked pixels.  ``decoder``: a
+    :class:`capslib.nn.CapsuleDecoder`; ``poses`` ``(n, classes, caps_dim)``;
+    ``labels`` ``(n,)``.
+    """
+    was_training = decoder.training
+    decoder.eval()
+    try:
+        change = []
+        for d in range(poses.shape[-1]):
+            up = decoder(tweak(poses, labels, d, delta), mask_with=labels)
+            down = decoder(tweak(poses, labels, d, -delta), mask_with=labels)
+            change.append((up - down).abs().flatten(1).sum(1))
+    finally:
+        decoder.train(was_training)
+    return torch.stack(change, dim=1)
+
+
 # ---------------------------------------------------------------------------------------------
-# Exercise A.3: the most confused pair of classes
+# Exercise A.2: one routing iteration or three
 # ---------------------------------------------------------------------------------------------
-def reference_fashion_most_confused(confusion: torch.Tensor) -> tuple[int, int]:
-    """(true, predicted) of the largest entry of confusion (k, k) off the diagonal."""
-    errors = torch.as_tensor(confusion).clone().long()  # leave the reader's matrix
-    errors.fill_diagonal_(-1)  # correct answers are not confusions
-    index = int(errors.flatten().argmax())  # argmax returns the first maximum
-    return index // errors.shape[1], index % errors.shape[1]
+def reference_predict_with_iterations(
+    model, images: torch.Tensor, iterations: int
+) -> torch.Tensor:
+    """The classes ``(n,)`` that ``model`` predicts for ``images`` when its
+    DigitCaps routes with ``iterations`` iterations; the model's own setting is
+    restored afterwards, even if the forward pass fails."""
+    saved = model.digit_caps.iterations
+    model.digit_caps.iterations = iterations
+    try:
+        with torch.no_grad():
+            return capsule_length(model(images).poses).argmax(dim=1)
+    finally:
+        model.digit_caps.iterations = saved
+
+
+def _tiny_capsnet() -> CapsNet:
+    torch.manual_seed(0)
+    model = CapsNet(CapsNetConfig.small(conv_channels=8, primary_types=4))
+    with torch.no_grad():  # long predictions: routing then changes most choices
+        model.digit_caps.weight.mul_(30)
+    return model.eval()
 
 
 @guarded
-def check_fashion_most_confused(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise A.3: ``fn(confusion)`` -> ``(true_class, predicted_class)`` of the most frequent error."""
-    # class 2 is right 50 times (largest entry); the largest error: true 1 predicted as 3 (12 times),
-    # while true 3 predicted as 1 happens only 4 times
-    confusion = torch.tensor(
-        [[40, 1, 0, 2], [3, 30, 0, 12], [0, 0, 50, 5], [1, 4, 7, 35]]
+def check_predict_with_iterations(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise A.2: ``fn(model, images, iterations)`` -> the classes ``model`` predicts with that many routing iterations.
+
+    Checked on a small random CapsNet set to 3 iterations, whose predictions
+    are made long enough that 1 and 3 iterations disagree on most images: the
+    predictions for 1 and 3 iterations against the reference, and that the
+    model routes with 3 again afterwards.
+    """
+    model = _tiny_capsnet()
+    images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(4))
+    expected: dict[int, torch.Tensor] = {}
+    with check(
+        "Exercise A.2: one routing iteration or three", verbose=verbose
+    ) as report:
+        for k in (1, 3):
+            with report.attempt(f"runs with {k} iteration(s) on 64 images"):
+                out = torch.as_tensor(fn(model, images.clone(), k)).long().flatten()
+                restored = model.digit_caps.iterations == 3
+                model.digit_caps.iterations = 3  # the next case starts as trained
+                for j in (1, 3):  # after the answer: a stub costs no forward pass
+                    if j not in expected:
+                        expected[j] = reference_predict_with_iterations(
+                            model, images, j
+                        )
+                if not report.expect(
+                    out.shape == (64,),
+                    f"returns one class per image ({k} iteration(s))",
+                    f"got shape {tuple(out.shape)}: the longest capsule's index, "
+                    "argmax over the classes",
+                ):
+                    return report
+                hint = "the longest class capsule, with digit_caps.iterations set"
+                if k == 1 and torch.equal(out, expected[3]):
+                    hint = (
+                        "these are the 3-iteration predictions: set "
+                        "model.digit_caps.iterations before the forward pass"
+                    )
+                report.expect(
+                    torch.equal(out, expected[k]),
+                    f"the model's predictions with {k} iteration(s)",
+                    hint,
+                )
+                report.expect(
+                    restored,
+                    f"the model routes with 3 iterations again afterwards ({k})",
+                    "save model.digit_caps.iterations first and restore it in a "
+                    "finally: block",
+                )
+            if _unfinished(report):
+                return report
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise A.3: the margin between the two longest capsules
+# ---------------------------------------------------------------------------------------------
+def reference_length_margin(lengths: torch.Tensor) -> torch.Tensor:
+    """``(n,)``: each image's longest class capsule minus its second longest.
+
+    ``lengths``: ``(n, classes)`` capsule lengths, ``classes >= 2``."""
+    top2 = lengths.topk(2, dim=1).values  # (n, 2), largest first
+    return top2[:, 0] - top2[:, 1]
+
+
+@guarded
+def check_length_margin(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise A.3: ``fn(lengths)`` -> the longest capsule's length minus the second longest, per image.
+
+    ``lengths``: ``(n, classes)``; the answer ``(n,)``.  Hand values include a
+    runner-up that is not the shortest, a tie, and a batch whose rows differ.
+    """
+    lengths = torch.tensor(
+        [[0.9, 0.1, 0.2, 0.05], [0.5, 0.55, 0.1, 0.0], [0.3, 0.0, 0.3, 0.1]],
+        dtype=torch.float64,
     )
-    with check("Exercise A.3: the most confused pair", verbose=verbose) as report:
-        with report.attempt("runs on a 4-class confusion matrix"):
-            answer = fn(confusion.clone())
-            true_class, predicted_class = (int(v) for v in answer)
-            hint = f"got ({true_class}, {predicted_class})"
-            if true_class == predicted_class:
-                hint += ": that is a diagonal entry, the correct answers of one class; leave the diagonal out"
-            elif (true_class, predicted_class) == (3, 1):
-                hint += ": the error the other way round is 4, not 12; read the matrix as [true, predicted]"
-            report.expect(
-                (true_class, predicted_class) == (1, 3),
-                "true class 1 predicted as class 3 (12 images) is the largest error",
-                hint,
+    expected = torch.tensor([0.7, 0.05, 0.0], dtype=torch.float64)
+    mistakes = [
+        (
+            lengths.max(1).values - lengths.min(1).values,
+            "that is the longest minus the shortest: the runner-up is the second "
+            "longest (topk(2) or sort)",
+        ),
+        (
+            lengths.max(1).values - lengths.mean(1),
+            "that is the longest minus the mean: take the second longest",
+        ),
+        (
+            -expected,
+            "the sign is reversed: longest minus second longest is never negative",
+        ),
+    ]
+    with check(
+        "Exercise A.3: the margin of the longest capsule", verbose=verbose
+    ) as report:
+        with report.attempt("runs on the lengths of 3 images, 4 classes"):
+            out = torch.as_tensor(fn(lengths.clone())).double()
+            if not report.expect(
+                out.shape == (3,),
+                "one margin per image, shape (3,)",
+                f"got shape {tuple(out.shape)}: reduce over the classes (dim=1), "
+                "not over the images",
+            ):
+                return report
+            hint = (
+                f"got {[round(x, 4) for x in out.tolist()]}, expected [0.7, 0.05, 0.0]"
             )
-        if _unfinished(report):
-            return report
-        with report.attempt("leaves the confusion matrix unchanged"):
-            before = confusion.clone()
-            fn(confusion)
+            for wrong, named in mistakes:
+                if torch.allclose(out, wrong, atol=1e-9):
+                    hint = named
             report.expect(
-                torch.equal(confusion, before),
-                "does not change the matrix it is given",
-                "work on a copy (confusion.clone()) before zeroing the diagonal",
+                torch.allclose(out, expected, atol=1e-9),
+                "0.9 - 0.2, 0.55 - 0.5, and 0 for a tie",
+                hint,
             )
     return report

@@ -3,14 +3,15 @@ on the named point, and an unfinished stub is reported (one line), not raised.""
 
 import pytest
 import torch
-from check_reports import failures, unfinished
+from check_reports import hint_of, unfinished
 
 from capsbook.exercises import ch_fashion
+from capslib.nn import CapsuleDecoder
 
 CHECKS = [
-    ch_fashion.check_fashion_confusion_matrix,
-    ch_fashion.check_fashion_balanced_accuracy,
-    ch_fashion.check_fashion_most_confused,
+    ch_fashion.check_tweak_pose,
+    ch_fashion.check_predict_with_iterations,
+    ch_fashion.check_length_margin,
 ]
 
 
@@ -33,137 +34,116 @@ def test_titles_say_exercise_a_k(check_fn, number):
     )
 
 
-# -- Exercise A.1: the confusion matrix -------------------------------------------------------
-def test_confusion_matrix_reference_passes_and_is_correct_by_hand():
-    assert ch_fashion.check_fashion_confusion_matrix(
-        ch_fashion.reference_fashion_confusion_matrix, verbose=False
+# -- Exercise A.1: tweak one pose dimension ----------------------------------------------------
+def test_tweak_reference_by_hand():
+    poses = torch.zeros(2, 3, 4)
+    out = ch_fashion.reference_tweak_pose(poses, torch.tensor([2, 0]), 1, 0.5)
+    expected = torch.zeros(2, 3, 4)
+    expected[0, 2, 1] = expected[1, 0, 1] = 0.5
+    assert torch.equal(out, expected) and torch.equal(poses, torch.zeros(2, 3, 4))
+
+
+def test_tweak_for_the_whole_batch_is_named():
+    def whole_batch(poses, labels, dim, delta):
+        poses = poses.clone()
+        poses[:, labels, dim] += delta
+        return poses
+
+    report = ch_fashion.check_tweak_pose(whole_batch, verbose=False)
+    assert "torch.arange(n), labels" in hint_of(report, "moves dimension 1")
+
+
+def test_tweak_that_sets_the_dimension_is_named():
+    def set_it(poses, labels, dim, delta):
+        poses = poses.clone()
+        poses[torch.arange(len(poses)), labels, dim] = delta
+        return poses
+
+    report = ch_fashion.check_tweak_pose(set_it, verbose=False)
+    assert "do not set it" in hint_of(report, "moves dimension 1")
+
+
+def test_tweak_in_place_fails():
+    def in_place(poses, labels, dim, delta):
+        poses[torch.arange(len(poses)), labels, dim] += delta
+        return poses
+
+    assert not ch_fashion.check_tweak_pose(in_place, verbose=False).passed
+
+
+def test_dimension_effects_finds_the_only_dimension_the_decoder_reads():
+    torch.manual_seed(0)
+    decoder = CapsuleDecoder(in_caps=3, caps_dim=4, hidden=(8,), out_shape=(1, 4, 4))
+    with torch.no_grad():  # the first layer reads dimension 2 of each capsule only
+        weight = decoder.layers[0].weight.view(8, 3, 4)
+        weight[:, :, [0, 1, 3]] = 0
+    poses = torch.randn(5, 3, 4)
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    change = ch_fashion.dimension_effects(
+        decoder, poses, labels, ch_fashion.reference_tweak_pose
+    )
+    assert change.shape == (5, 4)
+    assert torch.equal(change[:, [0, 1, 3]], torch.zeros(5, 3))
+    assert (change[:, 2] > 0).all()
+    assert decoder.training  # left as it was found
+
+
+# -- Exercise A.2: one routing iteration or three ------------------------------------------------
+def test_iterations_reference_passes_and_restores():
+    assert ch_fashion.check_predict_with_iterations(
+        ch_fashion.reference_predict_with_iterations, verbose=False
     ).passed
-    confusion = ch_fashion.reference_fashion_confusion_matrix(
-        torch.tensor([1, 1, 0]), torch.tensor([0, 1, 1]), 2
+    model = ch_fashion._tiny_capsnet()
+    images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(4))
+    one = ch_fashion.reference_predict_with_iterations(model, images, 1)
+    three = ch_fashion.reference_predict_with_iterations(model, images, 3)
+    assert model.digit_caps.iterations == 3
+    assert (one != three).sum() > 10  # the check's model: routing changes choices
+
+
+def test_iterations_never_set_is_named():
+    report = ch_fashion.check_predict_with_iterations(
+        lambda model, images, k: model(images).lengths.argmax(1), verbose=False
     )
-    assert confusion.tolist() == [[0, 1], [1, 1]]  # true 0 -> 1; true 1 -> 1 and -> 0
-    assert confusion.dtype == torch.int64
+    assert "3-iteration predictions" in hint_of(report, "with 1 iteration")
 
 
-def test_confusion_matrix_reference_agrees_with_a_loop():
-    gen = torch.Generator().manual_seed(3)
-    labels, predicted = (
-        torch.randint(0, 10, (200,), generator=gen),
-        torch.randint(0, 10, (200,), generator=gen),
+def test_iterations_not_restored_is_named():
+    def not_restored(model, images, k):
+        model.digit_caps.iterations = k
+        return model(images).lengths.argmax(1)
+
+    report = ch_fashion.check_predict_with_iterations(not_restored, verbose=False)
+    assert "finally" in hint_of(report, "3 iterations again afterwards (1)")
+    assert not report.failed_on("predictions with 1")
+
+
+# -- Exercise A.3: the margin of the longest capsule ---------------------------------------------
+def test_length_margin_reference_by_hand():
+    lengths = torch.tensor([[0.1, 0.8, 0.3], [0.4, 0.4, 0.2]])
+    torch.testing.assert_close(
+        ch_fashion.reference_length_margin(lengths), torch.tensor([0.5, 0.0])
     )
-    loop = torch.zeros(10, 10, dtype=torch.int64)
-    for t, p in zip(labels.tolist(), predicted.tolist()):
-        loop[t, p] += 1
-    assert torch.equal(
-        ch_fashion.reference_fashion_confusion_matrix(predicted, labels), loop
+
+
+def test_length_margin_to_the_shortest_is_named():
+    report = ch_fashion.check_length_margin(
+        lambda lengths: lengths.max(1).values - lengths.min(1).values, verbose=False
     )
+    assert "longest minus the shortest" in hint_of(report, "0.9 - 0.2")
 
 
-def test_confusion_matrix_transposed_fails_with_the_hint(capsys):
-    def transposed(predicted, labels, num_classes=10):
-        return ch_fashion.reference_fashion_confusion_matrix(
-            predicted, labels, num_classes
-        ).T
-
-    report = ch_fashion.check_fashion_confusion_matrix(transposed)
-    assert "entry [i, j] counts true class i predicted as j" in failures(report)
-    assert "rows and columns are swapped" in capsys.readouterr().out
-
-
-def test_confusion_matrix_only_observed_classes_fails_on_the_shape():
-    def observed_only(predicted, labels, num_classes=10):
-        k = int(max(predicted.max(), labels.max())) + 1
-        return ch_fashion.reference_fashion_confusion_matrix(predicted, labels, k)
-
-    report = ch_fashion.check_fashion_confusion_matrix(observed_only, verbose=False)
-    assert failures(report) == "returns a (4, 4) matrix for num_classes=4"
-
-
-# -- Exercise A.2: the class-balanced accuracy ------------------------------------------------
-def test_balanced_accuracy_reference_passes_and_equals_mean_recall():
-    assert ch_fashion.check_fashion_balanced_accuracy(
-        ch_fashion.reference_fashion_balanced_accuracy, verbose=False
-    ).passed
-    # per-class accuracies 3/4 and 1/2 -> 0.625, while the overall accuracy is 4/6
-    assert ch_fashion.reference_fashion_balanced_accuracy(
-        torch.tensor([[3, 1], [1, 1]])
-    ) == pytest.approx(0.625)
-
-
-def test_balanced_accuracy_overall_accuracy_fails_with_the_hint(capsys):
-    def overall(confusion):
-        return float(confusion.diagonal().sum() / confusion.sum())
-
-    report = ch_fashion.check_fashion_balanced_accuracy(overall)
-    assert (
-        failures(report)
-        == "the mean of 81/90 = 0.9 and 2/10 = 0.2 is 0.55 (class 2 has no images)"
+def test_length_margin_over_the_images_is_named():
+    report = ch_fashion.check_length_margin(
+        lambda lengths: lengths.topk(2, dim=0).values[0], verbose=False
     )
-    assert "weights classes by their size" in capsys.readouterr().out
+    assert "dim=1" in hint_of(report, "one margin per image")
 
 
-def test_balanced_accuracy_empty_class_counted_as_zero_fails_with_the_hint(capsys):
-    def empty_as_zero(confusion):
-        confusion = confusion.double()
-        return float((confusion.diagonal() / confusion.sum(1).clamp(min=1)).mean())
+def test_length_margin_that_changes_its_input_fails():
+    def in_place(lengths):
+        top = lengths.sort(dim=1, descending=True).values
+        lengths.zero_()  # the caller's lengths are gone
+        return top[:, 0] - top[:, 1]
 
-    report = ch_fashion.check_fashion_balanced_accuracy(empty_as_zero)
-    assert not report.passed and "is 0.55" in failures(report)
-    assert "leave it out rather than counting it as 0%" in capsys.readouterr().out
-
-
-def test_balanced_accuracy_column_sums_fail_with_the_hint(capsys):
-    def by_columns(confusion):
-        confusion = confusion.double()
-        present = confusion.sum(0) > 0
-        return float((confusion.diagonal()[present] / confusion.sum(0)[present]).mean())
-
-    report = ch_fashion.check_fashion_balanced_accuracy(by_columns)
-    assert not report.passed and "not the column sums" in capsys.readouterr().out
-
-
-# -- Exercise A.3: the most confused pair -----------------------------------------------------
-def test_most_confused_reference_passes_and_skips_the_diagonal():
-    assert ch_fashion.check_fashion_most_confused(
-        ch_fashion.reference_fashion_most_confused, verbose=False
-    ).passed
-    assert ch_fashion.reference_fashion_most_confused(
-        torch.tensor([[9, 1, 2], [0, 9, 0], [3, 0, 9]])
-    ) == (2, 0)
-
-
-def test_most_confused_with_the_diagonal_fails_with_the_hint(capsys):
-    def with_diagonal(confusion):
-        index = int(confusion.flatten().argmax())
-        return index // confusion.shape[1], index % confusion.shape[1]
-
-    report = ch_fashion.check_fashion_most_confused(with_diagonal)
-    assert (
-        failures(report)
-        == "true class 1 predicted as class 3 (12 images) is the largest error"
-    )
-    assert "leave the diagonal out" in capsys.readouterr().out
-
-
-def test_most_confused_in_the_wrong_order_fails_with_the_hint(capsys):
-    def reversed_pair(confusion):
-        true_class, predicted_class = ch_fashion.reference_fashion_most_confused(
-            confusion
-        )
-        return predicted_class, true_class
-
-    report = ch_fashion.check_fashion_most_confused(reversed_pair)
-    assert (
-        failures(report)
-        == "true class 1 predicted as class 3 (12 images) is the largest error"
-    )
-    assert "read the matrix as [true, predicted]" in capsys.readouterr().out
-
-
-def test_most_confused_in_place_fails():
-    def in_place(confusion):
-        confusion.fill_diagonal_(0)
-        return ch_fashion.reference_fashion_most_confused(confusion)
-
-    report = ch_fashion.check_fashion_most_confused(in_place, verbose=False)
-    assert failures(report) == "does not change the matrix it is given"
+    assert not ch_fashion.check_length_margin(in_place, verbose=False).passed
