@@ -9,15 +9,23 @@ import torch
 
 from capsbook.robustness import (
     AFFINE_FLOOR,
+    MULTIMNIST_CNN_COMMAND,
     affine_verdict,
     closer_own_rate,
     difference_standard_error,
+    face_verdict,
     late_improvement,
     multimnist_verdict,
+    paired_difference_standard_error,
+    provenance_table,
+    run_state,
     segmentation_verdict,
     template_reconstructions,
+    train_command,
+    trained_verdicts,
     training_state,
 )
+from capsbook.runs import load_run
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
@@ -61,14 +69,56 @@ def test_affine_rule(caps, cnn, expected):
     assert AFFINE_FLOOR == 0.99
 
 
-def test_multimnist_rule_needs_a_cnn():
+def test_multimnist_rule_without_a_cnn_names_the_command():
     alone = multimnist_verdict(_run(0.8066, None), None)
-    assert alone.verdict.startswith("not tested against a CNN")
-    assert "80.66%" in alone.measured
+    assert alone.verdict == "not measured yet"
+    assert "80.66%" in alone.measured and MULTIMNIST_CNN_COMMAND in alone.measured
+    assert "--model pooled-cnn --config small --dataset multimnist --epochs 15" in (
+        MULTIMNIST_CNN_COMMAND
+    )
+    assert MULTIMNIST_CNN_COMMAND.endswith("--out results/multimnist-cnn")
+
+
+def test_multimnist_rule_by_hand():
+    # 2 SE of 0.80 against 0.79 on 10,000 each: 2 sqrt(0.16/1e4 + 0.1659/1e4) = 1.14 points
     assert multimnist_verdict(_run(0.90, None), _run(0.80, None)).verdict == "held"
     assert (
         multimnist_verdict(_run(0.80, None), _run(0.90, None)).verdict == "did not hold"
     )
+    assert multimnist_verdict(_run(0.80, None), _run(0.79, None)).verdict.startswith(
+        "not shown"
+    )
+    assert multimnist_verdict(_run(0.80, None), _run(0.785, None)).verdict == "held"
+    big = dict(_run(0.90, None), parameters=4_700_000)
+    small = dict(_run(0.80, None), parameters=4_600_000)
+    assert multimnist_verdict(big, small).verdict.startswith("not tested (sizes")
+    longer = dict(_run(0.80, None), config={"epochs": 30, "seed": 0})
+    shorter = dict(_run(0.90, None), config={"epochs": 15, "seed": 0})
+    assert multimnist_verdict(longer, shorter).verdict == (
+        "not tested (training differs: epochs)"
+    )
+
+
+def test_paired_standard_error_by_hand():
+    a = torch.tensor([1.0, 1.0, 0.0, 1.0])
+    b = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    # d = 0, 1, 0, 1: mean 0.5, unbiased variance 1/3, SE sqrt(1/3 / 4)
+    assert paired_difference_standard_error(a, b) == pytest.approx(math.sqrt(1 / 12))
+    # the same outcomes on every example: no noise in the difference at all
+    assert paired_difference_standard_error(a, a) == 0.0
+    with pytest.raises(ValueError, match="same length"):
+        paired_difference_standard_error(a, b[:3])
+
+
+def test_pairing_removes_the_shared_noise():
+    # two scorers that agree on 90 of 100 examples and differ on 10 (all in a's favour)
+    a = torch.cat([torch.ones(50), torch.zeros(40), torch.ones(10)])
+    b = torch.cat([torch.ones(50), torch.zeros(40), torch.zeros(10)])
+    paired = paired_difference_standard_error(a, b)
+    unpaired = difference_standard_error(0.6, 100, 0.5, 100)
+    assert paired < unpaired / 2
+    assert segmentation_verdict(a, b).verdict == "held"  # +10 points, paired 2 SE 6.0
+    assert segmentation_verdict(b, a).verdict.startswith("did not hold")
 
 
 def test_templates_by_hand():
@@ -86,9 +136,31 @@ def test_templates_by_hand():
     assert closer_own_rate(recon.flip(1), components) == 0.0
 
 
-def test_segmentation_rule():
-    assert segmentation_verdict(0.964, 0.942, 20_000).verdict == "held"
-    assert segmentation_verdict(0.943, 0.942, 20_000).verdict.startswith("not shown")
+def test_segmentation_rule_uses_the_image_as_its_unit():
+    capsnet = torch.tensor([1.0, 1.0, 0.5, 1.0, 1.0, 0.5])  # per image, k = 2
+    templates = torch.tensor([1.0, 0.5, 0.5, 1.0, 0.5, 0.5])
+    verdict = segmentation_verdict(capsnet, templates)
+    # d = 0, .5, 0, 0, .5, 0: mean 1/6, SE = std(d) / sqrt(6)
+    se = torch.tensor([0, 0.5, 0, 0, 0.5, 0]).std().item() / math.sqrt(6)
+    assert f"paired 2 SE {2 * se:.1%}" in verdict.measured
+    assert "in 6 pairs" in verdict.measured
+    assert verdict.verdict.startswith("not shown")  # 16.7 points < 2 SE 21.1
+    per_image = closer_own_rate(
+        torch.zeros(3, 2, 1, 2, 2), torch.zeros(3, 2, 1, 2, 2), per_image=True
+    )
+    assert per_image.shape == (3,)
+
+
+def test_face_rule():
+    n = 200
+    cnn = torch.arange(n) < 120  # 60% called face
+    caps = torch.arange(n) < 40  # 20%, and a subset of the CNN's
+    held = face_verdict(caps, cnn, 0.95, 0.97)
+    assert held.verdict == "held"
+    assert "CapsNet 20.0%, CNN 60.0% of 200" in held.measured
+    assert face_verdict(cnn, caps, 0.95, 0.97).verdict.startswith("did not hold")
+    assert face_verdict(caps, caps, 0.95, 0.97).verdict.startswith("not shown")
+    assert face_verdict(caps, cnn, 0.80, 0.97).verdict.startswith("not tested")
 
 
 def test_training_state():
@@ -123,6 +195,114 @@ def _summary(name):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _write_run(folder: Path, name: str, summary: dict, accuracies=(0.9, 0.95)):
+    run = folder / name
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps({"kind": "epoch", "epoch": i + 1, "val_accuracy": a}) + "\n"
+            for i, a in enumerate(accuracies)
+        )
+    )
+
+
+def _summary_for(model, test, val, **extra):
+    config = {"mode": "full", "device": "cpu", "batch_size": 128, "lr": 0.001}
+    config |= {"lr_decay": 0.9, "lr_decay_steps": 430, "validation_size": 5000}
+    config |= {"seed": 0, "progress": False, "dtype": "auto", "model": model}
+    config |= {"config": "small", "dataset": "multimnist", "epochs": 15}
+    config |= {"out": "results/multimnist-" + ("cnn" if "cnn" in model else model)}
+    return {
+        "test_accuracy": test,
+        "best_val_accuracy": val,
+        "test_size": 10_000,
+        "parameters": 4_653_072,
+        "wall_time_s": 5_222.0,
+        "device_name": "CPU Test",
+        "dtype": "float32",
+        "git_commit": "0123456789abcdef-dirty",
+        "config": config,
+        **extra,
+    }
+
+
+def test_trained_verdicts_not_measured(tmp_path):
+    """An empty results folder: the affine row and the MultiMNIST row say "not measured yet",
+    and the MultiMNIST CapsNet's number is the one shipped with its weights."""
+    affine, multimnist = trained_verdicts(tmp_path)
+    assert affine[2] == "not measured yet"
+    assert "results/affine-capsnet and results/affine-cnn missing" in affine[1]
+    assert "bash scripts/train_shipped_models.sh affine" in affine[1]
+    assert multimnist[2] == "not measured yet"
+    assert MULTIMNIST_CNN_COMMAND in multimnist[1]
+    from capslib import pretrained
+
+    shipped = pretrained.info("multimnist-capsnet")["summary"]["test_accuracy"]
+    assert f"CapsNet both right {shipped:.2%}" in multimnist[1]
+
+
+def test_trained_verdicts_measured(tmp_path):
+    """Fake summaries for every run: each row's numbers are its summaries', its verdict the rule's."""
+    _write_run(tmp_path, "multimnist-capsnet", _summary_for("capsnet", 0.8066, 0.808))
+    _write_run(tmp_path, "multimnist-cnn", _summary_for("pooled-cnn", 0.7000, 0.71))
+    _write_run(tmp_path, "affine-capsnet", _run(0.79, 0.9923))
+    _write_run(tmp_path, "affine-cnn", _run(0.66, 0.9922))
+    affine, multimnist = trained_verdicts(tmp_path)
+    assert affine[1:] == (
+        "affine test: CapsNet 79.00%, CNN 66.00% (difference +13.00%, 2 SE 1.25%), "
+        "at shifted validation 99.23% and 99.22%",
+        "held",
+    )
+    assert multimnist[2] == "held"
+    assert "CapsNet 80.66%, CNN 70.00% of 10,000 test pairs" in multimnist[1]
+    # the CNN ahead by 10 points: the rule can fail
+    (tmp_path / "multimnist-cnn" / "summary.json").write_text(
+        json.dumps(_summary_for("pooled-cnn", 0.9066, 0.91))
+    )
+    assert trained_verdicts(tmp_path)[1][2] == "did not hold"
+    # an affine pair below the floor
+    (tmp_path / "affine-cnn" / "summary.json").write_text(json.dumps(_run(0.66, 0.975)))
+    assert trained_verdicts(tmp_path)[0][2].startswith(
+        "not tested at the paper's operating point"
+    )
+
+
+def test_provenance_table_and_command(tmp_path):
+    _write_run(
+        tmp_path,
+        "multimnist-cnn",
+        _summary_for("pooled-cnn", 0.70, 0.71),
+        accuracies=(0.5, 0.6, 0.7),
+    )
+    run = load_run("multimnist-cnn", tmp_path)
+    assert train_command(run.summary) == MULTIMNIST_CNN_COMMAND.replace(
+        "--lr 1e-3", "--lr 0.001"
+    )
+    table = provenance_table({"multimnist-cnn": run, "affine-cnn": None})
+    row = table.splitlines()[2]
+    assert row.startswith("| multimnist-cnn | 3 epochs, best epoch 3; still rising")
+    assert "(budget 15) | 87 min | CPU Test, float32 | 0123456789 (uncommitted" in row
+    assert "| affine-cnn | not made yet |" in table
+    assert f"- multimnist-cnn: `{train_command(run.summary)}`" in table
+
+
+def test_run_state():
+    rising = [{"val_accuracy": a} for a in (0.95, 0.96)]
+    assert run_state(rising) == (
+        "2 epochs, best epoch 2; still rising at the end (+1.00 points in the last "
+        "epoch; too few epochs to test a trend)"
+    )
+    flat = [{"val_accuracy": a} for a in (0.95, 0.96, 0.9595)]
+    assert run_state(flat).startswith("3 epochs, best epoch 2; flat or falling")
+    # from 4 epochs on, late_improvement with windows of epochs // 2 (at most 5)
+    long = [{"val_accuracy": a} for a in (0.5, 0.6, 0.7, 0.8, 0.9, 0.91, 0.92)]
+    assert run_state(long) == (
+        f"7 epochs, best epoch 7; {late_improvement(long, window=3)}"
+    )
+    assert run_state([]) == "no epoch recorded"
+
+
 def test_the_committed_runs_give_the_verdicts_chapter_10_prints():
     """The rules applied to results/: the numbers in each verdict line are the summaries' own."""
     caps, cnn = _summary("affine-capsnet"), _summary("affine-cnn")
@@ -133,11 +313,6 @@ def test_the_committed_runs_give_the_verdicts_chapter_10_prints():
     assert f"CNN {cnn['test_accuracy']:.2%}" in verdict.measured
     below = min(caps["best_val_accuracy"], cnn["best_val_accuracy"]) < AFFINE_FLOOR
     assert verdict.verdict.startswith("not tested at the paper's") == below
-    multi = _summary("multimnist-capsnet")
-    assert (
-        f"{multi['test_accuracy']:.2%}"
-        in multimnist_verdict(multi, _summary("multimnist-cnn")).measured
-    )
 
 
 def test_training_state_says_one_epoch_in_the_singular():
