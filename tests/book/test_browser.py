@@ -118,6 +118,7 @@ class BuiltBook:
                 ),
                 "images": bookcheck.check_images_loaded(page),
                 "links": self.links.check(bookcheck.page_links(page)),
+                "code": bookcheck.check_code_fits(page),
             }
             if docname in NOTEBOOKS:
                 executed = bookcheck.executed_notebook(BUILD, BOOK_ROOT, docname)
@@ -216,6 +217,12 @@ def test_notebook_page_links_to_itself_on_colab(book, docname):
 @pytest.mark.parametrize("docname", DOCNAMES)
 def test_internal_links_resolve(book, docname):
     assert_no_problems(docname, book.report(docname)["links"])
+
+
+@browser_test
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_code_fits_the_page(book, docname):
+    assert_no_problems(docname, book.report(docname)["code"])
 
 
 @browser_test
@@ -416,6 +423,23 @@ def test_image_with_a_bad_address_is_caught(broken_copy, template):
         "no-such-figure.png" in p and "404" in p
         for p in bookcheck.check_loads_cleanly(record)
     )
+
+
+@browser_test
+def test_code_wider_than_the_page_is_caught(broken_copy, template):
+    long_line = "total = " + " + ".join(f"x{i}" for i in range(30))  # 210 columns
+
+    def widen_code(html):
+        assert '<div class="highlight"><pre>' in html, "the template page shows no code"
+        return html.replace(
+            '<div class="highlight"><pre>',
+            f'<div class="highlight"><pre>{long_line}\n',
+            1,
+        )
+
+    record, _ = broken_copy(template, change=widen_code)
+    problems = bookcheck.check_code_fits(record.page)
+    assert len(problems) == 1 and "total = x0" in problems[0], problems
 
 
 @browser_test

@@ -557,6 +557,17 @@ def check_solutions_hidden_until_clicked(
     return problems
 
 
+def check_code_fits(page) -> list[str]:
+    """Code blocks wider than the page: the reader sees them cut off (the block scrolls sideways)."""
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll('article div.highlight pre')]
+            .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.textContent.split('\\n')
+                .reduce((a, b) => (b.length > a.length ? b : a), ''))"""
+    )
+    return [f"code cut off at the page's width: {line[:80]!r}" for line in clipped]
+
+
 def check_colab_link(page, expected_url: str) -> list[str]:
     """The page links to Colab at ``expected_url`` (this notebook), and to no other notebook."""
     hrefs = page.eval_on_selector_all(
