@@ -7,7 +7,9 @@ https://arxiv.org/abs/1710.09829
 * :func:`dynamic_routing` (Procedure 1, Eqs. 2-3), vectorised, and
   :func:`dynamic_routing_loop`, the same procedure written one input/output
   pair at a time, as the paper reads (for teaching and testing);
-* :func:`margin_loss` (Eq. 4) and :func:`reconstruction_loss` (Section 4.1).
+* :func:`margin_loss` (Eq. 4) and :func:`reconstruction_loss` (Section 4.1);
+  :func:`spread_loss`, the loss of matrix capsules with EM routing (Hinton,
+  Sabour & Frosst 2018, Section 3.1).
 
 Modules with parameters (:mod:`capslib.nn`) call these functions.  Every public
 function checks its inputs and says what it expected and what it got (with the
@@ -36,6 +38,7 @@ __all__ = [
     "dynamic_routing_loop",
     "margin_loss",
     "reconstruction_loss",
+    "spread_loss",
     "squash",
 ]
 
@@ -471,3 +474,41 @@ def reconstruction_loss(
         r = r.float()
     x = images.reshape(images.shape[0], -1).to(r.dtype)
     return scale * ((r - x) ** 2).sum(dim=1).mean()
+
+
+def spread_loss(activations: Tensor, targets: Tensor, margin: float = 0.2) -> Tensor:
+    r"""The spread loss of matrix capsules, summed over classes, averaged over the batch.
+
+    .. math:: L = \sum_{i \neq t} \max(0, m - (a_t - a_i))^2
+
+    ``activations``: ``(batch, classes)``, the class capsules' activations ``a``;
+    ``targets``: ``(batch,)`` class indices ``t``; ``margin``: ``m`` (the paper
+    raises it from 0.2 to 0.9, :func:`capslib.em_routing.spread_margin`).
+    """
+    fn = "spread_loss"
+    _require_floating(activations, fn, "activations")
+    _require_number(margin, fn, "margin", low=0.0)
+    if activations.dim() != 2:
+        raise ValueError(
+            f"{fn}: expected activations (batch, classes), got {_describe(activations)}"
+        )
+    _require_nonempty(activations.shape[0], fn)
+    if (
+        not isinstance(targets, Tensor)
+        or targets.dtype not in (torch.int64, torch.int32)
+        or targets.shape != activations.shape[:1]
+    ):
+        raise ValueError(
+            f"{fn}: expected integer targets of shape ({activations.shape[0]},), "
+            f"got {_describe(targets)}"
+        )
+    if targets.min() < 0 or targets.max() >= activations.shape[1]:
+        raise ValueError(
+            f"{fn}: expected targets in [0, {activations.shape[1] - 1}], "
+            f"got values in [{int(targets.min())}, {int(targets.max())}]"
+        )
+    a = activations.float() if activations.dtype in _LOW_PRECISION else activations
+    a_t = a.gather(1, targets.long().unsqueeze(1))  # (batch, 1)
+    gaps = torch.clamp(margin - (a_t - a), min=0) ** 2  # i = t gives m^2: removed below
+    others = torch.ones_like(gaps).scatter_(1, targets.long().unsqueeze(1), 0.0)
+    return (gaps * others).sum(dim=1).mean()

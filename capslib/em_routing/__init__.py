@@ -58,9 +58,9 @@ from capslib.em_routing.routing import (
     em_routing,
     inverse_temperature_schedule,
     m_step,
-    spread_loss,
     spread_margin,
 )
+from capslib.functional import spread_loss
 
 __all__ = [
     "ClassMatrixCapsules",

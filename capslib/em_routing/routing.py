@@ -1,4 +1,6 @@
-"""EM routing itself (Hinton, Sabour & Frosst 2018, Procedure 1) and the spread loss, on tensors.
+"""EM routing itself (Hinton, Sabour & Frosst 2018, Procedure 1) and its margin schedule.
+
+The spread loss is :func:`capslib.functional.spread_loss`, beside the other losses.
 
 The M-step fits a Gaussian per parent to the votes of the children assigned to it
 and computes the parent's activation from its cost; the E-step reassigns each child
@@ -12,7 +14,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 POSE_SIZE = 4  # pose matrices are 4x4
 POSE_DIM = POSE_SIZE * POSE_SIZE
@@ -231,43 +232,6 @@ def em_routing(
     return EMRoutingResult(
         mu, parent_activations, assignments_t.transpose(1, 2), logits
     )
-
-
-def spread_loss(
-    activations: torch.Tensor, targets: torch.Tensor, margin: float = 0.2
-) -> torch.Tensor:
-    """The paper's spread loss ``L = sum_{i != t} max(0, m - (a_t - a_i))^2``, mean over the batch.
-
-    ``activations``: ``(batch, classes)``; ``targets``: ``(batch,)`` class indices.
-    The paper raises ``margin`` from 0.2 to 0.9 during training (:func:`spread_margin`).
-    """
-    if (
-        not isinstance(activations, torch.Tensor)
-        or activations.ndim != 2
-        or not activations.is_floating_point()
-    ):
-        raise ValueError(
-            f"spread_loss: expected activations as a floating (batch, classes) tensor, "
-            f"got {_describe(activations)}"
-        )
-    if (
-        not isinstance(targets, torch.Tensor)
-        or targets.dtype not in (torch.int64, torch.int32)
-        or targets.shape != activations.shape[:1]
-    ):
-        raise ValueError(
-            f"spread_loss: expected integer targets of shape ({activations.shape[0]},), "
-            f"got {_describe(targets)}"
-        )
-    if targets.numel() and (targets.min() < 0 or targets.max() >= activations.shape[1]):
-        raise ValueError(
-            f"spread_loss: expected targets in [0, {activations.shape[1] - 1}], "
-            f"got values in [{int(targets.min())}, {int(targets.max())}]"
-        )
-    target_activation = activations.gather(1, targets.long().unsqueeze(1))  # (batch, 1)
-    gaps = F.relu(margin - (target_activation - activations)) ** 2
-    others = torch.ones_like(gaps).scatter_(1, targets.long().unsqueeze(1), 0.0)
-    return (gaps * others).sum(dim=1).mean()
 
 
 def spread_margin(

@@ -6,7 +6,8 @@ the benchmark times what training does:
 
 * :func:`compute_loss`: the paper's margin + reconstruction loss for a CapsNet
   (both digits of a MultiMNIST pair, each reconstructed from its own
-  capsule), cross-entropy for a CNN (a sigmoid per class for two labels);
+  capsule), the spread loss for a matrix-capsule network, cross-entropy for
+  a CNN (a sigmoid per class for two labels);
 * :func:`autocast`: the forward pass in the run's dtype (``None``: float32);
 * :func:`optimizer_step`: backward, with loss scaling for float16, and the
   update; :func:`make_optimizer` (Adam, fused where torch has it) and
@@ -18,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as TF
 
+from ..functional import spread_loss
 from ..precision import choose_dtype
 
 __all__ = [
@@ -58,6 +60,7 @@ def compute_loss(
     *,
     capsnet=None,
     classes: int = 10,
+    spread_margin: float | None = None,
 ):
     """``(loss, scores)`` for a batch: the paper's margin + reconstruction loss, or cross-entropy.
 
@@ -69,8 +72,14 @@ def compute_loss(
     each digit is reconstructed from its own capsule (masked alone) and
     compared with its own image, the two scaled sums of squared errors added.
     The CNNs use a sigmoid cross-entropy per class.  An image counts as right
-    when its two highest scores are its two labels.
+    when its two highest scores are its two labels.  ``spread_margin``: ``model``
+    is a matrix-capsule network (:class:`capslib.em_routing.MatrixCapsNet`),
+    trained with :func:`capslib.functional.spread_loss` at this margin on its
+    class activations, which are the scores.
     """
+    if spread_margin is not None:
+        activations = model(images).activations
+        return spread_loss(activations, labels, spread_margin), activations
     targets = multi_hot(labels, classes)
     if capsnet is not None:
         if labels.ndim == 2:
