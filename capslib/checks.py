@@ -1,38 +1,57 @@
-"""Checks at capslib's public boundary: what a function expected, and what it got.
+"""Checks at the public boundary: what a function expected, and what it got.
 
-Every public function of :mod:`capslib.functional` and the layers of
-:mod:`capslib.nn` check their inputs with these helpers and say, in one line,
-what they expected and what they got, e.g. ``squash: expected s to be a
-floating tensor (float32, float64, float16 or bfloat16), got shape (3,) of
-dtype int64``.  These checks read shapes, dtypes and settings only; the checks
-that read tensor *values* (a host sync on a GPU) are switched by
+Every public function of :mod:`capslib.functional`, the layers of
+:mod:`capslib.nn`, the models and the datasets check their inputs with these
+helpers and say, in one line, what they expected and what they got, e.g.
+``CapsNet: expected images of shape (batch, 1, 28, 28), got shape (2, 28, 28)
+of dtype float32; ...``.  :func:`require_shape` is the one check of a tensor
+argument's kind, dtype and shape; the book's aids (:mod:`capsbook`) use it too.
+These checks read shapes, dtypes and settings only; the checks that read tensor
+*values* (a host sync on a GPU) are switched by
 :class:`capslib.functional.value_checks`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import torch
 from torch import Tensor
+
+__all__ = ["TensorTypeError", "require_shape"]
+
+
+class TensorTypeError(TypeError, ValueError):
+    """An argument that is not a tensor, or a tensor of the wrong dtype.
+
+    A ``TypeError``, as Python raises for an argument of the wrong type; also a
+    ``ValueError``, because several checks raised that before they shared
+    :func:`require_shape`, so callers that catch ``ValueError`` still catch it.
+    """
 
 
 def _describe(x: Tensor) -> str:
-    return f"shape {tuple(x.shape)} of dtype {str(x.dtype).replace('torch.', '')}"
+    return f"shape {tuple(x.shape)} of dtype {_dtype_name(x.dtype)}"
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
 
 
 def _require_tensor(x, fn: str, name: str) -> None:
     if not isinstance(x, Tensor):
-        raise TypeError(
+        raise TensorTypeError(
             f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}"
         )
 
 
-def _require_floating(x: Tensor, fn: str, name: str) -> None:
+def _require_floating(x: Tensor, fn: str, name: str, fix: str | None = None) -> None:
     _require_tensor(x, fn, name)
     if not x.is_floating_point():
-        raise TypeError(
+        raise TensorTypeError(
             f"{fn}: expected {name} to be a floating tensor (float32, float64, float16 or "
-            f"bfloat16), got {_describe(x)}; convert it with {name}.float()"
+            f"bfloat16), got {_describe(x)}; {fix or f'convert it with {name}.float()'}"
         )
 
 
@@ -75,3 +94,72 @@ def _check_dim(x: Tensor, dim: int, fn: str, name: str) -> int:
             f"(expected {-x.dim()} <= dim < {x.dim()})"
         )
     return dim
+
+
+def _shape_text(shape: Sequence[int | str]) -> str:
+    return f"({', '.join(map(str, shape))}{',' if len(shape) == 1 else ''})"
+
+
+def _fits(actual: tuple[int, ...], shape: Sequence[int | str]) -> bool:
+    if len(actual) != len(shape):
+        return False
+    named: dict[str, int] = {}
+    for size, want in zip(actual, shape):
+        if isinstance(want, str):
+            if named.setdefault(want, size) != size:
+                return False
+        elif size != want:
+            return False
+    return True
+
+
+def require_shape(
+    x,
+    fn: str,
+    name: str,
+    shape: Sequence[int | str],
+    *,
+    floating: bool = False,
+    dtype: torch.dtype | None = None,
+    fix: str | None = None,
+    dtype_fix: str | None = None,
+) -> None:
+    """Raise unless ``x`` is a tensor of ``shape`` (and, if asked, of a floating or given dtype).
+
+    Args:
+        x: the argument to check.
+        fn: the function or class whose argument it is, first in the message.
+        name: the argument's name.
+        shape: one entry per dimension: an ``int`` is the size ``x`` must have
+            there, a ``str`` names a size that may be anything (``"batch"``);
+            entries with the same name must be equal (``("out", "in", "k", "k")``
+            asks for a square kernel).
+        floating: require a floating dtype (float32, float64, float16, bfloat16).
+        dtype: require exactly this dtype.
+        fix: what to do about a wrong shape, added to its message.
+        dtype_fix: what to do about a wrong dtype (default for ``floating``:
+            ``convert it with <name>.float()``).
+
+    Raises:
+        TensorTypeError: ``x`` is not a tensor, or has the wrong dtype (checked first).
+        ValueError: ``x`` has the wrong number of dimensions or the wrong sizes.
+
+    >>> require_shape(torch.zeros(2, 28, 28), "CapsNet", "images", ("batch", 1, 28, 28))
+    Traceback (most recent call last):
+    ...
+    ValueError: CapsNet: expected images of shape (batch, 1, 28, 28), got shape (2, 28, 28) of dtype float32
+    """
+    if floating:
+        _require_floating(x, fn, name, dtype_fix)
+    else:
+        _require_tensor(x, fn, name)
+    if dtype is not None and x.dtype != dtype:
+        raise TensorTypeError(
+            f"{fn}: expected {name} of dtype {_dtype_name(dtype)}, got {_describe(x)}"
+            + (f"; {dtype_fix}" if dtype_fix else "")
+        )
+    if not _fits(tuple(x.shape), shape):
+        raise ValueError(
+            f"{fn}: expected {name} of shape {_shape_text(shape)}, got {_describe(x)}"
+            + (f"; {fix}" if fix else "")
+        )
