@@ -28,6 +28,7 @@ from .checks import (
     _require_nonempty,
     _require_number,
     _require_tensor,
+    require_shape,
 )
 
 __all__ = [
@@ -190,12 +191,8 @@ def capsule_length(v: Tensor, dim: int = -1) -> Tensor:
 # Procedure 1: routing by agreement
 # ----------------------------------------------------------------------------
 def _check_routing_inputs(u_hat: Tensor, iterations: int, fn: str) -> None:
-    _require_floating(u_hat, fn, "u_hat")
-    if u_hat.dim() != 4:
-        raise ValueError(
-            f"{fn}: expected u_hat of rank 4 (batch, in_caps, out_caps, out_dim), "
-            f"got {_describe(u_hat)}"
-        )
+    shape = ("batch", "in_caps", "out_caps", "out_dim")
+    require_shape(u_hat, fn, "u_hat", shape, floating=True)
     if isinstance(iterations, bool) or not isinstance(iterations, int):
         raise TypeError(
             f"{fn}: expected iterations to be an int >= 1, got {type(iterations).__name__}"
@@ -405,10 +402,7 @@ def margin_loss(
     _require_number(m_plus, fn, "m_plus", low=0.0, high=1.0)
     _require_number(m_minus, fn, "m_minus", low=0.0, high=1.0)
     _require_number(lambda_, fn, "lambda_", low=0.0)
-    if lengths.dim() != 2:
-        raise ValueError(
-            f"{fn}: expected lengths of shape (batch, classes), got {_describe(lengths)}"
-        )
+    require_shape(lengths, fn, "lengths", ("batch", "classes"))
     _require_finite(lengths, fn, "lengths")
     if (
         lengths.dtype in _LOW_PRECISION
@@ -488,10 +482,7 @@ def spread_loss(activations: Tensor, targets: Tensor, margin: float = 0.2) -> Te
     fn = "spread_loss"
     _require_floating(activations, fn, "activations")
     _require_number(margin, fn, "margin", low=0.0)
-    if activations.dim() != 2:
-        raise ValueError(
-            f"{fn}: expected activations (batch, classes), got {_describe(activations)}"
-        )
+    require_shape(activations, fn, "activations", ("batch", "classes"))
     _require_nonempty(activations.shape[0], fn)
     if (
         not isinstance(targets, Tensor)

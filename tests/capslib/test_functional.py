@@ -568,7 +568,7 @@ def test_squash_rejects_integers_and_scalars():
 def test_routing_rejects_bad_inputs(fn):
     with pytest.raises(
         ValueError,
-        match=r"rank 4 \(batch, in_caps, out_caps, out_dim\), got shape \(2, 3, 4\)",
+        match=r"u_hat of shape \(batch, in_caps, out_caps, out_dim\), got shape \(2, 3, 4\)",
     ):
         fn(torch.ones(2, 3, 4))
     with pytest.raises(TypeError, match="floating tensor"):
