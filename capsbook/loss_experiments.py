@@ -9,7 +9,8 @@ measures on the trained networks:
   the *mean* squared error (784 times weaker on MNIST), and :func:`trainer_for`,
   the trainer of each variant (:data:`VARIANTS`);
 * reconstruction errors per test digit (:func:`squared_errors`) against drawing
-  the mean training digit, compared digit by digit
+  the mean training digit or the class-mean training digit of the digit's label
+  (:func:`class_mean_digits`, the floor of :func:`floor_test`), compared digit by digit
   (:func:`capsbook.paired.paired_difference`, importable from here too);
 * what a linear probe reads of a digit's appearance from its capsule
   (:func:`probe_appearance`);
@@ -114,6 +115,53 @@ def squared_errors(pictures: Tensor, images: Tensor) -> Tensor:
     if pictures.shape != images.shape:
         pictures = pictures.expand_as(images)
     return (pictures - images).square().flatten(1).sum(1)
+
+
+def class_mean_digits(images: Tensor, labels: Tensor, classes: int = 10) -> Tensor:
+    """The mean image of each class: ``(classes, *images.shape[1:])`` float64.
+
+    ``images``: ``(n, ...)`` training images; ``labels``: ``(n,)`` their classes.
+    Drawn for a test digit of class ``k``, picture ``k`` is the best a decoder can
+    do for the squared error when it knows the class and nothing else about the
+    digit: the floor a decoder must beat to have learned more than the class.
+    """
+    images, labels = images.double(), torch.as_tensor(labels)
+    if labels.shape != images.shape[:1]:
+        raise ValueError(
+            f"class_mean_digits: expected one label per image, got {len(labels)} "
+            f"labels for {len(images)} images"
+        )
+    counts = torch.bincount(labels, minlength=classes)
+    if (counts == 0).any():
+        missing = (counts == 0).nonzero().flatten().tolist()
+        raise ValueError(f"class_mean_digits: no training image of class {missing}")
+    return torch.stack([images[labels == k].mean(0) for k in range(classes)])
+
+
+def floor_test(
+    error: float, error_sd: float, floor: Tensor, fraction: float = LEARNED_FRACTION
+) -> dict:
+    """A decoder's mean error against the class-mean floor, without its per-digit errors.
+
+    ``error``, ``error_sd``: the decoder's mean and standard deviation over the test
+    digits (what the record keeps); ``floor``: ``(n,)`` the class-mean digit's error
+    on each of the same digits.  The paired standard error of floor - error needs the
+    per-digit errors; without them this uses its largest possible value,
+    ``(sd_floor + sd_error) / sqrt(n)`` (the standard deviation of a difference is
+    at most the sum of the two, whatever their correlation).  Returns the floor's
+    mean, the decoder's ``fraction_of_floor``, ``below`` (floor - error),
+    ``se_bound`` and ``learned``: :func:`reconstructs` against the floor.
+    """
+    floor = torch.as_tensor(floor).double()
+    mean = floor.mean().item()
+    se_bound = (floor.std().item() + error_sd) / math.sqrt(len(floor))
+    return {
+        "floor": mean,
+        "fraction_of_floor": error / mean,
+        "below": mean - error,
+        "se_bound": se_bound,
+        "learned": reconstructs(error, mean, se_bound, fraction),
+    }
 
 
 def reconstructs(

@@ -71,6 +71,35 @@ def test_squared_errors_per_picture_and_against_one_picture():
     assert lx.squared_errors(mean_picture, images).tolist() == [0.25, 0.25]
 
 
+def test_class_mean_digits_by_hand():
+    images = torch.tensor([[0.0, 2.0], [2.0, 4.0], [1.0, 1.0]])
+    means = lx.class_mean_digits(images, torch.tensor([0, 0, 1]), classes=2)
+    assert means.tolist() == [[1.0, 3.0], [1.0, 1.0]]
+    with pytest.raises(ValueError, match="no training image of class"):
+        lx.class_mean_digits(images, torch.tensor([0, 0, 0]), classes=2)
+
+
+def test_floor_test_bounds_the_paired_error_by_the_two_spreads():
+    floor = torch.tensor([40.0, 44.0, 36.0, 40.0])  # mean 40, sd sqrt(32 / 3)
+    result = lx.floor_test(30.0, 2.0, floor)
+    bound = ((32 / 3) ** 0.5 + 2.0) / 2  # (sd_floor + sd_error) / sqrt(4)
+    assert result["floor"] == pytest.approx(40.0)
+    assert result["fraction_of_floor"] == pytest.approx(0.75)
+    assert result["below"] == pytest.approx(10.0)
+    assert result["se_bound"] == pytest.approx(bound)
+    assert result["learned"]  # 30 < 0.8 x 40 and 10 > 2 x 2.63
+    assert not lx.floor_test(33.0, 2.0, floor)["learned"]  # 33 > 32: above 80%
+    assert not lx.floor_test(41.0, 2.0, floor)["learned"]  # worse than the floor
+    # the bound is never below the paired standard error it stands in for
+    g = torch.Generator().manual_seed(0)
+    floor, error = torch.rand(50, generator=g), torch.rand(50, generator=g)
+    paired_se = lx.paired_difference(floor, error)[1]
+    assert (
+        lx.floor_test(error.mean().item(), error.std().item(), floor)["se_bound"]
+        >= paired_se
+    )
+
+
 def test_the_reconstruction_rule():
     assert lx.reconstructs(30.0, 50.0, 0.2)  # 60% of the baseline, 20 below: 100 se
     assert not lx.reconstructs(45.0, 50.0, 0.2)  # above 80% of the baseline
