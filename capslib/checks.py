@@ -51,8 +51,16 @@ def _require_floating(x: Tensor, fn: str, name: str, fix: str | None = None) -> 
     if not x.is_floating_point():
         raise TensorTypeError(
             f"{fn}: expected {name} to be a floating tensor (float32, float64, float16 or "
-            f"bfloat16), got {_describe(x)}; {fix or f'convert it with {name}.float()'}"
+            f"bfloat16), got {_describe(x)}; {fix or _convert_to_float(name)}"
         )
+
+
+def _convert_to_float(name: str) -> str:
+    return (
+        f"convert it with {name}.float()"
+        if name.isidentifier()
+        else "convert it with .float()"
+    )
 
 
 def _require_number(

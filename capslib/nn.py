@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as cf
-from .checks import _describe
+from .checks import _describe, require_shape
 from .kernels.fused_conv import conv2d_channels_last
 from .kernels.fused_routing import fused_routing_capsules
 
@@ -155,11 +155,8 @@ class PrimaryCapsules(nn.Module):
         return grouped.reshape(batch, self.capsule_types * h * w, self.capsule_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
-            got = _describe(x) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(
-                f"PrimaryCapsules: expected input of shape (batch, {self.in_channels}, H, W), got {got}"
-            )
+        shape = ("batch", self.in_channels, "H", "W")
+        require_shape(x, "PrimaryCapsules", "input", shape, floating=True)
         if min(x.shape[-2:]) < self.kernel_size:
             raise ValueError(
                 f"PrimaryCapsules: expected an input at least {self.kernel_size}x{self.kernel_size} "
@@ -175,11 +172,8 @@ class PrimaryCapsules(nn.Module):
         The convolution is :func:`capslib.kernels.fused_conv.conv2d_channels_last` (one matrix multiply),
         then the same type-major capsule layout: ``(batch, capsule_types * h * w, capsule_dim)``.
         """
-        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[3] != self.in_channels:
-            got = _describe(x) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(
-                f"PrimaryCapsules: expected a channels-last input (batch, H, W, {self.in_channels}), got {got}"
-            )
+        shape = ("batch", "H", "W", self.in_channels)
+        require_shape(x, "PrimaryCapsules", "channels-last input", shape, floating=True)
         out = conv2d_channels_last(
             x, self.conv.weight, self.conv.bias, self.stride
         )  # (batch, h, w, types * dim)
@@ -281,20 +275,8 @@ class RoutingCapsules(nn.Module):
         return torch.einsum("ijdk,bik->bijd", self.weight, u)
 
     def _check_input(self, u) -> None:
-        if (
-            not isinstance(u, Tensor)
-            or u.dim() != 3
-            or tuple(u.shape[1:]) != (self.in_caps, self.in_dim)
-        ):
-            got = _describe(u) if isinstance(u, Tensor) else type(u).__name__
-            raise ValueError(
-                f"RoutingCapsules: expected input capsules of shape (batch, {self.in_caps}, "
-                f"{self.in_dim}), got {got}"
-            )
-        if not u.is_floating_point():
-            raise TypeError(
-                f"RoutingCapsules: expected a floating tensor, got {_describe(u)}"
-            )
+        shape = ("batch", self.in_caps, self.in_dim)
+        require_shape(u, "RoutingCapsules", "input capsules", shape, floating=True)
 
     def forward(self, u: Tensor, return_couplings: bool = False):
         if self.fused and _fused_applies(u, self.weight):
@@ -415,17 +397,8 @@ class CapsuleDecoder(nn.Module):
         targets: Tensor | None = None,
         mask_with: Tensor | None = None,
     ) -> Tensor:
-        if (
-            not isinstance(poses, Tensor)
-            or poses.dim() != 3
-            or tuple(poses.shape[1:]) != (self.in_caps, self.caps_dim)
-        ):
-            got = (
-                _describe(poses) if isinstance(poses, Tensor) else type(poses).__name__
-            )
-            raise ValueError(
-                f"CapsuleDecoder: expected poses of shape (batch, {self.in_caps}, {self.caps_dim}), got {got}"
-            )
+        shape = ("batch", self.in_caps, self.caps_dim)
+        require_shape(poses, "CapsuleDecoder", "poses", shape, floating=True)
         masked = self.mask(poses, targets=targets, mask_with=mask_with)
         pixels = self.layers(masked.flatten(1))
         return pixels.view(poses.shape[0], *self.out_shape)
