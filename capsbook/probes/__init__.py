@@ -11,7 +11,8 @@ dimension [of the digit capsule] by intervals of 0.05 in the range
 * :mod:`capsbook.probes.couplings`: routing's couplings on the primary capsules'
   grid and on the image (:func:`couplings_for_class`, :func:`primary_receptive_field`,
   :func:`spread_to_image`, :func:`map_ink_correlation`, :func:`ink_per_position`,
-  :func:`grid_correlations`);
+  :func:`grid_correlations`, and the rule chapters 9 and 11 apply,
+  :func:`coupling_ink_test`);
 * :mod:`capsbook.probes.linear`: linear probes, what a pose holds beyond the class
   (:func:`probe_r2`);
 * :mod:`capsbook.probes.plots`: the figures of chapters 9 and 10 (perturbation
@@ -22,13 +23,17 @@ Every name is importable from ``capsbook.probes`` itself, as the notebooks do.
 """
 
 from capsbook.probes.couplings import (
+    INK_RULE_THRESHOLD,
     UNIFORM_COUPLING,
+    CouplingInkTest,
+    coupling_ink_test,
     couplings_for_class,
     grid_correlations,
     ink_per_position,
     map_ink_correlation,
     primary_capsule_lengths,
     primary_receptive_field,
+    routed_couplings,
     spread_to_image,
 )
 from capsbook.probes.linear import probe_r2
@@ -61,8 +66,11 @@ receptive_field = primary_receptive_field
 __all__ = [
     "DIFFERENCE_CMAP",
     "DIFFERENCE_SCALE",
+    "INK_RULE_THRESHOLD",
     "UNIFORM_COUPLING",
+    "CouplingInkTest",
     "centre_of_mass",
+    "coupling_ink_test",
     "couplings_for_class",
     "difference_maps",
     "dimension_change",
@@ -86,5 +94,6 @@ __all__ = [
     "primary_receptive_field",
     "probe_r2",
     "receptive_field",
+    "routed_couplings",
     "spread_to_image",
 ]

@@ -9,10 +9,14 @@ sees (its receptive field), so that it can be drawn over the image, and
 
 At the level where routing acts, the grid itself: :func:`ink_per_position` is the ink
 under each position's receptive field, and :func:`grid_correlations` the correlation,
-digit by digit, between a coupling map on the grid and that ink.
+digit by digit, between a coupling map on the grid and that ink;
+:func:`coupling_ink_test` is chapter 9's rule built on them (chapter 11 reads it
+too), and :func:`routed_couplings` runs a CapsNet to get its inputs.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -210,3 +214,106 @@ def grid_correlations(maps: Tensor, ink: Tensor) -> Tensor:
     denominator = (x.square().sum(1) * y.square().sum(1)).sqrt()
     r = (x * y).sum(1) / denominator
     return torch.where(denominator > 0, r, torch.full_like(r, float("nan")))
+
+
+#: Chapter 9's rule: the couplings follow the ink if the mean r exceeds this by 2 SE.
+INK_RULE_THRESHOLD = 0.3
+
+
+@dataclass(frozen=True)
+class CouplingInkTest:
+    """What :func:`coupling_ink_test` measured, for ``n`` digits on a ``grid x grid`` grid.
+
+    ``maps``: ``(n, grid, grid)`` each cell's length-weighted coupling to the true
+    class; ``ink``: ``(n, grid, grid)`` the mean ink under each cell; ``r``: ``(n,)``
+    the per-digit correlation between the two (``nan`` where either is constant);
+    ``r_mean``, ``r_se``: over the digits with an r; ``held``: ``r_mean - 2 r_se >
+    threshold``; ``true_class_share``: the share of primary capsules (all digits)
+    whose largest coupling goes to the digit's true class (chance: 1 / classes);
+    ``largest_mean``, ``largest_max``: a primary capsule's largest coupling.
+    """
+
+    maps: Tensor
+    ink: Tensor
+    r: Tensor
+    r_mean: float
+    r_se: float
+    threshold: float
+    held: bool
+    true_class_share: float
+    chance: float
+    largest_mean: float
+    largest_max: float
+
+
+def coupling_ink_test(
+    couplings: Tensor,
+    primary_lengths: Tensor,
+    images: Tensor,
+    labels: Tensor,
+    config,
+    threshold: float = INK_RULE_THRESHOLD,
+) -> CouplingInkTest:
+    """Chapter 9's test of "routing sends the parts of the digit to the digit", on the grid.
+
+    ``couplings``: ``(n, in_caps, classes)`` from ``CapsNet(..., return_couplings=True)``;
+    ``primary_lengths``: ``(n, in_caps)`` (:func:`primary_capsule_lengths`);
+    ``images``: ``(n, 1, H, W)``; ``labels``: ``(n,)`` true classes; ``config``: the
+    network's :class:`capslib.models.CapsNetConfig` (grid, types, receptive field).
+    For each digit: the coupling of each grid cell to the true class (its capsule
+    types weighted by their lengths, :func:`couplings_for_class`), the ink under the
+    cell (:func:`ink_per_position`) and their correlation over the cells
+    (:func:`grid_correlations`).  The rule holds if the mean r over the digits
+    exceeds ``threshold`` by more than 2 standard errors.
+    """
+    labels = torch.as_tensor(labels).long().cpu()
+    couplings, primary_lengths = (
+        couplings.detach().cpu(),
+        primary_lengths.detach().cpu(),
+    )
+    maps = couplings_for_class(
+        couplings,
+        labels,
+        config.primary_types,
+        config.primary_grid,
+        weights=primary_lengths,
+    )
+    size, stride = primary_receptive_field(config)
+    ink = ink_per_position(torch.as_tensor(images).cpu(), size, stride)
+    r_all = grid_correlations(maps, ink)
+    r = r_all[~r_all.isnan()]
+    if len(r) < 2:
+        raise ValueError(
+            f"coupling_ink_test: expected at least 2 digits with a correlation, got {len(r)}"
+        )
+    r_mean, r_se = r.mean().item(), (r.std() / len(r) ** 0.5).item()
+    largest = couplings.max(dim=-1)
+    return CouplingInkTest(
+        maps=maps,
+        ink=ink,
+        r=r_all,
+        r_mean=r_mean,
+        r_se=r_se,
+        threshold=threshold,
+        held=r_mean - 2 * r_se > threshold,
+        true_class_share=(largest.indices == labels[:, None]).float().mean().item(),
+        chance=1.0 / couplings.shape[-1],
+        largest_mean=largest.values.mean().item(),
+        largest_max=largest.values.max().item(),
+    )
+
+
+@torch.no_grad()
+def routed_couplings(model, images: Tensor, batch_size: int = 100):
+    """``(couplings, primary_lengths)`` of a CapsNet on ``images``, in batches, on the CPU.
+
+    ``couplings``: ``(n, in_caps, classes)``; ``primary_lengths``: ``(n, in_caps)``;
+    the images are moved to the model's device batch by batch.
+    """
+    device = next(model.parameters()).device
+    couplings, lengths = [], []
+    for x in torch.as_tensor(images).split(batch_size):
+        x = x.to(device)
+        couplings.append(model(x, return_couplings=True).couplings.cpu())
+        lengths.append(primary_capsule_lengths(model, x).cpu())
+    return torch.cat(couplings), torch.cat(lengths)
