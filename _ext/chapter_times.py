@@ -19,6 +19,7 @@ is written again whenever a notebook was executed anew.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from docutils import nodes
@@ -155,14 +156,15 @@ def make_table(env, page: str, full: dict | None) -> list[nodes.Node]:
     if full:
         where = f"full mode: measured on {full.get('device', 'an unnamed device')}, {full.get('date', 'undated')}."
     else:
+        # the reader's words only: how to measure it is for maintainers (MEASURE_FULL)
         where = (
-            f"Full mode has not been measured yet: `{MEASURE_FULL}` on a GPU machine runs every "
-            f"notebook in full mode and writes {FULL_TIMES}, which this table then shows."
+            "Full mode has not been measured yet: it is meant for a GPU, and no GPU "
+            "was available to this book."
         )
     note = nodes.paragraph(classes=["chapter-times-note"])
     note += nodes.Text(
-        "Quick mode: the execution time of each notebook in the run that built this book "
-        "(a CPU; the notebooks are executed once and cached by jupyter-cache). " + where
+        "Quick mode: the time each notebook took to run in the build of this book, "
+        "on the build machine's CPU. " + where
     )
     return [table, note]
 
@@ -190,9 +192,112 @@ def pages_with_the_table(app: Sphinx, env) -> list[str]:
     return [name for name, data in _nb_metadata(env).items() if data.get(METADATA_KEY)]
 
 
+# -- the shipped models' table (the preface) ------------------------------------------
+#
+# ``{shipped-models}`` takes one line per model, ``name | network | trained on | used in``,
+# and becomes a table with two more columns read from the summary that ships with the
+# weights (``capslib.pretrained.info``): the test accuracy and the training time, with
+# the hardware. Nothing of them is typed in the page.
+
+_THREADS = re.compile(r"\((\d+) threads?")
+
+
+def hardware_words(device_name: str | None) -> str:
+    """``"CPU Intel(R) Xeon(R) Processor (2 threads, ...)"`` -> ``"a 2-thread CPU"``."""
+    if not device_name:
+        return "unrecorded hardware"
+    if device_name.startswith("CPU"):
+        threads = _THREADS.search(device_name)
+        return f"a {threads.group(1)}-thread CPU" if threads else "a CPU"
+    return device_name
+
+
+def shipped_model_cells(summary: dict) -> tuple[str, str]:
+    """``(test accuracy, training time)`` as a reader reads them, from a run summary."""
+    accuracy = summary.get("test_accuracy")
+    seconds = summary.get("wall_time_s")
+    accuracy_text = "not recorded" if accuracy is None else f"{100 * accuracy:.2f}%"
+    if seconds is None:
+        time_text = "not recorded"
+    else:
+        epochs = summary.get("epochs")
+        per = f"{epochs} epochs, " if epochs else ""
+        time_text = f"{format_seconds(seconds)} ({per}{hardware_words(summary.get('device_name'))})"
+    return accuracy_text, time_text
+
+
+class ShippedModels(SphinxDirective):
+    has_content = True
+
+    def run(self):
+        from capslib import pretrained
+
+        header = (
+            "name",
+            "network",
+            "trained on",
+            "test accuracy",
+            "training time",
+            "used in",
+        )
+        table = nodes.table(classes=["colwidths-auto", "shipped-models"])
+        group = nodes.tgroup(cols=len(header))
+        table += group
+        for _ in header:
+            group += nodes.colspec(colwidth=1)
+        head = nodes.thead()
+        group += head
+        row = nodes.row()
+        for title in header:
+            row += _cell(title)
+        head += row
+        body = nodes.tbody()
+        group += body
+        for line in self.content:
+            if not line.strip():
+                continue
+            fields = [f.strip() for f in line.split("|")]
+            if len(fields) != 4:
+                raise self.error(
+                    f"shipped-models: expected 'name | network | trained on | used in',"
+                    f" got {line!r}"
+                )
+            name, network, data, used = fields
+            try:
+                summary = pretrained.info(name)["summary"]
+            except Exception as err:  # a name the manifest lacks: say so in the build
+                raise self.error(
+                    f"shipped-models: no shipped model {name!r} ({err})"
+                ) from err
+            accuracy, seconds = shipped_model_cells(summary)
+            row = nodes.row()
+            row += _cell(nodes.literal(text=name))
+            for text in (network, data, accuracy, seconds, used):
+                row += _cell(text)
+            body += row
+        return [table]
+
+
+def shipped_time_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{shipped-time}`mnist-capsnet``` -> "3.0 h (20 epochs, a 2-thread CPU)": a shipped
+    model's recorded training time, read from its summary, never typed."""
+    from capslib import pretrained
+
+    try:
+        summary = pretrained.info(text.strip())["summary"]
+    except Exception as err:
+        message = inliner.reporter.error(
+            f"shipped-time: no shipped model {text!r} ({err})", line=lineno
+        )
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    return [nodes.Text(shipped_model_cells(summary)[1])], []
+
+
 def setup(app: Sphinx) -> dict:
     app.add_node(chapter_times_node)
     app.add_directive("chapter-times", ChapterTimes)
+    app.add_directive("shipped-models", ShippedModels)
+    app.add_role("shipped-time", shipped_time_role)
     app.add_post_transform(ChapterTimesTransform)
     app.connect("env-updated", pages_with_the_table)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1.0"}
