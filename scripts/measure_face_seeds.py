@@ -9,7 +9,7 @@ faces against non-faces, its rate of calling a scrambled face "face" and its CPU
 Chapter 10 applies ``capsbook.face_seeds.face_seeds_verdict`` to the record and
 re-measures its first seed live.
 
-Usage (from the repository root; about half a CPU-minute a seed on one thread)::
+Usage (from the repository root; about 22 CPU-seconds a seed on one thread, 20 seeds)::
 
     OMP_NUM_THREADS=1 nice -n 10 python scripts/measure_face_seeds.py
     python scripts/measure_face_seeds.py --seeds 0 --out /tmp/one-seed.json   # the cost of one
@@ -36,7 +36,7 @@ from capslib.train.summary import git_commit  # noqa: E402
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(20)))
     parser.add_argument(
         "--n-each", type=int, default=1500, help="faces (and non-faces)"
     )
