@@ -134,10 +134,15 @@ def require_shape(
 ) -> None:
     """Raise unless ``x`` is a tensor of ``shape`` (and, if asked, of a floating or given dtype).
 
+    Whatever is wrong, the message has one form: the function, what it expected
+    (dtype, argument, shape), what it got and, where given, the fix, e.g.
+    ``CapsNet: expected floating images of shape (batch, 1, 28, 28), got shape
+    (2, 1, 28, 28) of dtype uint8; convert it with images.float() / 255``.
+
     Args:
         x: the argument to check.
         fn: the function or class whose argument it is, first in the message.
-        name: the argument's name.
+        name: the argument's name (or a short description: ``"input capsules"``).
         shape: one entry per dimension: an ``int`` is the size ``x`` must have
             there, a ``str`` names a size that may be anything (``"batch"``);
             entries with the same name must be equal (``("out", "in", "k", "k")``
@@ -145,11 +150,12 @@ def require_shape(
         floating: require a floating dtype (float32, float64, float16, bfloat16).
         dtype: require exactly this dtype.
         fix: what to do about a wrong shape, added to its message.
-        dtype_fix: what to do about a wrong dtype (default for ``floating``:
+        dtype_fix: what to do about a wrong dtype (default with ``floating``:
             ``convert it with <name>.float()``).
 
     Raises:
-        TensorTypeError: ``x`` is not a tensor, or has the wrong dtype (checked first).
+        TensorTypeError: ``x`` is not a tensor, or not of the dtype asked for
+            (checked first).
         ValueError: ``x`` has the wrong number of dimensions or the wrong sizes.
 
     >>> require_shape(torch.zeros(2, 28, 28), "CapsNet", "images", ("batch", 1, 28, 28))
@@ -157,17 +163,18 @@ def require_shape(
     ...
     ValueError: CapsNet: expected images of shape (batch, 1, 28, 28), got shape (2, 28, 28) of dtype float32
     """
-    if floating:
-        _require_floating(x, fn, name, dtype_fix)
-    else:
-        _require_tensor(x, fn, name)
-    if dtype is not None and x.dtype != dtype:
+    kind = "floating " if floating else ""
+    if dtype is not None:
+        kind = f"{_dtype_name(dtype)} "
+    expected = f"{fn}: expected {kind}{name} of shape {_shape_text(shape)}, got"
+    if not isinstance(x, Tensor):
+        raise TensorTypeError(f"{expected} {type(x).__name__}")
+    if (floating and not x.is_floating_point()) or (
+        dtype is not None and x.dtype != dtype
+    ):
+        fix_dtype = dtype_fix or (_convert_to_float(name) if floating else None)
         raise TensorTypeError(
-            f"{fn}: expected {name} of dtype {_dtype_name(dtype)}, got {_describe(x)}"
-            + (f"; {dtype_fix}" if dtype_fix else "")
+            f"{expected} {_describe(x)}" + (f"; {fix_dtype}" if fix_dtype else "")
         )
     if not _fits(tuple(x.shape), shape):
-        raise ValueError(
-            f"{fn}: expected {name} of shape {_shape_text(shape)}, got {_describe(x)}"
-            + (f"; {fix}" if fix else "")
-        )
+        raise ValueError(f"{expected} {_describe(x)}" + (f"; {fix}" if fix else ""))

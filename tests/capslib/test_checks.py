@@ -5,17 +5,19 @@ import torch
 
 from capslib.checks import TensorTypeError, require_shape
 
+IMAGES = ("batch", 1, 28, 28)
+
 
 def test_a_tensor_that_fits_passes():
-    require_shape(torch.zeros(2, 1, 28, 28), "f", "images", ("batch", 1, 28, 28))
-    require_shape(torch.zeros(0, 3), "f", "x", ("n", 3), floating=True)
+    require_shape(torch.zeros(2, 1, 28, 28), "f", "images", IMAGES, floating=True)
+    require_shape(torch.zeros(0, 3, dtype=torch.float16), "f", "x", ("n", 3))
     require_shape(torch.zeros(5, dtype=torch.uint8), "f", "x", (5,), dtype=torch.uint8)
     require_shape(torch.zeros(4, 2, 3, 3), "f", "w", ("out", "in", "k", "k"))
 
 
 def test_wrong_number_of_dimensions():
     with pytest.raises(ValueError) as err:
-        require_shape(torch.zeros(2, 28, 28), "CapsNet", "images", ("batch", 1, 28, 28))
+        require_shape(torch.zeros(2, 28, 28), "CapsNet", "images", IMAGES)
     assert str(err.value) == (
         "CapsNet: expected images of shape (batch, 1, 28, 28), "
         "got shape (2, 28, 28) of dtype float32"
@@ -29,17 +31,19 @@ def test_wrong_trailing_size_and_the_fix():
             torch.zeros(3, 1, 36, 36),
             "CapsNet",
             "images",
-            ("batch", 1, 28, 28),
+            IMAGES,
+            floating=True,
             fix="set input_size in CapsNetConfig",
+            dtype_fix="not this one",
         )
     assert str(err.value) == (
-        "CapsNet: expected images of shape (batch, 1, 28, 28), got shape "
+        "CapsNet: expected floating images of shape (batch, 1, 28, 28), got shape "
         "(3, 1, 36, 36) of dtype float32; set input_size in CapsNetConfig"
     )
 
 
 def test_one_dimension_reads_as_a_tuple():
-    with pytest.raises(ValueError, match=r"of shape \(dim,\), got shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"of shape \(dim,\), got shape \(2, 3\) "):
         require_shape(torch.zeros(2, 3), "f", "pose", ("dim",))
 
 
@@ -53,18 +57,19 @@ def test_sizes_with_one_name_must_agree():
 def test_int_dtype_where_floating_is_required():
     with pytest.raises(TensorTypeError) as err:
         require_shape(
-            torch.zeros(2, 1, 28, 28, dtype=torch.uint8),
+            torch.zeros(2, 1, 28, 28, dtype=torch.int64),
             "CapsNet",
             "images",
-            ("batch", 1, 28, 28),
+            IMAGES,
             floating=True,
+            fix="not this one",
         )
     assert str(err.value) == (
-        "CapsNet: expected images to be a floating tensor (float32, float64, "
-        "float16 or bfloat16), got shape (2, 1, 28, 28) of dtype uint8; "
-        "convert it with images.float()"
+        "CapsNet: expected floating images of shape (batch, 1, 28, 28), got shape "
+        "(2, 1, 28, 28) of dtype int64; convert it with images.float()"
     )
-    # the dtype is checked before the shape, and the fix can be the site's own
+    # the dtype is checked before the shape; the fix can be the site's own, and a
+    # name that is not an identifier is not written as code
     with pytest.raises(TensorTypeError, match=r"int64; divide by 255$"):
         require_shape(
             torch.zeros(3, dtype=torch.int64),
@@ -73,6 +78,17 @@ def test_int_dtype_where_floating_is_required():
             ("n", 1),
             floating=True,
             dtype_fix="divide by 255",
+        )
+    with pytest.raises(
+        TensorTypeError,
+        match=r"got shape \(3,\) of dtype int64; convert it with \.float\(\)$",
+    ):
+        require_shape(
+            torch.zeros(3, dtype=torch.int64),
+            "f",
+            "input capsules",
+            ("n",),
+            floating=True,
         )
 
 
@@ -86,20 +102,21 @@ def test_exact_dtype():
             dtype=torch.uint8,
         )
     assert str(err.value) == (
-        "P: expected digits of dtype uint8, got shape (2, 1, 4, 4) of dtype float32"
+        "P: expected uint8 digits of shape (n, 1, h, w), "
+        "got shape (2, 1, 4, 4) of dtype float32"
     )
 
 
 def test_not_a_tensor():
     with pytest.raises(TensorTypeError) as err:
         require_shape([[0.0]], "f", "x", ("n", 1), floating=True)
-    assert str(err.value) == "f: expected x to be a torch.Tensor, got list"
+    assert str(err.value) == "f: expected floating x of shape (n, 1), got list"
 
 
 def test_a_wrong_kind_is_caught_as_a_type_error_or_a_value_error():
     # sites that raised ValueError for a wrong dtype before they shared the check
     for error in (TypeError, ValueError):
-        with pytest.raises(error, match="floating tensor"):
+        with pytest.raises(error, match="expected floating x"):
             require_shape(
                 torch.zeros(2, dtype=torch.int64), "f", "x", ("n",), floating=True
             )

@@ -95,7 +95,7 @@ def test_primary_capsules_rejects_bad_inputs():
     )
     with pytest.raises(
         ValueError,
-        match=r"expected input of shape \(batch, 4, H, W\), got shape \(1, 3, 5, 5\)",
+        match=r"expected floating input of shape \(batch, 4, H, W\), got shape \(1, 3, 5, 5\)",
     ):
         layer(torch.randn(1, 3, 5, 5))
     with pytest.raises(ValueError, match="at least 3x3"):
@@ -151,7 +151,7 @@ def test_routing_capsules_rejects_bad_inputs():
     layer = RoutingCapsules(in_caps=6, in_dim=4, out_caps=3, out_dim=5)
     with pytest.raises(
         ValueError,
-        match=r"expected input capsules of shape \(batch, 6, 4\), got shape \(2, 6, 5\)",
+        match=r"expected floating input capsules of shape \(batch, 6, 4\), got shape \(2, 6, 5\)",
     ):
         layer(torch.randn(2, 6, 5))
     with pytest.raises(ValueError, match=r"got shape \(6, 4\)"):
