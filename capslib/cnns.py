@@ -9,7 +9,21 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .checks import require_shape
+
 __all__ = ["BaselineCNN", "PooledCNN"]
+
+
+def _check_images(model: nn.Module, owner: str, images) -> None:
+    size = model.input_size
+    require_shape(
+        images,
+        owner,
+        "images",
+        ("batch", model.in_channels, size, size),
+        floating=True,
+        fix=f"build the {owner} with input_size / in_channels for other sizes",
+    )
 
 
 def _checked_arguments(
@@ -135,22 +149,7 @@ class PooledCNN(nn.Module):
         self.classifier = nn.Sequential(*fcs)
 
     def forward(self, images: Tensor) -> Tensor:
-        expected = (self.in_channels, self.input_size, self.input_size)
-        if (
-            not isinstance(images, Tensor)
-            or not images.is_floating_point()
-            or images.dim() != 4
-            or tuple(images.shape[1:]) != expected
-        ):
-            got = (
-                f"shape {tuple(images.shape)} of dtype {images.dtype}"
-                if isinstance(images, Tensor)
-                else type(images).__name__
-            )
-            raise ValueError(
-                f"PooledCNN: expected floating images of shape (batch, "
-                f"{', '.join(map(str, expected))}), got {got}"
-            )
+        _check_images(self, "PooledCNN", images)
         return self.classifier(self.features(images))
 
 
@@ -235,19 +234,5 @@ class BaselineCNN(nn.Module):
         self.classifier = nn.Sequential(*fcs)
 
     def forward(self, images: Tensor) -> Tensor:
-        if not isinstance(images, Tensor):
-            raise TypeError(
-                f"BaselineCNN: expected images as a torch.Tensor, got {type(images).__name__}"
-            )
-        expected = (self.in_channels, self.input_size, self.input_size)
-        if not images.is_floating_point():
-            raise TypeError(
-                f"BaselineCNN: expected floating images (batch, {', '.join(map(str, expected))}), got shape "
-                f"{tuple(images.shape)} of dtype {str(images.dtype).replace('torch.', '')}"
-            )
-        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"BaselineCNN: expected images of shape (batch, {', '.join(map(str, expected))}), got shape "
-                f"{tuple(images.shape)}"
-            )
+        _check_images(self, "BaselineCNN", images)
         return self.classifier(self.features(images))

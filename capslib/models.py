@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from . import functional as cf
 from .capsnet_config import OFFICIAL_MARGIN_FACTOR, CapsNetConfig
+from .checks import require_shape
 from .kernels import fused_conv
 from .nn import CapsuleDecoder, PrimaryCapsules, RoutingCapsules
 
@@ -202,22 +203,15 @@ class CapsNet(nn.Module):
         self.primary_caps.preactivation_scale = 1.0 / self.config.primary_types
 
     def _check_images(self, images) -> None:
-        if not isinstance(images, Tensor):
-            raise TypeError(
-                f"CapsNet: expected images as a torch.Tensor, got {type(images).__name__}"
-            )
-        expected = self.config.image_shape
-        if not images.is_floating_point():
-            raise TypeError(
-                f"CapsNet: expected floating images (batch, {', '.join(map(str, expected))}) with values "
-                f"in [0, 1], got shape {tuple(images.shape)} of dtype {str(images.dtype).replace('torch.', '')}; "
-                f"convert with images.float() / 255"
-            )
-        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"CapsNet: expected images of shape (batch, {', '.join(map(str, expected))}), got shape "
-                f"{tuple(images.shape)} (set input_size / in_channels in CapsNetConfig for other sizes)"
-            )
+        require_shape(
+            images,
+            "CapsNet",
+            "images",
+            ("batch", *self.config.image_shape),
+            floating=True,
+            fix="set input_size / in_channels in CapsNetConfig for other sizes",
+            dtype_fix="convert it with images.float() / 255 (values in [0, 1])",
+        )
 
     def forward(
         self,
@@ -236,15 +230,13 @@ class CapsNet(nn.Module):
         lengths = cf.capsule_length(poses, dim=-1)  # (batch, 10)
         reconstructions = None
         if self.decoder is not None and mask_each is not None:
-            if (
-                not isinstance(mask_each, Tensor)
-                or mask_each.dim() != 2
-                or mask_each.shape[0] != len(images)
-            ):
-                raise ValueError(
-                    f"CapsNet: expected mask_each as class indices (batch, k), got "
-                    f"{tuple(mask_each.shape) if isinstance(mask_each, Tensor) else type(mask_each).__name__}"
-                )
+            require_shape(
+                mask_each,
+                "CapsNet",
+                "mask_each",
+                (len(images), "k"),
+                fix="mask_each holds k class indices per image, one reconstruction each",
+            )
             reconstructions = torch.stack(
                 [
                     self.decoder(poses, mask_with=mask_each[:, d])
