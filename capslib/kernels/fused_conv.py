@@ -38,6 +38,7 @@ import functools
 import torch
 from torch import Tensor
 
+from ..checks import require_shape
 from ..functional import autocast_enabled, compiling
 
 __all__ = ["conv2d_channels_last", "applies"]
@@ -169,16 +170,9 @@ def conv2d_channels_last(
         ``(batch, out_h, out_w, out_channels)`` with ``out_h = (height - k) // stride + 1``:
         ``conv2d(x.permute(0, 3, 1, 2), weight, bias, stride).permute(0, 2, 3, 1)``.
     """
-    if (
-        x.dim() != 4
-        or weight.dim() != 4
-        or x.shape[3] != weight.shape[1]
-        or weight.shape[2] != weight.shape[3]
-    ):
-        raise ValueError(
-            f"conv2d_channels_last: expected x (batch, h, w, {weight.shape[1] if weight.dim() == 4 else 'c'}) "
-            f"and a square kernel (out, in, k, k), got {tuple(x.shape)} and {tuple(weight.shape)}"
-        )
+    fn = "conv2d_channels_last"
+    require_shape(weight, fn, "weight", ("out_channels", "in_channels", "k", "k"))
+    require_shape(x, fn, "x", ("batch", "height", "width", weight.shape[1]))
     if min(x.shape[1:3]) < weight.shape[2]:
         raise ValueError(
             f"conv2d_channels_last: the input {tuple(x.shape[1:3])} is smaller than the kernel "

@@ -48,6 +48,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..checks import require_shape
 from ..functional import squash
 
 __all__ = ["fused_routing_capsules"]
@@ -208,16 +209,16 @@ def fused_routing_capsules(
         ``(v, c)``: the output capsules ``(batch, out_caps, out_dim)`` and the last
         iteration's couplings ``(batch, in_caps, out_caps)`` (not differentiable).
     """
-    if (
-        u.dim() != 3
-        or weight.dim() != 4
-        or u.shape[1] != weight.shape[0]
-        or u.shape[2] != weight.shape[3]
-    ):
-        raise ValueError(
-            f"fused_routing_capsules: expected u (batch, in_caps, in_dim) and weight (in_caps, "
-            f"out_caps, out_dim, in_dim), got {tuple(u.shape)} and {tuple(weight.shape)}"
-        )
+    fn = "fused_routing_capsules"
+    require_shape(weight, fn, "weight", ("in_caps", "out_caps", "out_dim", "in_dim"))
+    require_shape(
+        u,
+        fn,
+        "u",
+        ("batch", weight.shape[0], weight.shape[3]),
+        fix=f"u is (batch, in_caps, in_dim) for weight (in_caps, out_caps, out_dim, "
+        f"in_dim) = {tuple(weight.shape)}",
+    )
     if (
         isinstance(iterations, bool)
         or not isinstance(iterations, int)

@@ -107,8 +107,16 @@ def test_primary_capsules_weight_is_stored_channels_last_and_loads_either_layout
 
 
 def test_rejects_bad_inputs():
-    with pytest.raises(ValueError, match="square kernel"):
+    with pytest.raises(
+        ValueError,
+        match=r"x of shape \(batch, height, width, 3\), got shape \(1, 5, 5, 2\)",
+    ):
         conv2d_channels_last(torch.randn(1, 5, 5, 2), torch.randn(3, 3, 3, 3))
+    with pytest.raises(
+        ValueError,
+        match=r"\(out_channels, in_channels, k, k\), got shape \(3, 2, 3, 2\)",
+    ):
+        conv2d_channels_last(torch.randn(1, 5, 5, 2), torch.randn(3, 2, 3, 2))
     with pytest.raises(ValueError, match="smaller than the kernel"):
         conv2d_channels_last(torch.randn(1, 2, 2, 2), torch.randn(3, 2, 3, 3))
 
