@@ -205,3 +205,36 @@ def test_train_face_detector_learns_faces_and_is_seeded():
     assert unpooled.fc1.in_features == 8 * 28 * 28
     with pytest.raises(TypeError, match="FaceDataset"):
         faces.train_face_detector((train.images, train.labels))
+
+
+def test_the_global_max_control_is_blind_to_where_patterns_are():
+    from capsbook.faces.detector import BagOfFeaturesCNN
+
+    torch.manual_seed(0)
+    model = BagOfFeaturesCNN(2).eval()
+    # 40 x 40, so that two patches are more than a receptive field apart and every patch
+    # keeps 5 px from the borders (the zero padding of conv2 would tell it apart there)
+    image = torch.zeros(1, 1, 40, 40)
+    image[0, 0, 5:10, 5:9] = torch.rand(5, 4)  # a patch in the upper left
+    image[0, 0, 25:30, 25:30] = torch.rand(5, 5)  # another, far from the first
+    swapped = torch.zeros_like(image)  # the two patches trade places
+    swapped[0, 0, 25:30, 25:29] = image[0, 0, 5:10, 5:9]
+    swapped[0, 0, 5:10, 5:10] = image[0, 0, 25:30, 25:30]
+    moved = torch.roll(image, shifts=(2, 1), dims=(2, 3))  # nothing reaches a border
+    with torch.no_grad():
+        logits = model(image)
+        assert torch.allclose(model(swapped), logits, atol=1e-6)
+        assert torch.allclose(model(moved), logits, atol=1e-6)
+        # ... but not blind to what a window holds
+        assert not torch.allclose(model(image.flip(2)), logits, atol=1e-4)
+    assert BagOfFeaturesCNN.receptive_field == 9
+
+
+def test_train_face_detector_trains_the_control_and_refuses_other_poolings():
+    train = faces.make_face_dataset(100, 100, seed=4)
+    control = faces.train_face_detector(train, pooling="global", seed=1, epochs=1)
+    assert control.fc1.in_features == 8  # one number per feature map
+    p = faces.face_probability(control, train.images)
+    assert p.shape == (200,)
+    with pytest.raises(ValueError, match="pooling"):
+        faces.train_face_detector(train, pooling="avg-ish")
