@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..checks import require_shape
+
 __all__ = ["MNIST_CLASSES", "MNIST_CREDIT", "ImageDataset"]
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
@@ -37,15 +39,12 @@ class ImageDataset(torch.utils.data.Dataset):
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if (
-            self.images.ndim != 4
-            or self.labels.ndim != 1
-            or len(self.images) != len(self.labels)
-        ):
-            raise ValueError(
-                f"ImageDataset: expected images (n, 1, h, w) and labels (n,), got "
-                f"{tuple(self.images.shape)} and {tuple(self.labels.shape)}"
-            )
+        shape = ("n", "channels", "height", "width")
+        require_shape(self.images, "ImageDataset", "images", shape)
+        n = len(self.images)
+        require_shape(
+            self.labels, "ImageDataset", "labels", (n,), fix="one label per image"
+        )
 
     def __len__(self) -> int:
         return len(self.labels)

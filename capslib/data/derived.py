@@ -25,6 +25,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..checks import require_shape
 from .device import pad_to_canvas, random_shifts, shift_images
 from .sources import ImageDataset
 
@@ -41,15 +42,14 @@ SHIFTED_MAX_SHIFT = (
 )
 
 
-def _images_of(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+def _images_of(dataset, fn: str) -> tuple[torch.Tensor, torch.Tensor]:
     if not hasattr(dataset, "images") or not hasattr(dataset, "labels"):
         raise TypeError(
-            f"expected an ImageDataset or DeviceDataset, got {type(dataset).__name__}"
+            f"{fn}: expected an ImageDataset or DeviceDataset, "
+            f"got {type(dataset).__name__}"
         )
-    if dataset.labels.ndim != 1:
-        raise ValueError(
-            f"expected one label per image, got labels of shape {tuple(dataset.labels.shape)}"
-        )
+    n = len(dataset.images)
+    require_shape(dataset.labels, fn, "labels", (n,), fix="one class index per image")
     return dataset.images.detach().to("cpu", torch.float32), dataset.labels.detach().to(
         "cpu", torch.int64
     )
@@ -81,7 +81,7 @@ def shifted_mnist(
     canvas is possible: the paper's training set for the affNIST test.
     ``images``: ``(n, 1, canvas, canvas)``; labels unchanged.
     """
-    images, labels = _images_of(dataset)
+    images, labels = _images_of(dataset, "shifted_mnist")
     padded = pad_to_canvas(images, canvas)
     if 2 * max_shift > canvas - images.shape[-1]:
         raise ValueError(
@@ -146,7 +146,7 @@ def affine_mnist(
     offset drawn uniformly from those that keep the digit's ink inside the
     canvas (as affNIST keeps the digit in its 40x40 box).  Labels unchanged.
     """
-    images, labels = _images_of(dataset)
+    images, labels = _images_of(dataset, "affine_mnist")
     generator = torch.Generator().manual_seed(seed)
     matrices = random_affine_matrices(
         len(images),

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..checks import require_shape
 from .sources import MNIST_CLASSES, MNIST_CREDIT, ImageDataset
+
+_IMAGES = ("batch", "channels", "height", "width")
 
 
 @dataclass
@@ -51,11 +54,15 @@ class DeviceDataset:
             raise TypeError(
                 f"DeviceDataset: expected tensors, got {type(self.images).__name__} and {type(self.labels).__name__}"
             )
-        if self.images.ndim != 4 or not self.images.is_floating_point():
-            raise ValueError(
-                "DeviceDataset: expected floating images of shape (n, channels, height, width), got shape "
-                f"{tuple(self.images.shape)} of dtype {self.images.dtype}"
-            )
+        shape = ("n", "channels", "height", "width")
+        require_shape(
+            self.images,
+            "DeviceDataset",
+            "images",
+            shape,
+            floating=True,
+            dtype_fix="convert it with images.float() / 255 (values in [0, 1])",
+        )
         if (
             self.labels.ndim not in (1, 2)
             or len(self.labels) != len(self.images)
@@ -130,18 +137,6 @@ class DeviceDataset:
         return f"{self.name}, {self.split} split: {len(self):,} images"
 
 
-def _check_images(images: torch.Tensor, where: str) -> None:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(
-            f"{where}: expected a tensor of images, got {type(images).__name__}"
-        )
-    if images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(
-            f"{where}: expected floating images of shape (batch, channels, height, width), got shape "
-            f"{tuple(images.shape)} of dtype {images.dtype}"
-        )
-
-
 def pad_to_canvas(images: torch.Tensor, canvas: int) -> torch.Tensor:
     """Centre ``(n, c, h, w)`` images on a ``canvas`` x ``canvas`` black background."""
     height, width = images.shape[-2:]
@@ -165,7 +160,7 @@ def shift_images(
     images' device: ``out[b, :, y, x] = images[b, :, y - dy, x - dx]`` (zero
     where that falls outside the image).
     """
-    _check_images(images, "shift_images")
+    require_shape(images, "shift_images", "images", _IMAGES, floating=True)
     if shifts.shape != (images.shape[0], 2):
         raise ValueError(
             f"shift_images: expected shifts of shape ({images.shape[0]}, 2), got {tuple(shifts.shape)}"
@@ -228,7 +223,7 @@ def random_shift(
     2017: "shifted by up to 2 pixels in each direction with zero padding").
     Training only: evaluation never calls it.
     """
-    _check_images(images, "random_shift")
+    require_shape(images, "random_shift", "images", _IMAGES, floating=True)
     if generator is not None and generator.device != images.device:
         raise ValueError(
             f"random_shift: generator on {generator.device} but images on {images.device}"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..checks import require_shape
 from .device import pad_to_canvas, shift_images
 from .sources import MNIST_CLASSES, MNIST_CREDIT
 
@@ -134,13 +135,11 @@ class MultiMNISTPairs:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.digits.dtype != torch.uint8 or self.digits.dim() != 4:
-            raise ValueError(
-                f"MultiMNISTPairs: expected uint8 digits (n, 1, h, w), got {tuple(self.digits.shape)} "
-                f"of {self.digits.dtype}"
-            )
-        if self.labels.dim() != 1 or len(self.labels) != len(self.digits):
-            raise ValueError("MultiMNISTPairs: expected one label per digit")
+        fn = "MultiMNISTPairs"
+        shape = ("n", "channels", "height", "width")
+        require_shape(self.digits, fn, "digits", shape, dtype=torch.uint8)
+        n = len(self.digits)
+        require_shape(self.labels, fn, "labels", (n,), fix="one label per digit")
         if self.pairs < 1:
             raise ValueError(f"MultiMNISTPairs: expected pairs >= 1, got {self.pairs}")
         self._fixed_plan = None
