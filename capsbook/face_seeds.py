@@ -51,6 +51,13 @@ MIN_SEEDS = 5
 #: The seeds of the data (fixed for every detector): training set, test set, scrambled faces.
 DATA_SEEDS = {"train": 0, "test": 1, "scrambled": 2}
 
+#: The sizes ``scripts/measure_face_seeds.py`` trains at (faces and as many non-faces; test
+#: images of each kind, and as many scrambled faces; one budget for both detectors).
+SIZES = {"n_each": 1000, "n_eval": 500, "epochs": 3, "batch_size": 32, "lr": 2e-3}
+
+#: The seeds it trains: each builds both detectors and orders their examples.
+SEEDS = tuple(range(20))
+
 
 @dataclass(frozen=True)
 class FaceData:

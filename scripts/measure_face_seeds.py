@@ -9,10 +9,13 @@ faces against non-faces, its rate of calling a scrambled face "face" and its CPU
 Chapter 10 applies ``capsbook.face_seeds.face_seeds_verdict`` to the record and
 re-measures its first seed live.
 
-Usage (from the repository root; about 22 CPU-seconds a seed on one thread, 20 seeds)::
+Usage (from the repository root; about 12 CPU-seconds a seed on one thread, 20 seeds)::
 
     OMP_NUM_THREADS=1 nice -n 10 python scripts/measure_face_seeds.py
     python scripts/measure_face_seeds.py --seeds 0 --out /tmp/one-seed.json   # the cost of one
+    # on a shared machine, in two halves, then one record:
+    python scripts/measure_face_seeds.py --seeds 0 1 2 ... --out /tmp/a.json   # and /tmp/b.json
+    python scripts/measure_face_seeds.py --combine /tmp/a.json /tmp/b.json
 """
 
 from __future__ import annotations
@@ -29,25 +32,30 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from capsbook.face_seeds import RECORD, face_data, train_face_pair  # noqa: E402
+from capsbook.face_seeds import RECORD, SEEDS, SIZES, face_data, train_face_pair  # noqa: E402
 from capslib.runtime import device_name, versions  # noqa: E402
 from capslib.train.summary import git_commit  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(20)))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument(
-        "--n-each", type=int, default=1500, help="faces (and non-faces)"
+        "--n-each", type=int, default=SIZES["n_each"], help="faces (and non-faces)"
     )
     parser.add_argument(
-        "--n-eval", type=int, default=500, help="test images of each kind"
+        "--n-eval", type=int, default=SIZES["n_eval"], help="test images of each kind"
     )
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--epochs", type=int, default=SIZES["epochs"])
+    parser.add_argument("--batch-size", type=int, default=SIZES["batch_size"])
+    parser.add_argument("--lr", type=float, default=SIZES["lr"])
     parser.add_argument("--out", type=Path, default=RECORD)
+    parser.add_argument(
+        "--combine", type=Path, nargs="+", help="join records of the same sizes"
+    )
     args = parser.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out)
 
     start = time.perf_counter()
     data = face_data(args.n_each, args.n_eval)
@@ -107,6 +115,38 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out} in {record['provenance']['wall_seconds']:.0f} s")
+    return 0
+
+
+def combine(paths: list[Path], out: Path) -> int:
+    """Join records made at the same sizes, on the same data and machine, into one."""
+    parts = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    first = parts[0]
+    for part in parts[1:]:
+        for key in ("sizes", "data", "dtype"):
+            if part[key] != first[key]:
+                raise SystemExit(f"--combine: the records differ in {key}")
+        for key in ("commit", "device", "torch"):
+            if part["provenance"][key] != first["provenance"][key]:
+                raise SystemExit(f"--combine: the records differ in {key}")
+    per_seed = sorted(
+        (s for p in parts for s in p["per_seed"]), key=lambda s: s["seed"]
+    )
+    seeds = [s["seed"] for s in per_seed]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit("--combine: a seed appears twice")
+    record = dict(first, seeds=seeds, per_seed=per_seed)
+    record["provenance"] = dict(
+        first["provenance"],
+        wall_seconds=max(p["provenance"]["wall_seconds"] for p in parts),
+        cpu_seconds=round(sum(p["provenance"]["cpu_seconds"] for p in parts), 1),
+        date=max(p["provenance"]["date"] for p in parts),
+        command="; ".join(p["provenance"]["command"] for p in parts)
+        + f" (run side by side); then --combine into {out.name}",
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out}: {len(seeds)} seeds")
     return 0
 
 
