@@ -141,8 +141,14 @@ def combine(paths: list[Path], out: Path) -> int:
         wall_seconds=max(p["provenance"]["wall_seconds"] for p in parts),
         cpu_seconds=round(sum(p["provenance"]["cpu_seconds"] for p in parts), 1),
         date=max(p["provenance"]["date"] for p in parts),
-        command="; ".join(p["provenance"]["command"] for p in parts)
-        + f" (run side by side); then --combine into {out.name}",
+        command="python scripts/measure_face_seeds.py"
+        + ("" if seeds == list(SEEDS) else " --seeds " + " ".join(map(str, seeds)))
+        + "".join(
+            f" --{k.replace('_', '-')} {v}"
+            for k, v in first["sizes"].items()
+            if SIZES[k] != v
+        ),
+        made_as=f"{len(parts)} processes side by side, joined with --combine",
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
