@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from capslib.checks import require_shape
 from capslib.nn import count_parameters  # re-exported: chapter 1 imports it from here
 from capslib.train.step import compute_loss, optimizer_step
 
@@ -151,21 +152,15 @@ class SmallCNN(nn.Module):
         return self.feature_maps(images)["logits"]
 
     def _check_images(self, images: torch.Tensor) -> None:
-        expected = (self.in_channels, self.image_size, self.image_size)
-        if (
-            not torch.is_tensor(images)
-            or images.ndim != 4
-            or tuple(images.shape[1:]) != expected
-        ):
-            got = (
-                tuple(images.shape)
-                if torch.is_tensor(images)
-                else type(images).__name__
-            )
-            raise ValueError(
-                f"SmallCNN: expected images (batch, {expected[0]}, {expected[1]}, {expected[2]}), "
-                f"got {got}"
-            )
+        size = self.image_size
+        require_shape(
+            images,
+            "SmallCNN",
+            "images",
+            ("batch", self.in_channels, size, size),
+            floating=True,
+            fix="build the SmallCNN with image_size / in_channels for other sizes",
+        )
 
 
 @dataclass
@@ -214,38 +209,25 @@ def _model_device(model: nn.Module, device) -> torch.device:
 
 
 def check_images(images, where: str) -> None:
-    """Raise a ``ValueError`` naming ``where`` unless ``images`` is a floating ``(n, channels, h, w)`` tensor."""
-    if (
-        not torch.is_tensor(images)
-        or not images.is_floating_point()
-        or images.ndim != 4
-    ):
-        got = (
-            f"shape {tuple(images.shape)} of dtype {images.dtype}"
-            if torch.is_tensor(images)
-            else type(images).__name__
-        )
-        raise ValueError(
-            f"{where}: expected images as a floating tensor (n, channels, h, w), got {got}"
-        )
+    """Raise a ``ValueError`` naming ``where`` unless ``images`` is a floating ``(n, channels, h, w)`` tensor.
+
+    (Not a tensor or not floating: a :class:`capslib.checks.TensorTypeError`, a
+    ``ValueError`` and a ``TypeError``.)
+    """
+    require_shape(images, where, "images", ("n", "channels", "h", "w"), floating=True)
 
 
 def _check_data(images, labels, where: str) -> None:
     check_images(images, where)
     if labels is not None:
-        if (
-            not torch.is_tensor(labels)
-            or labels.dtype != torch.int64
-            or labels.shape != (len(images),)
-        ):
-            got = (
-                f"shape {tuple(labels.shape)} of dtype {labels.dtype}"
-                if torch.is_tensor(labels)
-                else type(labels).__name__
-            )
-            raise ValueError(
-                f"{where}: expected labels as int64 of shape ({len(images)},), got {got}"
-            )
+        require_shape(
+            labels,
+            where,
+            "labels",
+            (len(images),),
+            dtype=torch.int64,
+            dtype_fix="convert it with labels.long()",
+        )
 
 
 def train_classifier(

@@ -78,7 +78,8 @@ def test_small_cnn_refuses_bad_settings(kwargs, message):
 
 def test_small_cnn_names_the_expected_input_shape():
     with pytest.raises(
-        ValueError, match=r"expected images \(batch, 1, 28, 28\), got \(2, 28, 28\)"
+        ValueError,
+        match=r"expected floating images of shape \(batch, 1, 28, 28\), got shape \(2, 28, 28\)",
     ):
         SmallCNN()(torch.rand(2, 28, 28))
 
@@ -156,9 +157,12 @@ def test_accuracy_counts_the_argmax():
 
 
 def test_evaluation_refuses_bad_labels():
-    with pytest.raises(ValueError, match="int64 of shape"):
+    with pytest.raises(
+        ValueError,
+        match=r"int64 labels of shape \(3,\), got shape \(3,\) of dtype float32",
+    ):
         accuracy(nn.Flatten(), torch.rand(3, 1, 2, 2), torch.tensor([0.0, 1.0, 2.0]))
-    with pytest.raises(ValueError, match="floating tensor"):
+    with pytest.raises(ValueError, match="floating images.*uint8"):
         predict_proba(nn.Flatten(), torch.zeros(3, 1, 2, 2, dtype=torch.uint8))
 
 
