@@ -7,6 +7,8 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
+from capslib.checks import require_shape
+
 # The width, in CSS pixels, at which the book's column shows a figure at a 1280 px window
 # (sphinx-book-theme's article column), and the smallest text a reader can read there.
 PAGE_WIDTH_PX = 700
@@ -56,15 +58,15 @@ def show_digits(
     """
     images = torch.as_tensor(images).detach().cpu()
     if images.ndim == 4:
-        if images.shape[1] != 1:
-            raise ValueError(
-                f"show_digits: expected one channel, got images of shape {tuple(images.shape)}"
-            )
+        require_shape(images, "show_digits", "images", ("n", 1, "h", "w"))
         images = images[:, 0]
-    if images.ndim != 3:
-        raise ValueError(
-            f"show_digits: expected images (n, 1, h, w) or (n, h, w), got shape {tuple(images.shape)}"
-        )
+    require_shape(
+        images,
+        "show_digits",
+        "images",
+        ("n", "h", "w"),
+        fix="(n, 1, h, w) works too; for one image pass images[None]",
+    )
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
