@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from capslib.checks import require_shape
+
 __all__ = [
     "routing_softmax_wrong_axis",
     "routing_shared_logits",
@@ -30,18 +32,8 @@ __all__ = [
 
 
 def _check_u_hat(name: str, u_hat: torch.Tensor, iterations: int) -> None:
-    if not isinstance(u_hat, torch.Tensor) or not u_hat.is_floating_point():
-        got = (
-            f"{type(u_hat).__name__}"
-            if not isinstance(u_hat, torch.Tensor)
-            else f"dtype {u_hat.dtype}"
-        )
-        raise TypeError(f"{name}: expected a floating tensor u_hat, got {got}")
-    if u_hat.ndim != 4:
-        raise ValueError(
-            f"{name}: expected u_hat of shape (batch, in_caps, out_caps, out_dim), "
-            f"got shape {tuple(u_hat.shape)}"
-        )
+    shape = ("batch", "in_caps", "out_caps", "out_dim")
+    require_shape(u_hat, name, "u_hat", shape, floating=True)
     if (
         isinstance(iterations, bool)
         or not isinstance(iterations, int)
@@ -215,16 +207,12 @@ def primary_capsules_reshape_across_positions(
     ``test_capsule_vectors_hold_the_channels_of_one_type_at_one_position``
     (PrimaryCapsules on a hand-built convolution output).
     """
-    if not isinstance(conv_out, torch.Tensor) or conv_out.ndim != 4:
-        got = (
-            tuple(conv_out.shape)
-            if isinstance(conv_out, torch.Tensor)
-            else type(conv_out).__name__
-        )
-        raise ValueError(
-            f"primary_capsules_reshape_across_positions: expected conv_out of shape "
-            f"(batch, capsule_types * capsule_dim, height, width), got {got}"
-        )
+    require_shape(
+        conv_out,
+        "primary_capsules_reshape_across_positions",
+        "conv_out",
+        ("batch", "capsule_types * capsule_dim", "height", "width"),
+    )
     if conv_out.shape[1] % capsule_dim:
         raise ValueError(
             f"primary_capsules_reshape_across_positions: expected channels divisible by "
