@@ -18,6 +18,8 @@ import math
 import torch
 from torch import Tensor
 
+from capslib.checks import require_shape
+
 #: The fixed colour scale of every difference map: -1 (ink removed, blue) .. +1 (ink added, red).
 #: Pixels lie in [0, 1], so no change can exceed 1: nothing is clipped, and maps of different
 #: digits, dimensions and figures can be compared by eye.
@@ -50,15 +52,14 @@ def perturbed_poses(pose: Tensor, offsets: Tensor | None = None, dims=None) -> T
     ``(len(dims), steps, dim)`` where entry ``[r, k]`` is ``pose`` with
     ``pose[dims[r]] + offsets[k]`` in place of ``pose[dims[r]]``.
     """
-    if not isinstance(pose, Tensor) or pose.ndim != 1 or not pose.is_floating_point():
-        got = (
-            f"shape {tuple(pose.shape)} of dtype {pose.dtype}"
-            if isinstance(pose, Tensor)
-            else type(pose).__name__
-        )
-        raise ValueError(
-            f"perturbed_poses: expected one capsule's pose as a floating (dim,) tensor, got {got}"
-        )
+    require_shape(
+        pose,
+        "perturbed_poses",
+        "pose",
+        ("dim",),
+        floating=True,
+        fix="one capsule's pose, e.g. poses[label] of one image",
+    )
     offsets = (
         perturbation_offsets()
         if offsets is None
@@ -88,15 +89,13 @@ def perturbation_grid(
     Returns images ``(len(dims), steps, C, H, W)``; the column of offset 0 is
     the plain reconstruction.
     """
-    if not isinstance(poses, Tensor) or poses.ndim != 2:
-        got = (
-            f"shape {tuple(poses.shape)}"
-            if isinstance(poses, Tensor)
-            else type(poses).__name__
-        )
-        raise ValueError(
-            f"perturbation_grid: expected the digit capsules of one image (num_classes, caps_dim), got {got}"
-        )
+    require_shape(
+        poses,
+        "perturbation_grid",
+        "poses",
+        ("num_classes", "caps_dim"),
+        fix="the digit capsules of one image (perturbation_grids takes many)",
+    )
     num_classes = poses.shape[0]
     if not 0 <= int(label) < num_classes:
         raise ValueError(
@@ -128,16 +127,13 @@ def perturbation_grids(
     the capsule to perturb in every one of them.  Returns ``(n, caps_dim, steps, C, H, W)``:
     entry ``[i]`` equals ``perturbation_grid(decoder, poses[i], label, offsets)``.
     """
-    if not isinstance(poses, Tensor) or poses.ndim != 3:
-        got = (
-            f"shape {tuple(poses.shape)}"
-            if isinstance(poses, Tensor)
-            else type(poses).__name__
-        )
-        raise ValueError(
-            "perturbation_grids: expected the digit capsules of n images "
-            f"(n, num_classes, caps_dim), got {got}"
-        )
+    require_shape(
+        poses,
+        "perturbation_grids",
+        "poses",
+        ("n", "num_classes", "caps_dim"),
+        fix="the digit capsules of n images (perturbation_grid takes one)",
+    )
     n, num_classes, dim = poses.shape
     if not 0 <= int(label) < num_classes:
         raise ValueError(
@@ -175,21 +171,17 @@ def _zero_index(offsets: Tensor, steps: int) -> int:
     return int(zeros[0])
 
 
+_GRID = ("rows", "steps", "C", "H", "W")
+_GRID_FIX = "the decodings of perturbation_grid"
+
+
 def difference_maps(grid: Tensor, offsets: Tensor | None = None) -> Tensor:
     """Each decoding minus the capsule's own reconstruction: what a tweak adds (> 0) or removes (< 0).
 
     ``grid``: ``(rows, steps, C, H, W)`` from :func:`perturbation_grid` (``offsets`` default
     :func:`perturbation_offsets`, one of them 0).  Returns the same shape; the offset-0 column is 0.
     """
-    if not isinstance(grid, Tensor) or grid.ndim != 5:
-        got = (
-            f"shape {tuple(grid.shape)}"
-            if isinstance(grid, Tensor)
-            else type(grid).__name__
-        )
-        raise ValueError(
-            f"difference_maps: expected decodings (rows, steps, C, H, W), got {got}"
-        )
+    require_shape(grid, "difference_maps", "grid", _GRID, fix=_GRID_FIX)
     offsets = perturbation_offsets() if offsets is None else offsets
     zero = _zero_index(offsets, grid.shape[1])
     return grid - grid[:, zero : zero + 1]
@@ -201,14 +193,11 @@ def dimension_change(grid: Tensor) -> Tensor:
     The sum over pixels of ``|grid[r, -1] - grid[r, 0]|``: the two ends of the sweep (offsets
     -0.25 and +0.25 by default) compared, in units of fully inked pixels.
     """
-    if not isinstance(grid, Tensor) or grid.ndim != 5 or grid.shape[1] < 2:
-        got = (
-            f"shape {tuple(grid.shape)}"
-            if isinstance(grid, Tensor)
-            else type(grid).__name__
-        )
+    require_shape(grid, "dimension_change", "grid", _GRID, fix=_GRID_FIX)
+    if grid.shape[1] < 2:
         raise ValueError(
-            f"dimension_change: expected decodings (rows, steps >= 2, C, H, W), got {got}"
+            "dimension_change: expected grid of shape (rows, steps >= 2, C, H, W) "
+            f"(two ends to compare), got shape {tuple(grid.shape)}"
         )
     return (grid[:, -1] - grid[:, 0]).abs().flatten(1).sum(1)
 
