@@ -163,18 +163,22 @@ def require_shape(
     ...
     ValueError: CapsNet: expected images of shape (batch, 1, 28, 28), got shape (2, 28, 28) of dtype float32
     """
-    kind = "floating " if floating else ""
-    if dtype is not None:
-        kind = f"{_dtype_name(dtype)} "
-    expected = f"{fn}: expected {kind}{name} of shape {_shape_text(shape)}, got"
+
+    def error(cls: type[Exception], got: str, fix: str | None) -> Exception:
+        # built only on failure: the check itself runs on every forward pass
+        kind = "floating " if floating else ""
+        kind = f"{_dtype_name(dtype)} " if dtype is not None else kind
+        message = (
+            f"{fn}: expected {kind}{name} of shape {_shape_text(shape)}, got {got}"
+        )
+        return cls(message + (f"; {fix}" if fix else ""))
+
     if not isinstance(x, Tensor):
-        raise TensorTypeError(f"{expected} {type(x).__name__}")
+        raise error(TensorTypeError, type(x).__name__, None)
     if (floating and not x.is_floating_point()) or (
         dtype is not None and x.dtype != dtype
     ):
         fix_dtype = dtype_fix or (_convert_to_float(name) if floating else None)
-        raise TensorTypeError(
-            f"{expected} {_describe(x)}" + (f"; {fix_dtype}" if fix_dtype else "")
-        )
+        raise error(TensorTypeError, _describe(x), fix_dtype)
     if not _fits(tuple(x.shape), shape):
-        raise ValueError(f"{expected} {_describe(x)}" + (f"; {fix}" if fix else ""))
+        raise error(ValueError, _describe(x), fix)
