@@ -405,3 +405,106 @@ def parts_vote():
         "spread_scrambled": spreads["scrambled"],
     }
     return fig
+
+
+# -- the vote chain into a squash (chapter 4) -------------------------------------------------
+#: :func:`vote_chain`'s votes: 4 votes of one length, all one way or in scattered directions
+#: (degrees), chosen so that the scattered sum is near the random-walk length 2 x the vote.
+VOTE_LENGTH = 0.2
+AGREEING_ANGLES = (35.0, 35.0, 35.0, 35.0)
+SCATTERED_ANGLES = (35.0, 130.0, 300.0, 20.0)
+
+
+def vote_chain_numbers() -> dict[str, dict[str, torch.Tensor]]:
+    """The numbers :func:`vote_chain` draws, computed with :func:`capslib.functional.squash`.
+
+    For ``"agreeing"`` and ``"scattered"``: ``votes`` ``(4, 2)``, their sum ``s``
+    ``(2,)`` and ``v = squash(s)`` ``(2,)``.  (The scattered sum is about twice a vote,
+    as a random walk of four steps is on average.)
+    """
+    out = {}
+    for name, angles in (
+        ("agreeing", AGREEING_ANGLES),
+        ("scattered", SCATTERED_ANGLES),
+    ):
+        radians = torch.tensor(angles, dtype=torch.float64) * math.pi / 180
+        votes = VOTE_LENGTH * torch.stack([radians.cos(), radians.sin()], dim=1)
+        s = votes.sum(dim=0)
+        out[name] = {"votes": votes, "s": s, "v": cf.squash(s)}
+    return out
+
+
+def vote_chain():
+    """Votes -> their sum s -> squash -> v, for agreeing and for scattered votes.
+
+    The same four vote lengths make a long sum when the votes agree and a short
+    one when they scatter; the squash, quadratic for short inputs, widens that
+    contrast.  All numbers come from :func:`vote_chain_numbers`.
+    """
+    numbers = vote_chain_numbers()
+    fig, ax = new_figure(3.9)
+    scale, half = 1.0, 0.62  # inches per unit of length; half a frame's side
+    offsets = (-0.09, -0.03, 0.03, 0.09)  # agreeing votes side by side, not on top
+    columns = {"votes": 1.1, "s": 3.0, "v": 4.9}
+    titles = {
+        "votes": f"4 votes of length {VOTE_LENGTH}",
+        "s": "their sum $\\mathbf{s}$",
+        "v": "$\\mathbf{v} = \\mathrm{squash}(\\mathbf{s})$",
+    }
+    for key, x in columns.items():
+        text(ax, x, 3.65, titles[key], size=FONT)
+    rows = {"agreeing": 2.6, "scattered": 0.95}
+    colour = {"agreeing": COLOURS["agree"], "scattered": COLOURS["disagree"]}
+    for name, y in rows.items():
+        nums = numbers[name]
+        text(ax, 0.05, y + half + 0.12, name, size=FONT, ha="left", weight="bold")
+        for x in columns.values():
+            ax.add_patch(
+                Rectangle(
+                    (x - half, y - half),
+                    2 * half,
+                    2 * half,
+                    facecolor="white",
+                    edgecolor=GREY,
+                    linewidth=0.8,
+                    zorder=1,
+                )
+            )
+        # the votes, each from the centre; the sum, head to tail
+        x0 = columns["votes"]
+        for k, vote in enumerate(nums["votes"]):
+            dx, dy = (float(vote[1]), -float(vote[0])) if name == "agreeing" else (0, 0)
+            start = (
+                x0 + offsets[k] * dx / VOTE_LENGTH,
+                y + offsets[k] * dy / VOTE_LENGTH,
+            )
+            end = (start[0] + scale * float(vote[0]), start[1] + scale * float(vote[1]))
+            arrow(ax, start, end, colour=colour[name], lw=1.6, mutation=9, zorder=3)
+        x0, point = columns["s"] - 0.45, np.array([0.0, 0.0])
+        for vote in nums["votes"]:
+            nxt = point + vote.numpy()
+            start = (x0 + scale * point[0], y - 0.2 + scale * point[1])
+            end = (x0 + scale * nxt[0], y - 0.2 + scale * nxt[1])
+            arrow(ax, start, end, colour=GREY, lw=1.0, mutation=7, zorder=2)
+            point = nxt
+        s_end = (x0 + scale * point[0], y - 0.2 + scale * point[1])
+        arrow(ax, (x0, y - 0.2), s_end, colour=INK_VEC, lw=2.0, mutation=10, zorder=3)
+        x0 = columns["v"] - 0.45
+        v = nums["v"]
+        v_end = (x0 + scale * float(v[0]), y - 0.2 + scale * float(v[1]))
+        arrow(ax, (x0, y - 0.2), v_end, colour=INK_VEC, lw=2.0, mutation=10, zorder=3)
+        s_len, v_len = float(nums["s"].norm()), float(v.norm())
+        text(ax, columns["s"], y - half - 0.14, f"$|\\mathbf{{s}}|$ = {s_len:.2f}")
+        text(ax, columns["v"], y - half - 0.14, f"$|\\mathbf{{v}}|$ = {v_len:.2f}")
+    agree, scatter = numbers["agreeing"], numbers["scattered"]
+    ratio_s = float(agree["s"].norm() / scatter["s"].norm())
+    ratio_v = float(agree["v"].norm() / scatter["v"].norm())
+    text(ax, 6.45, 2.35, "agreeing / scattered", size=FONT)
+    text(ax, 6.45, 2.0, f"sums: {ratio_s:.1f} x", size=FONT)
+    text(ax, 6.45, 1.65, f"squashed: {ratio_v:.1f} x", size=FONT, weight="bold")
+    arrow(ax, (1.1 + half + 0.05, 3.35), (3.0 - half - 0.05, 3.35), colour=GREY)
+    arrow(ax, (3.0 + half + 0.05, 3.35), (4.9 - half - 0.05, 3.35), colour=GREY)
+    return fig
+
+
+INK_VEC = COLOURS["parent"]

@@ -240,29 +240,43 @@ def check_linear_squash(fn, *, verbose: bool = True) -> CheckReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 4.3: a length that is safe at zero
+# Exercise 4.3: a length that survives float16, at both ends of its range and at zero
 # ---------------------------------------------------------------------------------------------
 def reference_safe_length(
-    v: torch.Tensor, dim: int = -1, eps: float = 1e-8
+    v: torch.Tensor, dim: int = -1, eps: float = 1e-4
 ) -> torch.Tensor:
-    """The length of v along dim, with a finite gradient at v = 0."""
-    return torch.sqrt((v * v).sum(dim=dim) + eps)  # eps: sqrt has no slope at 0
+    """The length of v along dim in v's own format, accurate in float16 for tiny and
+    huge components, with a finite gradient at v = 0.
+
+    v is divided by its largest component (a constant for autograd), so the sum of
+    squares lies between 1 and v.shape[dim]: it can neither underflow nor overflow,
+    and an eps of 1e-4 (which float16 can hold, unlike 1e-8) changes it by at most
+    a relative 5e-5.
+    """
+    scale = v.detach().abs().amax(dim=dim, keepdim=True)
+    scale = scale.clamp_min(torch.finfo(v.dtype).tiny)  # the zero vector: 0 / tiny
+    u = v / scale
+    return scale.squeeze(dim) * torch.sqrt((u * u).sum(dim=dim) + eps)
 
 
 @guarded
 def check_safe_length(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 4.3: ``fn(v)`` returns each capsule's length, with a finite gradient at ``v = 0``.
+    """Exercise 4.3: ``fn(v)`` returns each vector's length in ``v``'s format (float16).
 
-    ``v``: ``(batch, dim)``; the answer: ``(batch,)``.  The naive
-    ``torch.sqrt((v * v).sum(-1))`` has gradient ``0 * inf = NaN`` at zero.
+    ``v``: ``(batch, dim)``; the answer: ``(batch,)``, accurate to 1% for
+    components of 1e-4 (their squares underflow float16) and of 300 (16 squares
+    overflow its largest number, 65,504), with a finite gradient at zero.  The
+    naive ``torch.sqrt((v * v).sum(-1))`` gives 0 for the first, inf for the
+    second and a NaN gradient at zero; an eps of 1e-8 is 0 in float16.
     """
+    half = torch.float16
     generator = torch.Generator().manual_seed(3)
-    v = torch.randn(5, 4, generator=generator, dtype=torch.float64)
+    v = torch.randn(5, 16, generator=generator).to(half)
     with check(
-        "Exercise 4.3: a length that is safe at zero", verbose=verbose
+        "Exercise 4.3: a length that survives float16", verbose=verbose
     ) as report:
-        with report.attempt("runs on 5 random vectors"):
-            out = torch.as_tensor(fn(v.clone())).double()
+        with report.attempt("runs on 5 random float16 vectors"):
+            out = torch.as_tensor(fn(v.clone()))
             if not report.expect(
                 out.shape == (5,),
                 "returns shape (batch,)",
@@ -270,14 +284,45 @@ def check_safe_length(fn, *, verbose: bool = True) -> CheckReport:
             ):
                 return report
             report.expect(
-                torch.allclose(out, v.norm(dim=-1), atol=1e-4),
-                "equals the length away from zero",
-                "sqrt of the sum of squares (an eps of 1e-8 or less changes it by < 1e-4)",
+                out.dtype == half,
+                "stays in float16",
+                f"got {out.dtype}: compute in v's format, without converting it",
             )
+            report.expect(
+                torch.allclose(out.double(), v.double().norm(dim=-1), rtol=1e-2),
+                "equals the length of ordinary vectors (within 1%)",
+                "the square root of the sum of squares, for vectors of length ~4",
+            )
+        cases = (
+            (
+                1e-4,
+                "underflow",
+                "the squares (1e-8) are below float16's smallest "
+                "number, 6e-8, and round to 0",
+            ),
+            (
+                300.0,
+                "overflow",
+                "16 squares of 300 sum to 1.44e6, above float16's "
+                "largest number, 65,504: inf",
+            ),
+        )
+        for component, name, why in cases:
+            with report.attempt(f"vectors of 16 components of {component:g}"):
+                tiny_or_huge = torch.full((2, 16), component, dtype=half)
+                truth = 4 * float(tiny_or_huge[0, 0])  # sqrt(16) x the component
+                got = torch.as_tensor(fn(tiny_or_huge.clone())).double()
+                report.expect(
+                    bool(torch.isfinite(got).all())
+                    and bool(((got - truth).abs() <= 0.01 * truth).all()),
+                    f"right for components of {component:g} (no {name})",
+                    f"got {got.tolist()} for {truth:.3g}: {why}; the length of v is "
+                    "m times the length of v / m, for any m > 0",
+                )
         with report.attempt("value and gradient at a zero vector"):
-            zero = torch.zeros(2, 4, dtype=torch.float64, requires_grad=True)
+            zero = torch.zeros(2, 16, dtype=half, requires_grad=True)
             length = torch.as_tensor(fn(zero))
-            value = length.detach()
+            value = length.detach().double()
             report.expect(
                 bool(torch.isfinite(value).all()) and float(value.abs().max()) < 1e-3,
                 "a zero vector has (almost) zero length",
@@ -287,6 +332,7 @@ def check_safe_length(fn, *, verbose: bool = True) -> CheckReport:
             report.expect(
                 zero.grad is not None and bool(torch.isfinite(zero.grad).all()),
                 "the gradient at a zero vector is finite (no NaN)",
-                "sqrt has an infinite slope at 0: add eps inside the square root",
+                "sqrt has an infinite slope at 0: keep what is under the root away "
+                "from 0, with an eps that float16 can hold (1e-8 rounds to 0)",
             )
     return report

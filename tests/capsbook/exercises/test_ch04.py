@@ -118,8 +118,37 @@ def test_agreement_contrast_against_hand_values():
 
 
 # --- Exercise 4.3 --------------------------------------------------------------------------------
-def test_naive_length_has_nan_gradient_at_zero():
+def test_naive_length_fails_at_both_ends_of_float16_and_at_zero():
     report = ch04.check_safe_length(
         lambda v: torch.sqrt((v * v).sum(-1)), verbose=False
     )
+    assert report.failures == [
+        "right for components of 0.0001 (no underflow)",
+        "right for components of 300 (no overflow)",
+        "the gradient at a zero vector is finite (no NaN)",
+    ]
+
+
+def test_reference_length_passes_and_matches_hand_values():
+    assert ch04.check_safe_length(ch04.reference_safe_length, verbose=False).passed
+    v = torch.tensor([[3e-4, 4e-4], [300.0, 400.0]], dtype=torch.float16)
+    got = ch04.reference_safe_length(v).double()
+    assert got.dtype == torch.float64 and torch.allclose(
+        got, torch.tensor([5e-4, 500.0], dtype=torch.float64), rtol=2e-3
+    )
+
+
+def test_scaling_without_eps_fails_only_the_gradient_at_zero():
+    def scaled(v):
+        m = v.detach().abs().amax(-1, keepdim=True).clamp_min(1e-4)
+        return m.squeeze(-1) * torch.sqrt(((v / m) ** 2).sum(-1))
+
+    report = ch04.check_safe_length(scaled, verbose=False)
     assert report.failures == ["the gradient at a zero vector is finite (no NaN)"]
+
+
+def test_widening_the_format_is_named():
+    report = ch04.check_safe_length(
+        lambda v: (v.double() ** 2).sum(-1).sqrt(), verbose=False
+    )
+    assert "stays in float16" in report.failures
