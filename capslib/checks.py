@@ -3,9 +3,10 @@
 Every public function of :mod:`capslib.functional`, the layers of
 :mod:`capslib.nn`, the models and the datasets check their inputs with these
 helpers and say, in one line, what they expected and what they got, e.g.
-``CapsNet: expected images of shape (batch, 1, 28, 28), got shape (2, 28, 28)
-of dtype float32; ...``.  :func:`require_shape` is the one check of a tensor
-argument's kind, dtype and shape; the book's aids (:mod:`capsbook`) use it too.
+``CapsNet: expected floating images of shape (batch, 1, 28, 28), got shape
+(2, 28, 28) of dtype float32; set input_size / in_channels in CapsNetConfig for
+other sizes``.  :func:`require_shape` is the one check of a tensor argument's
+kind, dtype and shape; the book's aids (:mod:`capsbook`) use it too.
 These checks read shapes, dtypes and settings only; the checks that read tensor
 *values* (a host sync on a GPU) are switched by
 :class:`capslib.functional.value_checks`.
@@ -164,14 +165,14 @@ def require_shape(
     ValueError: CapsNet: expected images of shape (batch, 1, 28, 28), got shape (2, 28, 28) of dtype float32
     """
 
-    def error(cls: type[Exception], got: str, fix: str | None) -> Exception:
+    def error(cls: type[Exception], got: str, hint: str | None) -> Exception:
         # built only on failure: the check itself runs on every forward pass
         kind = "floating " if floating else ""
         kind = f"{_dtype_name(dtype)} " if dtype is not None else kind
         message = (
             f"{fn}: expected {kind}{name} of shape {_shape_text(shape)}, got {got}"
         )
-        return cls(message + (f"; {fix}" if fix else ""))
+        return cls(message + (f"; {hint}" if hint else ""))
 
     if not isinstance(x, Tensor):
         raise error(TensorTypeError, type(x).__name__, None)
