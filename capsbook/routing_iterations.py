@@ -71,11 +71,13 @@ def read_result(path: str | Path = RESULT) -> dict:
 
 
 @torch.no_grad()
-def routing_profile(model, images, iterations=(1, 2, 3, 5)) -> dict[int, dict]:
+def routing_profile(model, u, iterations=(1, 2, 3, 5)) -> dict[int, dict]:
     r"""What each routing iteration count does to the winning capsule, per image.
 
-    ``model``: a trained :class:`capslib.models.CapsNet`; ``images``: ``(n, 1, H,
-    W)``.  The same predictions :math:`\hat u_{j|i}` are routed with each count
+    ``model``: a trained :class:`capslib.models.CapsNet`; ``u``: ``(n, in_caps,
+    in_dim)``, the primary capsules of ``n`` images
+    (``model.primary_capsules(images)``, computed once by the caller, who may have
+    them already).  The same predictions :math:`\hat u_{j|i}` are routed with each count
     (the reference :func:`capslib.functional.dynamic_routing`).  The *winner* is
     the longest digit capsule for that count.  Returns ``{k: {name: (n,)
     tensor}}`` with
@@ -95,7 +97,7 @@ def routing_profile(model, images, iterations=(1, 2, 3, 5)) -> dict[int, dict]:
     """
     model.eval()
     device = next(model.parameters()).device
-    u_hat = model.digit_caps.predictions(model.primary_capsules(images.to(device)))
+    u_hat = model.digit_caps.predictions(u.to(device))
     n, in_caps, out_caps, _ = u_hat.shape
     rows = torch.arange(n, device=device)
     profile = {}

@@ -43,9 +43,10 @@ def test_routing_profile_splits_s_into_the_uniform_and_the_reweighted_votes():
     torch.manual_seed(0)
     model = CapsNet(CapsNetConfig.small(conv_channels=16, primary_types=4)).eval()
     images = torch.rand(4, 1, 28, 28)
-    profile = routing_profile(model, images, (1, 3))
     with torch.no_grad():
-        u_hat = model.digit_caps.predictions(model.primary_capsules(images))
+        u = model.primary_capsules(images)
+    profile = routing_profile(model, u, (1, 3))
+    u_hat = model.digit_caps.predictions(u)
     for k, p in profile.items():
         v, c = cf.dynamic_routing(u_hat, k, return_couplings=True)
         lengths = v.norm(dim=-1).sort(dim=1, descending=True).values
