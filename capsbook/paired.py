@@ -2,13 +2,20 @@
 
 Where two networks (or two settings of one) are measured on the same test
 examples, the noise of the comparison is that of the per-example differences,
-not that of each measurement alone: an easy digit is easy for both.  The book
-uses two forms of the same paired comparison, kept here once:
+not that of each measurement alone: an easy digit is easy for both.  The
+book's standard errors of a difference, each kept here once:
 
 * :func:`paired_difference` for a number per example (a reconstruction error,
-  a loss): the mean difference and its standard error;
+  a loss, a 1/0 outcome), or per seed: the mean difference and its standard
+  error;
+* :func:`paired_count_standard_error` for two error counts on the same examples
+  when only the counts and the number of discordant examples are known
+  (McNemar's standard error);
 * :func:`paired_comparison` for right-or-wrong per example (a test error): the
-  examples only one setting gets wrong, and McNemar's exact test on them.
+  examples only one setting gets wrong, and McNemar's exact test on them;
+* :func:`difference_standard_error`, the unpaired one, for two accuracies whose
+  per-example outcomes were not recorded (two proportions on independent
+  examples, or the cautious bound where they were the same examples).
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ def paired_difference(a: Tensor, b: Tensor) -> tuple[float, float]:
     ``a``, ``b``: ``(n,)`` with ``n >= 2``, entry ``i`` of each measured on
     example ``i``.  The standard error is that of the mean of the per-example
     differences ``d = a - b`` (their standard deviation, with ``n - 1`` in its
-    denominator, over ``sqrt(n)``): it says how much the mean difference would
-    vary with another sample of examples, not with another training run.
+    denominator, over ``sqrt(n)``).  Where ``i`` is an example, it says how much
+    the mean difference would vary with another sample of examples, not with
+    another training run; where ``i`` is a seed (both settings retrained on
+    each), it is the between-seed error, which covers the training run.
 
     >>> paired_difference(torch.tensor([1.0, 2.0, 3.0]), torch.zeros(3))[0]
     2.0
@@ -39,6 +48,37 @@ def paired_difference(a: Tensor, b: Tensor) -> tuple[float, float]:
         )
     d = a - b
     return d.mean().item(), (d.std() / math.sqrt(len(d))).item()
+
+
+def paired_count_standard_error(discordant: int, difference: int, n: int) -> float:
+    """The standard error of ``difference = errors_a - errors_b``, counts on the same ``n`` examples.
+
+    ``discordant``: the examples exactly one of the two gets wrong (``D``).  McNemar's standard
+    error, ``sqrt(D - difference**2 / n)``, in examples: it is :func:`paired_difference` of the
+    two 1/0 error vectors times ``n``, with ``n`` in place of ``n - 1`` in the variance.
+
+    >>> paired_count_standard_error(10, 10, 100)  # doctest: +ELLIPSIS
+    3.0
+    """
+    if not 0 <= abs(difference) <= discordant <= n:
+        raise ValueError(
+            "paired_count_standard_error: expected |difference| <= discordant <= n, got "
+            f"difference {difference}, discordant {discordant}, n {n}"
+        )
+    return math.sqrt(max(discordant - difference * difference / n, 0.0))
+
+
+def difference_standard_error(p1: float, n1: int, p2: float, n2: int) -> float:
+    """The standard error of ``p1 - p2``: two accuracies on ``n1`` and ``n2``
+    independent examples.
+
+    Each accuracy is a mean of ``n`` right/wrong outcomes, with variance
+    ``p (1 - p) / n``; the two are independent, so the variances add.
+
+    >>> round(difference_standard_error(0.5, 100, 0.5, 100) ** 2, 6)
+    0.005
+    """
+    return math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
 
 
 def paired_comparison(wrong_a, wrong_b) -> tuple[int, int, float]:
@@ -63,4 +103,9 @@ def paired_comparison(wrong_a, wrong_b) -> tuple[int, int, float]:
     return only_a, only_b, min(1.0, 2 * tail)
 
 
-__all__ = ["paired_comparison", "paired_difference"]
+__all__ = [
+    "difference_standard_error",
+    "paired_comparison",
+    "paired_count_standard_error",
+    "paired_difference",
+]

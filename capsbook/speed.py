@@ -39,7 +39,6 @@ Also here, the rest of chapter 8's readings of recorded runs:
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 from dataclasses import dataclass
@@ -51,6 +50,8 @@ from capslib.flops import flops_per_image
 from capslib.functional import value_checks
 from capslib.models import CapsNet, CapsNetConfig
 from capslib.precision import choose_dtype
+
+from .paired import paired_count_standard_error
 
 __all__ = [
     "PARITY_RUNS",
@@ -359,7 +360,8 @@ def paired_two_se(errors_a: int, errors_b: int, n: int) -> tuple[float, float]:
     Two models scored on the same ``n`` digits differ only on the digits one of
     them gets wrong and the other right: ``D`` discordant digits, of which the
     difference of the counts is ``d = errors_a - errors_b``.  The standard error
-    of ``d`` (McNemar's) is ``sqrt(D - d**2 / n)``.  Where only the counts were
+    of ``d`` (McNemar's, :func:`capsbook.paired.paired_count_standard_error`) is
+    ``sqrt(D - d**2 / n)``.  Where only the counts were
     recorded, ``D`` is unknown but bounded: at least ``|d|``, at most
     ``errors_a + errors_b`` (each discordant digit is a mistake of one model).
     Returns two standard errors at each bound.
@@ -375,11 +377,11 @@ def paired_two_se(errors_a: int, errors_b: int, n: int) -> tuple[float, float]:
     if max(errors_a, errors_b) > n:
         raise ValueError(f"paired_two_se: more errors than the {n} examples")
     d = errors_a - errors_b
-
-    def two_se(discordant: int) -> float:
-        return 2 * math.sqrt(max(discordant - d * d / n, 0.0))
-
-    return two_se(abs(d)), two_se(min(errors_a + errors_b, n))
+    least, most = abs(d), min(errors_a + errors_b, n)
+    return (
+        2 * paired_count_standard_error(least, d, n),
+        2 * paired_count_standard_error(most, d, n),
+    )
 
 
 def paired_verdict(errors_a: int, errors_b: int, n: int) -> str:

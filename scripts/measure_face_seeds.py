@@ -2,11 +2,11 @@
 """Chapter 10's scrambled faces over seeds: a CapsNet and a CNN retrained on each seed.
 
 For each seed both face detectors are built from that seed and trained on the same
-images with the same budget (``capsbook.face_seeds.train_face_pair``), then asked about
+images with the same budget (``capsbook.robustness.face_seeds.train_face_pair``), then asked about
 the same held-out scrambled faces.  Writes ``results/face-seeds.json``: the sizes, the
 seeds, the number format, the commit, the CPU, and per seed each detector's accuracy on
 faces against non-faces, its rate of calling a scrambled face "face" and its CPU time.
-Chapter 10 applies ``capsbook.face_seeds.face_seeds_verdict`` to the record and
+Chapter 10 applies ``capsbook.robustness.face_seeds.face_seeds_verdict`` to the record and
 re-measures its first seed live.
 
 Usage (from the repository root; about 12 CPU-seconds a seed on one thread, 20 seeds)::
@@ -32,7 +32,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from capsbook.face_seeds import RECORD, SEEDS, SIZES, face_data, train_face_pair  # noqa: E402
+from capsbook.robustness.face_seeds import (  # noqa: E402
+    RECORD,
+    SEEDS,
+    SIZES,
+    face_data,
+    train_face_pair,
+)
 from capslib.runtime import device_name, versions  # noqa: E402
 from capslib.train.summary import git_commit  # noqa: E402
 

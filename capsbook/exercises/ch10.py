@@ -12,7 +12,8 @@ import math
 
 import torch
 
-from capsbook.robustness import closer_own_rate, difference_standard_error
+from capsbook.paired import difference_standard_error
+from capsbook.robustness import closer_own_rate
 
 from .report import CheckReport, check, guarded
 
@@ -31,7 +32,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Exercise 10.1: the standard error of a difference of two accuracies
 # ---------------------------------------------------------------------------------------------
-#: The reference is the rule chapter 10 applies (capsbook.robustness), not a second copy of it.
+#: The reference is the rule chapter 10 applies (capsbook.paired), not a second copy of it.
 reference_difference_standard_error = difference_standard_error
 
 

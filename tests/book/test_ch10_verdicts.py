@@ -1,9 +1,10 @@
-"""Chapter 10's verdict table against the summaries in results/.
+"""Chapter 10's verdict table against the summaries in results/ and the record of the face seeds.
 
-The table's rows for the trained runs are ``capsbook.robustness.trained_verdicts()`` as they are
-(the notebook computes them once and shows them); these tests fail when those rows and the
-summaries committed in results/ disagree: a number that is not the summary's, or a verdict that
-the chapter's rules, recomputed here by hand, would not give.
+The table's rows for the trained runs are ``capsbook.robustness.trained_verdicts()`` as they are,
+and the faces row is ``capsbook.robustness.face_seeds.face_seeds_verdict`` of ``results/face-seeds.json``
+(the notebook computes each once and shows it); these tests fail when those rows and what is
+committed in results/ disagree: a number that is not the summary's or the record's, or a verdict
+that the chapter's rules, recomputed here by hand, would not give.
 """
 
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 import nbformat
 
 from capsbook.robustness import trained_verdicts
+from capsbook.robustness.face_seeds import face_seeds_verdict, load_record
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results"
@@ -29,20 +31,35 @@ def _summary(name):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _by_hand(p1, p2, n1, n2):
-    """The three-way rule: beyond +-2 unpaired standard errors, or within."""
-    two_se = 2 * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    if p1 - p2 > two_se:
+def _beyond_two_se(difference: float, se: float) -> str:
+    """The three-way rule every verdict of the chapter uses: beyond +-2 SE, or within."""
+    if difference > 2 * se:
         return "held"
-    if p2 - p1 > two_se:
+    if difference < -2 * se:
         return "did not hold"
     return "not shown"
 
 
-def test_the_table_shows_the_trained_rows_as_computed():
+def _unpaired(caps: dict, cnn: dict) -> str:
+    """The rule on two summaries' test accuracies, with the unpaired standard error."""
+    p1, p2 = caps["test_accuracy"], cnn["test_accuracy"]
+    n1, n2 = caps["test_size"], cnn["test_size"]
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    return _beyond_two_se(p1 - p2, se)
+
+
+def _trained_alike(caps: dict, cnn: dict, keys) -> bool:
+    same_config = all(caps["config"][key] == cnn["config"][key] for key in keys)
+    return same_config and caps.get("dtype") == cnn.get("dtype")
+
+
+def test_the_table_shows_the_computed_rows():
     code = _code()
     assert "trained = trained_verdicts()" in code
     assert "verdicts = trained + [" in code
+    assert "seeds_rule = face_seeds.face_seeds_verdict(per_seed)" in code
+    assert 'per_seed = FACE_RECORD["per_seed"]' in code
+    assert "seeds_rule.measured,\n        seeds_rule.verdict," in code
     # no second computation of those verdicts, and one number for the MultiMNIST model
     assert "affine_verdict(" not in code and "multimnist_verdict(" not in code
     assert "test_accuracy_float16" not in code
@@ -61,18 +78,15 @@ def test_the_affine_row_agrees_with_results():
     assert f"at shifted validation {validation[0]:.2%} and {validation[1]:.2%}" in (
         measured
     )
+    keys = ("dataset", "batch_size", "lr", "lr_decay", "seed")
     if min(validation) < 0.99:
         assert verdict.startswith("not tested at the paper's operating point")
     elif abs(validation[0] - validation[1]) > 0.01:
         assert verdict.startswith("not tested")
+    elif not _trained_alike(caps, cnn, keys):
+        assert verdict.startswith("not decided (training differs")
     else:
-        expected = _by_hand(
-            caps["test_accuracy"],
-            cnn["test_accuracy"],
-            caps["test_size"],
-            cnn["test_size"],
-        )
-        assert verdict.startswith(expected)
+        assert verdict.startswith(_unpaired(caps, cnn))
 
 
 def test_the_multimnist_row_agrees_with_results():
@@ -91,18 +105,42 @@ def test_the_multimnist_row_agrees_with_results():
     assert f"CapsNet {caps['test_accuracy']:.2%}, CNN {cnn['test_accuracy']:.2%}" in (
         measured
     )
+    keys = ("dataset", "epochs", "batch_size", "lr", "lr_decay", "seed")
     if abs(caps["parameters"] - cnn["parameters"]) > 0.01 * caps["parameters"]:
         assert verdict.startswith("not tested (sizes")
-    elif any(
-        caps["config"][key] != cnn["config"][key]
-        for key in ("dataset", "epochs", "batch_size", "lr", "lr_decay", "seed")
-    ):
-        assert verdict.startswith("not tested (training differs")
+    elif not _trained_alike(caps, cnn, keys):
+        assert verdict.startswith("not decided (training differs")
+        if caps.get("dtype") != cnn.get("dtype"):
+            assert f"dtype {caps['dtype']} / {cnn['dtype']}" in verdict
     else:
-        expected = _by_hand(
-            caps["test_accuracy"],
-            cnn["test_accuracy"],
-            caps["test_size"],
-            cnn["test_size"],
-        )
-        assert verdict.startswith(expected)
+        assert verdict.startswith(_unpaired(caps, cnn))
+        assert "one run each" in verdict
+
+
+def test_the_faces_row_agrees_with_the_record():
+    record = load_record()
+    assert record is not None, "results/face-seeds.json: scripts/measure_face_seeds.py"
+    per_seed = record["per_seed"]
+    assert [s["seed"] for s in per_seed] == record["seeds"]
+    for key in ("n_each", "n_eval", "epochs", "batch_size", "lr"):
+        assert key in record["sizes"]
+    assert record["dtype"] and record["provenance"]["commit"]
+    assert record["provenance"]["device"].startswith("CPU")
+    result = face_seeds_verdict(per_seed)
+    # by hand: the mean of d_s = CNN rate - CapsNet rate, and its between-seed SE
+    d = [s["cnn"]["rate"] - s["capsnet"]["rate"] for s in per_seed]
+    mean = sum(d) / len(d)
+    se = math.sqrt(sum((v - mean) ** 2 for v in d) / (len(d) - 1) / len(d))
+    assert math.isclose(result.difference, mean, abs_tol=1e-12)
+    assert math.isclose(result.se, se, rel_tol=1e-9)
+    assert f"mean of {len(d)} seeds" in result.measured
+    assert f"CNN - CapsNet {mean:+.1%}, 2 SE over seeds {2 * se:.1%}" in result.measured
+    floor_met = all(
+        min(s["cnn"]["accuracy"], s["capsnet"]["accuracy"]) >= 0.85 for s in per_seed
+    )
+    if len(d) < 5:
+        assert result.verdict.startswith("not tested (fewer than 5 seeds")
+    elif not floor_met:
+        assert result.verdict.startswith("not tested (a detector below")
+    else:
+        assert result.verdict.startswith(_beyond_two_se(mean, se))

@@ -7,8 +7,13 @@ import math
 import pytest
 import torch
 
-from capsbook import loss_experiments, routing_iterations
-from capsbook.paired import paired_comparison, paired_difference
+from capsbook import loss_experiments, robustness, routing_iterations, speed
+from capsbook.paired import (
+    difference_standard_error,
+    paired_comparison,
+    paired_count_standard_error,
+    paired_difference,
+)
 
 
 def test_paired_difference_is_the_mean_difference_and_its_standard_error():
@@ -48,3 +53,37 @@ def test_the_chapters_modules_use_this_one_implementation():
     assert loss_experiments.paired_difference is paired_difference
     assert loss_experiments.paired_comparison is paired_comparison
     assert routing_iterations.paired_comparison is paired_comparison
+
+
+def test_difference_standard_error_by_hand():
+    # sqrt(0.79 * 0.21 / 10000 + 0.66 * 0.34 / 10000) = sqrt(1.659e-5 + 2.244e-5)
+    assert difference_standard_error(0.79, 10_000, 0.66, 10_000) == pytest.approx(
+        math.sqrt(3.903e-5)
+    )
+    # unequal sizes: each accuracy with its own n
+    assert difference_standard_error(1.0, 50, 0.9, 200) == pytest.approx(
+        math.sqrt(0.09 / 200)
+    )
+
+
+def test_paired_count_standard_error_is_paired_difference_of_the_outcomes():
+    # 100 examples: a wrong on 12, b wrong on 4, 2 wrong for both: D = 10 + 2, d = 8
+    wrong_a = torch.zeros(100)
+    wrong_a[:12] = 1
+    wrong_b = torch.zeros(100)
+    wrong_b[10:14] = 1
+    discordant = int((wrong_a != wrong_b).sum())
+    se = paired_count_standard_error(discordant, 8, 100)
+    assert (discordant, se) == (12, pytest.approx(math.sqrt(12 - 64 / 100)))
+    # the same standard error from the per-example outcomes, with n - 1 for n
+    _, per_example = paired_difference(wrong_a, wrong_b)
+    assert se == pytest.approx(100 * per_example * math.sqrt(99 / 100))
+    with pytest.raises(ValueError, match="discordant"):
+        paired_count_standard_error(3, 5, 100)
+
+
+def test_robustness_and_speed_use_these_standard_errors():
+    assert robustness.difference_standard_error is difference_standard_error
+    assert robustness.paired_difference is paired_difference
+    assert speed.paired_count_standard_error is paired_count_standard_error
+    assert not hasattr(robustness, "paired_difference_standard_error")

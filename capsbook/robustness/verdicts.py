@@ -13,9 +13,8 @@ that the verdict table and the summaries in ``results/`` cannot disagree
 * :func:`template_reconstructions`, :func:`closer_own_rate` and
   :func:`segmentation_verdict`: the segmentation score, and the baseline with
   no capsules that it must beat, scored on the same pairs (a paired standard
-  error, :func:`paired_difference_standard_error`);
-* :func:`face_verdict`: chapter 2's scrambled faces, a CapsNet against a CNN
-  on the same images (paired);
+  error, :func:`capsbook.paired.paired_difference`);
+* chapter 2's scrambled faces over seeds live in :mod:`capsbook.robustness.face_seeds`;
 * :func:`late_improvement` and :func:`run_state`: whether a run was still
   improving when it stopped; :func:`train_command` and :func:`provenance_table`:
   where each cited run comes from;
@@ -31,7 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .probes.perturbation import centre_of_mass
+from ..paired import difference_standard_error, paired_difference
+from ..probes.perturbation import centre_of_mass
 
 #: The flags ``scripts/train_shipped_models.sh`` gives every run (its ``COMMON`` and ``--dtype``).
 COMMON_FLAGS = (
@@ -59,21 +59,18 @@ class Verdict:
     measured: str
 
 
-def difference_standard_error(p1: float, n1: int, p2: float, n2: int) -> float:
-    """The standard error of ``p1 - p2``, two accuracies on ``n1`` and ``n2`` independent examples."""
-    return math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-
-
 def affine_verdict(capsnet: dict, cnn: dict, *, floor: float = AFFINE_FLOOR) -> Verdict:
     """The affine claim from the two runs' ``summary.json`` dicts.
 
-    The rule: below ``floor`` shifted validation accuracy for either
-    network, "not tested at the paper's operating point"; with validation
-    accuracies more than a point apart, "not tested (not matched)";
-    otherwise "held" if the CapsNet's affine test accuracy exceeds the
-    CNN's by more than two standard errors of the difference, "did not
-    hold" if the CNN's exceeds the CapsNet's by that margin, else "not
-    shown" (within sampling noise).
+    The rule, in this order: below ``floor`` shifted validation accuracy for either network,
+    "not tested at the paper's operating point"; with validation accuracies more than a point
+    apart, "not tested (not matched)"; trained differently (data, batch, schedule, seed or number
+    format, :func:`_same_training`; the epochs may differ, since each run stops at its target),
+    "not decided (training differs: ...)"; otherwise "held" if the CapsNet's affine test
+    accuracy exceeds the CNN's by more than two standard errors of the difference, "did not
+    hold" if the CNN's exceeds the CapsNet's by that margin, else "not shown" (within sampling
+    noise).  "held" and "did not hold" say "one run each": the standard error covers the test
+    digits, not the seed.
     """
     p1, p2 = capsnet["test_accuracy"], cnn["test_accuracy"]
     difference = p1 - p2
@@ -85,40 +82,26 @@ def affine_verdict(capsnet: dict, cnn: dict, *, floor: float = AFFINE_FLOOR) -> 
         f"affine test: CapsNet {p1:.2%}, CNN {p2:.2%} (difference {difference:+.2%}, 2 SE "
         f"{2 * se:.2%}), at shifted validation {validation[0]:.2%} and {validation[1]:.2%}"
     )
+    differs = _same_training(
+        capsnet, cnn, keys=tuple(k for k in TRAINING_KEYS if k != "epochs")
+    )
     if min(validation) < floor:
         verdict = (
             f"not tested at the paper's operating point (validation below {floor:.0%})"
         )
     elif abs(validation[0] - validation[1]) > 0.01:
         verdict = "not tested (validation accuracies more than a point apart)"
-    elif difference > 2 * se:
-        verdict = "held"
-    elif difference < -2 * se:
-        verdict = "did not hold"
+    elif differs:
+        verdict = f"not decided (training differs: {'; '.join(differs)})"
     else:
-        verdict = "not shown (within two standard errors)"
-    return Verdict(verdict, measured)
-
-
-def paired_difference_standard_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """The standard error of ``mean(a) - mean(b)`` when ``a[i]`` and ``b[i]`` score the same example.
-
-    ``a``, ``b``: ``(n,)`` per-example scores (1/0 outcomes, or an image's mean over its digits).
-    The differences ``d = a - b`` are what is sampled: ``SE = std(d) / sqrt(n)`` (unbiased ``std``).
-    Where both are right or both wrong on the same example, ``d`` is 0 and adds no noise: pairing
-    removes the variance the two share, which the unpaired :func:`difference_standard_error` counts.
-    """
-    a, b = (
-        torch.as_tensor(a, dtype=torch.float64),
-        torch.as_tensor(b, dtype=torch.float64),
-    )
-    if a.shape != b.shape or a.dim() != 1 or a.numel() < 2:
-        raise ValueError(
-            "paired_difference_standard_error: expected two 1-D tensors of the same length (at "
-            f"least 2: one score per example), got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        verdict = _compare(
+            difference,
+            se,
+            "held (one run each)",
+            "did not hold (one run each)",
+            "not shown (within two standard errors)",
         )
-    d = a - b
-    return (d.std() / math.sqrt(d.numel())).item()
+    return Verdict(verdict, measured)
 
 
 def _compare(difference: float, se: float, held: str, failed: str, neither: str) -> str:
@@ -130,32 +113,52 @@ def _compare(difference: float, se: float, held: str, failed: str, neither: str)
     return neither
 
 
-def _same_training(capsnet: dict, cnn: dict) -> list[str]:
-    """What differs between two runs' training (pairs, schedule): empty when they match."""
+#: What two runs must share to be compared: their data, schedule and seed.
+TRAINING_KEYS = (
+    "dataset",
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_decay",
+    "lr_decay_steps",
+    "seed",
+)
+
+
+def _same_training(capsnet: dict, cnn: dict, keys=TRAINING_KEYS) -> list[str]:
+    """What differs between two runs' training, from their ``summary.json`` dicts: empty when
+    nothing does.
+
+    ``keys`` of their ``config`` (pairs, schedule, seed), and the number format they trained in:
+    the summary's ``dtype``, which ``--dtype auto`` resolves per machine (bf16 on a CPU with native
+    bf16, float32 elsewhere), so two runs with the same command can differ in it.  Each entry
+    names the key and both values, e.g. ``"dtype float32 / bfloat16"``.
+    """
     c1, c2 = capsnet.get("config") or {}, cnn.get("config") or {}
-    keys = (
-        "dataset",
-        "epochs",
-        "batch_size",
-        "lr",
-        "lr_decay",
-        "lr_decay_steps",
-        "seed",
-    )
-    return [key for key in keys if key in c1 and key in c2 and c1[key] != c2[key]]
+    differs = [
+        f"{key} {c1[key]} / {c2[key]}"
+        for key in keys
+        if key in c1 and key in c2 and c1[key] != c2[key]
+    ]
+    d1, d2 = capsnet.get("dtype"), cnn.get("dtype")
+    if d1 is not None and d2 is not None and d1 != d2:
+        differs.append(f"dtype {d1} / {d2}")
+    return differs
 
 
 def multimnist_verdict(capsnet: dict, cnn: dict | None) -> Verdict:
     """MultiMNIST recognition (both digits right) from the two runs' summaries.
 
-    The rule: without a CNN run, "not measured yet" (and the command that makes it,
-    :data:`MULTIMNIST_CNN_COMMAND`); with parameter counts more than 1% apart, or a different
-    training (pairs, epochs, schedule), "not tested"; otherwise "held" if the CapsNet's accuracy on
-    the test pairs exceeds the CNN's by more than two standard errors of the difference, "did not
-    hold" if the CNN's exceeds it by that margin, else "not shown".  The summaries hold accuracies,
-    not each pair's outcome, so the standard error is the unpaired one: on the same test pairs the
-    two networks' mistakes go together, and the paired error would be smaller (this rule is the
-    cautious one).
+    The rule, in this order: without a CNN run, "not measured yet" (and the command that makes
+    it, :data:`MULTIMNIST_CNN_COMMAND`); with parameter counts more than 1% apart, "not tested";
+    trained differently (pairs, epochs, schedule, seed or number format,
+    :func:`_same_training`), "not decided (training differs: ...)", whatever the accuracies;
+    otherwise "held" if the CapsNet's accuracy on the test pairs exceeds the CNN's by more than
+    two standard errors of the difference, "did not hold" if the CNN's exceeds it by that
+    margin, else "not shown".  The summaries hold accuracies, not each pair's outcome, so the
+    standard error is the unpaired one: on the same test pairs the two networks' mistakes go
+    together, and the paired error would be smaller (this rule is the cautious one).  It
+    covers the test pairs, not the seed: "held" and "did not hold" say "one run each".
     """
     p1, n1 = capsnet["test_accuracy"], int(capsnet["test_size"])
     if cnn is None:
@@ -169,7 +172,7 @@ def multimnist_verdict(capsnet: dict, cnn: dict | None) -> Verdict:
     se = difference_standard_error(p1, n1, p2, n2)
     measured = (
         f"both right: CapsNet {p1:.2%}, CNN {p2:.2%} of {n1:,} test pairs "
-        f"(difference {difference:+.2%}, 2 SE {2 * se:.2%})"
+        f"(difference {difference:+.2%}, 2 SE {2 * se:.2%}; one run each)"
     )
     sizes = capsnet.get("parameters"), cnn.get("parameters")
     if None not in sizes and abs(sizes[0] - sizes[1]) > 0.01 * sizes[0]:
@@ -178,13 +181,15 @@ def multimnist_verdict(capsnet: dict, cnn: dict | None) -> Verdict:
         )
     differs = _same_training(capsnet, cnn)
     if differs:
-        return Verdict(f"not tested (training differs: {', '.join(differs)})", measured)
+        return Verdict(
+            f"not decided (training differs: {'; '.join(differs)})", measured
+        )
     return Verdict(
         _compare(
             difference,
             se,
-            "held",
-            "did not hold",
+            "held (one run each)",
+            "did not hold (one run each)",
             "not shown (within two standard errors)",
         ),
         measured,
@@ -220,11 +225,11 @@ def template_reconstructions(
 def closer_own_rate(
     reconstructions: torch.Tensor, components: torch.Tensor, *, per_image: bool = False
 ) -> float | torch.Tensor:
-    """The fraction of ``(n, k, C, H, W)`` reconstructions closer (squared error) to their own
-    component than to every other component of the same image.
+    """The fraction of ``(n, k, C, H, W)`` reconstructions closer (squared error)
+    to their own component than to every other component of the same image.
 
-    With ``per_image=True``, ``(n,)``: each image's fraction over its ``k`` digits (the unit of
-    :func:`segmentation_verdict`'s paired standard error).
+    With ``per_image=True``, ``(n,)``: each image's fraction over its ``k`` digits
+    (the unit of :func:`segmentation_verdict`'s paired standard error).
     """
     k = reconstructions.shape[1]
     errors = (
@@ -246,13 +251,12 @@ def segmentation_verdict(capsnet: torch.Tensor, templates: torch.Tensor) -> Verd
 
     ``capsnet``, ``templates``: ``(n,)`` each image's :func:`closer_own_rate` (``per_image=True``)
     on the same ``n`` images.  Both score the same digits, so the unit is the image and the
-    standard error is the paired one (:func:`paired_difference_standard_error`).  "held" if the
+    standard error is the paired one (:func:`capsbook.paired.paired_difference`).  "held" if the
     capsules' rate exceeds the templates' by more than two standard errors, "did not hold" if the
     templates' exceeds it by that margin, else "not shown".
     """
     rate_a, rate_b = capsnet.double().mean().item(), templates.double().mean().item()
-    se = paired_difference_standard_error(capsnet, templates)
-    difference = rate_a - rate_b
+    difference, se = paired_difference(capsnet, templates)
     measured = (
         f"closer to their own digit: CapsNet {rate_a:.1%}, class templates {rate_b:.1%} "
         f"in {capsnet.numel():,} pairs (difference {difference:+.1%}, paired 2 SE "
@@ -264,50 +268,6 @@ def segmentation_verdict(capsnet: torch.Tensor, templates: torch.Tensor) -> Verd
         "held",
         "did not hold (the templates do better)",
         "not shown (no better than class templates)",
-    )
-    return Verdict(verdict, measured)
-
-
-#: Below this accuracy on faces against non-faces a detector has not learned its task, and what it
-#: says about scrambled faces says nothing about its architecture.
-FACE_ACCURACY_FLOOR = 0.85
-
-
-def face_verdict(
-    capsnet_face: torch.Tensor,
-    cnn_face: torch.Tensor,
-    capsnet_accuracy: float,
-    cnn_accuracy: float,
-    *,
-    floor: float = FACE_ACCURACY_FLOOR,
-) -> Verdict:
-    """Chapter 2's scrambled faces: does the CapsNet call fewer of them "face" than the CNN?
-
-    ``capsnet_face``, ``cnn_face``: ``(n,)`` booleans, each network's answer on the same ``n``
-    scrambled faces; ``*_accuracy``: each on faces against non-faces.  The rule: if either
-    accuracy is below ``floor``, "not tested" (a detector that has not learned faces says nothing
-    about their parts); otherwise "held" if the CNN's face rate exceeds the CapsNet's by more than
-    two paired standard errors (the same images), "did not hold" if the CapsNet's exceeds the
-    CNN's by that margin, else "not shown".
-    """
-    a, b = cnn_face.double(), capsnet_face.double()
-    rate_cnn, rate_caps = a.mean().item(), b.mean().item()
-    se = paired_difference_standard_error(a, b)
-    measured = (
-        f"scrambled faces called 'face': CapsNet {rate_caps:.1%}, CNN {rate_cnn:.1%} of "
-        f"{a.numel():,} (difference {rate_caps - rate_cnn:+.1%}, paired 2 SE {2 * se:.1%})"
-    )
-    if min(capsnet_accuracy, cnn_accuracy) < floor:
-        return Verdict(
-            f"not tested (a detector below {floor:.0%} on faces against non-faces)",
-            measured,
-        )
-    verdict = _compare(
-        rate_cnn - rate_caps,
-        se,
-        "held",
-        "did not hold (the CapsNet accepts more)",
-        "not shown (within two standard errors)",
     )
     return Verdict(verdict, measured)
 
@@ -499,7 +459,7 @@ def trained_verdicts(
     weights) and ``results/multimnist-cnn`` (:func:`multimnist_verdict`).  The notebook's table
     shows these rows as they are, and the tests apply the same rules to ``results/``.
     """
-    from .runs import load_run, shipped_run  # capsbook.runs reads results/
+    from ..runs import load_run, shipped_run  # capsbook.runs reads results/
 
     caps, cnn = (
         load_run("affine-capsnet", results_dir),

@@ -27,8 +27,8 @@ import torch
 import capslib
 from capslib.models import CapsNet, CapsNetConfig
 
-from . import faces
-from .classifiers import (
+from .. import faces
+from ..classifiers import (
     SmallCNN,
     accuracy,
     capsnet_objective,
@@ -36,10 +36,10 @@ from .classifiers import (
     predict_proba,
     train_classifier,
 )
-from .paired import paired_difference
+from ..paired import paired_difference
 
 #: The committed record of the seeds, written by ``scripts/measure_face_seeds.py``.
-RECORD = Path(__file__).resolve().parents[1] / "results" / "face-seeds.json"
+RECORD = Path(__file__).resolve().parents[2] / "results" / "face-seeds.json"
 
 #: Below this accuracy on held-out faces against non-faces a detector has not learned
 #: its task, and what it says about scrambled faces says nothing about its architecture.
