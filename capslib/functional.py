@@ -484,9 +484,9 @@ def spread_loss(activations: Tensor, targets: Tensor, margin: float = 0.2) -> Te
     _require_number(margin, fn, "margin", low=0.0)
     require_shape(activations, fn, "activations", ("batch", "classes"))
     _require_nonempty(activations.shape[0], fn)
+    _require_tensor(targets, fn, "targets")
     if (
-        not isinstance(targets, Tensor)
-        or targets.dtype not in (torch.int64, torch.int32)
+        targets.dtype not in (torch.int64, torch.int32)
         or targets.shape != activations.shape[:1]
     ):
         raise ValueError(

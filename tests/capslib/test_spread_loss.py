@@ -48,6 +48,8 @@ def test_spread_loss_checks_its_inputs():
         spread_loss(torch.rand(2, 3), torch.tensor([0, 3]))
     with pytest.raises(ValueError, match="margin"):
         spread_loss(torch.rand(2, 3), torch.tensor([0, 1]), margin=-0.1)
+    with pytest.raises(TypeError, match="targets to be a torch.Tensor, got list"):
+        spread_loss(torch.rand(2, 3), [0, 1])
 
 
 def test_em_routing_and_the_training_step_use_the_one_spread_loss():
