@@ -36,9 +36,12 @@ from capsbook import pitfalls
 from capsbook.paired import paired_comparison
 from capsbook.paired import paired_difference as paired_difference
 from capsbook.probes import ink_statistics, probe_r2
+from capsbook.runs.folder import results_file
 from capslib.train import TrainConfig, Trainer
 
-RESULT = Path(__file__).resolve().parents[1] / "results" / "reconstruction-losses.json"
+RESULT_NAME = "reconstruction-losses.json"
+#: Where the script writes the record: the repository's results/ folder.
+RESULT = Path(__file__).resolve().parents[1] / "results" / RESULT_NAME
 COMMAND = "python scripts/measure_reconstruction_losses.py"
 
 #: The three trainings, identical but for the reconstruction term.
@@ -369,15 +372,18 @@ def gradient_shares(model, images: Tensor, labels: Tensor) -> dict[str, float]:
 # ------------------------------------------------------------------ the record and its verdicts
 
 
-def read_result(path: str | Path = RESULT) -> dict | None:
-    """The measurement ``results/reconstruction-losses.json``, or ``None`` if it is not there."""
-    path = Path(path)
+def read_result(path: str | Path | None = None) -> dict | None:
+    """The measurement ``results/reconstruction-losses.json``, or ``None`` if it is not there.
+
+    ``path`` defaults to the record in the results folder (``$CAPSLIB_RESULTS`` if set).
+    """
+    path = Path(path) if path is not None else results_file(RESULT_NAME)
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def missing_message(path: str | Path = RESULT) -> str:
+def missing_message(path: str | Path = RESULT_NAME) -> str:
     """What the chapter says when the measurement is missing: the command that makes it."""
     return (
         f"**Not measured yet:** `results/{Path(path).name}` is missing. Make it "

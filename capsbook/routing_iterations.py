@@ -20,10 +20,13 @@ import torch
 
 import capslib.functional as cf
 from capsbook.paired import paired_comparison as paired_comparison
+from capsbook.runs.folder import results_file
 from capslib.functional import capsule_length
 from capslib.pretrained import test_batches
 
-RESULT = Path(__file__).resolve().parents[1] / "results" / "routing-iterations.json"
+RESULT_NAME = "routing-iterations.json"
+#: Where the script writes the record: the repository's results/ folder.
+RESULT = Path(__file__).resolve().parents[1] / "results" / RESULT_NAME
 
 
 @torch.no_grad()
@@ -59,12 +62,14 @@ def errors_by_iterations(
     return wrong
 
 
-def read_result(path: str | Path = RESULT) -> dict:
+def read_result(path: str | Path | None = None) -> dict:
     """The committed measurement: ``{"errors": {k: n}, "wrong": {k: [...]}, "digits": n, ...}``.
 
-    JSON keys are strings; this returns ``errors`` and ``wrong`` keyed by int.
+    JSON keys are strings; this returns ``errors`` and ``wrong`` keyed by int. ``path``
+    defaults to the record in the results folder (``$CAPSLIB_RESULTS`` if set).
     """
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    path = Path(path) if path is not None else results_file(RESULT_NAME)
+    data = json.loads(path.read_text(encoding="utf-8"))
     data["errors"] = {int(k): v for k, v in data["errors"].items()}
     data["wrong"] = {int(k): v for k, v in data["wrong"].items()}
     return data

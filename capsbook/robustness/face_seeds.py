@@ -37,9 +37,12 @@ from ..classifiers import (
     train_classifier,
 )
 from ..paired import paired_difference
+from ..runs.folder import results_file
 
 #: The committed record of the seeds, written by ``scripts/measure_face_seeds.py``.
-RECORD = Path(__file__).resolve().parents[2] / "results" / "face-seeds.json"
+RECORD_NAME = "face-seeds.json"
+#: Where the script writes the record: the repository's results/ folder.
+RECORD = Path(__file__).resolve().parents[2] / "results" / RECORD_NAME
 
 #: Below this accuracy on held-out faces against non-faces a detector has not learned
 #: its task, and what it says about scrambled faces says nothing about its architecture.
@@ -228,8 +231,11 @@ def face_seeds_verdict(
 
 
 def load_record(path: str | os.PathLike | None = None) -> dict | None:
-    """The committed record (:data:`RECORD`), or ``None`` where it has not been made."""
-    path = Path(path) if path is not None else RECORD
+    """The committed record, or ``None`` where it has not been made.
+
+    ``path`` defaults to the record in the results folder (``$CAPSLIB_RESULTS`` if set).
+    """
+    path = Path(path) if path is not None else results_file(RECORD_NAME)
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))

@@ -26,6 +26,15 @@ def default_results_dir() -> Path:
     return Path(value) if value else REPO_RESULTS_DIR
 
 
+def results_file(name: str) -> Path:
+    """A record the chapters read, e.g. ``"face-seeds.json"``, in :func:`default_results_dir`.
+
+    Read at call time, so that ``$CAPSLIB_RESULTS`` set after import counts (the Colab cell
+    sets it to the cloned course's ``results/``, which an installed package does not hold).
+    """
+    return default_results_dir() / name
+
+
 def as_dir(results_dir) -> Path:
     """``results_dir`` as a path; ``None`` is :func:`default_results_dir`."""
     if results_dir is None:

@@ -69,6 +69,10 @@ def test_chapter_shape(name):
     assert code and "google.colab" in code[0] and "pip install" in code[0], (
         "the first code cell installs capslib on Colab"
     )
+    assert "CAPSLIB_RESULTS" in code[0], (
+        "the first code cell points CAPSLIB_RESULTS at the cloned course's results/ "
+        "(an installed package holds no results/; the chapters read their records there)"
+    )
     for heading in ("Objectives", "Summary", "Exercises", "References"):
         assert re.search(
             rf"(^#+ .*{heading}|\*\*{heading}[.:]?\*\*)", markdown, re.M
