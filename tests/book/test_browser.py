@@ -429,13 +429,11 @@ def test_image_with_a_bad_address_is_caught(broken_copy, template):
 def test_code_wider_than_the_page_is_caught(broken_copy, template):
     long_line = "total = " + " + ".join(f"x{i}" for i in range(30))  # 210 columns
 
-    def widen_code(html):
-        assert '<div class="highlight"><pre>' in html, "the template page shows no code"
-        return html.replace(
-            '<div class="highlight"><pre>',
-            f'<div class="highlight"><pre>{long_line}\n',
-            1,
-        )
+    def widen_code(html):  # the first code cell's input (outputs wrap instead)
+        start = html.index('class="cell_input')
+        at = html.index('<div class="highlight"><pre>', start)
+        at += len('<div class="highlight"><pre>')
+        return html[:at] + long_line + "\n" + html[at:]
 
     record, _ = broken_copy(template, change=widen_code)
     problems = bookcheck.check_code_fits(record.page)
