@@ -7,8 +7,11 @@ emulated it is slower than float32.  So ``auto`` asks the hardware, never
 the vendor's name:
 
 * a CPU with AMX (``amx_bf16``) or AVX512_BF16 (``avx512_bf16``): bf16
-  autocast (measured in chapter 8: the paper CapsNet trains 1.5x faster on
-  an AMD EPYC with AVX512_BF16, to the same accuracy);
+  autocast (``python -m capslib.bench`` measured the paper CapsNet's
+  training step 1.49x as fast as float32 on a CPU with native bf16 units,
+  on a quiet machine, 2026-12-07; chapter 8 measures its own ratio live, on the
+  machine that builds the page, and the project's parity runs compare the
+  accuracy);
 * any other CPU: float32;
 * a GPU with bf16 units (``torch.cuda.is_bf16_supported(including_emulation=False)``:
   Ampere and newer): bf16 autocast;

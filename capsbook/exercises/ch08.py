@@ -54,8 +54,8 @@ def _groups_case() -> torch.Tensor:
 def check_group_split(fn, *, verbose: bool = True) -> CheckReport:
     """Exercise 8.1: ``fn(groups, val_groups, seed)`` returns ``(train_idx, val_idx)``.
 
-    ``groups``: ``(n,)`` integer ids, the source each example was made from
-    (the two digits of a MultiMNIST overlay, the shifted copies of one digit).
+    ``groups``: ``(n,)`` integer ids, one group per example (the scans of one
+    patient, the shifted copies of one original).
     ``val_idx`` holds every example of ``val_groups`` whole groups, chosen by
     a seeded permutation of the distinct ids; ``train_idx`` all the others.
     """
