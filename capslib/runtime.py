@@ -61,9 +61,10 @@ def device_name(device: torch.device | str | None = None) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     model, extensions = cpu_model()
+    threads = torch.get_num_threads()
     details = ", ".join(
         [
-            f"{torch.get_num_threads()} threads",
+            f"{threads} thread{'' if threads == 1 else 's'}",
             platform.machine() or "unknown",
             *extensions,
         ]

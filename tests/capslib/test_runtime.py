@@ -42,9 +42,8 @@ def test_describe_run_names_mode_data_and_device():
     assert line.startswith(
         "mode=quick | data=MNIST sample, train split: 5,000 images | device=CPU "
     )
-    assert (
-        "threads" in line
-    )  # the CPU is named with its thread count (and model, where known)
+    # the CPU is named with its thread count (and model, where known)
+    assert f"({torch.get_num_threads()} thread" in line
 
 
 def test_versions_report():
@@ -80,3 +79,10 @@ def test_no_lazy_submodules():
     assert not hasattr(capslib, "__getattr__")
     with pytest.raises(AttributeError):
         capslib.no_such_module
+
+
+@pytest.mark.parametrize(("threads", "words"), [(1, "1 thread,"), (2, "2 threads,")])
+def test_cpu_name_counts_threads_in_words(monkeypatch, threads, words):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    name = capslib.device_name("cpu")
+    assert name.startswith("CPU") and f"({words}" in name, name
