@@ -41,7 +41,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     ),
     Chapter(
         "9",
-        "What capsules\nlearn",
+        "Inside\ncapsules",  # "What capsules learn" is wider than the box
         "pose, couplings",
         "notebooks/09_what_capsules_learn",
     ),
@@ -55,7 +55,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "A",
         "Fashion-MNIST",
-        "the same model\non clothes",
+        "a smaller CapsNet\non clothes",
         "notebooks/appendix_fashion_mnist",
     ),
 )

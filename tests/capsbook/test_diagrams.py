@@ -442,3 +442,23 @@ def test_the_pooling_diagram_shows_what_max_pool2d_computes():
     strings = _strings(diagrams.max_pool_windows())
     assert "same output" in strings and "output changes" in strings
     assert "stride 2" in strings
+
+
+def test_book_path_labels_clear_their_box_edges():
+    """Every label inside a chapter box leaves at least 0.015 in (1.5 px) to the box's left and right edges."""
+    fig = diagrams.book_path()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    to_data = ax.transData.inverted()
+    checked = 0
+    for t in ax.texts:
+        bb = t.get_window_extent(renderer)
+        (x0, y0), (x1, y1) = to_data.transform([(bb.x0, bb.y0), (bb.x1, bb.y1)])
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        for number, (x, y, w, h) in fig.capslib_boxes.items():
+            if x < cx < x + w and y < cy < y + h:
+                checked += 1
+                assert x0 - x >= 0.015 and x + w - x1 >= 0.015, (
+                    f"box {number}: {t.get_text()!r} touches the box edge"
+                )
+    assert checked == 3 * len(diagrams.CHAPTERS)  # number, title, what it gives
