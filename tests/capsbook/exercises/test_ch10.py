@@ -49,6 +49,7 @@ def test_set_accuracy_with_two_capsules_only_fails_on_three_digits():
 
     report = ch10.check_set_accuracy(two_longest, verbose=False)
     assert report.failed_on("three digits per image")
+    assert "two longest only" in str(report) and "in order" not in str(report)
 
 
 def test_set_accuracy_that_cares_about_order_fails():
@@ -60,6 +61,7 @@ def test_set_accuracy_that_cares_about_order_fails():
     assert report.failed_on("three digits per image") and not report.failed_on(
         "one digit per image"
     )
+    assert "in order" in str(report) and "two longest" not in str(report)
 
 
 def test_own_digit_closer_by_hand_and_per_image_counting_fails():
