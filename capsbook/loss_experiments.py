@@ -369,6 +369,41 @@ def gradient_shares(model, images: Tensor, labels: Tensor) -> dict[str, float]:
     return {"margin_norm": margin, **shares}
 
 
+def mean_versus_none_gradient(
+    model, images: Tensor, labels: Tensor, autocast: torch.dtype | None = None
+) -> float:
+    """How far the mistaken mean's gradient on the shared layers is from none's.
+
+    The relative difference ||g(margin + mean) - g(margin)|| / ||g(margin)|| over
+    every parameter outside ``decoder.``, the decoder given the label's capsule.
+    ``autocast`` runs the forward pass and both losses under ``torch.autocast``
+    with that dtype (``torch.bfloat16``, as the ch06 runs trained); ``None`` is
+    plain float32.  The mean's share is about 1e-6 of the margin's, so in float32
+    the difference is of that order, and bf16 rounding can erase it entirely.
+    """
+    shared = [p for n, p in model.named_parameters() if not n.startswith("decoder.")]
+    device = next(model.parameters()).device.type
+
+    def grad(with_mean: bool) -> Tensor:
+        with torch.autocast(device, dtype=autocast, enabled=autocast is not None):
+            output = model(images, mask_with=labels)
+            loss = cf.margin_loss(output.lengths, labels)
+            if with_mean:
+                loss = loss + pitfalls.reconstruction_loss_mean(
+                    output.reconstructions, images
+                )
+        grads = torch.autograd.grad(loss, shared, allow_unused=True)
+        return torch.cat(
+            [
+                (torch.zeros_like(p) if g is None else g).float().flatten()
+                for p, g in zip(shared, grads)
+            ]
+        )
+
+    none = grad(False)
+    return ((grad(True) - none).norm() / none.norm()).item()
+
+
 # ------------------------------------------------------------------ the record and its verdicts
 
 

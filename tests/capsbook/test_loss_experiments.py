@@ -220,6 +220,18 @@ def test_gradient_shares_differ_by_the_number_of_pixels():
     assert shares["margin_norm"] == pytest.approx(norm, rel=1e-5)
 
 
+def test_mean_versus_none_gradient_is_the_mean_share_in_float32():
+    model = tiny_capsnet()
+    images, labels = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    fp32 = lx.mean_versus_none_gradient(model, images, labels)
+    # the mean adds a gradient about 1e-8 of the margin's here; float32 keeps a
+    # nonzero difference, of the order of its own rounding (~1e-7), far below 1e-5
+    assert lx.gradient_shares(model, images, labels)["mean"] < 1e-6
+    assert 0 < fp32 < 1e-5
+    bf16 = lx.mean_versus_none_gradient(model, images, labels, torch.bfloat16)
+    assert bf16 >= 0
+
+
 # ------------------------------------------------------------------ the record's verdicts
 
 
