@@ -151,7 +151,7 @@ def make_table(env, page: str, full: dict | None) -> list[nodes.Node]:
     row += _cell(
         nodes.strong(text=format_seconds(None if missing_quick else quick_total))
     )
-    row += _cell(nodes.strong(text=format_seconds(full_total) if full else "-"))
+    row += _cell(nodes.strong(text=format_seconds(full_total) if full else "not yet"))
     body += row
     if full:
         where = f"full mode: measured on {full.get('device', 'an unnamed device')}, {full.get('date', 'undated')}."
@@ -164,9 +164,24 @@ def make_table(env, page: str, full: dict | None) -> list[nodes.Node]:
     note = nodes.paragraph(classes=["chapter-times-note"])
     note += nodes.Text(
         "Quick mode: the time each notebook took to run in the build of this book, "
-        "on the build machine's CPU. " + where
+        f"on {build_machine_words()}, which may be shared. " + where
     )
     return [table, note]
+
+
+def build_machine_words() -> str:
+    """The CPU that builds the book, as the shipped-models table names CPUs:
+    ``"an AMD EPYC CPU with 2 cores"`` (read from the machine, never typed)."""
+    import os
+
+    from capslib.runtime import cpu_model
+
+    model = " ".join(_TRADEMARKS.sub("", cpu_model()[0] or "").split())
+    cores = os.cpu_count()
+    cpu = f"an {model} CPU" if model[:1] in "AEIOU" else f"a {model} CPU"
+    if not model:
+        cpu = "a CPU"
+    return f"{cpu} with {cores} core{'' if cores == 1 else 's'}" if cores else cpu
 
 
 class ChapterTimesTransform(SphinxPostTransform):
@@ -194,36 +209,83 @@ def pages_with_the_table(app: Sphinx, env) -> list[str]:
 
 # -- the shipped models' table (the preface) ------------------------------------------
 #
-# ``{shipped-models}`` takes one line per model, ``name | network | trained on | used in``,
-# and becomes a table with two more columns read from the summary that ships with the
-# weights (``capslib.pretrained.info``): the test accuracy and the training time, with
-# the hardware. Nothing of them is typed in the page.
+# ``{shipped-models}`` takes one line per model, ``name | network | trained on | paper |
+# used in`` (``paper``: the published figure, cited in the page), and becomes a table
+# whose other cells are read from the summary that ships with the weights
+# (``capslib.pretrained.info``): the network's size, the test accuracy (float32 and the
+# shipped float16 weights) and the training time, with the CPU and the number format.
+# None of them is typed in the page.
 
 _THREADS = re.compile(r"\((\d+) threads?")
+_TRADEMARKS = re.compile(r"\((?:R|TM)\)|\bProcessor\b|\bCPU\b")
 
 
 def hardware_words(device_name: str | None) -> str:
-    """``"CPU Intel(R) Xeon(R) Processor (2 threads, ...)"`` -> ``"a 2-thread CPU"``."""
+    """``"CPU Intel(R) Xeon(R) Processor (2 threads, ...)"`` -> ``"Intel Xeon CPU, 2 threads"``.
+
+    The maker and family are kept: two CPUs of different makes are not comparable.
+    """
     if not device_name:
         return "unrecorded hardware"
     if device_name.startswith("CPU"):
+        name = " ".join(_TRADEMARKS.sub("", device_name.split(" (", 1)[0]).split())
         threads = _THREADS.search(device_name)
-        return f"a {threads.group(1)}-thread CPU" if threads else "a CPU"
+        cpu = f"{name} CPU" if name else "a CPU"
+        if threads:
+            n = int(threads.group(1))
+            cpu += f", {n} thread" + ("" if n == 1 else "s")
+        return cpu
     return device_name
 
 
+def number_format(summary: dict) -> str:
+    """The number format the run trained in: the recorded ``dtype``, else float32.
+
+    A summary without ``dtype`` comes from a trainer whose ``auto`` meant plain float32
+    on a CPU (bfloat16 only on a GPU); ``dtype`` was recorded once ``auto`` could pick
+    bfloat16 on a CPU too.
+    """
+    dtype = summary.get("dtype")
+    if dtype:
+        return dtype
+    chosen = (summary.get("config") or {}).get("dtype", "auto")
+    return "float32" if chosen in ("auto", "float32") else chosen
+
+
+def _percent(value: float | None) -> str:
+    return "not recorded" if value is None else f"{100 * value:.2f}%"
+
+
 def shipped_model_cells(summary: dict) -> tuple[str, str]:
-    """``(test accuracy, training time)`` as a reader reads them, from a run summary."""
+    """``(test accuracy, training time)`` as a reader reads them, from a run summary.
+
+    The accuracy is the trained model's (float32 weights); where the summary records
+    the accuracy of the shipped float16 weights too, both are given, named.
+    """
     accuracy = summary.get("test_accuracy")
     seconds = summary.get("wall_time_s")
-    accuracy_text = "not recorded" if accuracy is None else f"{100 * accuracy:.2f}%"
+    accuracy_text = _percent(accuracy)
+    if accuracy is not None and summary.get("test_accuracy_float16") is not None:
+        accuracy_text = (
+            f"{accuracy_text} as trained; "
+            f"{_percent(summary['test_accuracy_float16'])} shipped float16"
+        )
     if seconds is None:
         time_text = "not recorded"
     else:
         epochs = summary.get("epochs")
-        per = f"{epochs} epochs, " if epochs else ""
-        time_text = f"{format_seconds(seconds)} ({per}{hardware_words(summary.get('device_name'))})"
+        per = f"{epochs} epochs; " if epochs else ""
+        time_text = (
+            f"{format_seconds(seconds)} ({per}"
+            f"{hardware_words(summary.get('device_name'))}, {number_format(summary)})"
+        )
     return accuracy_text, time_text
+
+
+def parameters_words(summary: dict) -> str:
+    """``8215568`` -> ``"8.2 M parameters"`` (``""`` when not recorded)."""
+    n = summary.get("parameters")
+    return f"{n / 1e6:.1f} M parameters" if n else ""
 
 
 class ShippedModels(SphinxDirective):
@@ -236,7 +298,8 @@ class ShippedModels(SphinxDirective):
             "name",
             "network",
             "trained on",
-            "test accuracy",
+            "test accuracy (ours)",
+            "paper",
             "training time",
             "used in",
         )
@@ -257,12 +320,12 @@ class ShippedModels(SphinxDirective):
             if not line.strip():
                 continue
             fields = [f.strip() for f in line.split("|")]
-            if len(fields) != 4:
+            if len(fields) != 5:
                 raise self.error(
-                    f"shipped-models: expected 'name | network | trained on | used in',"
-                    f" got {line!r}"
+                    "shipped-models: expected 'name | network | trained on | paper"
+                    f" | used in', got {line!r}"
                 )
-            name, network, data, used = fields
+            name, network, data, paper, used = fields
             try:
                 summary = pretrained.info(name)["summary"]
             except Exception as err:  # a name the manifest lacks: say so in the build
@@ -270,16 +333,25 @@ class ShippedModels(SphinxDirective):
                     f"shipped-models: no shipped model {name!r} ({err})"
                 ) from err
             accuracy, seconds = shipped_model_cells(summary)
+            size = parameters_words(summary)
             row = nodes.row()
             row += _cell(nodes.literal(text=name))
-            for text in (network, data, accuracy, seconds, used):
+            for text in (
+                f"{network}, {size}" if size else network,
+                data,
+                accuracy,
+                paper,
+                seconds,
+                used,
+            ):
                 row += _cell(text)
             body += row
         return [table]
 
 
 def shipped_time_role(name, rawtext, text, lineno, inliner, options=None, content=None):
-    """``{shipped-time}`mnist-capsnet``` -> "3.0 h (20 epochs, a 2-thread CPU)": a shipped
+    """``{shipped-time}`mnist-capsnet``` -> "3.0 h (20 epochs; Intel Xeon CPU, 2 threads,
+    float32)": a shipped
     model's recorded training time, read from its summary, never typed."""
     from capslib import pretrained
 
