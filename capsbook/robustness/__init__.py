@@ -31,6 +31,7 @@ from .verdicts import (
     train_command,
     trained_verdicts,
     training_state,
+    verdict_sentence,
 )
 
 __all__ = [
@@ -55,5 +56,6 @@ __all__ = [
     "train_command",
     "trained_verdicts",
     "training_state",
+    "verdict_sentence",
     "Verdict",
 ]

@@ -104,6 +104,30 @@ def affine_verdict(capsnet: dict, cnn: dict, *, floor: float = AFFINE_FLOOR) -> 
     return Verdict(verdict, measured)
 
 
+#: How each outcome of the rules reads in a sentence: (the verdict's start, the verb phrase).
+_OUTCOME_PHRASES = (
+    ("held", "held"),
+    ("did not hold", "did not hold"),
+    ("not tested", "was not tested"),
+    ("not decided", "could not be decided"),
+    ("not shown", "was not shown"),
+    ("not measured yet", "has not been measured yet"),
+)
+
+
+def verdict_sentence(verdict: str, subject: str = "the claim") -> str:
+    """One whole sentence for a verdict of the chapter's rules, chosen by its outcome.
+
+    ``verdict_sentence("not tested at the paper's operating point (validation below 99%)")``
+    is "By the rule, the claim was not tested at the paper's operating point (validation
+    below 99%)."; a verdict outside the rules' outcomes raises ``ValueError``.
+    """
+    for start, phrase in sorted(_OUTCOME_PHRASES, key=lambda o: -len(o[0])):
+        if verdict.startswith(start):
+            return f"By the rule, {subject} {phrase}{verdict[len(start) :]}."
+    raise ValueError(f"not an outcome of the chapter's rules: {verdict!r}")
+
+
 def _compare(difference: float, se: float, held: str, failed: str, neither: str) -> str:
     """The three-way rule every verdict of the chapter uses: beyond +-2 SE, or within."""
     if difference > 2 * se:
