@@ -8,7 +8,7 @@ the vendor's name:
 
 * a CPU with AMX (``amx_bf16``) or AVX512_BF16 (``avx512_bf16``): bf16
   autocast (``python -m capslib.bench`` measured the paper CapsNet's
-  training step 1.49x as fast as float32 on a CPU with native bf16 units,
+  training step 1.49x as fast as float32 on an AMD EPYC with AVX512_BF16 (2 cores),
   on a quiet machine, 2026-12-07; chapter 8 measures its own ratio live, on the
   machine that builds the page, and the project's parity runs compare the
   accuracy);
