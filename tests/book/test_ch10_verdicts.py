@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from capsbook.robustness import trained_verdicts
+from capsbook.robustness import face_seeds, trained_verdicts, verdict_sentence
 from capsbook.robustness.face_seeds import face_seeds_verdict, load_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,3 +144,58 @@ def test_the_faces_row_agrees_with_the_record():
         assert result.verdict.startswith("not tested (a detector below")
     else:
         assert result.verdict.startswith(_beyond_two_se(mean, se))
+
+
+def test_the_verdict_table_reads_no_hidden_state():
+    # the rows' source is in a visible cell: a reader running the page sees where they come from
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    visible = [
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])
+    ]
+    assert any("trained = trained_verdicts()" in s for s in visible)
+
+
+def test_each_outcome_reads_as_a_whole_sentence():
+    cases = {
+        "held (one run each)": "By the rule, the claim held (one run each).",
+        "did not hold (the CapsNet accepts more)": (
+            "By the rule, the claim did not hold (the CapsNet accepts more)."
+        ),
+        "not tested at the paper's operating point (validation below 99%)": (
+            "By the rule, the claim was not tested at the paper's operating point "
+            "(validation below 99%)."
+        ),
+        "not decided (training differs: dtype)": (
+            "By the rule, the claim could not be decided (training differs: dtype)."
+        ),
+        "not shown (within two standard errors)": (
+            "By the rule, the claim was not shown (within two standard errors)."
+        ),
+        "not measured yet": "By the rule, the claim has not been measured yet.",
+    }
+    for verdict, sentence in cases.items():
+        assert verdict_sentence(verdict) == sentence
+    assert verdict_sentence("held", "the segmentation claim") == (
+        "By the rule, the segmentation claim held."
+    )
+    # every verdict the page shows today has a sentence
+    for _, _, verdict in trained_verdicts():
+        assert verdict_sentence(verdict).startswith("By the rule, the claim ")
+    try:
+        verdict_sentence("is")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a verdict outside the rules' outcomes must raise")
+
+
+def test_face_sizes_the_page_reports():
+    # the record table reports both sizes: the comparison is not at equal size
+    capsnet, cnn = face_seeds.face_capsnet(), face_seeds.face_cnn()
+    n_caps = sum(p.numel() for p in capsnet.parameters())
+    n_cnn = sum(p.numel() for p in cnn.parameters())
+    n_decoder = sum(p.numel() for p in capsnet.decoder.parameters())
+    assert n_cnn < n_caps - n_decoder < n_caps
+    assert "face_params" in _code() and "without its decoder" in _code()
