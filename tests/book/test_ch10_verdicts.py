@@ -199,3 +199,15 @@ def test_face_sizes_the_page_reports():
     n_decoder = sum(p.numel() for p in capsnet.decoder.parameters())
     assert n_cnn < n_caps - n_decoder < n_caps
     assert "face_params" in _code() and "without its decoder" in _code()
+
+
+def test_every_glue_reference_is_glued():
+    # a name the prose or a caption reads must be glued by some code cell
+    import re
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    glued = set(re.findall(r'glue\(\s*"(\w+)"', _code()))
+    for c in nb.cells:
+        text = c.source if c.cell_type == "markdown" else json.dumps(c.metadata)
+        for name in re.findall(r"\{glue:\w+\}`(\w+)", text):
+            assert name in glued, f"{c.get('id')}: {name} is not glued"
