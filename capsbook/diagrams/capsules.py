@@ -61,6 +61,21 @@ def capsule_computation():
     return u, u_hat, v
 
 
+def _frame(ax, cx: float, cy: float, half: float) -> None:
+    """The white square, grey-edged, that a vector is drawn in, centred on ``(cx, cy)``."""
+    ax.add_patch(
+        Rectangle(
+            (cx - half, cy - half),
+            2 * half,
+            2 * half,
+            facecolor="white",
+            edgecolor=GREY,
+            linewidth=0.8,
+            zorder=1,
+        )
+    )
+
+
 def _vector_frame(
     ax,
     cx: float,
@@ -73,17 +88,7 @@ def _vector_frame(
     unit: float | None = None,
 ):
     """A small square with faint axes and ``vec`` drawn as an arrow from its centre."""
-    ax.add_patch(
-        Rectangle(
-            (cx - half, cy - half),
-            2 * half,
-            2 * half,
-            facecolor="white",
-            edgecolor=GREY,
-            linewidth=0.8,
-            zorder=1,
-        )
-    )
+    _frame(ax, cx, cy, half)
     ax.plot([cx - half, cx + half], [cy, cy], color=LIGHT, lw=0.8, zorder=1.1)
     ax.plot([cx, cx], [cy - half, cy + half], color=LIGHT, lw=0.8, zorder=1.1)
     unit = unit if unit is not None else 0.9 * half
@@ -459,17 +464,7 @@ def vote_chain():
         nums = numbers[name]
         text(ax, 0.05, y + half + 0.12, name, size=FONT, ha="left", weight="bold")
         for x in columns.values():
-            ax.add_patch(
-                Rectangle(
-                    (x - half, y - half),
-                    2 * half,
-                    2 * half,
-                    facecolor="white",
-                    edgecolor=GREY,
-                    linewidth=0.8,
-                    zorder=1,
-                )
-            )
+            _frame(ax, x, y, half)
         # the votes, each from the centre; the sum, head to tail
         x0 = columns["votes"]
         for k, vote in enumerate(nums["votes"]):
