@@ -105,7 +105,8 @@ def plot_perturbation_grid(
     With ``differences`` (default) a second panel beside it shows each decoding minus the offset-0
     column (:func:`difference_maps`) on the fixed diverging scale ``[-difference_scale,
     difference_scale]``: red where the tweak adds ink, blue where it removes it.  ``row_labels``
-    default to ``"dim d"``; the decodings are drawn on a grey scale from 0 to 1.
+    default to ``"dim d"`` and are written once, left of the decodings (the difference panel's
+    rows are the same); the decodings are drawn on a grey scale from 0 to 1.
     """
     import matplotlib.pyplot as plt
 
@@ -133,13 +134,13 @@ def plot_perturbation_grid(
     )
     axes[0, 0].set_title("decoded", fontsize=9)
     if differences:
+        # the rows are those of the left panel: labelled once, on the left
         shown = _show_mosaic(
             axes[0, 1],
             difference_maps(images.float(), offsets),
             cmap=DIFFERENCE_CMAP,
             vmin=-difference_scale,
             vmax=difference_scale,
-            row_labels=labels,
             col_labels=columns,
         )
         axes[0, 1].set_title(
@@ -324,7 +325,8 @@ def plot_couplings_over_images(
     ``center`` (the uniform coupling 1/10 that routing starts from), saturated at ``center -
     half_range`` (blue) and ``center + half_range`` (red), by default 0 to 0.2.  A map that routing
     hardly moved is therefore drawn nearly white, not stretched to fill the colour bar.  Pixels
-    that no position sees (value 0) are left uncoloured.
+    that no position sees (value 0) are left uncoloured.  The colour bar is labelled with the
+    symbol ``c_ij``; ``titles`` name the images.
     """
     import matplotlib.pyplot as plt
     import numpy as np
@@ -349,14 +351,11 @@ def plot_couplings_over_images(
         ax.axis("off")
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)
-    fig.colorbar(
-        shown,
-        ax=axes[0].tolist(),
-        fraction=0.03,
-        pad=0.02,
-        format="%.2f",
-        label="coupling",
+    bar = fig.colorbar(
+        shown, ax=axes[0].tolist(), fraction=0.03, pad=0.02, format="%.2f"
     )
+    bar.set_label("coupling $c_{ij}$ (white: 1/10)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     return fig
 
 
@@ -373,7 +372,8 @@ def plot_grid_couplings(
 
     ``images``: ``(n, 1, H, W)``; ``ink``: ``(n, grid, grid)`` (:func:`ink_per_position`);
     ``maps``: ``(n, grid, grid)`` couplings (:func:`couplings_for_class`), drawn at the level
-    where routing acts, one square per primary-capsule position.  The coupling scale is fixed
+    where routing acts, one square per primary-capsule position.  Each row is named once, at its
+    left; its colour bar gives only the unit (``mean intensity``, ``c_ij``).  The coupling scale is fixed
     for every image and every run: white at ``center`` (the uniform 1/10), blue at ``center -
     half_range`` and red at ``center + half_range`` (by default 0 to 0.2).  The ink row is on
     a fixed scale too, 0 to the largest cell of the figure.
@@ -407,17 +407,16 @@ def plot_grid_couplings(
             axes[0, i].set_title(titles[i], fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
-    axes[1, 0].set_ylabel("ink", fontsize=8)
-    axes[2, 0].set_ylabel("coupling", fontsize=8)
-    fig.colorbar(
-        inked, ax=axes[1].tolist(), fraction=0.03, pad=0.02, format="%.2f", label="ink"
-    )
-    fig.colorbar(
-        coupled,
-        ax=axes[2].tolist(),
-        fraction=0.03,
-        pad=0.02,
-        format="%.2f",
-        label="coupling",
-    )
+    # each row is named once, on the left; its colour bar gives the unit, not the name again
+    axes[1, 0].set_ylabel("ink under\neach cell", fontsize=8)
+    axes[2, 0].set_ylabel("coupling to\nthe true class", fontsize=8)
+    for shown, row, unit in (
+        (inked, 1, "mean intensity"),
+        (coupled, 2, "$c_{ij}$ (white: 1/10)"),
+    ):
+        bar = fig.colorbar(
+            shown, ax=axes[row].tolist(), fraction=0.03, pad=0.02, format="%.2f"
+        )
+        bar.set_label(unit, fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     return fig

@@ -480,3 +480,62 @@ def test_grid_coupling_figure_uses_the_fixed_scale_centred_on_one_tenth():
         plot_grid_couplings(images, ink, maps, half_range=0)
     with pytest.raises(ValueError, match="one shape"):
         plot_grid_couplings(images, ink[:2], maps)
+
+
+# --------------------------------------------------------------------------- one label per thing
+def _labels(fig):
+    """Every title, axis label and row (y tick) label of a figure, colour bars included."""
+    found = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        found += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        found += [t.get_text() for t in ax.get_yticklabels()]
+    return [s for s in found if s.strip() and not _is_number(s)]
+
+
+def _is_number(s):  # a colour bar's tick, not a label
+    try:
+        float(s.replace("\N{MINUS SIGN}", "-"))
+    except ValueError:
+        return False
+    return True
+
+
+def _words(fig, word):
+    return [s for s in _labels(fig) if word in s.lower()]
+
+
+def test_no_figure_names_a_thing_twice():
+    """Each row, panel and colour bar is named once: no label is repeated, and the grid figure
+    says "ink" and "coupling" once each (the colour bars give units, not the names again)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = torch.rand(3, 1, 28, 28)
+    ink = ink_per_position(images, 17, 2)
+    maps = 0.1 + 0.003 * torch.randn(3, 6, 6)
+    grid_fig = plot_grid_couplings(images, ink, maps, titles=["a", "b", "c"])
+    assert len(_words(grid_fig, "ink")) == 1
+    assert len(_words(grid_fig, "coupling")) == 1
+    assert grid_fig.axes[-2].get_ylabel() == "mean intensity"  # the ink row's bar
+    grid = torch.rand(4, 11, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    over = plot_couplings_over_images(images[:2], torch.full((2, 28, 28), 0.1))
+    figures = {
+        "grid couplings": grid_fig,
+        "perturbation grid": plot_perturbation_grid(grid),
+        "atlas": plot_difference_atlas(
+            grid[:, 5], grid[:, -1] - grid[:, 0], row_labels=list("abcd")
+        ),
+        "traversals": plot_class_traversals(grid, row_labels=list("wxyz")),
+        "over images": over,
+    }
+    for name, fig in figures.items():
+        labels = _labels(fig)
+        repeated = {s for s in labels if labels.count(s) > 1}
+        assert not repeated, f"{name}: {sorted(repeated)} written more than once"
+        assert len(_words(fig, "coupling")) <= 1, name
+        plt.close(fig)
+    # the perturbation figure's rows are named on the decodings only
+    fig = plot_perturbation_grid(grid)
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == []
