@@ -4,7 +4,7 @@ Each applies one of the chapter's ideas somewhere the chapter did not: a
 validation split where examples come in groups (no group on both sides), the
 Speed section's per-step times turned into when ``torch.compile`` pays for its
 compilation, early stopping decided on the validation split alone, and the
-paired comparison of Fig. 8.3 where the mistakes themselves were recorded.
+paired comparison of Fig. 8.5 where the mistakes themselves were recorded.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@
   (:func:`parity_rows`, read in one sentence by :func:`parity_outcome`);
 * which recorded runs join the Table 1 comparison (:data:`TABLE1_RUNS`,
   :func:`table1_runs`): named explicitly, so that other experiments' folders
-  in ``results/`` never become rows of it.
+  in ``results/`` never become rows of it;
+* which CNN runs are recorded (:func:`cnn_runs`): the yardstick for the
+  shipped CapsNet's test error, where one exists.
 
 What chapter 8 times live is in :mod:`capsbook.speed`.
 """
@@ -19,12 +21,14 @@ import os
 
 from capsbook.paired import paired_count_standard_error
 
-from .folder import load_run
+from .folder import list_runs, load_run
 
 __all__ = [
+    "CNN_MODELS",
     "PARITY_RUNS",
     "SHIPPED_SCHEDULE",
     "TABLE1_RUNS",
+    "cnn_runs",
     "flat_epoch",
     "paired_two_se",
     "paired_verdict",
@@ -257,3 +261,26 @@ def parity_outcome(rows: list[tuple]) -> str:
     return f"for the {' and the '.join(sorted(recorded))}, bf16 {outcome}" + "".join(
         f"; the {m}'s pair is not recorded yet" for m in missing
     )
+
+
+#: The models of ``capslib.train`` that are CNNs, not CapsNets.
+CNN_MODELS = ("baseline", "pooled-cnn")
+
+
+def cnn_runs(
+    results_dir: str | os.PathLike | None = None, *, dataset: str | None = None
+) -> list:
+    """The recorded full-mode runs of a CNN (:data:`CNN_MODELS`), on ``dataset`` if given.
+
+    Chapter 8 sets the shipped CapsNet beside a CNN on MNIST only where such a
+    run is recorded; otherwise it can quote only the paper's baseline.
+    """
+    found = []
+    for name in list_runs(results_dir):
+        run = load_run(name, results_dir)
+        variant = run.variant()
+        if variant["model"] not in CNN_MODELS or variant["mode"] != "full":
+            continue
+        if dataset is None or variant["dataset"] == dataset:
+            found.append(run)
+    return found

@@ -201,3 +201,24 @@ def test_parity_outcome_reads_the_verdicts_by_the_rule(tmp_path):
     # 40 against 25 of 5,000: undecided (7.7 < 15 <= 16.1)
     rows = [("m", 1, "bfloat16", "", 0.992, 40, 15, (7.7, 16.1), "undecided", 1.0)]
     assert "is undecided by the rule" in recorded.parity_outcome(rows)
+
+
+# -- which CNN runs are recorded, the yardstick for the shipped CapsNet ----------------
+
+
+def test_cnn_runs_take_full_mode_cnns_only(tmp_path):
+    def write(name, model, dataset, mode="full"):
+        run = tmp_path / name
+        run.mkdir()
+        summary = {"mode": mode, "dataset": dataset, "model": model}
+        (run / "summary.json").write_text(json.dumps(summary))
+
+    write("fashion-cnn", "pooled-cnn", "fashion-mnist")
+    write("mnist-capsnet", "capsnet", "mnist")
+    write("mnist-cnn-try", "pooled-cnn", "mnist", mode="quick")
+    assert recorded.cnn_runs(tmp_path, dataset="mnist") == []
+    assert [r.name for r in recorded.cnn_runs(tmp_path)] == ["fashion-cnn"]
+    write("mnist-baseline", "baseline", "mnist")
+    assert [r.name for r in recorded.cnn_runs(tmp_path, dataset="mnist")] == [
+        "mnist-baseline"
+    ]
