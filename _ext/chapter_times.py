@@ -296,8 +296,7 @@ class ShippedModels(SphinxDirective):
 
         header = (
             "name",
-            "network",
-            "trained on",
+            "network, trained on",
             "test accuracy (ours)",
             "paper",
             "training time",
@@ -336,9 +335,9 @@ class ShippedModels(SphinxDirective):
             size = parameters_words(summary)
             row = nodes.row()
             row += _cell(nodes.literal(text=name))
+            described = f"{network}, {size}" if size else network
             for text in (
-                f"{network}, {size}" if size else network,
-                data,
+                f"{described}, on {data}",
                 accuracy,
                 paper,
                 seconds,
