@@ -265,10 +265,11 @@ class CapsNet(nn.Module):
     def primary_capsules(self, images: Tensor) -> Tensor:
         """conv1 (ReLU) then PrimaryCaps: ``(batch, C, H, W)`` -> ``u`` ``(batch, num_primary_caps, primary_dim)``.
 
-        On a CPU in float32/float64 (outside autocast) both convolutions run as matrix multiplies on
-        channels-last maps (:mod:`capslib.kernels.fused_conv`); elsewhere, with ``model.fast = False``, or when
+        On a CPU in float32/float64 (outside autocast), or under CPU autocast to bfloat16, both
+        convolutions run as matrix multiplies on channels-last maps (:mod:`capslib.kernels.fused_conv`);
+        elsewhere, with ``model.fast = False``, or when
         forward hooks watch these layers (e.g. :func:`capsbook.layer_table.layer_table`), as ``nn.Conv2d``.
-        The values and gradients are the same.
+        The values and gradients are the same (in bfloat16, to its rounding).
         """
         if (
             self.fast

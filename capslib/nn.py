@@ -61,16 +61,23 @@ def _positive_int(value, name: str, owner: str) -> int:
 
 
 def _fused_applies(u, weight: Tensor) -> bool:
-    """Whether :func:`~capslib.kernels.fused_routing.fused_routing_capsules` computes this layer (else the reference)."""
-    return (
+    """Whether :func:`~capslib.kernels.fused_routing.fused_routing_capsules` computes this layer (else the reference).
+
+    On a CPU outside ``torch.compile``: float32/float64 ``u`` and ``weight`` of one dtype outside autocast;
+    under CPU autocast, float32 or bfloat16 ``u`` and a float32 ``weight`` (routed in float32).
+    """
+    if not (
         isinstance(u, Tensor)
         and u.dim() == 3
-        and u.dtype == weight.dtype
-        and u.dtype in (torch.float32, torch.float64)
         and u.device.type == "cpu" == weight.device.type
-        and not cf.autocast_enabled("cpu")
         and not cf.compiling()
-    )
+    ):
+        return False
+    if cf.autocast_enabled("cpu"):
+        return (
+            u.dtype in (torch.float32, torch.bfloat16) and weight.dtype == torch.float32
+        )
+    return u.dtype == weight.dtype and u.dtype in (torch.float32, torch.float64)
 
 
 class PrimaryCapsules(nn.Module):
@@ -221,7 +228,10 @@ class RoutingCapsules(nn.Module):
 
     Computation: on a CPU in float32/float64 outside autocast the forward pass is
     :func:`capslib.kernels.fused_routing.fused_routing_capsules` (the same values and
-    gradients, several times faster on a CPU); otherwise, or with
+    gradients, several times faster on a CPU); under CPU autocast it is the same
+    function in float32 (the predictions and routing of float32 training, on the
+    bfloat16 capsules cast up, instead of bfloat16 predictions: no less precise than
+    the reference under autocast, and it keeps no bfloat16 copy); otherwise, or with
     ``layer.fused = False``, it is :meth:`predictions` followed by
     :func:`capslib.functional.dynamic_routing`, the reference.
 
@@ -281,9 +291,20 @@ class RoutingCapsules(nn.Module):
     def forward(self, u: Tensor, return_couplings: bool = False):
         if self.fused and _fused_applies(u, self.weight):
             self._check_input(u)
-            v, c = fused_routing_capsules(
-                u, self.weight, self.iterations, self.detach_intermediate
-            )
+            if cf.autocast_enabled(
+                "cpu"
+            ):  # routed in float32, as float32 training routes
+                with torch.autocast("cpu", enabled=False):
+                    v, c = fused_routing_capsules(
+                        u.float(),
+                        self.weight,
+                        self.iterations,
+                        self.detach_intermediate,
+                    )
+            else:
+                v, c = fused_routing_capsules(
+                    u, self.weight, self.iterations, self.detach_intermediate
+                )
             return (v, c) if return_couplings else v
         u_hat = self.predictions(u)
         return cf.dynamic_routing(

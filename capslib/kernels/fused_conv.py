@@ -24,11 +24,24 @@ floating-point rounding; ``tests/capslib/kernels/test_fused_conv.py`` compares t
 float64).  The price is memory: ``cols`` is kept for the backward pass (for
 the paper's PrimaryCaps at batch 100, 300 MB in float32).
 
+**bfloat16.**  Under CPU autocast to bfloat16 (``--dtype auto`` on a CPU with
+native bf16) the same three matrix multiplies run in bfloat16, as autocast
+runs a convolution: the input, weight and bias are cast to bfloat16 (the
+weight's gradient flows back to the float32 parameter through that cast), the
+GEMMs accumulate in float32 inside the BLAS and round their results to
+bfloat16, and col2im adds the patch rows onto the map in float32 before one
+rounding to bfloat16.  oneDNN's bfloat16 convolution, which autocast would
+otherwise call, spent three times as long in its backward pass (twice the
+FLOPs) as in its forward pass in a profile of the paper CapsNet's training step
+on an AMD EPYC with AVX512_BF16 (``python -m capslib.bench --profile``, 2026-12-07),
+and layout copies around it took another sixth of the step; ``cols`` also
+halves, to 150 MB.
+
 :class:`capslib.models.CapsNet` uses this on a CPU in float32/float64 outside
-autocast and outside ``torch.compile``; on a GPU (cuDNN), under autocast and
-when compiled it uses ``nn.Conv2d``.  The
-parameters are the ``nn.Conv2d`` modules' own, so checkpoints do not depend on
-which path ran.
+autocast, and in bfloat16 under CPU autocast to bfloat16, never inside
+``torch.compile``; on a GPU (cuDNN), under float16 autocast and when compiled
+it uses ``nn.Conv2d``.  The parameters are the ``nn.Conv2d`` modules' own, so
+checkpoints do not depend on which path ran.
 """
 
 from __future__ import annotations
@@ -43,21 +56,41 @@ from ..functional import autocast_enabled, compiling
 
 __all__ = ["conv2d_channels_last", "applies"]
 
-#: The dtypes this path computes (float16/bfloat16 GEMMs are left to autocast and nn.Conv2d).
+#: The dtypes this path computes outside autocast.
 DTYPES = (torch.float32, torch.float64)
+#: The autocast dtype this path computes under CPU autocast (float16 is left to nn.Conv2d).
+AUTOCAST_DTYPE = torch.bfloat16
 #: Kernel rows per block of the input gradient: for PrimaryCaps at batch 100, a (3600 x 6912) block,
 #: large enough for the matrix multiply to run near its peak, small enough (100 MB) to be reused.
 KERNEL_ROWS_PER_BLOCK = 3
 
 
+def _cpu_autocast_dtype() -> torch.dtype | None:
+    """The dtype of CPU autocast when it is on here, else ``None``."""
+    if not autocast_enabled("cpu"):
+        return None
+    try:
+        return torch.get_autocast_dtype("cpu")
+    except AttributeError:  # torch < 2.4
+        return torch.get_autocast_cpu_dtype()
+
+
 def applies(x: Tensor, weight: Tensor) -> bool:
-    """Whether :func:`conv2d_channels_last` should compute a convolution of ``x`` (else ``nn.Conv2d``)."""
+    """Whether :func:`conv2d_channels_last` should compute a convolution of ``x`` (else ``nn.Conv2d``).
+
+    On a CPU, outside ``torch.compile``: float32/float64 outside autocast (``x`` and ``weight`` of one
+    dtype), or float32/bfloat16 tensors under autocast to bfloat16.
+    """
+    if x.device.type != "cpu" or compiling():
+        return False
+    amp = _cpu_autocast_dtype()
+    if amp is None:
+        return x.dtype in DTYPES and x.dtype == weight.dtype
+    low_or_single = (torch.float32, AUTOCAST_DTYPE)
     return (
-        x.device.type == "cpu"
-        and x.dtype in DTYPES
-        and x.dtype == weight.dtype
-        and not autocast_enabled("cpu")
-        and not compiling()
+        amp == AUTOCAST_DTYPE
+        and x.dtype in low_or_single
+        and weight.dtype in low_or_single
     )
 
 
@@ -136,7 +169,9 @@ class _Conv2dChannelsLast(torch.autograd.Function):
         if has_bias and ctx.needs_input_grad[2]:
             grad_bias = grad2.sum(0)
         if ctx.needs_input_grad[0]:
-            grad_x = grad2.new_zeros(batch * height * width, channels)
+            # bfloat16: the patch rows are added in float32, rounded once at the end
+            wide = torch.float32 if grad2.dtype == AUTOCAST_DTYPE else grad2.dtype
+            grad_x = grad2.new_zeros(batch * height * width, channels, dtype=wide)
             row = kernel * channels  # one kernel row's columns of cols
             for ky0 in range(
                 0, kernel, KERNEL_ROWS_PER_BLOCK
@@ -149,9 +184,9 @@ class _Conv2dChannelsLast(torch.autograd.Function):
                     batch, height, width, kernel, stride, ky0, ky1, grad2.device
                 )
                 grad_x.index_add_(
-                    0, where, grad_cols.view(-1, channels)
+                    0, where, grad_cols.view(-1, channels).to(wide)
                 )  # each patch row back onto its pixel
-            grad_x = grad_x.view(x_shape)
+            grad_x = grad_x.view(x_shape).to(grad2.dtype)
         return grad_x, grad_weight, grad_bias, None
 
 
@@ -160,8 +195,11 @@ def conv2d_channels_last(
 ) -> Tensor:
     """A valid (unpadded) convolution of a channels-last map, as one matrix multiply.
 
+    Under CPU autocast to bfloat16, ``x``, ``weight`` and ``bias`` are cast to bfloat16 and the result
+    is bfloat16 (as autocast computes ``conv2d``).
+
     Args:
-        x: ``(batch, height, width, in_channels)``, float32 or float64, on a CPU.
+        x: ``(batch, height, width, in_channels)``, float32 or float64 (bfloat16 under autocast), on a CPU.
         weight: ``(out_channels, in_channels, k, k)`` (an ``nn.Conv2d`` weight).
         bias: ``(out_channels,)`` or ``None``.
         stride: the stride in both directions.
@@ -178,4 +216,12 @@ def conv2d_channels_last(
             f"conv2d_channels_last: the input {tuple(x.shape[1:3])} is smaller than the kernel "
             f"{weight.shape[2]}x{weight.shape[2]}"
         )
+    if _cpu_autocast_dtype() == AUTOCAST_DTYPE and x.device.type == "cpu":
+        low = AUTOCAST_DTYPE
+        x, weight = x.to(low), weight.to(low)
+        bias = bias.to(low) if bias is not None else None
+        with torch.autocast(
+            "cpu", enabled=False
+        ):  # the casts are done: nothing for autocast to redo
+            return _Conv2dChannelsLast.apply(x.contiguous(), weight, bias, int(stride))
     return _Conv2dChannelsLast.apply(x.contiguous(), weight, bias, int(stride))

@@ -87,9 +87,63 @@ def test_capsnet_fast_path_gives_the_reference_loss_and_gradients():
 def test_fast_path_only_where_it_applies():
     x, w = torch.randn(1, 5, 5, 2), torch.randn(3, 2, 3, 3)
     assert fused_conv.applies(x, w)
+    assert fused_conv.applies(x.double(), w.double())
     assert not fused_conv.applies(x.half(), w.half())
+    assert not fused_conv.applies(
+        x.bfloat16(), w.bfloat16()
+    )  # bf16 only under autocast
+    assert not fused_conv.applies(x.double(), w)
     with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fused_conv.applies(x, w) and fused_conv.applies(x.bfloat16(), w)
+        assert not fused_conv.applies(x.double(), w)
+    with torch.autocast("cpu", dtype=torch.float16):
         assert not fused_conv.applies(x, w)
+
+
+@pytest.mark.parametrize("stride,kernel,channels", [(2, 9, 16), (1, 3, 1)])
+def test_under_bf16_autocast_values_and_gradients_are_conv2d_of_the_rounded_tensors(
+    stride, kernel, channels
+):
+    """bf16 autocast: the result is bf16, and it and the gradients are the float64 convolution of the
+    bf16-rounded input, weight and bias to bfloat16's precision (8 bits: 0.4% per rounding); the
+    gradients reach the float32 parameters as float32."""
+    g = torch.Generator().manual_seed(stride)
+    x = torch.randn(3, 21, 19, channels, generator=g)
+    weight = torch.randn(8, channels, kernel, kernel, generator=g).contiguous(
+        memory_format=torch.channels_last
+    )
+    bias = torch.randn(8, generator=g)
+    upstream = torch.randn(
+        3, (21 - kernel) // stride + 1, (19 - kernel) // stride + 1, 8, generator=g
+    )
+    xs, ws, bs = (t.clone().requires_grad_() for t in (x, weight, bias))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv2d_channels_last(xs, ws, bs, stride)
+    assert out.dtype == torch.bfloat16
+    (out.float() * upstream).sum().backward()
+    assert ws.grad.dtype == bs.grad.dtype == xs.grad.dtype == torch.float32
+    exact = [t.bfloat16().double().requires_grad_() for t in (x, weight, bias)]
+    ref = F.conv2d(exact[0].permute(0, 3, 1, 2), exact[1], exact[2], stride=stride)
+    (ref.permute(0, 2, 3, 1) * upstream.bfloat16().double()).sum().backward()
+    for a, b in zip(
+        [out, xs.grad, ws.grad, bs.grad],
+        [ref.permute(0, 2, 3, 1)] + [t.grad for t in exact],
+    ):
+        error = float((a.detach().double() - b.detach()).norm() / b.detach().norm())
+        assert error < 1e-2, error
+
+
+def test_bf16_col2im_adds_in_float32():
+    """Every input pixel of a 9x9, stride-1 convolution receives 81 patch rows: added in bfloat16 their
+    sum would drift by several roundings; added in float32 and rounded once it is within one rounding."""
+    x = torch.zeros(1, 17, 17, 1, requires_grad=True)
+    weight = torch.full((1, 1, 9, 9), 1.0 + 2**-7)  # exact in bf16; 81 of them are not
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv2d_channels_last(x, weight)
+    out.float().sum().backward()
+    centre = float(x.grad[0, 8, 8, 0])  # the one pixel that all 81 patches cover
+    exact = 81 * (1.0 + 2**-7)
+    assert abs(centre - exact) <= exact * 2**-8
 
 
 def test_primary_capsules_weight_is_stored_channels_last_and_loads_either_layout():

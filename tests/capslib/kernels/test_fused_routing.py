@@ -92,7 +92,7 @@ def test_paper_sized_layer_in_float32_matches_the_reference():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_the_layer_uses_the_reference_under_autocast_and_when_asked():
+def test_the_layer_routes_fused_under_cpu_autocast_and_the_reference_when_asked():
     layer = RoutingCapsules(6, 4, 3, 5)
     u = torch.randn(2, 6, 4)
     calls = []
@@ -100,21 +100,66 @@ def test_the_layer_uses_the_reference_under_autocast_and_when_asked():
 
     real = capsnn.fused_routing_capsules
 
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
+    def spy(u, weight, *args, **kwargs):
+        calls.append((u.dtype, weight.dtype, torch.is_autocast_enabled("cpu")))
+        return real(u, weight, *args, **kwargs)
 
     capsnn.fused_routing_capsules = spy
     try:
         layer(u)
-        assert calls == [1]  # float32 on a CPU: fused
+        assert calls == [
+            (torch.float32, torch.float32, False)
+        ]  # float32 on a CPU: fused
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            layer(u)
+            layer(u.bfloat16())
+        # autocast: fused, in float32, with autocast off inside
+        assert calls[1:] == [(torch.float32, torch.float32, False)]
         layer.fused = False
         layer(u)
-        assert calls == [1]  # autocast, or fused=False: the reference
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            layer(u)
+        assert len(calls) == 2  # fused=False: the reference
     finally:
         capsnn.fused_routing_capsules = real
+
+
+def test_under_bf16_autocast_the_fused_layer_is_float32_routing_of_the_cast_capsules():
+    """Values and gradients: exactly float32 routing of the bf16 capsules cast up; and within
+    bfloat16's tolerance of the reference under autocast (bf16 predictions), paper-sized."""
+    torch.manual_seed(0)
+    layer = RoutingCapsules(1152, 8, 10, 16)
+    u = (0.3 * torch.randn(4, 1152, 8)).bfloat16()
+    upstream = torch.randn(4, 10, 16)
+    results = {}
+    for name, fused, amp in (
+        ("fast", True, True),
+        ("float32", True, False),
+        ("reference", False, True),
+    ):
+        layer.fused = fused
+        layer.zero_grad()
+        x = (u if amp else u.float()).clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            v, c = layer(x, return_couplings=True)
+        (v.float() * upstream).sum().backward()
+        results[name] = (
+            v.float().detach(),
+            c.float(),
+            x.grad.float(),
+            layer.weight.grad.clone(),
+        )
+    assert results["fast"][0].dtype == torch.float32
+    for a, b in zip(results["fast"], results["float32"]):
+        torch.testing.assert_close(
+            a, b, rtol=1e-2, atol=1e-6
+        )  # x.grad: rounded to bf16 once
+    torch.testing.assert_close(
+        results["fast"][3], results["float32"][3], rtol=0, atol=0
+    )
+    for a, b in zip(results["fast"], results["reference"]):
+        assert (
+            float((a - b).norm() / b.norm()) < 2e-2
+        )  # bfloat16 keeps 8 bits: 0.4% per rounding
 
 
 def test_fused_routing_rejects_bad_inputs():
