@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
-"""Train the small CapsNet with the paper's reconstruction loss, the mistaken mean and none; measure them.
+"""Train the small CapsNet with the paper's reconstruction loss, the mistaken mean and none, at several seeds; measure them.
 
 Chapter 6 asks what the reconstruction loss does, and what the common mistake
 (0.0005 times the *mean* squared error, 784 times weaker on MNIST) does to it.
 This script trains the small CapsNet on the complete MNIST with the shipped
 schedule (scripts/train_shipped_models.sh: batch 128, Adam at 1e-3 decayed by
-0.9 per 430 steps, 5,000 validation digits, seed 0, --dtype auto), identical
-but for the reconstruction term:
+0.9 per 430 steps, 5,000 validation digits, --dtype auto), identical but for
+the reconstruction term, the three *arms*:
 
-* ``results/losses-sum``: the paper's, 0.0005 x the sum of squared errors;
-* ``results/losses-mean``: the mistake (``capsbook.loss_experiments.MeanReconstructionTrainer``);
-* ``results/losses-none``: no decoder, the margin loss alone;
-* ``results/losses-sum-seed1``: the paper's loss again with seed 1, the
-  run-to-run noise that the chapter's rules compare against (``--no-replicate``
-  leaves it out; the rules then weigh test-digit sampling noise only).
+* ``sum``: the paper's, 0.0005 x the sum of squared errors;
+* ``mean``: the mistake (``capsbook.loss_experiments.MeanReconstructionTrainer``);
+* ``none``: no decoder, the margin loss alone;
+
+each once per seed of ``--seeds`` (default 0,1,2: the chapter's rules decide
+nothing about an arm with fewer than 3), into ``results/losses-<arm>`` for
+seed 0 and ``results/losses-<arm>-seed<k>`` for seed k
+(``capsbook.loss_experiments.seeds.run_folder``).  A seed changes the initial
+weights, the batches and the validation split.
 
 Every run is resumable: run the same command again after an interruption and
 each run continues from its last checkpoint (a finished run is skipped; a
@@ -23,20 +26,24 @@ per digit against drawing the mean training digit, what a linear probe reads of
 each digit's ink, width, height and slant from its capsule
 (``capsbook.loss_experiments``), how far each decoder's weights moved, where
 Adam's epsilon matters, and the reconstruction's share of the gradient in the
-shared layers, and writes them with the provenance to
+shared layers, and writes them per run, with each arm's mean and between-seed
+standard error (``capsbook.loss_experiments.seeds.summarise``) and the
+provenance, to
 ``results/reconstruction-losses.json``, which chapter 6 reads.  Checkpoints
-stay in ``results/losses-*/checkpoints/`` (git-ignored); the measurement needs them.
+stay in ``results/losses-*/checkpoints/`` (git-ignored); the measurement needs
+them.  ``--results`` measures (or trains) the runs of another folder.
 
 Usage (from the repository root; CAPSLIB_DATA: the folder holding mnist/)::
 
     CAPSLIB_DATA=../shared/data python scripts/measure_reconstruction_losses.py
-    CAPSLIB_DATA=../shared/data python scripts/measure_reconstruction_losses.py --epochs 5
+    CAPSLIB_DATA=../shared/data python scripts/measure_reconstruction_losses.py \
+        --seeds 0,1,2,3
 
-Time: four runs of ``--epochs`` epochs of 430 steps each, then a few minutes of
-measurement: about 0.75 s a step in float32 and 2 s in bf16 on the course's
-idle 2-core CPU (the parity-small summaries), so with the default 2 epochs
-about 45 minutes in float32 and 2 hours in bf16 (--dtype auto chooses bf16
-where the CPU has native bf16).
+Time: nine runs (three arms, three seeds) of ``--epochs`` epochs of 430 steps
+each, then the measurement.  With the default 2 epochs in bf16 (--dtype auto
+chooses bf16 where the CPU has native bf16) one run took 6 to 45 minutes on the
+course's shared 2-core CPU (the record's ``train_wall_s``), so the nine take 2
+to 4 hours; measuring them about 10 minutes.
 """
 
 from __future__ import annotations
@@ -57,7 +64,6 @@ sys.path.insert(0, str(REPO))
 from capsbook.loss_experiments import (  # noqa: E402
     COMMAND,
     QUANTITIES,
-    REPLICATE,
     RESULT,
     VARIANTS,
     adam_below_eps,
@@ -68,6 +74,12 @@ from capsbook.loss_experiments import (  # noqa: E402
     relative_change,
     squared_errors,
     trainer_for,
+)
+from capsbook.loss_experiments.seeds import (  # noqa: E402
+    parse_seeds,
+    run_folder,
+    run_key,
+    summarise,
 )
 from capslib.precision import DTYPES  # noqa: E402
 from capslib.runtime import device_name, versions  # noqa: E402
@@ -98,9 +110,7 @@ def parse_args(argv):
     add("--validation-size", type=int, default=5000)
     add("--train-size", type=int, default=None, help="default: all")
     add("--test-size", type=int, default=None, help="default: all 10,000")
-    add("--seed", type=int, default=0)
-    add("--replicate-seed", type=int, default=1, help="the replicate's seed")
-    add("--no-replicate", action="store_true", help="train no second seed")
+    add("--seeds", type=parse_seeds, default=[0, 1, 2], help="default 0,1,2")
     add("--dtype", choices=DTYPES, default="auto")
     add("--device", default="cpu")
     add("--splits", type=int, default=10, help="the probe's random halvings")
@@ -116,14 +126,13 @@ def parse_args(argv):
 
 
 def runs_of(args) -> dict[str, tuple[str, int, str]]:
-    """``{key: (variant, seed, run folder name)}`` of the runs to train and measure."""
-    runs = {v: (v, args.seed, f"losses-{v}") for v in VARIANTS}
-    if not args.no_replicate:
-        seed = args.replicate_seed
-        if seed == args.seed:
-            raise SystemExit("--replicate-seed must differ from --seed")
-        runs[REPLICATE] = ("sum", seed, f"losses-sum-seed{seed}")
-    return runs
+    """``{key: (variant, seed, run folder name)}`` of the runs to train and measure,
+    seed by seed (:func:`capsbook.loss_experiments.seeds.run_key`, ``run_folder``)."""
+    return {
+        run_key(v, seed): (v, seed, run_folder(v, seed))
+        for seed in args.seeds
+        for v in VARIANTS
+    }
 
 
 def base_config(args, seed: int) -> TrainConfig:
@@ -251,8 +260,8 @@ def measure(args, runs, summaries) -> dict:
         }
         if recon is not None:
             errors[key] = squared_errors(recon, images)
-            if key != REPLICATE:
-                pictures[key] = encode_pictures(recon[: args.pictures])
+            if seed == args.seeds[0]:  # the first seed's, under the arm's name
+                pictures[variant] = encode_pictures(recon[: args.pictures])
             total, each = relative_change(initial, model.state_dict())
             movement[key] = {"total": total, "per_tensor": each}
             last = load_checkpoint(folder / "checkpoints" / "last.pt")
@@ -265,7 +274,8 @@ def measure(args, runs, summaries) -> dict:
         print(f"   measured {key}: {len(wrong)} test errors", flush=True)
 
     reconstruction = {
-        "baseline": f"the {BASELINE}, drawn for every test digit",
+        "baseline": f"the {BASELINE} (of seed {args.seeds[0]}'s training split), "
+        "drawn for every test digit",
         "errors": {BASELINE: baseline.mean().item()}
         | {k: e.mean().item() for k, e in errors.items()},
         "sd": {BASELINE: baseline.std().item()}
@@ -277,10 +287,11 @@ def measure(args, runs, summaries) -> dict:
             k: (e < baseline).double().mean().item() for k, e in errors.items()
         },
     }
-    for a, b in (("mean", "sum"), (REPLICATE, "sum")):
-        if a in errors:
-            d, se = paired_difference(errors[a], errors[b])
-            reconstruction[f"{a}_minus_sum"] = {"difference": d, "se": se}
+    reconstruction["mean_minus_sum"] = {}  # paired on the test digits, seed by seed
+    for seed in args.seeds:
+        a, b = run_key("mean", seed), run_key("sum", seed)
+        d, se = paired_difference(errors[a], errors[b])
+        reconstruction["mean_minus_sum"][a] = {"difference": d, "se": se}
     reconstruction["pictures"] = {
         "indices": list(range(min(args.pictures, len(images)))),
         "encoding": "hexadecimal bytes, 0-255 for intensities 0-1, 28x28 row by row",
@@ -289,6 +300,7 @@ def measure(args, runs, summaries) -> dict:
     r2 = probe_appearance(poses, images, labels, splits=args.splits, ridge=0.1)
     return {
         "test_digits": len(images),
+        "seeds": list(args.seeds),
         "runs": record_runs,
         "reconstruction": reconstruction,
         "probe": {
@@ -348,11 +360,12 @@ def main(argv=None) -> int:
     dtypes = sorted({s["dtype"] for s in summaries.values()})
     record = {
         "what": "the small CapsNet trained identically but for the reconstruction "
-        "term (the paper's sum, the mistaken mean, none, and the paper's sum with "
-        "another seed), measured on the test digits: errors, reconstructions "
-        "against the mean training digit, a linear probe of each digit's "
-        "appearance, the decoder's weights and Adam's state",
-        "dataset": summaries["sum"]["data"],
+        "term (the paper's sum, the mistaken mean, none), each at several seeds, "
+        "measured on the test digits: errors, reconstructions against the mean "
+        "training digit, a linear probe of each digit's appearance, the decoder's "
+        "weights and Adam's state; per run, and per arm as the mean over seeds "
+        "and its between-seed standard error ('arms')",
+        "dataset": next(iter(summaries.values()))["data"],
         "epochs": args.epochs,
         "schedule": {
             "batch_size": args.batch_size,
@@ -363,6 +376,7 @@ def main(argv=None) -> int:
             "model": args.config,
         },
         **measured,
+        "arms": summarise(measured),
         "provenance": {
             "commit": git_commit(),
             "device": device_name(torch.device(args.device)),
@@ -388,6 +402,10 @@ def main(argv=None) -> int:
             + (f", reconstruction error {error:.1f}" if error is not None else "")
         )
     print(f"{BASELINE:>10}: reconstruction error {rec['errors'][BASELINE]:.1f}")
+    for quantity, arms in record["arms"].items():
+        for arm, a in arms.items():
+            se = "n/a" if a["se"] is None else f"{a['se']:.4g}"
+            print(f"{quantity} {arm}: {a['mean']:.4g} +/- {se} ({a['n']} seeds)")
     print(f"wrote {args.out.name} in {train_seconds + measure_seconds:.0f} s")
     return 0
 

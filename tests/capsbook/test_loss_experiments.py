@@ -106,13 +106,18 @@ def test_the_reconstruction_rule():
     assert not lx.reconstructs(30.0, 50.0, 11.0)  # 20 below, but within 2 x 11
 
 
-def test_ruled_sign_weighs_the_sample_noise_and_the_replicate():
-    assert lx.T1_95 == pytest.approx(12.706, abs=1e-3)  # Student's t, 1 dof, 97.5%
-    assert lx.ruled_sign(1.0, 0.4) == 1 and lx.ruled_sign(-1.0, 0.4) == -1
-    assert lx.ruled_sign(0.7, 0.4) == 0  # within 2 se
-    assert lx.ruled_sign(1.0, 0.01, replicate_gap=0.1) == 0  # 10 x the gap < 12.7 x
-    assert lx.ruled_sign(1.3, 0.01, replicate_gap=-0.1) == 1  # 13 x the gap
-    assert lx.ruled_sign(1.0, 0.6, replicate_gap=0.0) == 0  # 2 se still counts
+def test_arm_floor_test_adds_the_seed_spread_to_the_digits_bound():
+    floor = torch.tensor([38.0, 42.0])  # mean 40, sd 2 * sqrt(2)
+    result = lx.arm_floor_test([30.0, 31.0, 32.0], [2.0, 2.0, 2.0], floor)
+    digits_bound = (2 * math.sqrt(2) + 2.0) / math.sqrt(2)
+    seed_se = 1.0 / math.sqrt(3)  # the errors' sd is 1
+    assert result["se_bound"] == pytest.approx(math.hypot(digits_bound, seed_se))
+    assert result["fraction_of_floor"] == pytest.approx(31 / 40)
+    assert result["learned"] and result["verdict"] == "learned"  # 9 > 2 x 3.46
+    above = lx.arm_floor_test([32.0, 33.0, 34.0], [2.0] * 3, floor)  # 82.5%
+    assert above["learned"] is False and above["verdict"] == "not learned"
+    two = lx.arm_floor_test([30.0, 31.0], [2.0, 2.0], floor)
+    assert two["learned"] is None and two["verdict"] == "not decided (2 seeds)"
 
 
 def test_pictures_encode_as_bytes_and_back():
@@ -165,16 +170,6 @@ def test_probe_appearance_reads_a_pose_that_holds_the_ink():
     assert set(r2) == {"the class alone", "holds", "noise"}
     assert all(v.shape == (3, 4) for v in r2.values())
     assert r2["holds"][:, 0].min() > 0.8 > r2["noise"][:, 0].max()
-
-
-def test_probe_gain_is_the_mean_difference_and_its_spread_over_halvings():
-    a = torch.tensor([[0.5, 0.7], [0.6, 0.8]])  # per halving, means 0.6 and 0.7
-    gain, spread = lx.probe_gain(a, torch.zeros(2, 2))
-    assert gain == pytest.approx(0.65)
-    assert spread == pytest.approx(math.sqrt(0.005))  # sd of 0.6 and 0.7
-
-
-# ------------------------------------------------------------------ the optimiser
 
 
 def test_relative_change_of_the_decoder_only():
@@ -235,75 +230,91 @@ def test_mean_versus_none_gradient_is_the_mean_share_in_float32():
 # ------------------------------------------------------------------ the record's verdicts
 
 
-def small_record(**changes) -> dict:
-    """A measurement record with hand-picked numbers (the fields assess() reads)."""
-    record = {
+def small_record() -> dict:
+    """A record with hand-picked numbers, three seeds per arm (the fields assess reads)."""
+
+    def runs(**by_arm):  # {arm: [value of seed 0, 1, 2]} -> {run key: value}
+        return {
+            (arm if seed == 0 else f"{arm}-seed{seed}"): value
+            for arm, values in by_arm.items()
+            for seed, value in enumerate(values)
+        }
+
+    wrong = runs(sum=[120, 125, 130], mean=[128, 133, 138], none=[130, 135, 140])
+    keys = list(wrong)
+    errors = runs(sum=[30.0, 31.0, 32.0], mean=[35.0, 36.0, 37.0])
+    r2 = runs(sum=[0.60, 0.62, 0.64], mean=[0.58, 0.61, 0.64], none=[0.59, 0.61, 0.63])
+    moved = runs(
+        sum=[0.1 * math.exp(x) for x in (0.0, 0.1, 0.2)],
+        mean=[0.1 * math.exp(x) for x in (-1.0, -0.9, -0.8)],
+    )
+    return {
         "runs": {
-            "sum": {"wrong": [1, 2, 3]},
-            "mean": {"wrong": [1, 2, 3, 4]},
-            "none": {"wrong": [2, 5, 6, 7]},
-        },
+            k: {
+                "variant": k.split("-")[0],
+                "seed": int(k[-1]) if "-" in k else 0,
+                "test_errors": wrong[k],
+            }
+            for k in keys
+        },  # fmt: skip
         "reconstruction": {
-            "errors": {
-                "mean training digit": 50.0,
-                "sum": 30.0,
-                "mean": 35.0,
-                "replicate": 30.2,
-            },
-            "below_baseline_se": {"sum": 0.1, "mean": 0.1, "replicate": 0.1},
-            "mean_minus_sum": {"difference": 5.0, "se": 0.05},
+            "errors": {"mean training digit": 50.0} | errors,
+            "below_baseline_se": {k: 0.1 for k in errors},
         },
-        "probe": {
-            "r2": {
-                "the class alone": [[0.3, 0.3], [0.3, 0.3]],
-                "sum": [[0.6, 0.8], [0.7, 0.9]],
-                "mean": [[0.5, 0.7], [0.6, 0.8]],
-                "none": [[0.5, 0.7], [0.6, 0.8]],
-                "replicate": [[0.6, 0.8], [0.7, 0.86]],
-            }
-        },
+        "probe": {"r2": {k: [[v, v], [v, v]] for k, v in r2.items()}},
         "decoder": {
-            "movement": {
-                "sum": {"total": 0.3, "per_tensor": {"a": 0.2, "b": 0.4}},
-                "mean": {"total": 0.2, "per_tensor": {"a": 0.2, "b": 0.1}},
-                "replicate": {"total": 0.3, "per_tensor": {"a": 0.2, "b": 0.4}},
-            }
+            "movement": {k: {"total": v} for k, v in moved.items()},
+            "adam": {k: {"below_eps": 0.5} for k in moved},
+        },
+        "shared_gradient": {
+            "shares": {k: {"sum": 0.04, "mean": 0.04 / 784} for k in moved}
         },
     }
-    record.update(changes)
-    return record
 
 
-def test_assess_applies_the_rules_to_the_numbers():
+def test_assess_compares_the_arms_means_against_two_between_seed_se():
     verdicts = lx.assess(small_record())
-    assert verdicts["learned"] == {"sum": True, "mean": True, "replicate": True}
-    rec = verdicts["reconstruction"]
-    # 5.0 > 12.7 x 0.2 = 2.54 and > 2 x 0.05: the mean reconstructs worse
-    assert rec["replicate_gap"] == pytest.approx(0.2) and rec["sign"] == 1
-    probe = verdicts["probe"]["sum - none"]
-    # gain 0.1 in each halving; the replicate's R2 is 0.01 lower: 12.7 x 0.01 > 0.1
-    assert probe["gain"] == pytest.approx(0.1) and probe["spread"] == pytest.approx(0)
-    assert probe["replicate_gap"] == pytest.approx(-0.01) and probe["sign"] == 0
-    assert verdicts["probe"]["mean - none"]["gain"] == pytest.approx(0)
-    moved = verdicts["movement"]
-    assert moved["ratio"] == pytest.approx(1.5) and moved["compensated"]
-    assert moved["per_tensor"] == (pytest.approx(1.0), pytest.approx(4.0))
-    assert moved["replicate_ratio"] == pytest.approx(1.0) and moved["sign"] == 1
-    assert verdicts["accuracy"]["sum vs mean"] == (0, 1, 1.0)
-    assert verdicts["accuracy"]["sum vs none"][:2] == (2, 3)
+    assert verdicts["seeds"] == {"sum": 3, "mean": 3, "none": 3}
+    se = math.sqrt(2 / 3)  # every arm's values have sd 1: sqrt(1/3 + 1/3)
+    rec = verdicts["reconstruction"]  # mean 36 - sum 31 = 5 > 2 x 0.82: holds
+    assert rec["difference"] == pytest.approx(5) and rec["se"] == pytest.approx(se)
+    assert rec["sign"] == 1 and rec["verdict"] == "higher"
+    assert verdicts["learned"] == {"sum": True, "mean": True}  # 31, 36 < 40 = 80% of 50
+    probe = verdicts["probe"]["sum - none"]  # 0.62 - 0.61 = 0.01 < 2 x 0.0163: fails
+    assert probe["difference"] == pytest.approx(0.01)
+    assert probe["se"] == pytest.approx(0.02 * se) and probe["sign"] == 0
+    assert probe["verdict"] == "not shown"
+    moved = verdicts["movement"]  # log ratio 1.0, se 0.1 x sqrt(2/3)
+    assert moved["ratio"] == pytest.approx(math.e) and moved["sign"] == 1
+    low, high = moved["ratio_range"]
+    assert low == pytest.approx(math.exp(1 - 0.2 * se)) and high < 28
+    assert moved["compensated"] is True
+    accuracy = verdicts["accuracy"]  # test errors' sd 5: se 5 x sqrt(2/3) = 4.08
+    assert accuracy["sum vs none"]["difference"] == pytest.approx(-10)
+    assert accuracy["sum vs none"]["sign"] == -1  # 10 > 8.16
+    assert accuracy["sum vs mean"]["sign"] == 0  # 8 < 8.16
+    summary = verdicts["summary"]["reconstruction_error"]["sum"]
+    assert summary["mean"] == pytest.approx(31) and summary["n"] == 3
+    assert summary["se"] == pytest.approx(1 / math.sqrt(3))
 
 
-def test_assess_without_a_replicate_weighs_the_sample_noise_alone():
+def test_assess_with_fewer_than_three_seeds_in_an_arm_decides_nothing_about_it():
     record = small_record()
-    del record["reconstruction"]["errors"]["replicate"]
-    del record["reconstruction"]["below_baseline_se"]["replicate"]
-    del record["probe"]["r2"]["replicate"]
-    del record["decoder"]["movement"]["replicate"]
+    for section in (
+        record["runs"],
+        record["reconstruction"]["errors"],
+        record["probe"]["r2"],
+        record["decoder"]["movement"],
+    ):
+        del section["sum-seed2"]  # fmt: skip
     verdicts = lx.assess(record)
-    assert verdicts["reconstruction"]["replicate_gap"] is None
-    assert verdicts["reconstruction"]["sign"] == 1
-    assert verdicts["probe"]["sum - none"]["sign"] == 1  # 0.1 > 2 x 0
-    assert verdicts["movement"]["sign"] is None
+    assert verdicts["seeds"]["sum"] == 2 and verdicts["learned"]["sum"] is None
+    assert verdicts["reconstruction"]["sign"] is None
+    assert verdicts["reconstruction"]["verdict"] == "not decided (2 seeds)"
+    assert verdicts["probe"]["sum - none"]["verdict"] == "not decided (2 seeds)"
+    assert verdicts["probe"]["mean - none"]["verdict"] == "not shown"  # 3 seeds each
+    assert verdicts["movement"]["compensated"] is None
+    assert verdicts["accuracy"]["sum vs none"]["sign"] is None
 
 
 def test_a_missing_measurement_reads_as_none_and_names_the_command(tmp_path):
@@ -336,14 +347,15 @@ def run_script(tmp_path, *extra):
 
 
 @pytest.mark.slow
-def test_the_script_resumes_trains_four_runs_and_writes_the_record(tmp_path):
+def test_the_script_resumes_trains_each_arm_per_seed_and_writes_the_record(tmp_path):
     out = tmp_path / "record.json"
-    stopped = run_script(tmp_path, "--out", str(out), "--max-steps", "1")
+    seeds = ("--seeds", "0,2")
+    stopped = run_script(tmp_path, "--out", str(out), "--max-steps", "1", *seeds)
     assert stopped.returncode == 3, stopped.stdout + stopped.stderr
     assert "run the same command again" in stopped.stdout and not out.exists()
     assert (tmp_path / "losses-sum" / "checkpoints" / "last.pt").is_file()
 
-    done = run_script(tmp_path, "--out", str(out))
+    done = run_script(tmp_path, "--out", str(out), *seeds)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "losses-sum (resuming)" in done.stdout
     text = out.read_text(encoding="utf-8")
@@ -351,15 +363,22 @@ def test_the_script_resumes_trains_four_runs_and_writes_the_record(tmp_path):
     record = json.loads(text)
 
     assert record["test_digits"] == 100 and record["epochs"] == 1
-    assert set(record["runs"]) == {"sum", "mean", "none", "replicate"}
+    keys = {"sum", "mean", "none", "sum-seed2", "mean-seed2", "none-seed2"}
+    assert set(record["runs"]) == keys and record["seeds"] == [0, 2]
     for key, run in record["runs"].items():
         assert run["epochs"] == 1 and run["steps"] == 2, key  # 64 digits, batch 32
         assert run["test_errors"] == len(run["wrong"]) == len(set(run["wrong"]))
         assert all(0 <= i < 100 for i in run["wrong"])
         assert run["test_accuracy"] == (100 - run["test_errors"]) / 100
         assert run["test_accuracy"] == pytest.approx(run["test_accuracy_summary"])
-    assert record["runs"]["replicate"]["seed"] == 1
-    assert record["runs"]["replicate"]["run"] == "losses-sum-seed1"
+    assert record["runs"]["mean-seed2"]["seed"] == 2
+    assert record["runs"]["mean-seed2"]["run"] == "losses-mean-seed2"
+    arms = record["arms"]["test_errors"]  # per arm: the mean over seeds and its SE
+    for arm in ("sum", "mean", "none"):
+        values = [record["runs"][k]["test_errors"] for k in (arm, f"{arm}-seed2")]
+        assert arms[arm]["values"] == values and arms[arm]["n"] == 2
+        assert arms[arm]["mean"] == pytest.approx(sum(values) / 2)
+        assert arms[arm]["se"] == pytest.approx(abs(values[0] - values[1]) / 2)
 
     # the mean run trained with a weaker reconstruction term than the sum run
     def train_loss(name):
@@ -370,7 +389,7 @@ def test_the_script_resumes_trains_four_runs_and_writes_the_record(tmp_path):
     assert sum_loss - mean_loss > abs(mean_loss - train_loss("losses-none"))
 
     rec = record["reconstruction"]
-    decoders = {"sum", "mean", "replicate"}
+    decoders = {"sum", "mean", "sum-seed2", "mean-seed2"}
     assert set(rec["errors"]) == decoders | {"mean training digit"}
     assert set(rec["below_baseline_se"]) == decoders
     assert all(0 <= f <= 1 for f in rec["better_than_baseline"].values())
@@ -391,7 +410,7 @@ def test_the_script_resumes_trains_four_runs_and_writes_the_record(tmp_path):
     assert lx.decode_pictures([pictures["mean training digit"]]).shape == (1, 1, 28, 28)
 
     r2 = record["probe"]["r2"]
-    assert set(r2) == {"the class alone", "sum", "mean", "none", "replicate"}
+    assert set(r2) == {"the class alone"} | keys
     assert all(torch.tensor(v).shape == (3, 4) for v in r2.values())
     assert all(torch.tensor(v).max() <= 1 for v in r2.values())
 
@@ -408,18 +427,14 @@ def test_the_script_resumes_trains_four_runs_and_writes_the_record(tmp_path):
     assert provenance["dtype"] == "float32" and provenance["epochs"] == 1
     assert provenance["wall_seconds"] > 0
     assert provenance["command"].startswith(lx.COMMAND)
-    assert set(lx.assess(record)) == {
-        "learned",
-        "reconstruction",
-        "probe",
-        "movement",
-        "accuracy",
-    }
+    verdicts = lx.assess(record)  # two seeds per arm: nothing decided
+    assert verdicts["reconstruction"]["verdict"] == "not decided (2 seeds)"
+    assert verdicts["probe"]["sum - none"]["verdict"] == "not decided (2 seeds)"
 
     # a second call trains nothing and measures the same networks again
-    again = run_script(tmp_path, "--out", str(tmp_path / "again.json"))
+    again = run_script(tmp_path, "--out", str(tmp_path / "again.json"), *seeds)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count("finished already") == 4
+    assert again.stdout.count("finished already") == 6
     second = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     assert second["reconstruction"]["errors"] == pytest.approx(rec["errors"])
     assert second["runs"]["sum"]["wrong"] == record["runs"]["sum"]["wrong"]

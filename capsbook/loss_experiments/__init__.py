@@ -18,7 +18,9 @@ measures on the trained networks:
   epsilon matters (:func:`adam_below_eps`), and the reconstruction's share of
   the gradient in the layers both losses share (:func:`gradient_shares`);
 * the rules that turn the numbers into verdicts (:func:`reconstructs`,
-  :func:`ruled_sign`, :func:`assess`), stated in the chapter before the numbers.
+  :func:`arm_floor_test`, :func:`assess`), stated in the chapter before the
+  numbers: each loss is trained with several seeds and two losses are compared
+  by their means over the seeds (:mod:`capsbook.loss_experiments.seeds`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,19 @@ from torch import Tensor
 
 import capslib.functional as cf
 from capsbook import pitfalls
-from capsbook.paired import paired_comparison
+from capsbook.loss_experiments.seeds import (
+    MIN_SEEDS,
+    arm_stats,
+    arm_values,
+    arms_of,
+    compare,
+    not_decided,
+    summarise,
+)
+from capsbook.loss_experiments.seeds import (
+    QUANTITIES as SEED_QUANTITIES,
+)
+from capsbook.paired import paired_comparison as paired_comparison
 from capsbook.paired import paired_difference as paired_difference
 from capsbook.probes import ink_statistics, probe_r2
 from capsbook.runs.folder import results_file
@@ -41,7 +55,7 @@ from capslib.train import TrainConfig, Trainer
 
 RESULT_NAME = "reconstruction-losses.json"
 #: Where the script writes the record: the repository's results/ folder.
-RESULT = Path(__file__).resolve().parents[1] / "results" / RESULT_NAME
+RESULT = Path(__file__).resolve().parents[2] / "results" / RESULT_NAME
 COMMAND = "python scripts/measure_reconstruction_losses.py"
 
 #: The three trainings, identical but for the reconstruction term.
@@ -50,15 +64,15 @@ VARIANTS = {
     "mean": "the mistake: 0.0005 x the mean squared error (784 times weaker)",
     "none": "no decoder, no reconstruction loss (the margin loss alone)",
 }
-#: The second run of the paper's loss with another seed: the run-to-run noise.
-REPLICATE = "replicate"
 #: What the probe reads: :func:`capsbook.probes.ink_statistics` of the input.
 QUANTITIES = ("ink", "width", "height", "slant")
 #: A decoder reconstructs when its error is below this fraction of the baseline's.
 LEARNED_FRACTION = 0.8
-#: Student's t with one degree of freedom, two-sided 5%: with one replicate pair,
-#: chance alone makes a difference this many times the replicate gap 5% of the time.
-T1_95 = math.tan(0.475 * math.pi)
+#: Rule 3: Adam compensated for the factor 784 when the decoders' movements differ
+#: by less than its square root, the midpoint of 1 and 784 on a log scale.
+COMPENSATED_BELOW = math.sqrt(784)
+#: The pairs of arms the probe and accuracy rules compare (a - b).
+PAIRS = (("sum", "none"), ("mean", "none"), ("sum", "mean"))
 #: Adam's epsilon (torch's default, the trainer's).
 ADAM_EPS = 1e-8
 
@@ -176,22 +190,28 @@ def reconstructs(
     return error < fraction * baseline and baseline - error > 2 * se
 
 
-def ruled_sign(difference: float, se: float, replicate_gap: float | None = None) -> int:
-    """+1 or -1 when ``difference`` counts, 0 when it is within the noise.
+def arm_floor_test(
+    errors, sds, floor: Tensor, fraction: float = LEARNED_FRACTION
+) -> dict:
+    """Rule 1 for a loss trained with several seeds: its mean error against the floor.
 
-    It counts when its size exceeds twice ``se`` (the noise of the examples
-    measured) and, when a replicate exists, :data:`T1_95` times
-    ``replicate_gap``: the same measurement's difference between two runs of one
-    setting that differ only in their seed (the noise of training).
+    ``errors``, ``sds``: each seed's mean error and its standard deviation over
+    the test digits; ``floor``: ``(n,)`` as in :func:`floor_test`, which judges
+    the mean of ``errors`` with, as ``se_bound``, the test digits' bound (at the
+    seeds' mean standard deviation) and the between-seed standard error of the
+    mean error combined, ``sqrt(bound² + se_seeds²)``.  ``learned`` is ``None``
+    with fewer than :data:`.seeds.MIN_SEEDS` seeds; ``n``, ``seed_se``
+    and ``verdict`` (``"learned"``, ``"not learned"`` or not decided) are added.
     """
-    threshold = 2 * abs(se)
-    if replicate_gap is not None:
-        threshold = max(threshold, T1_95 * abs(replicate_gap))
-    if difference > threshold:
-        return 1
-    if difference < -threshold:
-        return -1
-    return 0
+    stats = arm_stats(errors)
+    result = floor_test(stats["mean"], sum(sds) / len(sds), floor, fraction)
+    result |= {"n": stats["n"], "seed_se": stats["se"]}
+    if stats["n"] < MIN_SEEDS:
+        return result | {"learned": None, "verdict": not_decided(stats["n"])}
+    se = math.hypot(result["se_bound"], stats["se"])
+    learned = reconstructs(stats["mean"], result["floor"], se, fraction)
+    verdict = "learned" if learned else "not learned"
+    return result | {"se_bound": se, "learned": learned, "verdict": verdict}
 
 
 def encode_pictures(pictures: Tensor) -> list[str]:
@@ -252,19 +272,6 @@ def probe_appearance(
         features = probe_features(p.double(), labels)
         r2[name] = probe_r2(features, targets, splits=splits, ridge=ridge)
     return r2
-
-
-def probe_gain(r2_a, r2_b) -> tuple[float, float]:
-    """``(gain, spread)``: network a's R² minus b's, averaged over the quantities.
-
-    ``r2_a``, ``r2_b``: ``(splits, k)`` on the same halvings.  ``gain``: the
-    mean over halvings of the per-halving difference; ``spread``: its standard
-    deviation over the halvings, *not* divided by the square root of their
-    number (the halvings reuse the same examples, so they are not independent).
-    """
-    d = (torch.as_tensor(r2_a) - torch.as_tensor(r2_b)).double().mean(1)
-    spread = d.std().item() if len(d) > 1 else 0.0
-    return d.mean().item(), spread
 
 
 # ------------------------------------------------------------------ the optimiser
@@ -431,85 +438,75 @@ def missing_message(path: str | Path = RESULT_NAME) -> str:
 def assess(record: dict) -> dict:
     """The verdicts of the chapter's rules, computed from a measurement ``record``.
 
-    Returns a dict:
+    Every rule compares means over seeds (:func:`.seeds.compare`:
+    a difference counts beyond twice its between-seed standard error; an arm
+    with fewer than :data:`.seeds.MIN_SEEDS` seeds decides
+    nothing).  Returns a dict:
 
-    * ``learned``: ``{decoder: bool}`` by :func:`reconstructs`;
-    * ``reconstruction``: the mean's error minus the sum's, its standard error,
-      the replicate gap (the second seed's error minus the sum's; ``None``
-      without a replicate) and ``sign`` by :func:`ruled_sign` (+1: the mean
+    * ``seeds``: ``{arm: number of seeds}``; ``summary``:
+      :func:`.seeds.summarise` (per arm, mean and SE over seeds);
+    * ``learned``: ``{decoder arm: bool or None}``, :func:`reconstructs` of the
+      arm's mean error against the mean training digit, with the between-seed
+      standard error and the test digits' (the seeds' mean paired SE) combined;
+    * ``reconstruction``: the mean's error minus the sum's (+1: the mean
       reconstructs worse);
-    * ``probe``: for ``"sum - none"`` and ``"mean - none"`` and ``"sum - mean"``,
-      the R² gain averaged over the quantities, its spread over the halvings, the
-      replicate gap and ``sign``;
-    * ``movement``: the ratio of the decoders' movements (sum over mean), the
-      range of the per-tensor ratios, the replicate's ratio (sum over replicate)
-      and ``compensated``: the ratio is closer to 1 than to 784 on a log scale
-      (below the square root of 784, 28); ``sign``: whether the ratio's logarithm
-      counts as different from 0 against the replicate's (``None`` without one);
-    * ``accuracy``: ``(only_a, only_b, p)`` of :func:`paired_comparison` for
-      ``"sum vs none"`` and ``"sum vs mean"`` (digits one network gets wrong and
-      the other right).
+    * ``probe``: for ``"sum - none"``, ``"mean - none"`` and ``"sum - mean"``,
+      the probe's R² averaged over the quantities and halvings;
+    * ``movement``: the log of the decoders' movements, sum minus mean, with
+      ``ratio`` (its exponential, sum over mean), ``ratio_range`` (the ratio at
+      ``difference -+ 2 se``) and ``compensated`` (rule 3: ``True`` when the
+      whole range is below :data:`COMPENSATED_BELOW`, ``False`` when above,
+      ``None`` when it straddles it or is not decided);
+    * ``accuracy``: the test errors, ``"sum vs none"`` and ``"sum vs mean"``.
     """
+    values = {
+        q: {arm: arm_values(record, q, arm) for arm in arms_of(record)}
+        for q in SEED_QUANTITIES
+    }
     rec = record["reconstruction"]
-    errors, se_base = rec["errors"], rec["below_baseline_se"]
-    baseline = errors["mean training digit"]
-    learned = {
-        name: reconstructs(errors[name], baseline, se_base[name]) for name in se_base
+    baseline = rec["errors"]["mean training digit"]
+    learned = {}
+    for arm, errors in values["reconstruction_error"].items():
+        if not errors:
+            continue
+        stats = arm_stats(errors)
+        if stats["n"] < MIN_SEEDS:
+            learned[arm] = None
+            continue
+        keys = [k for k in arms_of(record)[arm] if k in rec["below_baseline_se"]]
+        digits_se = sum(rec["below_baseline_se"][k] for k in keys) / len(keys)
+        se = math.hypot(stats["se"], digits_se)
+        learned[arm] = reconstructs(stats["mean"], baseline, se)
+    errors = values["reconstruction_error"]
+    r2 = values["probe_r2"]
+    logs = {
+        arm: [math.log(v) for v in values["decoder_movement"].get(arm, [])]
+        for arm in ("sum", "mean")
     }
-    has_replicate = REPLICATE in errors
-    gap = (
-        errors[REPLICATE] - errors["sum"] if has_replicate else None
-    )  # the same loss, another seed
-    d, se = rec["mean_minus_sum"]["difference"], rec["mean_minus_sum"]["se"]
-    reconstruction = {
-        "difference": d,
-        "se": se,
-        "replicate_gap": gap,
-        "sign": ruled_sign(d, se, gap),
-    }
-    r2 = {
-        k: torch.tensor(v, dtype=torch.float64)
-        for k, v in record["probe"]["r2"].items()
-    }
-    probe = {}
-    for a, b in (("sum", "none"), ("mean", "none"), ("sum", "mean")):
-        gain, spread = probe_gain(r2[a], r2[b])
-        rgap = probe_gain(r2[REPLICATE], r2["sum"])[0] if REPLICATE in r2 else None
-        probe[f"{a} - {b}"] = {
-            "gain": gain,
-            "spread": spread,
-            "replicate_gap": rgap,
-            "sign": ruled_sign(gain, spread, rgap),
-        }
-    moved = record["decoder"]["movement"]
-    ratio = moved["sum"]["total"] / moved["mean"]["total"]
-    per_tensor = [
-        moved["sum"]["per_tensor"][k] / moved["mean"]["per_tensor"][k]
-        for k in moved["sum"]["per_tensor"]
-    ]
-    replicate_ratio = (
-        moved["sum"]["total"] / moved[REPLICATE]["total"]
-        if REPLICATE in moved
-        else None
-    )
-    movement = {
-        "ratio": ratio,
-        "per_tensor": (min(per_tensor), max(per_tensor)),
-        "replicate_ratio": replicate_ratio,
-        "compensated": ratio < math.sqrt(784),
-        "sign": None
-        if replicate_ratio is None
-        else ruled_sign(math.log(ratio), 0.0, math.log(replicate_ratio)),
-    }
-    runs = record["runs"]
-    accuracy = {
-        f"sum vs {other}": paired_comparison(runs["sum"]["wrong"], runs[other]["wrong"])
-        for other in ("none", "mean")
-    }
+    movement = compare(logs["sum"], logs["mean"])
+    d, se = movement["difference"], movement["se"]
+    movement["ratio"] = None if d is None else math.exp(d)
+    movement["ratio_range"] = None
+    movement["compensated"] = None
+    if movement["sign"] is not None:
+        low, high = math.exp(d - 2 * se), math.exp(d + 2 * se)
+        movement["ratio_range"] = (low, high)
+        if high < COMPENSATED_BELOW:
+            movement["compensated"] = True
+        elif low > COMPENSATED_BELOW:
+            movement["compensated"] = False
+    wrong = values["test_errors"]
     return {
+        "seeds": {arm: len(v) for arm, v in wrong.items()},
+        "summary": summarise(record),
         "learned": learned,
-        "reconstruction": reconstruction,
-        "probe": probe,
+        "reconstruction": compare(errors.get("mean", []), errors.get("sum", [])),
+        "probe": {
+            f"{a} - {b}": compare(r2.get(a, []), r2.get(b, [])) for a, b in PAIRS
+        },
         "movement": movement,
-        "accuracy": accuracy,
+        "accuracy": {
+            f"sum vs {other}": compare(wrong.get("sum", []), wrong.get(other, []))
+            for other in ("none", "mean")
+        },
     }
