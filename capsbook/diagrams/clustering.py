@@ -18,7 +18,16 @@ from matplotlib.figure import Figure
 
 from capslib import functional as cf
 
-from ._style import COLOURS, DPI, FONT, GREY, INK, MIN_FONT, WIDTH_IN
+from ._style import (
+    COLOURS,
+    DPI,
+    FONT,
+    GREY,
+    INK,
+    MIN_FONT,
+    WIDTH_IN,
+    show_figures_as_png_in_ipython,
+)
 
 #: Which children agree about which parent: 0-5 about parent A (index 0), 6-8 about B (index 1).
 CLUSTERS = {0: (0, 1, 2, 3, 4, 5), 1: (6, 7, 8)}
@@ -86,6 +95,8 @@ def routing_as_clustering():
     """
     from matplotlib import colormaps
 
+    # shown as a picture even where no pyplot figure came before it (chapter 11's first figure)
+    show_figures_as_png_in_ipython()
     numbers = clustering_numbers()
     u_hat, c, centre, v = (numbers[k] for k in ("u_hat", "c", "centre", "v"))
     last = c.shape[0] - 1

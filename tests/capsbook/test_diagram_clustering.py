@@ -80,3 +80,15 @@ def test_the_figure_reads_at_the_book_width():
         assert torch.allclose(
             torch.as_tensor(points.get_array(), dtype=torch.float64), n["c"][-1, :, j]
         )
+
+
+def test_shows_as_a_png_in_ipython_even_as_a_notebooks_first_figure():
+    """Chapter 11's first figure: it must not print '<Figure size ...>' instead of the picture."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        data, _ = shell.display_formatter.format(routing_as_clustering())
+        assert data["image/png"][:4] == b"\x89PNG"
+    finally:
+        InteractiveShell.clear_instance()
