@@ -24,12 +24,16 @@ says what the page measured (:func:`measured_sentence`) and the one that opens
 the GPU levers (:func:`levers_sentence`), which must never say "not measured"
 on a GPU.
 
+The small HTML table that chapter 8 and its appendix on number formats show
+their tables in is here too (:func:`html_table`).
+
 The readings of recorded runs (the shipped schedule, paired verdicts from error
 counts, the Table 1 and parity runs) are in :mod:`capsbook.runs.recorded`.
 """
 
 from __future__ import annotations
 
+import html
 import statistics
 from dataclasses import dataclass
 
@@ -42,6 +46,7 @@ from capslib.models import CapsNet, CapsNetConfig
 from capslib.precision import choose_dtype
 
 __all__ = [
+    "html_table",
     "SpeedPlan",
     "SpeedResult",
     "Variant",
@@ -303,3 +308,18 @@ def levers_sentence(plan: SpeedPlan, device_name: str) -> str:
         "float32, bf16 (float16 where bf16 is not native) and bf16 with "
         "torch.compile at batch 128, value checks off. The levers:"
     )
+
+
+def html_table(header, rows):
+    """A small HTML table for a notebook (every cell is escaped text).
+
+    >>> html_table(("a", "b"), [(1, "<2>")]).data
+    '<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>&lt;2&gt;</td></tr></table>'
+    """
+    from IPython.display import HTML
+
+    def cells(row, tag):
+        return "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
+
+    body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
+    return HTML(f"<table><tr>{cells(header, 'th')}</tr>{body}</table>")
