@@ -28,16 +28,24 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 CHAPTER = re.compile(r"(?:^|/)(?P<number>\d+)_[^/]*$")
-APPENDIX = re.compile(r"(?:^|/)appendix[^/]*$")
+APPENDIX = re.compile(r"(?:^|/)(?P<stem>appendix[^/]*)$")
+#: The book's appendices in reading order, lettered A, B, ...; an appendix page not named here is "A".
+APPENDICES = ("appendix_fashion_mnist", "appendix_cpu_precision")
 
 
 def chapter_of(docname: str) -> str | None:
-    """The chapter label of a page: ``notebooks/04_squash`` -> ``"4"``, ``notebooks/appendix_x`` -> ``"A"``."""
+    """The chapter label of a page: ``notebooks/04_squash`` -> ``"4"``, an appendix -> its letter.
+
+    ``notebooks/appendix_fashion_mnist`` -> ``"A"``, ``notebooks/appendix_cpu_precision`` -> ``"B"``
+    (:data:`APPENDICES`); any other appendix page -> ``"A"``.
+    """
     match = CHAPTER.search(docname)
     if match:
         return str(int(match.group("number")))
-    if APPENDIX.search(docname):
-        return "A"
+    appendix = APPENDIX.search(docname)
+    if appendix:
+        stem = appendix.group("stem")
+        return chr(ord("A") + APPENDICES.index(stem)) if stem in APPENDICES else "A"
     return None
 
 

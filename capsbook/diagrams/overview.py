@@ -20,7 +20,7 @@ from ._style import (
 
 
 class Chapter(NamedTuple):
-    number: str  # as the book numbers it: "0".."11", "A" for the appendix
+    number: str  # as the book numbers it: "0".."11", "A" and "B" for the appendices
     title: str  # short title shown in the box
     gives: str  # what the reader takes from it (two short lines at most)
     file: str  # the page in _toc.yml
@@ -58,6 +58,12 @@ CHAPTERS: tuple[Chapter, ...] = (
         "a smaller CapsNet\non clothes",
         "notebooks/appendix_fashion_mnist",
     ),
+    Chapter(
+        "B",
+        "Number\nformats",
+        "bf16 on a CPU:\nspeed, parity",
+        "notebooks/appendix_cpu_precision",
+    ),
 )
 
 #: The book's parts: (caption, chapter numbers), as in ``_toc.yml``.
@@ -65,7 +71,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Getting started", ("0",)),
     ("Part I: from pooling to routing", ("1", "2", "3", "4", "5")),
     ("Part II: the full CapsNet", ("6", "7", "8", "9", "10", "11")),
-    ("Appendix", ("A",)),
+    ("Appendix", ("A", "B")),
 )
 
 
@@ -73,8 +79,8 @@ def book_path():
     """The book's path: chapters 0-5 lead from CNNs to routing, 6-11 build and test CapsNet.
 
     One box per chapter (number, title, what it gives), arrows in reading
-    order, one row per part; the Fashion-MNIST appendix branches off chapter
-    8, whose trainer it reuses.  Returns a matplotlib Figure, 7.5 in (750 px)
+    order, one row per part; the two appendices branch off chapter
+    8, whose trainer they reuse.  Returns a matplotlib Figure, 7.5 in (750 px)
     wide.  ``fig.capslib_boxes`` maps each chapter number to its box
     ``(x, y, w, h)`` in inches (used by the tests).
     """
@@ -92,6 +98,7 @@ def book_path():
         boxes[chapter.number] = (margin + col * (w + gap), rows_y[row], w, h)
     x8 = boxes["8"][0]
     boxes["A"] = (x8 - 0.15, 0.06, w + 0.3, 1.05)
+    boxes["B"] = (x8 + w + 0.4, 0.06, w + 0.3, 1.05)
 
     colour = {
         "Getting started": GREY,
@@ -161,6 +168,9 @@ def book_path():
     # the appendix reuses chapter 8's trainer on other data
     xa, ya, wa, ha = boxes["A"]
     arrow(ax, (x8 + w / 2, rows_y[1]), (x8 + w / 2, ya + ha), colour=GREY, ls="--")
+    # and so does the appendix on number formats, on the same data in other formats
+    xb, yb, wb, hb = boxes["B"]
+    arrow(ax, (x8 + 0.8 * w, rows_y[1]), (xb + wb / 2, yb + hb), colour=GREY, ls="--")
 
     # captions of the parts, above their boxes
     top = rows_y[0] + h + 0.15
@@ -198,7 +208,7 @@ def book_path():
         ax,
         xa - 0.12,
         ya + ha / 2,
-        "Appendix",
+        "Appendices",
         size=FONT,
         colour=GREY,
         ha="right",

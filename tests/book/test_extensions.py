@@ -38,6 +38,8 @@ def test_chapter_of_a_page():
     assert exercise_numbers.chapter_of("notebooks/04_squash") == "4"
     assert exercise_numbers.chapter_of("notebooks/11_beyond_routing") == "11"
     assert exercise_numbers.chapter_of("notebooks/appendix_fashion_mnist") == "A"
+    assert exercise_numbers.chapter_of("notebooks/appendix_cpu_precision") == "B"
+    assert exercise_numbers.chapter_of("notebooks/appendix_extra") == "A"
     assert exercise_numbers.chapter_of("book/preface") is None
     assert exercise_numbers.chapter_of("book/how_to_use") is None
 
@@ -46,7 +48,9 @@ def test_every_notebook_of_the_book_has_a_chapter_number():
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
         number = exercise_numbers.chapter_of(f"notebooks/{path.stem}")
         assert number == (
-            "A" if path.stem.startswith("appendix") else str(int(path.stem[:2]))
+            chr(ord("A") + exercise_numbers.APPENDICES.index(path.stem))
+            if path.stem.startswith("appendix")
+            else str(int(path.stem[:2]))
         ), path.name
 
 

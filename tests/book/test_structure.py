@@ -131,7 +131,9 @@ def exercise_module(name: str):
     import importlib
 
     stem = Path(name).name
-    short = "ch_fashion" if stem.startswith("appendix_fashion") else f"ch{stem[:2]}"
+    appendices = {"appendix_fashion_mnist": "ch_fashion"}
+    short = appendices.get(stem, f"ch_{stem.removeprefix('appendix_')}")
+    short = short if stem.startswith("appendix") else f"ch{stem[:2]}"
     return importlib.import_module(f"capsbook.exercises.{short}")
 
 

@@ -65,9 +65,10 @@ IDS = [f"{module.__name__.rsplit('.', 1)[1]}.{name}" for module, name in CHECKS]
 
 
 def chapter_number(module) -> str:
-    """``ch04`` -> ``"4"``; ``ch_fashion`` (the appendix) -> ``"A"``."""
+    """``ch04`` -> ``"4"``; the appendices: ``ch_fashion`` -> ``"A"``, ``ch_cpu_precision`` -> ``"B"``."""
     short = module.__name__.rsplit(".", 1)[1]
-    return str(int(short[2:])) if short[2:].isdigit() else "A"
+    appendices = {"ch_fashion": "A", "ch_cpu_precision": "B"}
+    return str(int(short[2:])) if short[2:].isdigit() else appendices[short]
 
 
 def _unfinished(*args, **kwargs):
