@@ -7,13 +7,14 @@ import math
 import pytest
 import torch
 
-from capsbook import loss_experiments, robustness, routing_iterations, speed
+from capsbook import loss_experiments, robustness, routing_iterations
 from capsbook.paired import (
     difference_standard_error,
     paired_comparison,
     paired_count_standard_error,
     paired_difference,
 )
+from capsbook.runs import recorded
 
 
 def test_paired_difference_is_the_mean_difference_and_its_standard_error():
@@ -82,8 +83,8 @@ def test_paired_count_standard_error_is_paired_difference_of_the_outcomes():
         paired_count_standard_error(3, 5, 100)
 
 
-def test_robustness_and_speed_use_these_standard_errors():
+def test_robustness_and_recorded_runs_use_these_standard_errors():
     assert robustness.difference_standard_error is difference_standard_error
     assert robustness.paired_difference is paired_difference
-    assert speed.paired_count_standard_error is paired_count_standard_error
+    assert recorded.paired_count_standard_error is paired_count_standard_error
     assert not hasattr(robustness, "paired_difference_standard_error")
