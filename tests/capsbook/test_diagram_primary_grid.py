@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from capsbook.conv_arithmetic import mask_extent, measured_receptive_field
-from capsbook.diagrams.architecture import primary_capsule_grid, primary_positions
+from capsbook.diagrams.primary_grid import primary_capsule_grid, primary_positions
 from capslib.models import CapsNet, CapsNetConfig
 
 
