@@ -834,7 +834,7 @@ def check_exercise_numbers(html: str, chapter: str) -> list[str]:
     for k, (start, number) in enumerate(boxes):
         end = boxes[k + 1][0] if k + 1 < len(boxes) else len(html)
         printed = [
-            re.match(r"Exercise ([\dA]+\.\d+):", text)
+            re.match(r"Exercise ([\dA-Z]+\.\d+):", text)
             for pos, text in outputs
             if start < pos < end
         ]
