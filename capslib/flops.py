@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .models import BaselineCNN, CapsNet
+
 
 @dataclass(frozen=True)
 class LayerCount:
@@ -166,8 +168,6 @@ def module_layer_counts(
 
 def layer_counts(model: nn.Module) -> list[LayerCount]:
     """Per-layer MACs per image of a :class:`~capslib.models.CapsNet` or :class:`~capslib.models.BaselineCNN`."""
-    from .models import BaselineCNN, CapsNet
-
     if isinstance(model, CapsNet):
         return capsnet_layer_counts(model.config)
     if isinstance(model, BaselineCNN):

@@ -32,6 +32,7 @@ import torch
 
 from ..paired import difference_standard_error, paired_difference
 from ..probes.perturbation import centre_of_mass
+from ..runs import load_run, shipped_run  # capsbook.runs reads results/
 
 #: The flags ``scripts/train_shipped_models.sh`` gives every run (its ``COMMON`` and ``--dtype``).
 COMMON_FLAGS = (
@@ -483,8 +484,6 @@ def trained_verdicts(
     weights) and ``results/multimnist-cnn`` (:func:`multimnist_verdict`).  The notebook's table
     shows these rows as they are, and the tests apply the same rules to ``results/``.
     """
-    from ..runs import load_run, shipped_run  # capsbook.runs reads results/
-
     caps, cnn = (
         load_run("affine-capsnet", results_dir),
         load_run("affine-cnn", results_dir),

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from ..builders import build_model
+from ..train import TrainConfig
 from . import (
     MANIFEST_NAME,
     PACKAGE_DIR,
@@ -82,9 +84,6 @@ def export(
     name: str, run_dir: Path, command: str, directory: Path = PACKAGE_DIR
 ) -> dict:
     """Export ``run_dir``'s best model as the shipped model ``name``; returns its manifest entry."""
-    from ..builders import build_model
-    from ..train import TrainConfig
-
     summary_path = run_dir / "summary.json"
     best_path = run_dir / "checkpoints" / "best.pt"
     for path in (summary_path, best_path):

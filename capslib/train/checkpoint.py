@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .interrupts import deferred
+
 CHECKPOINT_NAME = "last.pt"
 PREVIOUS_SUFFIX = ".prev.pt"
 
@@ -180,8 +182,6 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     SIGINT and SIGTERM are held back until the write is complete
     (:func:`capslib.train.interrupts.deferred`).  Returns the path written.
     """
-    from .interrupts import deferred
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
