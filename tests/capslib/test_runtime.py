@@ -22,8 +22,20 @@ def test_auto_follows_the_hardware(monkeypatch):
     assert capslib.get_mode() == "full"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert capslib.get_mode() == "quick"
-    monkeypatch.delenv("CAPSLIB_MODE")
-    assert capslib.get_mode() == "quick"
+    assert capslib.get_mode("auto") == "quick"
+
+
+@pytest.mark.parametrize("unset", [None, "", "  "])
+def test_the_default_is_quick_even_on_a_gpu(monkeypatch, unset):
+    # full mode trains for hours: a GPU alone (Colab's) must not start it
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    if unset is None:
+        monkeypatch.delenv("CAPSLIB_MODE", raising=False)
+    else:
+        monkeypatch.setenv("CAPSLIB_MODE", unset)
+    assert capslib.get_mode() == "quick" and capslib.is_quick()
+    assert capslib.get_mode("full") == "full"  # asked for explicitly
+    assert capslib.get_mode("auto") == "full"  # asked for via auto, on the GPU
 
 
 def test_bad_mode_names_the_fix(monkeypatch):
