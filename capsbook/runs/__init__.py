@@ -38,8 +38,10 @@ Two helpers for reading a result honestly:
 
 The package, one idea a module: :mod:`capsbook.runs.run` (a :class:`Run` and what its summary
 says), :mod:`capsbook.runs.folder` (the folder of runs: loading, listing, finding),
-:mod:`capsbook.runs.shipped` (the shipped models' runs, measured again) and
-:mod:`capsbook.runs.sampling` (:func:`error_count_range`).
+:mod:`capsbook.runs.shipped` (the shipped models' runs, measured again),
+:mod:`capsbook.runs.sampling` (:func:`error_count_range`), and chapter 8's readings:
+:mod:`capsbook.runs.recorded` (recorded runs, by paired rules) and
+:mod:`capsbook.runs.peer` (``results/peer-bench.json``, our step against a public CapsNet).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
   the ones ``scripts/train_shipped_models.sh`` passes, for every command shown;
 * the paired comparison of two error counts on the same digits when only the
   counts were recorded (:func:`paired_two_se`, :func:`paired_verdict`), used
-  for the validation curve (:func:`flat_epoch`) and the bf16 parity table
+  for the validation curve (:func:`flat_epoch`, with the smallest gain the rule
+  could have seen, :func:`smallest_detectable_gain`) and the bf16 parity table
   (:func:`parity_rows`, read in one sentence by :func:`parity_outcome`);
 * which recorded runs join the Table 1 comparison (:data:`TABLE1_RUNS`,
   :func:`table1_runs`): named explicitly, so that other experiments' folders
@@ -31,6 +32,7 @@ __all__ = [
     "cnn_runs",
     "flat_epoch",
     "paired_two_se",
+    "smallest_detectable_gain",
     "paired_verdict",
     "parity_outcome",
     "parity_rows",
@@ -143,6 +145,38 @@ def flat_epoch(errors: list[int], n: int, *, discordance: str) -> int:
         if not beaten:
             return i + 1
     raise AssertionError("unreachable: the last epoch is never beaten")
+
+
+def smallest_detectable_gain(errors: int, n: int, *, discordance: str) -> int | None:
+    """The fewest mistakes fewer by which a later epoch would *beat* one with ``errors``.
+
+    The rule of :func:`flat_epoch`: a later epoch with ``errors - d`` mistakes
+    on the same ``n`` digits beats it when ``d`` exceeds two paired standard
+    errors (:func:`paired_two_se`) at the ``"most"`` or the ``"least"``
+    discordance the counts allow.  A gain smaller than the result is one the
+    rule cannot see, so "no later epoch beat it" does not exclude it.  ``None``
+    when no gain, even to zero mistakes, would count.
+
+    By hand, 28 mistakes on 5,000 digits: at the least discordance (``D = d``)
+    ``d = 4`` beats, as ``2 * sqrt(4 - 16/5000) = 3.998``; at the most
+    (``D = 56 - d``) ``d = 14`` beats, as ``2 * sqrt(42 - 0.04) = 12.96``, and
+    ``d = 13`` does not (``2 * sqrt(43 - 0.03) = 13.11``).
+
+    >>> smallest_detectable_gain(28, 5000, discordance="least")
+    4
+    >>> smallest_detectable_gain(28, 5000, discordance="most")
+    14
+    """
+    if discordance not in ("most", "least"):
+        raise ValueError(
+            "smallest_detectable_gain: discordance must be 'most' or 'least', "
+            f"got {discordance!r}"
+        )
+    pick = 1 if discordance == "most" else 0
+    for d in range(1, errors + 1):
+        if d > paired_two_se(errors, errors - d, n)[pick]:
+            return d
+    return None
 
 
 #: The recorded runs that chapter 8 sets beside the paper's Table 1, by name:

@@ -222,3 +222,27 @@ def test_cnn_runs_take_full_mode_cnns_only(tmp_path):
     assert [r.name for r in recorded.cnn_runs(tmp_path, dataset="mnist")] == [
         "mnist-baseline"
     ]
+
+
+def test_smallest_detectable_gain_is_where_flat_epoch_starts_to_see_a_gain():
+    n = 5000
+    for errors in (10, 28, 40, 93):
+        for discordance in ("least", "most"):
+            g = recorded.smallest_detectable_gain(errors, n, discordance=discordance)
+            # a later epoch g fewer is a beat; g - 1 fewer is not: the curve stays flat
+            assert (
+                recorded.flat_epoch([errors, errors - g], n, discordance=discordance)
+                == 2
+            )
+            assert (
+                recorded.flat_epoch(
+                    [errors, errors - g + 1], n, discordance=discordance
+                )
+                == 1
+            )
+        least = recorded.smallest_detectable_gain(errors, n, discordance="least")
+        most = recorded.smallest_detectable_gain(errors, n, discordance="most")
+        assert least <= most  # more discordant digits, more noise, a larger gain needed
+    assert recorded.smallest_detectable_gain(2, n, discordance="most") is None
+    with pytest.raises(ValueError, match="'most' or 'least'"):
+        recorded.smallest_detectable_gain(28, n, discordance="some")
