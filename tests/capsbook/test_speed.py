@@ -206,3 +206,17 @@ def test_time_plan_times_every_variant_in_turns_with_value_checks_restored():
         == result.train_flops_per_image["reference"]
     )
     assert 0 < result.fraction_of_gemm("fast")
+
+
+def test_html_table_pads_every_cell_and_escapes_its_text():
+    import re
+
+    data = speed.html_table(("name", "value"), [("a<b", 1.5), ("c", "&")]).data
+    cells = re.findall(r"<(t[hd]) style=\"([^\"]*)\">([^<]*)</t[hd]>", data)
+    assert [c[2] for c in cells] == ["name", "value", "a&lt;b", "1.5", "c", "&amp;"]
+    # every cell, header and body, carries padding on both sides (not 0)
+    for _tag, style, _text in cells:
+        padding = re.search(r"padding: ([\d.]+)em ([\d.]+)em", style)
+        assert padding and float(padding[1]) > 0 and float(padding[2]) > 0
+    assert all("border-bottom" in s for t, s, _ in cells if t == "th")
+    assert data.count("<tr>") == 3  # the header and two rows
