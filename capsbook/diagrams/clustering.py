@@ -33,6 +33,9 @@ from ._style import (
 CLUSTERS = {0: (0, 1, 2, 3, 4, 5), 1: (6, 7, 8)}
 PARENTS = ("A", "B")
 ITERATIONS = 3
+#: The colour map of a share of a child sent to a parent (a coupling c_ij, an EM assignment R_ij),
+#: from 0 (dark) to 1 (bright), in every figure of chapter 11 that shows one.
+ASSIGNMENT_CMAP = "viridis"
 
 
 def _votes() -> torch.Tensor:
@@ -102,7 +105,7 @@ def routing_as_clustering():
     last = c.shape[0] - 1
     fig = Figure(figsize=(WIDTH_IN, 3.9), dpi=DPI)
     FigureCanvasAgg(fig)
-    cmap = colormaps["viridis_r"]
+    cmap = colormaps[ASSIGNMENT_CMAP]
     panels = [fig.add_axes((0.1 + 0.41 * j, 0.13, 0.34, 0.66)) for j in range(2)]
     shown = None
     for j, ax in enumerate(panels):
@@ -184,7 +187,10 @@ def routing_as_clustering():
         ax.set_xlabel("vote, first coordinate", fontsize=MIN_FONT)
     panels[0].set_ylabel("vote, second coordinate", fontsize=MIN_FONT)
     bar = fig.colorbar(shown, cax=fig.add_axes((0.88, 0.13, 0.015, 0.66)))
-    bar.set_label(f"coupling $c_{{ij}}$ after {last + 1} iterations", fontsize=MIN_FONT)
+    bar.set_label(
+        f"coupling $c_{{ij}}$ after {last + 1} iterations\n(share of child $i$ sent to $j$)",
+        fontsize=MIN_FONT,
+    )
     bar.ax.tick_params(labelsize=MIN_FONT)
     fig.text(
         0.5,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from capsbook.diagrams.clustering import (
+    ASSIGNMENT_CMAP,
     CLUSTERS,
     clustering_numbers,
     routing_as_clustering,
@@ -67,6 +68,8 @@ def test_the_figure_reads_at_the_book_width():
         assert b.x0 >= -0.5 and b.y0 >= -0.5 and b.x1 <= w + 0.5 and b.y1 <= h + 0.5, (
             t.get_text()
         )
+    # the colour bar says what the colour is
+    assert "coupling" in fig.axes[-1].get_ylabel()
     # the couplings written beside the outliers are the routed ones
     written = {t.get_text() for t in texts}
     n = fig.capslib_numbers
@@ -77,6 +80,9 @@ def test_the_figure_reads_at_the_book_width():
     # the points are coloured by their final coupling
     shown = [ax.collections[0] for ax in fig.axes[:2]]
     for j, points in enumerate(shown):
+        # one colour map for a share of a child, bright = 1, as in chapter 11's other figures
+        assert points.get_cmap().name == ASSIGNMENT_CMAP == "viridis"
+        assert points.norm.vmin == 0 and points.norm.vmax == 1
         assert torch.allclose(
             torch.as_tensor(points.get_array(), dtype=torch.float64), n["c"][-1, :, j]
         )
