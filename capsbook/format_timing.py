@@ -1,0 +1,238 @@
+"""The appendix on number formats: float32 against bf16, timed side by side and read by a rule.
+
+On a shared machine a step's time moves with the load by more than bf16 changes it,
+so a speed-up is measured only as a ratio of two steps timed next to each other.
+:func:`time_formats` times, in every round, each network's training step in float32
+and in bf16 autocast one right after the other, and a float32 and a bf16 matrix
+multiply likewise; the order within each pair alternates from round to round, so
+that a load that rises or falls during a round favours neither format.
+
+Each round then gives one paired ratio per network (:meth:`FormatTimes.gains`), and
+the rounds' spread gives the ratios' noise.  The rules, stated before any number:
+
+* :func:`gain_verdict`: bf16 is a gain for a network when the mean of its per-round
+  ratios, less two standard errors, exceeds 1.1; a loss when the mean plus two
+  standard errors is below 1 / 1.1; otherwise not shown either way;
+* :func:`compare_gains`: one network gains more than another when the mean of the
+  per-round differences of their ratios is more than two standard errors from 0
+  (paired: both ratios of a round saw the same load); otherwise the difference is
+  not shown.
+
+:func:`size_reading` says all of it in one sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+import torch
+
+from capslib.bench import time_calls, training_step
+from capslib.flops import flops_per_image
+from capslib.functional import value_checks
+from capslib.models import CapsNet, CapsNetConfig
+
+__all__ = [
+    "DTYPES",
+    "FormatTimes",
+    "MeanSE",
+    "compare_gains",
+    "gain_verdict",
+    "mean_se",
+    "size_reading",
+    "time_formats",
+]
+
+#: The two formats timed, float32 first: every ratio is float32 time over bf16 time.
+DTYPES = ("float32", "bfloat16")
+#: A ratio counts as a gain only beyond this, and as a loss only below its inverse.
+GAIN_THRESHOLD = 1.1
+
+
+@dataclass(frozen=True)
+class MeanSE:
+    """The mean of ``n`` paired per-round values and its standard error."""
+
+    mean: float
+    se: float
+    n: int
+
+    @property
+    def low(self) -> float:
+        """The mean less two standard errors."""
+        return self.mean - 2 * self.se
+
+    @property
+    def high(self) -> float:
+        """The mean plus two standard errors."""
+        return self.mean + 2 * self.se
+
+    def text(self, digits: int = 2) -> str:
+        """``1.52 ± 0.08``: the mean and two standard errors."""
+        return f"{self.mean:.{digits}f} ± {2 * self.se:.{digits}f}"
+
+
+def mean_se(values) -> MeanSE:
+    """The mean of ``values`` and its standard error, ``stdev / sqrt(n)`` (n >= 2).
+
+    >>> mean_se([1.0, 2.0, 3.0]).text()
+    '2.00 ± 1.15'
+    """
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        raise ValueError(f"mean_se: need at least 2 values, got {len(values)}")
+    return MeanSE(
+        statistics.fmean(values),
+        statistics.stdev(values) / math.sqrt(len(values)),
+        len(values),
+    )
+
+
+def gain_verdict(ratios) -> str:
+    """Per-round ratios (float32 time over bf16 time) read by the rule.
+
+    ``"a gain"`` when the mean less two standard errors exceeds 1.1, ``"a loss"``
+    when the mean plus two standard errors is below 1 / 1.1, else ``"not shown"``.
+    """
+    m = mean_se(ratios)
+    if m.low > GAIN_THRESHOLD:
+        return "a gain"
+    if m.high < 1 / GAIN_THRESHOLD:
+        return "a loss"
+    return "not shown"
+
+
+def compare_gains(first, second) -> tuple[MeanSE, str]:
+    """Whether ``first``'s per-round ratios exceed ``second``'s, paired by round.
+
+    Returns the mean of the per-round differences ``first - second`` with its
+    standard error, and ``"more"`` (mean less two SEs above 0), ``"less"`` (mean
+    plus two SEs below 0) or ``"not shown"``.
+    """
+    if len(first) != len(second):
+        raise ValueError(
+            f"compare_gains: paired by round, got {len(first)} and {len(second)} ratios"
+        )
+    m = mean_se([a - b for a, b in zip(first, second)])
+    return m, "more" if m.low > 0 else "less" if m.high < 0 else "not shown"
+
+
+@dataclass
+class FormatTimes:
+    """What :func:`time_formats` measured: seconds per step and GEMM GFLOP/s, per round."""
+
+    batch_size: int
+    steps: dict[str, dict[str, list[float]]]  # config -> dtype -> seconds, per round
+    gemm: dict[str, list[float]]  # dtype -> GFLOP/s, per round
+    train_flops_per_image: dict[str, float]  # config -> forward + backward FLOPs
+
+    @property
+    def configs(self) -> tuple[str, ...]:
+        return tuple(self.steps)
+
+    @property
+    def rounds(self) -> int:
+        return len(self.gemm["float32"])
+
+    def gains(self, config: str) -> list[float]:
+        """Per round: the float32 step's time over the bf16 step's, timed next to it."""
+        t = self.steps[config]
+        return [a / b for a, b in zip(t["float32"], t["bfloat16"])]
+
+    def gemm_gains(self) -> list[float]:
+        """Per round: the bf16 GEMM's GFLOP/s over the float32 GEMM's, timed next to it."""
+        return [b / a for a, b in zip(self.gemm["float32"], self.gemm["bfloat16"])]
+
+    def images_per_s(self, config: str, dtype: str) -> float:
+        """Images per second at the median step time (a speed, not a comparison)."""
+        return self.batch_size / statistics.median(self.steps[config][dtype])
+
+    def fraction_of_gemm(self, config: str) -> float:
+        """The float32 step's FLOP/s over the float32 GEMM's, both medians of the run."""
+        flops = self.train_flops_per_image[config] * self.images_per_s(
+            config, "float32"
+        )
+        return flops / 1e9 / statistics.median(self.gemm["float32"])
+
+
+def _gemm(device: torch.device, size: int, dtype: torch.dtype):
+    generator = torch.Generator().manual_seed(0)
+    a, b = (
+        torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
+        for _ in range(2)
+    )
+    return lambda: a @ b
+
+
+def time_formats(
+    device: torch.device,
+    *,
+    rounds: int,
+    configs: tuple[str, ...] = ("small", "paper"),
+    batch_size: int = 32,
+    gemm_size: int = 1024,
+    seed: int = 0,
+) -> FormatTimes:
+    """Time each config's training step in float32 and bf16, and a GEMM in both, in pairs.
+
+    One untimed warm-up round, then ``rounds`` rounds; in each, for every config
+    and then the GEMM, the float32 and the bf16 call run back to back, float32
+    first in even rounds and bf16 first in odd ones.  The value checks are off.
+    The step is :func:`capslib.bench.training_step` (forward, the paper's loss,
+    backward, Adam) on synthetic digits, as ``python -m capslib.bench`` times it.
+    """
+    if rounds < 2:
+        raise ValueError(f"time_formats: rounds must be at least 2, got {rounds}")
+    torch.manual_seed(seed)
+    images = torch.rand(batch_size, 1, 28, 28, device=device)
+    labels = torch.arange(batch_size, device=device) % 10
+    calls: dict[str, dict[str, object]] = {}
+    flops = {}
+    for config in configs:
+        calls[config] = {}
+        for dtype in DTYPES:
+            model = CapsNet(getattr(CapsNetConfig, config)()).to(device)
+            calls[config][dtype] = training_step(
+                model, images, labels, dtype=dtype, device=device
+            )
+        flops[config] = 3 * flops_per_image(model)  # forward + backward
+    gemms = {d: _gemm(device, gemm_size, getattr(torch, d)) for d in DTYPES}
+    steps = {config: {d: [] for d in DTYPES} for config in configs}
+    gemm = {d: [] for d in DTYPES}
+    with value_checks(False):
+        for repeat in range(rounds + 1):
+            order = DTYPES if repeat % 2 == 0 else DTYPES[::-1]
+            for config in configs:
+                for dtype in order:
+                    (t,) = time_calls(
+                        calls[config][dtype], steps=1, warmup=0, device=device
+                    )
+                    if repeat:  # round 0 is the warm-up
+                        steps[config][dtype].append(t)
+            for dtype in order:
+                (t,) = time_calls(gemms[dtype], steps=1, warmup=0, device=device)
+                if repeat:
+                    gemm[dtype].append(2 * gemm_size**3 / t / 1e9)
+    return FormatTimes(batch_size, steps, gemm, flops)
+
+
+def size_reading(times: FormatTimes, device_name: str) -> str:
+    """The timing read by the rules, in one sentence (for ``("small", "paper")``)."""
+    small, paper = times.gains("small"), times.gains("paper")
+    diff, which = compare_gains(paper, small)
+    outcome = {
+        "more": "held: the paper CapsNet gained more",
+        "less": "failed: the small CapsNet gained more",
+        "not shown": "was neither confirmed nor refuted: the difference was not "
+        "shown, it lies within two standard errors of 0",
+    }[which]
+    return (
+        f"Over {times.rounds} rounds on {device_name}, bf16 ran the paper CapsNet's "
+        f"step {mean_se(paper).text()} times as fast as float32 ({gain_verdict(paper)} "
+        f"by the rule) and the small CapsNet's {mean_se(small).text()} times "
+        f"({gain_verdict(small)}); the bare GEMM gained "
+        f"{mean_se(times.gemm_gains()).text()} times. The paper network's gain less "
+        f"the small one's was {diff.text()}, so the expectation {outcome}"
+    )
