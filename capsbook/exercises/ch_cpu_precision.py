@@ -2,8 +2,12 @@
 
 Each applies one of the appendix's ideas somewhere it did not go: the bound on
 what autocast can gain, read backwards to say how much of a step was matrix
-work; and the few mantissa bits of bf16 in a running sum, the reason why
-autocast keeps the routing's sums, the softmax and the losses in float32.
+work; and the few mantissa bits of bf16 in a running sum kept in bf16 between
+additions.  Such a sum stops growing at 2^8 times its term.  PyTorch's CPU
+reductions over bf16 (``sum``, ``cumsum``, a matrix product) do not: they
+accumulate in float32 and round once, at the end.  The totals that are stored
+between additions are the risk, a weight updated step after step among them,
+which is why autocast leaves the weights and Adam's state in float32.
 """
 
 from __future__ import annotations
@@ -121,8 +125,10 @@ def check_stall(fn, *, verbose: bool = True) -> CheckReport:
     """Exercise B.3: ``fn(increment, dtype)``: where a running sum stops growing.
 
     Start at 0 in ``dtype`` and add ``increment`` (rounded to ``dtype``) in
-    ``dtype``, again and again; return, as a Python float, the value at which
-    one more addition no longer changes the sum.
+    ``dtype``, one term at a time, keeping the total in ``dtype`` after every
+    addition; return, as a Python float, the value at which one more addition
+    no longer changes the sum.  (A single ``torch.sum`` over the terms would
+    not stop: on a CPU it accumulates bf16 and float16 in float32.)
     """
     cases = [
         (1.0, torch.bfloat16),
@@ -143,8 +149,10 @@ def check_stall(fn, *, verbose: bool = True) -> CheckReport:
                     hint += ": that is the number of terms; return the sum itself"
                 elif got > 4 * expected:
                     hint += (
-                        f": the sum was not kept in {name}; create it with "
-                        f"dtype={dtype} and add in that type"
+                        f": the sum was not kept in {name} between additions; "
+                        f"torch.sum and cumsum accumulate in float32 on a CPU "
+                        f"even for {name} input, so add one term at a time to a "
+                        f"total created with dtype={dtype}"
                     )
                 report.expect(
                     got == expected,
@@ -182,7 +190,8 @@ def reference_matrix_share(gain: float, r: float) -> float:
 
 
 def reference_stall(increment: float, dtype: torch.dtype) -> float:
-    """The value at which adding ``increment`` in ``dtype`` no longer changes a sum."""
+    """The value at which adding ``increment`` in ``dtype`` no longer changes a sum
+    kept in ``dtype`` between additions."""
     total = torch.zeros((), dtype=dtype)
     step = torch.tensor(increment, dtype=dtype)
     while total + step != total:  # rounded to the nearest dtype value each time

@@ -80,3 +80,30 @@ def test_stall_in_float32_or_as_a_count_fails_with_its_hint(capsys):
 
     assert not ex.check_stall(in_float16).passed
     assert "the sum was not kept in bfloat16" in capsys.readouterr().out
+
+    def one_reduction(increment, dtype):  # torch.sum does not stop: see below
+        n = 8 * _terms_to_stall(increment, dtype)
+        return float(torch.full((n,), increment, dtype=dtype).sum())
+
+    assert not ex.check_stall(one_reduction).passed
+    assert "accumulate in float32 on a CPU" in capsys.readouterr().out
+
+
+def _terms_to_stall(increment, dtype):
+    return round(ex.reference_stall(increment, dtype) / increment)
+
+
+def test_cpu_reductions_over_bf16_accumulate_in_float32():
+    """The premise of Exercise B.3: a running total kept in bf16 stops at 256, but
+    PyTorch's CPU reductions over the same 1,152 bf16 ones (the paper network's
+    primary capsules) accumulate in float32 and round once: 1,152, exactly."""
+    ones = torch.ones(1152, dtype=torch.bfloat16)
+    assert ex.reference_stall(1.0, torch.bfloat16) == 256.0
+    assert float(ones.sum()) == 1152.0  # 1152 = 9 x 2^7: a bf16 value
+    assert float(ones.cumsum(0)[-1]) == 1152.0
+    assert float(ones @ ones) == 1152.0
+    votes = torch.ones(2, 1152, 10, 16, dtype=torch.bfloat16)
+    assert (votes.sum(dim=1) == 1152).all()  # the routing's sum over capsules
+    # what a bf16 total between additions loses: Adam's step of lr 1e-3 on a weight of 1
+    weight = torch.ones((), dtype=torch.bfloat16)
+    assert weight - 1e-3 == weight and weight.float() - 1e-3 != weight.float()
