@@ -47,18 +47,23 @@ def test_the_rule_faster_needs_the_lower_quartile_above_one_and_the_goal_too():
     assert (f32.faster, f32.met) == (False, False)
     auto, _ = peer.peer_readings(record(auto=(2.6, 2.49, 2.7)))
     assert auto.faster and not auto.met  # the median passes the goal, q1 does not
+    assert auto.goal_outcome == "not clearly met"
+    assert "its median reaches it, its lower quartile does not" in peer.peer_sentence(
+        [auto]
+    )
 
 
 def test_table_rows_and_sentence_are_formatted_from_the_readings():
     readings = peer.peer_readings(record())
     assert peer.peer_table_rows(readings) == [
         ("--dtype auto", "bfloat16", "2.60x (2.50-2.70)", "2.5x: met"),
-        ("--dtype float32", "float32", "1.20x (0.90-1.30)", "1.8x: not clearly met"),
+        ("--dtype float32", "float32", "1.20x (0.90-1.30)", "1.8x: not met"),
     ]
     sentence = peer.peer_sentence(readings)
     assert sentence.startswith("in bfloat16 ours is faster, 2.60x, and the 2.5x goal")
     assert "in float32 ours is not shown faster, 1.20x" in sentence
-    assert "lower quartile below it" in sentence
+    assert "the 1.8x goal was not met (its median is below it)" in sentence
+    assert "2.5x goal was met;" in sentence
     assert peer.peer_sentence([]) == "no record"
     assert peer.peer_machine(record()) == "Some CPU, 2 threads, 2026-12-07"
 
