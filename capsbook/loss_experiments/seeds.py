@@ -12,16 +12,19 @@ the chapter states before the numbers:
 * :func:`per_run` gives each run's value of a quantity (:data:`QUANTITIES`);
   :func:`arm_values` the values of one arm, seed by seed;
 * :func:`arm_stats`: an arm's mean over its seeds and the between-seed standard
-  error of that mean;
-* :func:`compare`: the difference of two arms' means against twice its standard
-  error, from the two arms' seed-to-seed spreads; with fewer than
-  :data:`MIN_SEEDS` seeds in an arm the verdict is *not decided*.
+  error of that mean (how the chapter's tables describe one arm);
+* :func:`paired_compare`: two arms compared seed by seed.  A seed fixes the
+  initial weights, the order of the batches and the validation split for every
+  arm, so the two arms' networks of one seed are a pair: the rule takes the
+  difference at each seed, its mean and the standard error of that mean over
+  the seeds, and counts the difference when ``|mean| > 2 SE``; with fewer than
+  :data:`MIN_SEEDS` pairs the verdict is *not decided*.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 #: Seeds an arm needs before a rule decides anything about it.
 MIN_SEEDS = 3
@@ -158,32 +161,43 @@ def not_decided(n: int) -> str:
     return f"not decided ({n} seed{'' if n == 1 else 's'})"
 
 
-def compare(a: Sequence[float], b: Sequence[float], min_seeds: int = MIN_SEEDS) -> dict:
-    """Arm a against arm b: the difference of their means over seeds, and its verdict.
-
-    ``a``, ``b``: one value per seed of each arm.  ``se`` of the difference is
-    ``sqrt(sd_a² / n_a + sd_b² / n_b)``, from each arm's seed-to-seed spread
-    (unpaired: it does not use that both arms share seeds).  ``sign``: +1 when the
-    difference exceeds ``2 se``, -1 below ``-2 se``, 0 within; ``None`` and the
-    verdict :func:`not_decided` when an arm has fewer than ``min_seeds`` seeds.
-    Returns ``difference``, ``se``, ``n`` (the smaller arm's seeds), ``sign`` and
-    ``verdict`` (``"higher"``, ``"not shown"``, ``"lower"`` or not decided).
-    """
-    sa, sb = arm_stats(a), arm_stats(b)
-    n = min(sa["n"], sb["n"])
-    difference = None if n == 0 else sa["mean"] - sb["mean"]
-    se = None
-    if sa["sd"] is not None and sb["sd"] is not None:
-        se = math.sqrt(sa["sd"] ** 2 / sa["n"] + sb["sd"] ** 2 / sb["n"])
-    if n < min_seeds or se is None:
-        return {"difference": difference, "se": se, "n": n, "sign": None,
-                "verdict": not_decided(n)}  # fmt: skip
-    sign = 1 if difference > 2 * se else -1 if difference < -2 * se else 0
-    verdict = {1: "higher", 0: "not shown", -1: "lower"}[sign]
+def arm_by_seed(record: dict, quantity: str, arm: str) -> dict[int, float]:
+    """``{seed: value}`` of ``quantity`` for the runs of ``arm`` (the key to pair on)."""
+    values = per_run(record, quantity)
+    runs = record["runs"]
     return {
-        "difference": difference,
-        "se": se,
-        "n": n,
+        runs[k]["seed"]: values[k] for k in arms_of(record).get(arm, []) if k in values
+    }
+
+
+def paired_compare(
+    a: Mapping[int, float], b: Mapping[int, float], min_seeds: int = MIN_SEEDS
+) -> dict:
+    """Arm a against arm b, seed by seed: the mean of the differences, and its verdict.
+
+    ``a``, ``b``: ``{seed: value}`` of each arm.  Only the seeds both arms have
+    are paired (``seeds``, in order); at each, ``d = a - b`` (``differences``).
+    ``difference`` is the mean of the ``d``, ``se`` their standard deviation
+    (``n - 1`` in the denominator) over ``sqrt(n)``, ``n`` the number of pairs.
+    ``sign``: +1 when ``difference > 2 se``, -1 when ``difference < -2 se``, 0
+    within; ``None``, with the verdict :func:`not_decided`, below ``min_seeds``
+    pairs.  ``verdict``: ``"higher"``, ``"not shown"``, ``"lower"`` or not decided.
+    """
+    seeds = sorted(set(a) & set(b))
+    d = [float(a[s]) - float(b[s]) for s in seeds]
+    stats = arm_stats(d)
+    result = {
+        "seeds": seeds,
+        "differences": d,
+        "difference": stats["mean"],
+        "se": stats["se"],
+        "n": stats["n"],
+    }
+    if stats["n"] < min_seeds:
+        return result | {"sign": None, "verdict": not_decided(stats["n"])}
+    diff, se = stats["mean"], stats["se"]
+    sign = 1 if diff > 2 * se else -1 if diff < -2 * se else 0
+    return result | {
         "sign": sign,
-        "verdict": verdict,
+        "verdict": {1: "higher", 0: "not shown", -1: "lower"}[sign],
     }

@@ -87,8 +87,9 @@ def test_floor_test_bounds_the_paired_error_by_the_two_spreads():
     assert result["fraction_of_floor"] == pytest.approx(0.75)
     assert result["below"] == pytest.approx(10.0)
     assert result["se_bound"] == pytest.approx(bound)
-    assert result["learned"]  # 30 < 0.8 x 40 and 10 > 2 x 2.63
-    assert not lx.floor_test(33.0, 2.0, floor)["learned"]  # 33 > 32: above 80%
+    assert result["learned"]  # 10 > 2 x 2.63
+    assert lx.floor_test(34.0, 2.0, floor)["learned"]  # 6 > 5.27: no fraction asked
+    assert not lx.floor_test(35.0, 2.0, floor)["learned"]  # 5 < 5.27: within 2 SE
     assert not lx.floor_test(41.0, 2.0, floor)["learned"]  # worse than the floor
     # the bound is never below the paired standard error it stands in for
     g = torch.Generator().manual_seed(0)
@@ -101,9 +102,10 @@ def test_floor_test_bounds_the_paired_error_by_the_two_spreads():
 
 
 def test_the_reconstruction_rule():
-    assert lx.reconstructs(30.0, 50.0, 0.2)  # 60% of the baseline, 20 below: 100 se
-    assert not lx.reconstructs(45.0, 50.0, 0.2)  # above 80% of the baseline
+    assert lx.reconstructs(30.0, 50.0, 0.2)  # 20 below: 100 se
+    assert lx.reconstructs(45.0, 50.0, 0.2)  # 90% of the baseline, 5 > 2 x 0.2
     assert not lx.reconstructs(30.0, 50.0, 11.0)  # 20 below, but within 2 x 11
+    assert not lx.reconstructs(51.0, 50.0, 0.0)  # above the baseline
 
 
 def test_arm_floor_test_adds_the_seed_spread_to_the_digits_bound():
@@ -114,8 +116,8 @@ def test_arm_floor_test_adds_the_seed_spread_to_the_digits_bound():
     assert result["se_bound"] == pytest.approx(math.hypot(digits_bound, seed_se))
     assert result["fraction_of_floor"] == pytest.approx(31 / 40)
     assert result["learned"] and result["verdict"] == "learned"  # 9 > 2 x 3.46
-    above = lx.arm_floor_test([32.0, 33.0, 34.0], [2.0] * 3, floor)  # 82.5%
-    assert above["learned"] is False and above["verdict"] == "not learned"
+    near = lx.arm_floor_test([34.0, 35.0, 36.0], [2.0] * 3, floor)  # 5 < 2 x 3.46
+    assert near["learned"] is False and near["verdict"] == "not learned"
     two = lx.arm_floor_test([30.0, 31.0], [2.0, 2.0], floor)
     assert two["learned"] is None and two["verdict"] == "not decided (2 seeds)"
 
@@ -240,13 +242,13 @@ def small_record() -> dict:
             for seed, value in enumerate(values)
         }
 
-    wrong = runs(sum=[120, 125, 130], mean=[128, 133, 138], none=[130, 135, 140])
+    wrong = runs(sum=[120, 125, 130], mean=[128, 129, 142], none=[130, 133, 142])
     keys = list(wrong)
-    errors = runs(sum=[30.0, 31.0, 32.0], mean=[35.0, 36.0, 37.0])
-    r2 = runs(sum=[0.60, 0.62, 0.64], mean=[0.58, 0.61, 0.64], none=[0.59, 0.61, 0.63])
+    errors = runs(sum=[30.0, 31.0, 32.0], mean=[35.0, 37.0, 36.0])
+    r2 = runs(sum=[0.60, 0.62, 0.64], mean=[0.58, 0.61, 0.64], none=[0.59, 0.62, 0.62])
     moved = runs(
         sum=[0.1 * math.exp(x) for x in (0.0, 0.1, 0.2)],
-        mean=[0.1 * math.exp(x) for x in (-1.0, -0.9, -0.8)],
+        mean=[0.1 * math.exp(x) for x in (-1.0, -0.8, -0.9)],
     )
     return {
         "runs": {
@@ -272,27 +274,35 @@ def small_record() -> dict:
     }
 
 
-def test_assess_compares_the_arms_means_against_two_between_seed_se():
+def test_assess_compares_the_arms_seed_by_seed():
     verdicts = lx.assess(small_record())
     assert verdicts["seeds"] == {"sum": 3, "mean": 3, "none": 3}
-    se = math.sqrt(2 / 3)  # every arm's values have sd 1: sqrt(1/3 + 1/3)
-    rec = verdicts["reconstruction"]  # mean 36 - sum 31 = 5 > 2 x 0.82: holds
-    assert rec["difference"] == pytest.approx(5) and rec["se"] == pytest.approx(se)
-    assert rec["sign"] == 1 and rec["verdict"] == "higher"
-    assert verdicts["learned"] == {"sum": True, "mean": True}  # 31, 36 < 40 = 80% of 50
-    probe = verdicts["probe"]["sum - none"]  # 0.62 - 0.61 = 0.01 < 2 x 0.0163: fails
+    rec = verdicts["reconstruction"]  # mean - sum per seed: 5, 6, 4; sd 1
+    assert rec["differences"] == pytest.approx([5, 6, 4])
+    assert rec["difference"] == pytest.approx(5)
+    assert rec["se"] == pytest.approx(1 / math.sqrt(3))
+    assert rec["sign"] == 1 and rec["verdict"] == "higher"  # 5 > 1.15
+    assert verdicts["learned"] == {"sum": True, "mean": True}  # 31, 36 far below 50
+    probe = verdicts["probe"]["sum - none"]  # 0.01, 0, 0.02: mean 0.01, se 0.0058
     assert probe["difference"] == pytest.approx(0.01)
-    assert probe["se"] == pytest.approx(0.02 * se) and probe["sign"] == 0
-    assert probe["verdict"] == "not shown"
-    moved = verdicts["movement"]  # log ratio 1.0, se 0.1 x sqrt(2/3)
+    assert probe["se"] == pytest.approx(0.01 / math.sqrt(3)) and probe["sign"] == 0
+    assert probe["verdict"] == "not shown"  # 0.01 < 0.0115
+    moved = verdicts["movement"]  # log(sum) - log(mean): 1.0, 0.9, 1.1; sd 0.1
+    se = 0.1 / math.sqrt(3)
     assert moved["ratio"] == pytest.approx(math.e) and moved["sign"] == 1
+    assert moved["se"] == pytest.approx(se)
     low, high = moved["ratio_range"]
-    assert low == pytest.approx(math.exp(1 - 0.2 * se)) and high < 28
-    assert moved["compensated"] is True
-    accuracy = verdicts["accuracy"]  # test errors' sd 5: se 5 x sqrt(2/3) = 4.08
-    assert accuracy["sum vs none"]["difference"] == pytest.approx(-10)
-    assert accuracy["sum vs none"]["sign"] == -1  # 10 > 8.16
-    assert accuracy["sum vs mean"]["sign"] == 0  # 8 < 8.16
+    assert low == pytest.approx(math.exp(1 - 2 * se)) and high < 28
+    assert moved["below_line"] is True
+    accuracy = verdicts["accuracy"]
+    sum_none = accuracy["sum vs none"]  # -10, -8, -12: sd 2, se 1.15
+    assert sum_none["difference"] == pytest.approx(-10)
+    assert sum_none["se"] == pytest.approx(2 / math.sqrt(3))
+    assert sum_none["sign"] == -1
+    sum_mean = accuracy["sum vs mean"]  # -8, -4, -12: sd 4, se 2.31; 8 > 4.62
+    assert sum_mean["se"] == pytest.approx(4 / math.sqrt(3)) and sum_mean["sign"] == -1
+    mean_none = accuracy["mean vs none"]  # -2, -4, 0: sd 2; 2 < 2.31: not shown
+    assert mean_none["difference"] == pytest.approx(-2) and mean_none["sign"] == 0
     summary = verdicts["summary"]["reconstruction_error"]["sum"]
     assert summary["mean"] == pytest.approx(31) and summary["n"] == 3
     assert summary["se"] == pytest.approx(1 / math.sqrt(3))
@@ -313,7 +323,7 @@ def test_assess_with_fewer_than_three_seeds_in_an_arm_decides_nothing_about_it()
     assert verdicts["reconstruction"]["verdict"] == "not decided (2 seeds)"
     assert verdicts["probe"]["sum - none"]["verdict"] == "not decided (2 seeds)"
     assert verdicts["probe"]["mean - none"]["verdict"] == "not shown"  # 3 seeds each
-    assert verdicts["movement"]["compensated"] is None
+    assert verdicts["movement"]["below_line"] is None
     assert verdicts["accuracy"]["sum vs none"]["sign"] is None
 
 

@@ -28,36 +28,65 @@ def test_arm_stats_by_hand():
     assert one["mean"] == 4 and one["sd"] is None and one["se"] is None
 
 
-def test_compare_holds_beyond_two_se_of_the_difference():
-    # means 2 and 5, each sd 1: se sqrt(1/3 + 1/3) = 0.816; |-3| > 1.63
-    result = ls.compare([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
-    assert result["difference"] == pytest.approx(-3)
-    assert result["se"] == pytest.approx(math.sqrt(2 / 3))
-    assert result["sign"] == -1 and result["verdict"] == "lower" and result["n"] == 3
-    assert ls.compare([4.0, 5.0, 6.0], [1.0, 2.0, 3.0])["verdict"] == "higher"
+def test_paired_compare_holds_beyond_two_se_of_the_differences():
+    # differences per seed: 2 - 1, 5 - 3, 9 - 6 = 1, 2, 3: mean 2, sd 1, se 1/sqrt(3)
+    a, b = {0: 2.0, 1: 5.0, 2: 9.0}, {0: 1.0, 1: 3.0, 2: 6.0}
+    result = ls.paired_compare(a, b)
+    assert result["seeds"] == [0, 1, 2] and result["differences"] == [1.0, 2.0, 3.0]
+    assert result["difference"] == pytest.approx(2)
+    assert result["se"] == pytest.approx(1 / math.sqrt(3))  # 2 > 2 x 0.577: holds
+    assert result["sign"] == 1 and result["verdict"] == "higher" and result["n"] == 3
+    assert ls.paired_compare(b, a)["verdict"] == "lower"
 
 
-def test_compare_fails_within_two_se():
-    # the same spreads, means 2 and 3: |-1| < 1.63
-    result = ls.compare([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])
-    assert result["difference"] == pytest.approx(-1)
+def test_paired_compare_fails_within_two_se():
+    # differences 3, -1, 1: mean 1, sd 2, se 2/sqrt(3) = 1.15; 1 < 2.31: not shown
+    result = ls.paired_compare({0: 4.0, 1: 0.0, 2: 2.0}, {0: 1.0, 1: 1.0, 2: 1.0})
+    assert result["difference"] == pytest.approx(1)
+    assert result["se"] == pytest.approx(2 / math.sqrt(3))
     assert result["sign"] == 0 and result["verdict"] == "not shown"
 
 
-def test_compare_with_unequal_seeds_and_spreads():
-    # a: mean 2, var 1, n 3; b: mean 10, var 16 (sd 4), n 4: se sqrt(1/3 + 4)
-    result = ls.compare([1.0, 2.0, 3.0], [4.0, 8.0, 12.0, 16.0])
-    var_b = sum((x - 10) ** 2 for x in (4, 8, 12, 16)) / 3
-    assert result["se"] == pytest.approx(math.sqrt(1 / 3 + var_b / 4))
-    assert result["n"] == 3 and result["sign"] == -1  # 8 > 2 x 3.3
+def test_pairing_removes_what_the_seeds_share():
+    # seeds move both arms together: unpaired the spread of each arm (sd 10) hides
+    # the difference; paired, the differences 1.0, 1.2, 0.8 (sd 0.2) reveal it
+    a = {0: 11.0, 1: 21.2, 2: 30.8}
+    b = {0: 10.0, 1: 20.0, 2: 30.0}
+    result = ls.paired_compare(a, b)
+    assert result["difference"] == pytest.approx(1.0)
+    assert result["se"] == pytest.approx(0.2 / math.sqrt(3))
+    assert result["sign"] == 1
+    unpaired_se = math.sqrt(ls.arm_stats(list(a.values()))["se"] ** 2 + 100 / 3)
+    assert result["difference"] < 2 * unpaired_se  # unpaired, it would not count
 
 
-def test_compare_with_fewer_than_three_seeds_is_not_decided():
-    result = ls.compare([1.0, 2.0], [40.0, 50.0, 60.0])
+def test_paired_compare_pairs_only_the_seeds_both_arms_have():
+    a = {0: 3.0, 1: 5.0, 2: 8.0, 7: 100.0}  # seed 7 has no partner
+    b = {2: 4.0, 0: 1.0, 1: 2.0}
+    result = ls.paired_compare(a, b)
+    assert result["seeds"] == [0, 1, 2] and result["differences"] == [2.0, 3.0, 4.0]
+    assert result["difference"] == pytest.approx(3) and result["n"] == 3
+
+
+def test_paired_compare_with_fewer_than_three_pairs_is_not_decided():
+    result = ls.paired_compare({0: 1.0, 1: 2.0}, {0: 40.0, 1: 50.0, 2: 60.0})
     assert result["sign"] is None and result["verdict"] == "not decided (2 seeds)"
-    assert result["difference"] == pytest.approx(-48.5)  # still reported
-    assert ls.compare([1.0], [2.0, 3.0, 4.0])["verdict"] == "not decided (1 seed)"
-    assert ls.compare([], [1.0])["difference"] is None
+    assert result["difference"] == pytest.approx(-43.5)  # still reported
+    assert result["se"] == pytest.approx(4.5)  # differences -39, -48: sd 6.36 / 1.41
+    one = ls.paired_compare({0: 1.0}, {0: 2.0, 1: 3.0, 2: 4.0})
+    assert one["verdict"] == "not decided (1 seed)" and one["se"] is None
+    assert ls.paired_compare({}, {0: 1.0})["difference"] is None
+
+
+def test_arm_by_seed_keys_the_values_by_seed():
+    record = {
+        "runs": {
+            "sum-seed2": {"variant": "sum", "seed": 2, "test_errors": 30},
+            "sum": {"variant": "sum", "seed": 0, "test_errors": 10},
+        }
+    }
+    assert ls.arm_by_seed(record, "test_errors", "sum") == {0: 10.0, 2: 30.0}
+    assert ls.arm_by_seed(record, "test_errors", "none") == {}
 
 
 def test_summarise_groups_runs_by_arm_in_seed_order():
