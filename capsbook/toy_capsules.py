@@ -75,6 +75,11 @@ PICASSO_PARTS: dict[str, tuple[float, float, float, float]] = {
 }
 
 
+#: The default noise of :func:`jitter_parts` (standard deviations): position in face
+#: widths, angle in radians, log-scale.
+JITTER_NOISE = {"position": 0.03, "angle": 0.05, "log_scale": 0.05}
+
+
 def pose_matrix(
     x: float, y: float, scale: float = 1.0, angle: float = 0.0
 ) -> torch.Tensor:
@@ -181,9 +186,9 @@ def scramble_parts(
 def jitter_parts(
     parts: dict[str, torch.Tensor],
     *,
-    position: float = 0.03,
-    angle: float = 0.05,
-    log_scale: float = 0.05,
+    position: float = JITTER_NOISE["position"],
+    angle: float = JITTER_NOISE["angle"],
+    log_scale: float = JITTER_NOISE["log_scale"],
     seed: int = 0,
 ) -> dict[str, torch.Tensor]:
     """The parts as an imperfect detector would see them: each pose slightly perturbed.
