@@ -12,6 +12,8 @@ the chapter draws.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from capsbook.layer_table import count_parameters
@@ -27,14 +29,17 @@ def _unfinished(report: CheckReport) -> bool:
 
 
 __all__ = [
+    "GROWTH_KEYS",
     "check_conv_output_size",
     "check_capsnet_parameters",
+    "check_size_growth",
     "check_primary_capsule_layout",
     "check_primary_capsules_channels_last",
     "reference_conv_output_size",
     "reference_capsnet_parameters",
     "reference_primary_capsule_layout",
     "reference_primary_capsules_channels_last",
+    "reference_size_growth",
 ]
 
 
@@ -122,6 +127,140 @@ def check_capsnet_parameters(fn, *, verbose: bool = True) -> CheckReport:
             if _unfinished(report):
                 break
     return report
+
+
+#: What Exercise 7.2's answer reports: four layers' parameters and routing's numbers per image.
+GROWTH_KEYS = ("conv1", "primary_caps", "digit_caps", "decoder", "predictions")
+
+
+def _growth_hints(got: dict, expected: dict, config: CapsNetConfig) -> list[str]:
+    """The mistakes a wrong answer to Exercise 7.2 shows, one hint each."""
+    c = config
+    hints = []
+    at_28 = _measured_growth(dataclasses.replace(c, input_size=28))
+    for name in ("conv1", "primary_caps"):
+        if got.get(name) != expected[name]:
+            hints.append(
+                f"{name}: got {got.get(name)!r}; a convolution's weights do not depend "
+                "on the image size: kernel area x inputs x outputs, plus one bias each"
+            )
+    digit = got.get("digit_caps")
+    if digit != expected["digit_caps"]:
+        if c.input_size != 28 and digit == at_28["digit_caps"]:
+            hints.append(
+                "digit_caps: that is the 28x28 count; the primary grid grows with the "
+                f"input ({c.input_size} -> conv1 -> primary: {c.primary_grid}x"
+                f"{c.primary_grid}), and every primary capsule has its own W_ij"
+            )
+        elif digit == c.primary_types * c.num_classes * c.primary_dim * c.digit_dim:
+            hints.append(
+                "digit_caps: one W_ij per capsule type is a convolution's sharing; "
+                "the paper gives each primary capsule at every position its own"
+            )
+        else:
+            hints.append(
+                f"digit_caps: got {digit!r}; one 16x8 W_ij per (primary capsule, "
+                "class) pair, no bias"
+            )
+    decoder = got.get("decoder")
+    if decoder != expected["decoder"]:
+        if c.input_size != 28 and decoder == at_28["decoder"]:
+            hints.append(
+                "decoder: that is the 28x28 decoder; it redraws the whole "
+                f"{c.input_size}x{c.input_size} image, so its last layer grows"
+            )
+        else:
+            hints.append(
+                f"decoder: got {decoder!r}; three fully connected layers with biases, "
+                "from num_classes x digit_dim to input_size**2"
+            )
+    predictions = got.get("predictions")
+    if predictions != expected["predictions"]:
+        vectors = c.num_primary_caps * c.num_classes
+        if c.input_size != 28 and predictions == at_28["predictions"]:
+            hints.append(
+                "predictions: that is the 28x28 count; more primary capsules, "
+                "more prediction vectors"
+            )
+        elif predictions == vectors:
+            hints.append(
+                "predictions: that counts prediction vectors; count their numbers "
+                f"(each has {c.digit_dim})"
+            )
+        elif predictions == expected["digit_caps"]:
+            hints.append(
+                "predictions: that is W_ij's size; the product W_ij u_i has "
+                f"{c.digit_dim} numbers, not {c.digit_dim} x {c.primary_dim}"
+            )
+        else:
+            hints.append(
+                f"predictions: got {predictions!r}; one {c.digit_dim}D u_hat per "
+                "(primary capsule, class) pair, per image"
+            )
+    return hints
+
+
+@guarded
+def check_size_growth(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 7.2: ``fn(config)`` predicts what grows when CapsNet sees larger images.
+
+    The answer is a dict with the keys of :data:`GROWTH_KEYS`: the parameters of
+    ``conv1``, ``primary_caps``, ``digit_caps`` and ``decoder``, and
+    ``predictions``, the numbers in the prediction vectors ``u_hat`` that
+    routing computes and reweights for one image (``(primary, classes, 16)``).
+    Compared with the real model and a forward pass of its DigitCaps, for the
+    paper's network on 28x28, 36x36 (MultiMNIST) and 40x40 inputs and for the
+    small network on 36x36.
+    """
+    configs = {
+        "the paper's network, 28x28": CapsNetConfig.paper(),
+        "the paper's network, 36x36 (MultiMNIST)": CapsNetConfig.paper(input_size=36),
+        "the paper's network, 40x40": CapsNetConfig.paper(input_size=40),
+        "the small network, 36x36": CapsNetConfig.small(input_size=36),
+    }
+    with check("Exercise 7.2: what grows with the input", verbose=verbose) as report:
+        for name, config in configs.items():
+            expected = _measured_growth(config)
+            with report.attempt(name):
+                got = fn(config)
+                if not isinstance(got, dict):
+                    report.expect(
+                        False,
+                        f"{name}: a dict with keys {', '.join(GROWTH_KEYS)}",
+                        f"got {type(got).__name__}",
+                    )
+                    continue
+                missing = [key for key in GROWTH_KEYS if key not in got]
+                if missing:
+                    report.expect(
+                        False,
+                        f"{name}: a dict with keys {', '.join(GROWTH_KEYS)}",
+                        f"missing {', '.join(missing)}",
+                    )
+                    continue
+                got = {key: got[key] for key in GROWTH_KEYS}
+                hints = _growth_hints(got, expected, config)
+                report.expect(
+                    got == expected,
+                    f"{name}: "
+                    + ", ".join(f"{key} {value:,}" for key, value in expected.items()),
+                    "; ".join(hints) or f"got {got!r}",
+                )
+            if _unfinished(report):
+                break
+    return report
+
+
+def _measured_growth(config: CapsNetConfig) -> dict[str, int]:
+    """Exercise 7.2's answer measured on the model: parameters per layer, u_hat's size."""
+    with torch.device("meta"):  # no weights allocated
+        model = CapsNet(config)
+        counts = {
+            name: count_parameters(getattr(model, name)) for name in GROWTH_KEYS[:4]
+        }
+        u = torch.zeros(1, config.num_primary_caps, config.primary_dim)
+        counts["predictions"] = model.digit_caps.predictions(u)[0].numel()  # u_hat
+    return counts
 
 
 @guarded
@@ -290,3 +429,28 @@ def reference_primary_capsules_channels_last(
     grouped = conv_out.view(batch, h, w, types, capsule_dim)
     grouped = grouped.permute(0, 3, 1, 2, 4)  # (batch, types, h, w, capsule_dim)
     return grouped.reshape(batch, types * h * w, capsule_dim)
+
+
+def reference_size_growth(config: CapsNetConfig) -> dict[str, int]:
+    """What CapsNet(config) holds and routes: parameters per layer, and the numbers in
+    one image's prediction vectors u_hat."""
+    c = config
+    side = (c.input_size - c.conv_kernel) // 1 + 1  # conv1, stride 1
+    grid = (side - c.primary_kernel) // c.primary_stride + 1  # the primary grid
+    primary_caps = c.primary_types * grid * grid  # each with its own W_ij
+    channels = c.primary_types * c.primary_dim
+    decoder_sizes = [c.num_classes * c.digit_dim, *c.decoder_hidden]
+    decoder_sizes.append(c.in_channels * c.input_size**2)  # redraws the whole image
+    return {
+        # weights shared over the image: independent of its size
+        "conv1": c.in_channels * c.conv_channels * c.conv_kernel**2 + c.conv_channels,
+        "primary_caps": c.conv_channels * channels * c.primary_kernel**2 + channels,
+        # one 16x8 W_ij per (primary capsule, class), no bias
+        "digit_caps": primary_caps * c.num_classes * c.digit_dim * c.primary_dim,
+        "decoder": sum(
+            n_in * n_out + n_out
+            for n_in, n_out in zip(decoder_sizes[:-1], decoder_sizes[1:])
+        ),
+        # u_hat: (primary capsules, classes, digit_dim) per image
+        "predictions": primary_caps * c.num_classes * c.digit_dim,
+    }

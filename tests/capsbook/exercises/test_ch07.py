@@ -128,3 +128,69 @@ def test_channels_last_check_reports_the_stub_as_not_attempted():
 
     report = ch07.check_primary_capsules_channels_last(stub, verbose=False)
     assert not report.passed and len(report.results) == 1  # stops at the first attempt
+
+
+# -- Exercise 7.2: what grows when CapsNet sees 36x36 (MultiMNIST) images --
+def test_size_growth_reference_matches_hand_counts_at_28_and_36():
+    from capslib.models import CapsNetConfig
+
+    at_28 = ch07.reference_size_growth(CapsNetConfig.paper())
+    at_36 = ch07.reference_size_growth(CapsNetConfig.paper(input_size=36))
+    # by hand: 6x6 and 10x10 grids of 32 types; one 16x8 W_ij per (capsule, class)
+    assert at_28["digit_caps"] == 6 * 6 * 32 * 10 * 16 * 8 == 1_474_560
+    assert at_36["digit_caps"] == 10 * 10 * 32 * 10 * 16 * 8 == 4_096_000
+    assert at_36["predictions"] == 3200 * 10 * 16
+    # the decoder's last layer: 1024 -> 36 * 36 instead of 1024 -> 28 * 28
+    assert at_36["decoder"] - at_28["decoder"] == (1024 + 1) * (36 * 36 - 28 * 28)
+    # the convolutions' weights do not depend on the image size
+    assert (at_28["conv1"], at_28["primary_caps"]) == (
+        at_36["conv1"],
+        at_36["primary_caps"],
+    )
+    assert sum(at_28[k] for k in ch07.GROWTH_KEYS[:4]) == 8_215_568
+
+
+def test_size_growth_check_passes_the_reference():
+    assert ch07.check_size_growth(ch07.reference_size_growth, verbose=False).passed
+
+
+def test_size_growth_check_names_the_28x28_answer(capsys):
+    import dataclasses
+
+    def stale(config):  # the grid and the decoder of 28x28 inputs, whatever the size
+        return ch07.reference_size_growth(dataclasses.replace(config, input_size=28))
+
+    report = ch07.check_size_growth(stale)
+    assert len(report.failures) == 3  # every case but the 28x28 one
+    out = capsys.readouterr().out
+    assert "primary grid grows" in out and "redraws the whole" in out
+
+
+def test_size_growth_check_names_vectors_counted_instead_of_numbers(capsys):
+    def vectors(config):
+        answer = ch07.reference_size_growth(config)
+        answer["predictions"] //= config.digit_dim
+        return answer
+
+    report = ch07.check_size_growth(vectors)
+    assert len(report.failures) == 4
+    assert "counts prediction vectors" in capsys.readouterr().out
+
+
+def test_size_growth_check_names_one_w_per_type_and_grown_convolutions(capsys):
+    def shared(config):
+        answer = ch07.reference_size_growth(config)
+        c = config
+        answer["digit_caps"] = c.primary_types * c.num_classes * c.primary_dim * 16
+        answer["conv1"] *= 2
+        return answer
+
+    report = ch07.check_size_growth(shared)
+    assert len(report.failures) == 4
+    out = capsys.readouterr().out
+    assert "convolution's sharing" in out and "do not depend on the image size" in out
+
+
+def test_size_growth_check_reports_a_missing_key():
+    report = ch07.check_size_growth(lambda c: {"conv1": 0}, verbose=False)
+    assert not report.passed and "missing" in str(report)
