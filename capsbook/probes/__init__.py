@@ -11,8 +11,9 @@ dimension [of the digit capsule] by intervals of 0.05 in the range
 * :mod:`capsbook.probes.couplings`: routing's couplings on the primary capsules'
   grid and on the image (:func:`couplings_for_class`, :func:`primary_receptive_field`,
   :func:`spread_to_image`, :func:`map_ink_correlation`, :func:`ink_per_position`,
-  :func:`grid_correlations`, and the rule chapters 9 and 11 apply,
-  :func:`coupling_ink_test`);
+  :func:`grid_correlations`, the rule chapters 9 and 11 apply,
+  :func:`coupling_ink_test`, and its controls, :func:`plant_ink_tilt` and
+  :func:`shuffle_positions`);
 * :mod:`capsbook.probes.linear`: linear probes, what a pose holds beyond the class
   (:func:`probe_r2`);
 * :mod:`capsbook.probes.plots`: the figures of chapters 9 and 10 (perturbation
@@ -31,9 +32,11 @@ from capsbook.probes.couplings import (
     grid_correlations,
     ink_per_position,
     map_ink_correlation,
+    plant_ink_tilt,
     primary_capsule_lengths,
     primary_receptive_field,
     routed_couplings,
+    shuffle_positions,
     spread_to_image,
 )
 from capsbook.probes.linear import probe_r2
@@ -84,6 +87,7 @@ __all__ = [
     "perturbation_grids",
     "perturbation_offsets",
     "perturbed_poses",
+    "plant_ink_tilt",
     "plot_class_traversals",
     "plot_couplings_over_images",
     "plot_grid_couplings",
@@ -95,5 +99,6 @@ __all__ = [
     "probe_r2",
     "receptive_field",
     "routed_couplings",
+    "shuffle_positions",
     "spread_to_image",
 ]

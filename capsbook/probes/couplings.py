@@ -11,7 +11,10 @@ At the level where routing acts, the grid itself: :func:`ink_per_position` is th
 under each position's receptive field, and :func:`grid_correlations` the correlation,
 digit by digit, between a coupling map on the grid and that ink;
 :func:`coupling_ink_test` is chapter 9's rule built on them (chapter 11 reads it
-too), and :func:`routed_couplings` runs a CapsNet to get its inputs.
+too), and :func:`routed_couplings` runs a CapsNet to get its inputs.  The rule's two
+controls: :func:`plant_ink_tilt` builds couplings that follow the ink by a chosen
+amount (the rule must see them), :func:`shuffle_positions` moves each digit's cells
+at random (the rule must not).
 """
 
 from __future__ import annotations
@@ -317,3 +320,71 @@ def routed_couplings(model, images: Tensor, batch_size: int = 100):
         couplings.append(model(x, return_couplings=True).couplings.cpu())
         lengths.append(primary_capsule_lengths(model, x).cpu())
     return torch.cat(couplings), torch.cat(lengths)
+
+
+def plant_ink_tilt(
+    couplings: Tensor, images: Tensor, labels: Tensor, config, amplitude: float
+) -> Tensor:
+    """Couplings built to follow the ink: a positive control for :func:`coupling_ink_test`.
+
+    ``couplings``: ``(n, in_caps, classes)``, type-major as :func:`couplings_for_class`
+    reads them; ``images``: ``(n, 1, H, W)``; ``labels``: ``(n,)``; ``config``: the
+    network's grid and receptive field.  For each digit, ``z`` is the ink under each
+    grid cell (:func:`ink_per_position`) standardised over the digit's cells (mean 0,
+    SD 1).  Every primary capsule at a cell gets ``amplitude * z`` added to its coupling
+    to the digit's true class and ``amplitude * z / (classes - 1)`` taken from each
+    other class, so its couplings still sum to 1 and the test's length-weighted map
+    moves by exactly ``amplitude * z``: an effect of known size, laid along the ink.
+    Returns new couplings of the same shape; raises ``ValueError`` if the amplitude
+    would make a coupling negative.
+    """
+    couplings = couplings.detach().cpu().double()
+    n, in_caps, classes = couplings.shape
+    types, grid = config.primary_types, config.primary_grid
+    if in_caps != types * grid * grid:
+        raise ValueError(
+            f"plant_ink_tilt: expected {types} x {grid} x {grid} = "
+            f"{types * grid * grid} input capsules, got {in_caps}"
+        )
+    size, stride = primary_receptive_field(config)
+    ink = ink_per_position(torch.as_tensor(images).cpu(), size, stride).double()
+    flat = ink.flatten(1)
+    z = (flat - flat.mean(1, keepdim=True)) / flat.std(1, keepdim=True).clamp_min(1e-12)
+    tilt = (amplitude * z).repeat(1, types)  # (n, in_caps): type-major, like the input
+    labels = torch.as_tensor(labels).long().cpu()
+    to_label = torch.nn.functional.one_hot(labels, classes).double()[:, None, :]
+    change = tilt[..., None] * (to_label - (1 - to_label) / (classes - 1))
+    planted = couplings + change
+    if planted.min() < 0:
+        raise ValueError(
+            f"plant_ink_tilt: amplitude {amplitude} makes a coupling negative "
+            f"(lowest {planted.min().item():.4f}); use a smaller one"
+        )
+    return planted.float()
+
+
+def shuffle_positions(
+    couplings: Tensor, primary_lengths: Tensor, config, generator=None
+) -> tuple[Tensor, Tensor]:
+    """A negative control for :func:`coupling_ink_test`: the grid cells moved at random.
+
+    Within each digit, the ``grid * grid`` positions are permuted (one permutation
+    for all the capsule types of the digit, a new one for each digit), carrying each
+    capsule's couplings and length with it.  Each digit keeps the same couplings,
+    only at other cells, so any relation between a cell's coupling and the ink under
+    it is broken.  Returns ``(couplings, primary_lengths)`` of the input shapes.
+    """
+    n, in_caps, classes = couplings.shape
+    types, cells = config.primary_types, config.primary_grid**2
+    if in_caps != types * cells or primary_lengths.shape != (n, in_caps):
+        raise ValueError(
+            f"shuffle_positions: expected couplings (n, {types * cells}, classes) and "
+            f"lengths (n, {types * cells}), got {tuple(couplings.shape)} and "
+            f"{tuple(primary_lengths.shape)}"
+        )
+    order = torch.stack([torch.randperm(cells, generator=generator) for _ in range(n)])
+    by_cell = couplings.detach().cpu().view(n, types, cells, classes)
+    lengths = primary_lengths.detach().cpu().view(n, types, cells)
+    index = order[:, None, :].expand(n, types, cells)
+    moved = by_cell.gather(2, index[..., None].expand(n, types, cells, classes))
+    return moved.reshape(n, in_caps, classes), lengths.gather(2, index).reshape(n, -1)
