@@ -3,7 +3,9 @@
 Every difference map is drawn on the fixed diverging scale
 :data:`capsbook.probes.perturbation.DIFFERENCE_SCALE`; coupling maps on a fixed
 scale centred on the uniform coupling (:data:`UNIFORM_COUPLING`), so that
-white means "routing did not move it".
+white means "routing did not move it".  Text is set in :data:`FONT` points on
+figures sized to the book's column (about 7 inches), so that it shows at 9 points
+or more there (:func:`capsbook.plots.text_px_on_page`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from capsbook.probes.perturbation import (
     difference_maps,
     perturbation_offsets,
 )
+
+#: The size in points of every label of these figures (titles, ticks, colour bars).
+FONT = 10
 
 
 def mosaic(images: Tensor, gap: int = 2) -> Tensor:
@@ -54,7 +59,7 @@ def _show_mosaic(
     row_labels=None,
     col_labels=None,
     gap: int = 2,
-    fontsize: float = 7,
+    fontsize: float = FONT,
 ):
     """Draw :func:`mosaic` of ``images`` on ``ax`` with a label per row and column; returns the image artist."""
     import matplotlib.pyplot as plt
@@ -99,14 +104,17 @@ def plot_perturbation_grid(
     differences: bool = True,
     row_labels=None,
     difference_scale: float = DIFFERENCE_SCALE,
+    stacked: bool = False,
 ):
     """Draw :func:`perturbation_grid`'s output: one row per dimension, one column per offset.
 
-    With ``differences`` (default) a second panel beside it shows each decoding minus the offset-0
+    With ``differences`` (default) a second panel shows each decoding minus the offset-0
     column (:func:`difference_maps`) on the fixed diverging scale ``[-difference_scale,
-    difference_scale]``: red where the tweak adds ink, blue where it removes it.  ``row_labels``
-    default to ``"dim d"`` and are written once, left of the decodings (the difference panel's
-    rows are the same); the decodings are drawn on a grey scale from 0 to 1.
+    difference_scale]``: red where the tweak adds ink, blue where it removes it; the
+    decodings are drawn on a grey scale from 0 to 1.  ``row_labels`` default to ``"dim d"``.
+    Side by side (default), the rows are named once, left of the decodings; ``stacked``
+    puts the difference panel below the decodings, each panel as wide as the book's column
+    allows, and names the rows of both.
     """
     import matplotlib.pyplot as plt
 
@@ -115,14 +123,27 @@ def plot_perturbation_grid(
     offsets = perturbation_offsets() if offsets is None else torch.as_tensor(offsets)
     dims = list(range(rows)) if dims is None else list(dims)
     labels = [f"dim {d}" for d in dims] if row_labels is None else list(row_labels)
-    columns = [f"{float(o):+.2f}".replace("+0.00", "0") for o in offsets]
+    # the two ends and 0 are named; the columns between are equal steps
+    columns = [
+        f"{float(o):+.2f}".replace("+0.00", "0")
+        if i in (0, len(offsets) - 1) or abs(float(o)) < 1e-9
+        else ""
+        for i, o in enumerate(offsets)
+    ]
     panels = 2 if differences else 1
+    stacked = stacked and differences
     fig, axes = plt.subplots(
-        1,
-        panels,
-        figsize=(size * steps * panels + 1.4, size * rows + 1.0),
+        panels if stacked else 1,
+        1 if stacked else panels,
+        figsize=(
+            (size * steps + 1.0, (size * rows + 0.5) * panels + 0.6)
+            if stacked
+            else (size * steps * panels + 1.4, size * rows + 1.0)
+        ),
         squeeze=False,
+        layout="constrained" if stacked else None,
     )
+    axes = axes.reshape(1, -1)
     _show_mosaic(
         axes[0, 0],
         images,
@@ -132,19 +153,20 @@ def plot_perturbation_grid(
         row_labels=labels,
         col_labels=columns,
     )
-    axes[0, 0].set_title("decoded", fontsize=9)
+    axes[0, 0].set_title("decoded", fontsize=FONT + 1)
     if differences:
-        # the rows are those of the left panel: labelled once, on the left
+        # side by side, the rows are those of the left panel: labelled once, on the left
         shown = _show_mosaic(
             axes[0, 1],
             difference_maps(images.float(), offsets),
             cmap=DIFFERENCE_CMAP,
             vmin=-difference_scale,
             vmax=difference_scale,
+            row_labels=labels if stacked else None,
             col_labels=columns,
         )
         axes[0, 1].set_title(
-            "minus the capsule's own reconstruction (offset 0)", fontsize=9
+            "minus the capsule's own reconstruction (offset 0)", fontsize=FONT + 1
         )
         bar = fig.colorbar(
             shown,
@@ -153,11 +175,18 @@ def plot_perturbation_grid(
             fraction=0.03,
             pad=0.02,
             shrink=0.7,
+            ticks=[
+                -difference_scale,
+                -difference_scale / 2,
+                0,
+                difference_scale / 2,
+                difference_scale,
+            ],
         )
-        bar.set_label("blue: ink removed, red: ink added", fontsize=8)
-        bar.ax.tick_params(labelsize=7)
+        bar.set_label("blue: ink removed, red: ink added", fontsize=FONT)
+        bar.ax.tick_params(labelsize=FONT)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=FONT + 1)
     return fig
 
 
@@ -167,7 +196,7 @@ def plot_difference_atlas(
     row_labels=None,
     col_labels=None,
     title: str | None = None,
-    size: float = 0.42,
+    size: float = 0.4,
     difference_scale: float = DIFFERENCE_SCALE,
 ):
     """Every class and every dimension in one figure.
@@ -189,9 +218,14 @@ def plot_difference_atlas(
     fig, axes = plt.subplots(
         1,
         2,
-        figsize=(size * (dims + 1) + 1.6, size * rows + 1.2),
+        # tall enough that both panels fill their width: their rows then line up
+        figsize=(size * (dims + 1) + 1.0, size * rows * 1.3 + 1.5),
         squeeze=False,
-        gridspec_kw={"width_ratios": [1, dims], "wspace": 0.04},
+        # the ratio of the two mosaics' widths (gaps of 2 pixels), so their rows line up
+        gridspec_kw={
+            "width_ratios": [1, dims + 2 * (dims - 1) / differences.shape[-1]],
+            "wspace": 0.04,
+        },
     )
     _show_mosaic(
         axes[0, 0],
@@ -217,11 +251,12 @@ def plot_difference_atlas(
         fraction=0.03,
         pad=0.03,
         shrink=0.5,
+        ticks=[-difference_scale, 0, difference_scale],
     )
-    bar.set_label("blue: ink removed, red: ink added", fontsize=8)
-    bar.ax.tick_params(labelsize=7)
+    bar.set_label("blue: ink removed, red: ink added", fontsize=FONT)
+    bar.ax.tick_params(labelsize=FONT)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=FONT + 1)
     return fig
 
 
@@ -232,9 +267,11 @@ def plot_class_traversals(
     title: str | None = None,
     size: float = 0.42,
     difference_scale: float = DIFFERENCE_SCALE,
+    stacked: bool = False,
 ):
     """One sweep per row (e.g. each class on its own most influential dimension): ``grids`` ``(rows, steps, C, H, W)``,
-    with the difference maps beside it (:func:`plot_perturbation_grid` with other row labels)."""
+    with the difference maps beside it, or below it if ``stacked``
+    (:func:`plot_perturbation_grid` with other row labels)."""
     return plot_perturbation_grid(
         grids,
         offsets,
@@ -242,6 +279,7 @@ def plot_class_traversals(
         size=size,
         row_labels=row_labels,
         difference_scale=difference_scale,
+        stacked=stacked,
     )
 
 
@@ -364,7 +402,7 @@ def plot_grid_couplings(
     ink: Tensor,
     maps: Tensor,
     titles=None,
-    size: float = 1.3,
+    size: float = 0.85,
     center: float = UNIFORM_COUPLING,
     half_range: float = UNIFORM_COUPLING,
 ):
@@ -373,7 +411,7 @@ def plot_grid_couplings(
     ``images``: ``(n, 1, H, W)``; ``ink``: ``(n, grid, grid)`` (:func:`ink_per_position`);
     ``maps``: ``(n, grid, grid)`` couplings (:func:`couplings_for_class`), drawn at the level
     where routing acts, one square per primary-capsule position.  Each row is named once, at its
-    left; its colour bar gives only the unit (``mean intensity``, ``c_ij``).  The coupling scale is fixed
+    left; its colour bar gives only the unit (``intensity``, ``c_ij``).  The coupling scale is fixed
     for every image and every run: white at ``center`` (the uniform 1/10), blue at ``center -
     half_range`` and red at ``center + half_range`` (by default 0 to 0.2).  The ink row is on
     a fixed scale too, 0 to the largest cell of the figure.
@@ -404,19 +442,26 @@ def plot_grid_couplings(
             vmax=center + half_range,
         )
         if titles is not None:
-            axes[0, i].set_title(titles[i], fontsize=8)
+            axes[0, i].set_title(titles[i], fontsize=FONT)
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
     # each row is named once, on the left; its colour bar gives the unit, not the name again
-    axes[1, 0].set_ylabel("ink under\neach cell", fontsize=8)
-    axes[2, 0].set_ylabel("coupling to\nthe true class", fontsize=8)
-    for shown, row, unit in (
-        (inked, 1, "mean intensity"),
-        (coupled, 2, "$c_{ij}$ (white: 1/10)"),
+    for row, name in ((1, "ink under\neach cell"), (2, "coupling to\nthe true\nclass")):
+        axes[row, 0].set_ylabel(
+            name, fontsize=FONT, rotation=0, ha="right", va="center", labelpad=6
+        )
+    for shown, row, unit, ticks in (
+        (inked, 1, "intensity", [0, round(top_ink / 2, 2), round(top_ink, 2)]),
+        (coupled, 2, "$c_{ij}$", [center - half_range, center, center + half_range]),
     ):
         bar = fig.colorbar(
-            shown, ax=axes[row].tolist(), fraction=0.03, pad=0.02, format="%.2f"
+            shown,
+            ax=axes[row].tolist(),
+            fraction=0.03,
+            pad=0.02,
+            format="%.2f",
+            ticks=ticks,
         )
-        bar.set_label(unit, fontsize=8)
-        bar.ax.tick_params(labelsize=7)
+        bar.set_label(unit, fontsize=FONT)
+        bar.ax.tick_params(labelsize=FONT)
     return fig

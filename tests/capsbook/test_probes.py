@@ -518,7 +518,7 @@ def test_no_figure_names_a_thing_twice():
     grid_fig = plot_grid_couplings(images, ink, maps, titles=["a", "b", "c"])
     assert len(_words(grid_fig, "ink")) == 1
     assert len(_words(grid_fig, "coupling")) == 1
-    assert grid_fig.axes[-2].get_ylabel() == "mean intensity"  # the ink row's bar
+    assert grid_fig.axes[-2].get_ylabel() == "intensity"  # the ink row's bar
     grid = torch.rand(4, 11, 1, 6, 6, generator=torch.Generator().manual_seed(1))
     over = plot_couplings_over_images(images[:2], torch.full((2, 28, 28), 0.1))
     figures = {
