@@ -4,14 +4,16 @@ Each exercise takes an idea of the chapter somewhere the chapter did not:
 the margin loss to images with several digits and to another number of
 classes (6.1), the sum-versus-mean scale of the reconstruction loss to other
 image sizes and to colour images (6.2), and the decoder's mask to a capsule
-chosen for inspection, as in the paper's Figure 3 (6.3).  The checks compare
-the reader's function with the tested :mod:`capslib.functional` version and
-with hand-computed cases chosen so that the usual mistakes show.
+chosen for inspection, as in the paper's Figure 3 (6.3), and the chapter's
+paired rule to any two settings trained at the same seeds (6.4).  The checks
+compare the reader's function with the tested :mod:`capslib.functional` version
+and with hand-computed cases chosen so that the usual mistakes show.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 
 import torch
 
@@ -23,9 +25,11 @@ __all__ = [
     "check_margin_loss",
     "check_mse_weight",
     "check_mask_capsules",
+    "check_paired_rule",
     "reference_margin_loss",
     "reference_mse_weight",
     "reference_mask_capsules",
+    "reference_paired_rule",
 ]
 
 
@@ -247,4 +251,121 @@ def check_mask_capsules(fn, *, verbose: bool = True) -> CheckReport:
             "leaves the poses unchanged",
             "multiply by a mask, not in place",
         )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 6.4: two settings compared seed by seed
+# ---------------------------------------------------------------------------------------------
+def reference_paired_rule(a, b):
+    """Settings a and b, each {seed: value}, compared seed by seed.
+
+    Returns (mean of a - b, its standard error, verdict)."""
+    seeds = sorted(set(a) & set(b))  # pair by seed; a seed in one only is left out
+    d = [a[s] - b[s] for s in seeds]
+    if len(d) < 3:
+        return (statistics.fmean(d) if d else None), None, "not decided"
+    mean = statistics.fmean(d)
+    se = statistics.stdev(d) / math.sqrt(len(d))  # stdev: n - 1 in its denominator
+    verdict = "higher" if mean > 2 * se else "lower" if mean < -2 * se else "not shown"
+    return mean, se, verdict
+
+
+#: The cases of :func:`check_paired_rule`: (what, a, b), each built so a mistake shows.
+_PAIRED_CASES = [
+    # the seeds move both settings together: each setting's own spread (about 8)
+    # hides a difference that the per-seed differences (1.0, 1.2, 0.8) show
+    ("a difference hidden by the spread of the seeds", {0: 11.0, 1: 21.2, 2: 30.8},
+     {0: 10.0, 1: 20.0, 2: 30.0}),
+    # the same numbers, the seeds listed in another order in b
+    ("seeds listed in different orders", {0: 11.0, 1: 21.2, 2: 30.8},
+     {2: 30.0, 0: 10.0, 1: 20.0}),
+    # a seed that only a has: it pairs with nothing
+    ("a seed only one setting has", {0: 4.0, 1: 5.0, 2: 6.0, 3: 50.0},
+     {0: 6.0, 1: 7.5, 2: 8.5}),
+    # differences 3, -1, 1: mean 1, standard error 1.15
+    ("a difference within two standard errors", {0: 4.0, 1: 0.0, 2: 2.0},
+     {0: 1.0, 1: 1.0, 2: 1.0}),
+    # differences 1.0, 1.5, 0.4: mean 0.97, SE 0.32 with n - 1 (0.26 with n)
+    ("differences whose standard error needs n - 1", {0: 2.0, 1: 2.5, 2: 1.4},
+     {0: 1.0, 1: 1.0, 2: 1.0}),
+]  # fmt: skip
+
+
+def _paired_hint(got, a, b) -> str:
+    """What a wrong (difference, se) most likely did, for the hint."""
+    seeds = sorted(set(a) & set(b))
+    d = [a[s] - b[s] for s in seeds]
+    difference, se = got[0], got[1]
+    if len(a) == len(b):
+        by_position = [x - y for x, y in zip(a.values(), b.values())]
+        if by_position != d and math.isclose(difference, statistics.fmean(by_position)):
+            return "pair the values by seed, not by their position in the dicts"
+    if len(a) != len(b):
+        wrong = statistics.fmean(a.values()) - statistics.fmean(b.values())
+        if math.isclose(difference, wrong):
+            return "pair only the seeds both settings have; the extra seed has no pair"
+    if se is not None:
+        unpaired = math.sqrt(
+            statistics.variance(a.values()) / len(a)
+            + statistics.variance(b.values()) / len(b)
+        )
+        if math.isclose(se, unpaired):
+            return (
+                "that is the unpaired standard error, from each setting's own "
+                "spread; take the difference at each seed first, then its spread"
+            )
+        if math.isclose(se, statistics.pstdev(d) / math.sqrt(len(d))):
+            return "the standard deviation of the differences has n - 1 below"
+    return "the mean of the per-seed differences, and their standard deviation / √n"
+
+
+@guarded
+def check_paired_rule(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 6.4: ``fn(a, b)`` -> ``(difference, se, verdict)`` by the chapter's rule.
+
+    ``a``, ``b``: ``{seed: value}`` of two settings.  ``difference``: the mean
+    over the seeds both have of ``a[seed] - b[seed]``; ``se``: the standard
+    deviation of those differences (``n - 1``) over ``sqrt(n)``; ``verdict``:
+    ``"higher"`` beyond ``2 se``, ``"lower"`` below ``-2 se``, else ``"not
+    shown"``; ``"not decided"`` with fewer than 3 seeds in common.
+    """
+    with check(
+        "Exercise 6.4: two settings compared seed by seed", verbose=verbose
+    ) as report:
+        for what, a, b in _PAIRED_CASES:
+            with report.attempt(what):
+                got = tuple(fn(dict(a), dict(b)))
+                if not report.expect(
+                    len(got) == 3,
+                    f"{what}: returns (difference, se, verdict)",
+                    f"got {len(got)} values; return a tuple of three",
+                ):
+                    continue
+                want = reference_paired_rule(a, b)
+                numbers = all(
+                    x is not None and math.isclose(float(x), y, rel_tol=1e-9)
+                    for x, y in zip(got[:2], want[:2])
+                )
+                report.expect(
+                    numbers,
+                    f"{what}: difference {want[0]:+.3f}, standard error {want[1]:.3f}",
+                    f"got {got[0]}, {got[1]}: {_paired_hint(got, a, b)}"
+                    if numbers is False and got[0] is not None
+                    else f"got {got[0]}, {got[1]}",
+                )
+                report.expect(
+                    got[2] == want[2],
+                    f"{what}: verdict {want[2]!r}",
+                    f"got {got[2]!r}; 'higher' when the difference exceeds twice its "
+                    "standard error, 'lower' below minus twice, else 'not shown'",
+                )
+        with report.attempt("two seeds"):
+            got = tuple(fn({0: 1.0, 1: 2.0}, {0: 3.0, 1: 9.0}))
+            report.expect(
+                len(got) == 3 and got[2] == "not decided",
+                "two seeds in common: 'not decided'",
+                "with fewer than 3 seeds the standard error rests on one degree of "
+                "freedom or none: the rule decides nothing",
+            )
     return report

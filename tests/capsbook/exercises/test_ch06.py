@@ -3,7 +3,7 @@ that names the mistake.  (Every check's reference solution and unfinished stub: 
 
 import pytest
 import torch
-from check_reports import failures
+from check_reports import failures, hint_of
 
 from capsbook.exercises import ch06
 
@@ -146,3 +146,76 @@ def test_mask_reference_agrees_with_capslib_decoder_mask():
     assert torch.equal(
         decoder.mask(poses), ch06.reference_mask_capsules(poses, longest)
     )
+
+
+def test_paired_rule_reference_passes_and_matches_capsbook():
+    from capsbook.loss_experiments.seeds import paired_compare
+
+    assert ch06.check_paired_rule(ch06.reference_paired_rule, verbose=False).passed
+    for _, a, b in ch06._PAIRED_CASES:
+        mine = ch06.reference_paired_rule(a, b)
+        theirs = paired_compare(a, b)
+        assert mine[0] == pytest.approx(theirs["difference"])
+        assert mine[1] == pytest.approx(theirs["se"]) and mine[2] == theirs["verdict"]
+    # by hand: differences 1, 2, 3 -> mean 2, sd 1, se 1 / sqrt(3) = 0.577
+    mean, se, verdict = ch06.reference_paired_rule(
+        {0: 2.0, 1: 5.0, 2: 9.0}, {0: 1.0, 1: 3.0, 2: 6.0}
+    )
+    assert (mean, verdict) == (2.0, "higher") and se == pytest.approx(3**-0.5)
+
+
+def _paired(a, b, *, se_of, order="seed", ignore_minimum=False):
+    """A paired rule with one mistake: the standard error, the pairing or the minimum."""
+    import math
+    import statistics
+
+    if order == "seed":
+        seeds = sorted(set(a) & set(b))
+        d = [a[s] - b[s] for s in seeds]
+    else:  # by position in the dicts
+        d = [x - y for x, y in zip(a.values(), b.values())]
+    if len(d) < 3 and not ignore_minimum:
+        return 0.0, None, "not decided"
+    mean = statistics.fmean(d)
+    if se_of == "unpaired":
+        se = math.sqrt(
+            statistics.variance(a.values()) / len(a)
+            + statistics.variance(b.values()) / len(b)
+        )
+    elif se_of == "n":
+        se = statistics.pstdev(d) / math.sqrt(len(d))
+    else:
+        se = statistics.stdev(d) / math.sqrt(len(d))
+    verdict = "higher" if mean > 2 * se else "lower" if mean < -2 * se else "not shown"
+    return mean, se, verdict
+
+
+def test_paired_rule_with_the_unpaired_standard_error_fails_with_its_hint():
+    report = ch06.check_paired_rule(
+        lambda a, b: _paired(a, b, se_of="unpaired"), verbose=False
+    )
+    hint = hint_of(report, "hidden by the spread of the seeds: difference")
+    assert "unpaired standard error" in hint
+    assert "hidden by the spread of the seeds: verdict 'higher'" in failures(report)
+
+
+def test_paired_rule_pairing_by_position_fails_with_its_hint():
+    report = ch06.check_paired_rule(
+        lambda a, b: _paired(a, b, se_of="paired", order="position"), verbose=False
+    )
+    assert "by seed, not by their position" in hint_of(report, "different orders")
+    assert "spread of the seeds: difference" not in failures(report)  # same order
+
+
+def test_paired_rule_with_n_in_the_standard_deviation_fails_with_its_hint():
+    report = ch06.check_paired_rule(
+        lambda a, b: _paired(a, b, se_of="n"), verbose=False
+    )
+    assert "n - 1" in hint_of(report, "needs n - 1: difference")
+
+
+def test_paired_rule_deciding_with_two_seeds_fails():
+    report = ch06.check_paired_rule(
+        lambda a, b: _paired(a, b, se_of="paired", ignore_minimum=True), verbose=False
+    )
+    assert failures(report) == "two seeds in common: 'not decided'"
