@@ -29,7 +29,9 @@ Adam's epsilon matters, and the reconstruction's share of the gradient in the
 shared layers, and writes them per run, with each arm's mean and between-seed
 standard error (``capsbook.loss_experiments.seeds.summarise``) and the
 provenance, to
-``results/reconstruction-losses.json``, which chapter 6 reads.  Checkpoints
+``results/reconstruction-losses.json``, which chapter 6 reads.  The chapter
+compares two arms seed by seed, from the per-run entries
+(``capsbook.loss_experiments.seeds.paired_compare``).  Checkpoints
 stay in ``results/losses-*/checkpoints/`` (git-ignored); the measurement needs
 them.  ``--results`` measures (or trains) the runs of another folder.
 

@@ -10,7 +10,8 @@ the chapter states before the numbers:
   folder (seed 0 keeps the first runs' names: ``losses-sum``; another seed
   ``k``: ``losses-sum-seed<k>``);
 * :func:`per_run` gives each run's value of a quantity (:data:`QUANTITIES`);
-  :func:`arm_values` the values of one arm, seed by seed;
+  :func:`arm_values` the values of one arm, seed by seed, and :func:`arm_by_seed`
+  the same keyed by seed (what :func:`paired_compare` pairs on);
 * :func:`arm_stats`: an arm's mean over its seeds and the between-seed standard
   error of that mean (how the chapter's tables describe one arm);
 * :func:`paired_compare`: two arms compared seed by seed.  A seed fixes the
