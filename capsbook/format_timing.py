@@ -179,12 +179,18 @@ def time_formats(
 
     One untimed warm-up round, then ``rounds`` rounds; in each, for every config
     and then the GEMM, the float32 and the bf16 call run back to back, float32
-    first in even rounds and bf16 first in odd ones.  The value checks are off.
+    first in even rounds and bf16 first in odd ones: on a loaded machine the
+    second of two back-to-back steps can run faster than the first, and over an
+    even number of rounds that favours neither format (it widens the ratios'
+    spread instead, which the rules count as noise).  The value checks are off.
     The step is :func:`capslib.bench.training_step` (forward, the paper's loss,
     backward, Adam) on synthetic digits, as ``python -m capslib.bench`` times it.
     """
-    if rounds < 2:
-        raise ValueError(f"time_formats: rounds must be at least 2, got {rounds}")
+    if rounds < 2 or rounds % 2:
+        raise ValueError(
+            f"time_formats: rounds must be even and at least 2 (each order as "
+            f"often as the other), got {rounds}"
+        )
     torch.manual_seed(seed)
     images = torch.rand(batch_size, 1, 28, 28, device=device)
     labels = torch.arange(batch_size, device=device) % 10

@@ -88,5 +88,6 @@ def test_time_formats_times_each_pair_every_round():
     assert len(t.gains("small")) == 2 and len(t.gemm_gains()) == 2
     assert t.train_flops_per_image["small"] > 0
     assert statistics.median(t.gemm["float32"]) > 0
-    with pytest.raises(ValueError):
-        ft.time_formats(torch.device("cpu"), rounds=1, configs=("small",))
+    for rounds in (1, 3):  # each order must come as often as the other
+        with pytest.raises(ValueError, match="even"):
+            ft.time_formats(torch.device("cpu"), rounds=rounds, configs=("small",))
