@@ -4,9 +4,12 @@ The answers are compared with the real :class:`capslib.models.CapsNet` and
 :class:`capslib.nn.PrimaryCapsules`: shapes from a forward pass, parameter
 counts from the modules, the capsule layout from the tested reshape.
 
+Exercise 7.2 predicts what grows when the network sees larger images
+(:func:`check_size_growth`); `check_capsnet_parameters`, the total count from a
+configuration, is its warm-up, kept for readers who want the simpler step.
 Exercise 7.3 applies the layout to a channels-last tensor, the layout of
 Keras and TensorFlow code (:func:`check_primary_capsules_channels_last`);
-:func:`check_primary_capsule_layout` checks the channels-first version that
+`check_primary_capsule_layout` checks the channels-first version that
 the chapter draws.
 """
 
