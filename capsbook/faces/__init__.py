@@ -52,7 +52,13 @@ from .dataset import (
     FaceDataset,
 )
 from .detector import face_probability, train_face_detector
-from .drawing import PART_SLOTS, FaceStyle
+from .drawing import (
+    PART_SLOTS,
+    SPACED_LAYOUT,
+    STANDARD_LAYOUT,
+    FaceLayout,
+    FaceStyle,
+)
 from .make import (
     NON_FACE_VARIANTS,
     make_face_dataset,
@@ -67,6 +73,7 @@ __all__ = [
     "CLASS_NAMES",
     "FACE",
     "FaceDataset",
+    "FaceLayout",
     "FaceStyle",
     "KIND_NAMES",
     "NON_FACE",
@@ -74,6 +81,8 @@ __all__ = [
     "PART_NAMES",
     "PART_SLOTS",
     "SCRAMBLED",
+    "SPACED_LAYOUT",
+    "STANDARD_LAYOUT",
     "face_probability",
     "home_positions",
     "make_face_dataset",

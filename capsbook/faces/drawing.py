@@ -27,6 +27,54 @@ MIN_SIZE = 20
 
 
 @dataclass(frozen=True)
+class FaceLayout:
+    """Where a face's parts and oval sit, in units of the image size (the face's frame).
+
+    ``slots``: the ``(x, y)`` place of each part of PART_NAMES in a face;
+    ``oval_radii``: the oval's half-width and half-height (``None``: no oval);
+    ``mouth_half_width``;
+    ``movable``: the slots a scrambled face permutes its parts among (a part
+    whose slot is not listed stays in it).
+    """
+
+    slots: tuple[tuple[float, float], ...]
+    oval_radii: tuple[float, float] | None
+    mouth_half_width: float
+    movable: tuple[int, ...] = (0, 1, 2, 3)
+
+    def __post_init__(self) -> None:
+        if len(self.slots) != 4 or any(len(slot) != 2 for slot in self.slots):
+            raise ValueError(f"FaceLayout: expected 4 (x, y) slots, got {self.slots}")
+        if 3 not in self.movable or not set(self.movable) <= {0, 1, 2, 3}:
+            raise ValueError(
+                "FaceLayout: expected movable slots among 0..3 that include the "
+                f"mouth's (3), got {self.movable}"
+            )
+
+
+STANDARD_LAYOUT = FaceLayout(
+    slots=tuple(tuple(slot) for slot in PART_SLOTS.tolist()),
+    oval_radii=OVAL_RADII,
+    mouth_half_width=MOUTH_HALF_WIDTH,
+)
+"""The layout of chapter 2's and chapter 10's faces: eyes, nose and mouth close together."""
+
+SPACED_LAYOUT = FaceLayout(
+    slots=((-0.27, -0.27), (0.27, -0.27), (-0.27, 0.27), (0.27, 0.27)),
+    oval_radii=None,
+    mouth_half_width=0.085,
+)
+"""Four parts at the corners of a square, with no oval: eyes above, nose and mouth below.
+
+The parts are about 15 pixels apart at size 28: with ``FaceStyle(max_centre_shift=1.0,
+scale=(0.95, 1.0))``, inked pixels of two parts are at least 9 pixels apart in x or y
+(tested), so no 9 x 9 window (what two 5 x 5 convolutions see) holds ink of two
+parts.  A scrambled face shows, window by window, what a face shows; it differs
+from it only in where the parts are (and in what touches the frame's border).
+"""
+
+
+@dataclass(frozen=True)
 class FaceStyle:
     """How much the drawings vary.  All ranges are sampled uniformly.
 
@@ -40,6 +88,7 @@ class FaceStyle:
     max_part_jitter: float = 0.6
     stroke: tuple[float, float] = (1.2, 1.7)
     ink: tuple[float, float] = (0.75, 1.0)
+    layout: FaceLayout = STANDARD_LAYOUT
 
     def __post_init__(self) -> None:
         for name in ("scale", "stroke", "ink"):
@@ -91,7 +140,9 @@ def _segment_distance(x, y, x0, y0, x1, y1):
     return torch.hypot(x - x0 - t * dx, y - y0 - t * dy)
 
 
-def _draw_part(part: int, x, y, cx, cy, scale, size, stroke):
+def _draw_part(
+    part: int, x, y, cx, cy, scale, size, stroke, mouth_half_width=MOUTH_HALF_WIDTH
+):
     """Ink of one part (index into PART_NAMES) centred at (cx, cy) in the face frame; x, y: (n, s, s)."""
     u, v = x - cx, y - cy
     if part in (0, 1):  # an eye: a filled ellipse
@@ -105,7 +156,7 @@ def _draw_part(part: int, x, y, cx, cy, scale, size, stroke):
         zero = torch.zeros_like(half)
         return _ink(_segment_distance(u, v, zero, -half, zero, half) - stroke / 2)
     half = (
-        MOUTH_HALF_WIDTH * size * scale
+        mouth_half_width * size * scale
     )  # the mouth: a shallow arc, bent into a smile
     curve = MOUTH_CURVE / (size * scale)
     bent_v = v - curve * (u**2 - half**2 / 3)
@@ -161,17 +212,21 @@ def draw_ovals_with_parts(n, size, style, generator, slots_of_parts, present):
     stroke = uniform(generator, n, *style.stroke)[:, None, None]
     ink = uniform(generator, n, *style.ink)
     s3 = scale[:, None, None]
-    oval = _ink(
-        _ellipse_distance(
-            x, y, OVAL_RADII[0] * size * s3, OVAL_RADII[1] * size * s3
-        ).abs()
-        - stroke / 2
-    )
+    layout = style.layout
+    radii = layout.oval_radii
+    if radii is None:
+        oval = torch.zeros_like(x)
+    else:
+        oval = _ink(
+            _ellipse_distance(x, y, radii[0] * size * s3, radii[1] * size * s3).abs()
+            - stroke / 2
+        )
     jitter = uniform(
         generator, n * 4 * 2, -style.max_part_jitter, style.max_part_jitter
     ).view(n, 4, 2)
+    slots = torch.tensor(layout.slots, dtype=torch.float32)
     centres = (
-        PART_SLOTS[slots_of_parts] * size * scale[:, None, None] + jitter
+        slots[slots_of_parts] * size * scale[:, None, None] + jitter
     )  # (n, 4, 2) frame
     image = oval
     for part in range(4):
@@ -184,6 +239,7 @@ def draw_ovals_with_parts(n, size, style, generator, slots_of_parts, present):
             s3,
             size,
             stroke,
+            layout.mouth_half_width,
         )
         image = torch.maximum(image, ink_part * present[:, part, None, None])
     part_centres = frame_to_image(centres, poses).masked_fill(
@@ -195,9 +251,9 @@ def draw_ovals_with_parts(n, size, style, generator, slots_of_parts, present):
 # --- the three kinds of non-face ------------------------------------------------------------------
 
 
-def incomplete_faces(n, size, style, generator):
-    """Ovals with between one and three of the four parts, in their places."""
-    n_parts = torch.randint(1, 4, (n,), generator=generator)
+def incomplete_faces(n, size, style, generator, max_parts=3):
+    """Ovals with between one and ``max_parts`` (at most 3) of the four parts, in their places."""
+    n_parts = torch.randint(1, max_parts + 1, (n,), generator=generator)
     order = torch.argsort(torch.rand(n, 4, generator=generator), dim=1)
     present = torch.zeros(n, 4, dtype=torch.bool)
     present.scatter_(1, order, torch.arange(4).expand(n, 4) < n_parts[:, None])
@@ -266,6 +322,7 @@ def scattered_strokes(n, size, style, generator):
 
 __all__ = [
     "EYE_RADII",
+    "FaceLayout",
     "FaceStyle",
     "MIN_SIZE",
     "MOUTH_CURVE",
@@ -273,6 +330,8 @@ __all__ = [
     "NOSE_HALF_LENGTH",
     "OVAL_RADII",
     "PART_SLOTS",
+    "SPACED_LAYOUT",
+    "STANDARD_LAYOUT",
     "draw_ovals_with_parts",
     "frame_to_image",
     "incomplete_faces",

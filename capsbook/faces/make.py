@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import torch
@@ -9,6 +10,8 @@ import torch
 from .dataset import FACE, NON_FACE, SCRAMBLED, FaceDataset
 from .drawing import (
     MIN_SIZE,
+    STANDARD_LAYOUT,
+    FaceLayout,
     FaceStyle,
     draw_ovals_with_parts,
     incomplete_faces,
@@ -17,7 +20,15 @@ from .drawing import (
 )
 
 NON_FACE_VARIANTS = ("incomplete face", "oval with other shapes", "scattered strokes")
-"""The three ways :func:`make_non_faces` draws a non-face, in equal shares."""
+"""The three ways :func:`make_non_faces` draws a non-face by default, in equal shares."""
+
+_VARIANTS = {
+    "incomplete face": incomplete_faces,
+    "oval with other shapes": ovals_with_other_shapes,
+    "scattered strokes": scattered_strokes,
+    # one or two of the four parts: no image holds an eye, the nose and the mouth
+    "half a face": functools.partial(incomplete_faces, max_parts=2),
+}
 
 
 def _check_request(n: int, size: int, style) -> FaceStyle:
@@ -67,14 +78,23 @@ def make_faces(
     return _dataset(images, 1, FACE, centres, poses, f"{n:,} faces (seed {seed})")
 
 
-def scrambled_slots(n: int, generator: torch.Generator) -> torch.Tensor:
+def scrambled_slots(
+    n: int, generator: torch.Generator, layout: FaceLayout = STANDARD_LAYOUT
+) -> torch.Tensor:
     """``(n, 4)`` random slot assignments in which the mouth never sits in the mouth's slot.
 
     Row ``i`` says where each part of PART_NAMES goes: a permutation of the
-    four slots drawn uniformly among the 18 permutations that move the mouth.
+    four slots drawn uniformly among those that move the mouth and move parts
+    only among ``layout.movable`` (for the standard layout, all four slots: 18
+    permutations).
     """
+    fixed = [slot for slot in range(4) if slot not in layout.movable]
     permutations = torch.tensor(
-        [p for p in itertools.permutations(range(4)) if p[3] != 3]
+        [
+            p
+            for p in itertools.permutations(range(4))
+            if p[3] != 3 and all(p[slot] == slot for slot in fixed)
+        ]
     )
     return permutations[torch.randint(len(permutations), (n,), generator=generator)]
 
@@ -91,7 +111,7 @@ def make_scrambled_faces(
     """
     style = _check_request(n, size, style)
     generator = _generator(seed)
-    slots = scrambled_slots(n, generator)
+    slots = scrambled_slots(n, generator, style.layout)
     images, centres, poses = draw_ovals_with_parts(
         n, size, style, generator, slots, torch.ones(n, 4, dtype=torch.bool)
     )
@@ -101,25 +121,35 @@ def make_scrambled_faces(
 
 
 def make_non_faces(
-    n: int, *, size: int = 28, seed: int = 0, style: FaceStyle | None = None
+    n: int,
+    *,
+    size: int = 28,
+    seed: int = 0,
+    style: FaceStyle | None = None,
+    variants: tuple[str, ...] = NON_FACE_VARIANTS,
 ) -> FaceDataset:
-    """``n`` non-faces (label 0), a third of each variant in :data:`NON_FACE_VARIANTS`:
+    """``n`` non-faces (label 0), in equal shares of ``variants``; by default :data:`NON_FACE_VARIANTS`:
 
     * an oval with one to three of the four parts, in their places;
     * an oval holding squares and crosses instead of a face's parts;
     * three to six strokes scattered over the image, with no oval.
 
+    A fourth variant, ``"half a face"``, draws one or two of the four parts in their places.
     None holds all four parts, so the images differ from faces in *what* is
     there; a scrambled face differs from a face only in *where* it is.
     """
     style = _check_request(n, size, style)
-    generator = _generator(seed)
-    shares = [n // 3 + (1 if i < n % 3 else 0) for i in range(3)]
-    drawn = [
-        variant(share, size, style, generator)
-        for variant, share in zip(
-            (incomplete_faces, ovals_with_other_shapes, scattered_strokes), shares
+    unknown = [v for v in variants if v not in _VARIANTS]
+    if unknown or not variants:
+        raise ValueError(
+            f"make_non_faces: expected variants among {tuple(_VARIANTS)}, got {variants!r}"
         )
+    generator = _generator(seed)
+    k = len(variants)
+    shares = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    drawn = [
+        _VARIANTS[variant](share, size, style, generator)
+        for variant, share in zip(variants, shares)
     ]
     images, centres, poses = (torch.cat(parts) for parts in zip(*drawn))
     order = torch.randperm(n, generator=generator)
@@ -142,17 +172,24 @@ def make_face_dataset(
     seed: int = 0,
     style: FaceStyle | None = None,
     shuffle: bool = True,
+    non_face_variants: tuple[str, ...] = NON_FACE_VARIANTS,
 ) -> FaceDataset:
     """A labelled mixture of faces (label 1), non-faces and scrambled faces (label 0).
 
     Each kind is drawn from its own seed derived from ``seed``, so adding
     scrambled faces does not change the faces and non-faces.  ``shuffle``
     mixes the kinds (seeded); otherwise faces come first, then non-faces, then
-    scrambled faces.
+    scrambled faces.  ``non_face_variants``: which non-faces (see :func:`make_non_faces`).
     """
     parts = [
         make_faces(n_faces, size=size, seed=3 * seed, style=style),
-        make_non_faces(n_non_faces, size=size, seed=3 * seed + 1, style=style),
+        make_non_faces(
+            n_non_faces,
+            size=size,
+            seed=3 * seed + 1,
+            style=style,
+            variants=non_face_variants,
+        ),
     ]
     if n_scrambled:
         parts.append(

@@ -238,3 +238,83 @@ def test_train_face_detector_trains_the_control_and_refuses_other_poolings():
     assert p.shape == (200,)
     with pytest.raises(ValueError, match="pooling"):
         faces.train_face_detector(train, pooling="avg-ish")
+
+
+# --- layouts other than the standard one, and the choice of non-faces ---------------------------
+
+SPACED = faces.FaceStyle(
+    layout=faces.SPACED_LAYOUT, max_centre_shift=1.0, scale=(0.95, 1.0)
+)
+
+
+def _closest_ink_of_two_parts(dataset) -> float:
+    """Smallest Chebyshev distance (pixels) between inked pixels nearest different parts."""
+    worst = float("inf")
+    for image, centres in zip(dataset.images[:, 0], dataset.part_centres):
+        ys, xs = torch.nonzero(image > 0, as_tuple=True)
+        points = torch.stack([xs, ys], 1).float()
+        owner = torch.cdist(points, centres).argmin(1)
+        chebyshev = (points[:, None] - points[None]).abs().amax(-1)
+        worst = min(worst, float(chebyshev[owner[:, None] != owner[None]].min()))
+    return worst
+
+
+def test_spaced_parts_never_share_a_9x9_window():
+    for make in (faces.make_faces, faces.make_scrambled_faces):
+        data = make(120, seed=4, style=SPACED)
+        assert data.face_poses[:, :2].sub(13.5).abs().max() <= 1.0 + 1e-5
+        assert not data.part_centres.isnan().any()
+        # a 9 x 9 window holds pixels at most 8 apart in x and in y
+        assert _closest_ink_of_two_parts(data) >= 9
+
+
+def test_spaced_faces_have_no_oval_and_the_corners_are_their_places():
+    still = faces.FaceStyle(
+        layout=faces.SPACED_LAYOUT,
+        max_centre_shift=0.0,
+        scale=(1.0, 1.0),
+        max_tilt=0.0,
+        max_part_jitter=0.0,
+    )
+    face = faces.make_faces(3, seed=0, style=still)
+    corners = torch.tensor(faces.SPACED_LAYOUT.slots) * 28 + 13.5
+    assert torch.allclose(face.part_centres, corners.expand(3, 4, 2), atol=1e-4)
+    # no oval: the middle of the image, between the parts, holds no ink
+    assert face.images[:, 0, 10:18, 10:18].max() == 0
+
+
+def test_scrambled_slots_keep_the_parts_a_layout_does_not_move():
+    layout = faces.FaceLayout(
+        slots=faces.STANDARD_LAYOUT.slots,
+        oval_radii=faces.STANDARD_LAYOUT.oval_radii,
+        mouth_half_width=0.1,
+        movable=(0, 1, 3),
+    )
+    slots = faces.scrambled_slots(300, torch.Generator().manual_seed(0), layout)
+    assert (slots[:, 2] == 2).all() and (slots[:, 3] != 3).all()
+    # (eye, eye, mouth) among three places with the mouth moved: 4 permutations
+    assert len({tuple(row.tolist()) for row in slots}) == 4
+    with pytest.raises(ValueError, match="mouth"):
+        faces.FaceLayout(
+            slots=layout.slots, oval_radii=None, mouth_half_width=0.1, movable=(0, 1)
+        )
+
+
+def test_the_standard_layout_is_the_default_drawing():
+    assert faces.FaceStyle().layout == faces.STANDARD_LAYOUT
+    assert torch.equal(torch.tensor(faces.STANDARD_LAYOUT.slots), faces.PART_SLOTS)
+    explicit = faces.make_non_faces(30, seed=2, variants=faces.NON_FACE_VARIANTS)
+    assert torch.equal(explicit.images, faces.make_non_faces(30, seed=2).images)
+
+
+def test_half_a_face_holds_one_or_two_parts_and_other_variants_are_refused():
+    half = faces.make_non_faces(90, seed=1, variants=("half a face",))
+    present = (~half.part_centres[..., 0].isnan()).sum(1)
+    assert present.min() == 1 and present.max() == 2
+    with pytest.raises(ValueError, match="variants"):
+        faces.make_non_faces(3, seed=0, variants=("a cat",))
+    mixed = faces.make_face_dataset(
+        20, 20, 10, seed=0, non_face_variants=("half a face",)
+    )
+    non_faces = mixed.of_kind(faces.NON_FACE)
+    assert ((~non_faces.part_centres[..., 0].isnan()).sum(1) <= 2).all()
