@@ -182,3 +182,135 @@ def max_pool_windows():
             assert (out == first_out) == (colour == COLOURS["agree"])
             text(ax, (gx + ox + 2 * small) / 2, 0.35, label, size=10, colour=colour)
     return fig
+
+
+#: The two features of :func:`pooling_grids`, as pixel columns of a 16-pixel row, and the
+#: shifts it draws: by nothing, by pool1's stride (2 px) and by both strides (4 px).
+GRID_FEATURES = (1, 6)
+GRID_SHIFTS = (0, 2, 4)
+GRID_WIDTH = 16
+
+
+def pooled_columns(columns, stride: int, width: int = GRID_WIDTH) -> list[int]:
+    """The cells of a ``stride``-wide max pooling that hold ink, for ink at ``columns``.
+
+    Computed with ``F.max_pool1d`` on a row of ``width`` pixels (a 1 at each
+    column), never by hand: what :func:`pooling_grids` draws.
+    """
+    row = torch.zeros(1, 1, width)
+    row[0, 0, list(columns)] = 1.0
+    pooled = F.max_pool1d(row, stride, stride)[0, 0]
+    return [int(c) for c in torch.nonzero(pooled).flatten()]
+
+
+def pooling_grids_example() -> list[dict]:
+    """For each shift of :data:`GRID_SHIFTS`: the inked pixels, pool1's and pool2's cells."""
+    rows = []
+    for shift in GRID_SHIFTS:
+        columns = [c + shift for c in GRID_FEATURES]
+        rows.append(
+            {
+                "shift": shift,
+                "pixels": columns,
+                "pool1": pooled_columns(columns, 2),
+                "pool2": pooled_columns(pooled_columns(columns, 2), 2, GRID_WIDTH // 2),
+            }
+        )
+    return rows
+
+
+def _strip(ax, x0, y0, cell, n, inked, *, colour, lw=0.8):
+    """``n`` cells of width ``cell`` in a row from ``(x0, y0)``; cells in ``inked`` filled."""
+    for k in range(n):
+        ax.add_patch(
+            Rectangle(
+                (x0 + k * cell, y0),
+                cell,
+                0.26,
+                facecolor=colour if k in inked else "white",
+                edgecolor=GREY,
+                lw=lw,
+            )
+        )
+
+
+def pooling_grids():
+    """Chapter 2's diagram of pool1's and pool2's grids, on one row of 16 pixels.
+
+    Two features (pixels 1 and 6) move right by 0, 2 and 4 pixels.  Under each
+    row of pixels: the pool1 cells (2 pixels wide) and the pool2 cells (4
+    pixels wide) that hold them.  A 2-pixel shift moves both of pool1's cells
+    by one; in pool2 one feature stays in its cell and the other moves, so
+    pool2's map neither stays nor moves by a cell.  A 4-pixel shift moves
+    pool2's map by exactly one cell.
+    """
+    rows = pooling_grids_example()
+    fig, ax = new_figure(4.3)
+    cell = 0.22
+    x0 = 1.2
+    verdicts = {
+        0: ("", INK),
+        2: (
+            "pool1: moved 1 cell;\npool2: one stays, one\nmoves: no shift matches",
+            COLOURS["disagree"],
+        ),
+        4: ("pool1: moved 2 cells;\npool2: moved 1 cell", COLOURS["agree"]),
+    }
+    first = rows[0]
+    for k, row in enumerate(rows):
+        top = 3.55 - 1.38 * k
+        shift = row["shift"]
+        text(
+            ax,
+            0.05,
+            top + 0.3,
+            "features" if shift == 0 else f"moved {shift} px",
+            size=10,
+            ha="left",
+            weight="bold",
+        )
+        for y, name, n, width, inked, colour in (
+            (top, "pixels", GRID_WIDTH, cell, row["pixels"], INK),
+            (
+                top - 0.36,
+                "pool1",
+                GRID_WIDTH // 2,
+                2 * cell,
+                row["pool1"],
+                COLOURS["capsule"],
+            ),
+            (
+                top - 0.72,
+                "pool2",
+                GRID_WIDTH // 4,
+                4 * cell,
+                row["pool2"],
+                COLOURS["parent"],
+            ),
+        ):
+            text(ax, x0 - 0.1, y + 0.13, name, size=MIN_FONT, ha="right")
+            _strip(ax, x0, y, width, n, set(inked), colour=colour)
+        label, colour = verdicts[shift]
+        if label:
+            assert (row["pool2"] == [c + shift // 4 for c in first["pool2"]]) == (
+                colour == COLOURS["agree"]
+            )
+            text(
+                ax,
+                x0 + GRID_WIDTH * cell + 0.2,
+                top - 0.23,
+                label,
+                size=MIN_FONT,
+                ha="left",
+                colour=colour,
+            )
+        else:
+            text(
+                ax,
+                x0 + GRID_WIDTH * cell + 0.2,
+                top - 0.23,
+                "pool1's cells: 2 px wide;\npool2's cells: 4 px wide",
+                size=MIN_FONT,
+                ha="left",
+            )
+    return fig
