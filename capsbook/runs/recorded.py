@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 from capsbook.paired import paired_count_standard_error
+from capslib.train.config import SCHEDULES
 
 from .folder import list_runs, load_run
 
@@ -43,15 +44,8 @@ __all__ = [
 
 #: The shipped run's schedule (``scripts/train_shipped_models.sh mnist``), as
 #: ``capslib.train``'s command-line flags and :class:`capslib.train.TrainConfig`
-#: fields.  Every command chapter 8 shows carries these.
-SHIPPED_SCHEDULE = {
-    "batch_size": 128,
-    "lr": 1e-3,
-    "lr_decay": 0.9,
-    "lr_decay_steps": 430,
-    "validation_size": 5000,
-    "seed": 0,
-}
+#: fields: ``--schedule shipped`` on the command line (capslib.train.config.SCHEDULES).
+SHIPPED_SCHEDULE = SCHEDULES["shipped"]
 
 
 def schedule_flags(schedule: dict | None = None) -> str:

@@ -3,9 +3,11 @@
 Examples::
 
     python -m capslib.train --config small --dataset mnist-sample --epochs 2 --out results/try
-    python -m capslib.train --config paper --dataset mnist --epochs 50 --out results/mnist-paper
+    python -m capslib.train --mode full --config paper --dataset mnist --epochs 50 --out results/mnist-paper
+    python -m capslib.train --mode full --config paper --dataset mnist --epochs 20 --schedule shipped \\
+        --out results/mnist-capsnet                                   # the shipped models' recipe
     python -m capslib.train ... --out results/mnist-paper --resume          # continue after Ctrl-C
-    torchrun --nproc_per_node=4 -m capslib.train --config paper --dataset mnist --out results/ddp
+    torchrun --nproc_per_node=4 -m capslib.train --mode full --config paper --dataset mnist --out results/ddp
 
 Unset options take the defaults of the mode (``CAPSLIB_MODE`` or ``--mode``):
 quick (small subsets, 2 epochs, the small configuration) or full (the paper's).
@@ -21,7 +23,7 @@ from ..cpu_memory import keep_freed_memory
 from ..data.sources import DataNotFoundError
 from ..precision import DTYPES
 from .checkpoint import CheckpointError
-from .config import CONFIGS, DATASETS, MODELS, VALUE_CHECKS, TrainConfig
+from .config import CONFIGS, DATASETS, MODELS, SCHEDULES, VALUE_CHECKS, TrainConfig
 from .interrupts import TrainingDiverged, TrainingInterrupted
 from .run_folder import RunFolderError
 from .trainer import train
@@ -48,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--dataset", choices=DATASETS, default="mnist-sample")
     add("--epochs", type=int, default=None)
+    add(
+        "--schedule",
+        choices=tuple(SCHEDULES),
+        default=None,
+        help="a named schedule: shipped = the shipped models' (--batch-size 128 --lr 1e-3 "
+        "--lr-decay 0.9 --lr-decay-steps 430 --validation-size 5000 --seed 0); "
+        "flags given explicitly override it",
+    )
     add("--batch-size", type=int, default=128)
     add("--lr", type=float, default=1e-3, help="initial learning rate (paper: 1e-3)")
     add(
@@ -156,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options, with a ``--schedule``'s values where no flag overrides them."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.schedule is not None:
+        parser.set_defaults(**SCHEDULES[args.schedule])
+        args = parser.parse_args(argv)
+    return args
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         model=args.model,
@@ -191,7 +211,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if args.resume and not args.out:
         print(
             "error: --resume needs --out (the folder of the run to continue)",

@@ -32,6 +32,23 @@ MODE_DEFAULTS = {
 }
 
 
+#: Named schedules for ``python -m capslib.train --schedule NAME``: flags a reader need not remember.
+#: ``shipped`` is the recipe of the models in :mod:`capslib.pretrained` (``scripts/train_shipped_models.sh``):
+#: batch 128, a rate of 1e-3 decayed by 0.9 per 430 steps (one epoch of 55,000 digits at batch 128, as
+#: XifengGuo's CapsNet-Keras does), 5,000 validation digits, seed 0.  Flags given on the command line
+#: override the schedule's values.
+SCHEDULES = {
+    "shipped": dict(
+        batch_size=128,
+        lr=1e-3,
+        lr_decay=0.9,
+        lr_decay_steps=430,
+        validation_size=5000,
+        seed=0,
+    ),
+}
+
+
 #: The :class:`TrainConfig` fields that may differ when a run is resumed: they say how long, where, how fast or
 #: how visibly it runs, not what a training step computes.  ``epochs`` and ``max_steps`` extend or cut the
 #: run; ``device``, ``compile``, ``compile_backend`` and ``deterministic`` choose kernels (the same

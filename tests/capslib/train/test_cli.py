@@ -139,3 +139,41 @@ def test_validate_summary_names_every_problem():
         validate_summary({**good, "test_accuracy": 99.2})
     with pytest.raises(ValueError, match="expected quick or full"):
         validate_summary({**good, "mode": "fast"})
+
+
+# -- --schedule: a named schedule instead of flags to remember -----------------------
+
+
+def test_the_shipped_schedule_fills_the_flags_not_given():
+    from capslib.train.__main__ import config_from_args, parse_args
+    from capslib.train.config import SCHEDULES
+
+    plain = config_from_args(parse_args(["--dataset", "mnist"]))
+    shipped = config_from_args(
+        parse_args(["--dataset", "mnist", "--schedule", "shipped"])
+    )
+    for field, value in SCHEDULES["shipped"].items():
+        assert getattr(shipped, field) == value, field
+    # without it, the trainer's (official) schedule: 0.96 per 2,000 steps
+    assert (plain.lr_decay, plain.lr_decay_steps) == (0.96, 2000)
+    assert plain.validation_size is None  # the mode's default
+
+
+def test_a_flag_given_overrides_the_schedule_in_either_order():
+    from capslib.train.__main__ import config_from_args, parse_args
+
+    for argv in (
+        ["--schedule", "shipped", "--lr-decay", "0.5", "--seed", "3"],
+        ["--lr-decay", "0.5", "--seed", "3", "--schedule", "shipped"],
+    ):
+        config = config_from_args(parse_args(argv))
+        assert (config.lr_decay, config.seed) == (0.5, 3)
+        assert config.lr_decay_steps == 430 and config.batch_size == 128
+
+
+def test_an_unknown_schedule_is_refused_naming_the_choices(capsys):
+    from capslib.train.__main__ import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--schedule", "paper"])
+    assert "shipped" in capsys.readouterr().err
