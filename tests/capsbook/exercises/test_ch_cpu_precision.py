@@ -106,4 +106,5 @@ def test_cpu_reductions_over_bf16_accumulate_in_float32():
     assert (votes.sum(dim=1) == 1152).all()  # the routing's sum over capsules
     # what a bf16 total between additions loses: Adam's step of lr 1e-3 on a weight of 1
     weight = torch.ones((), dtype=torch.bfloat16)
-    assert weight - 1e-3 == weight and weight.float() - 1e-3 != weight.float()
+    assert weight + 1e-3 == weight and weight - 1e-3 == weight
+    assert weight.float() + 1e-3 != weight.float()  # float32 keeps the step
