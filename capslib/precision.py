@@ -7,11 +7,12 @@ emulated it is slower than float32.  So ``auto`` asks the hardware, never
 the vendor's name:
 
 * a CPU with AMX (``amx_bf16``) or AVX512_BF16 (``avx512_bf16``): bf16
-  autocast (``python -m capslib.bench`` measured the paper CapsNet's
-  training step 1.49x as fast as float32 on an AMD EPYC with AVX512_BF16 (2 cores),
-  on a quiet machine, 2026-12-07; chapter 8 measures its own ratio live, on the
-  machine that builds the page, and the project's parity runs compare the
-  accuracy);
+  autocast (appendix B of the book times the paper CapsNet's training step
+  in float32 and in bf16 side by side, in alternating rounds, on the machine
+  that builds the page: 1.7-1.8x on an AMD EPYC with AVX512_BF16, 1 thread,
+  2026-12-07, after the bf16 fast paths of the fused convolution and routing;
+  ``python -m capslib.bench --dtypes float32,bfloat16`` measures it anywhere,
+  and the project's parity runs compare the accuracy);
 * any other CPU: float32;
 * a GPU with bf16 units (``torch.cuda.is_bf16_supported(including_emulation=False)``:
   Ampere and newer): bf16 autocast;
