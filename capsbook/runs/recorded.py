@@ -264,7 +264,8 @@ def parity_outcome(rows: list[tuple]) -> str:
     """One sentence reading :func:`parity_rows` by its rule, for the prose of both pages.
 
     bf16 trained as well as float32 when every recorded pair's verdict is
-    "within"; not as well when any is "beyond"; otherwise undecided.  A pair
+    "within"; not as well when any is "beyond"; otherwise undecided.  The
+    sentence names each pair's epochs, since that is all it measured.  A pair
     not recorded yet is named; no pair at all says so.
     """
     if not rows:
@@ -286,8 +287,15 @@ def parity_outcome(rows: list[tuple]) -> str:
             "is undecided by the rule: it depends on which digits each run got "
             "wrong, which the summaries do not record"
         )
-    return f"for the {' and the '.join(sorted(recorded))}, bf16 {outcome}" + "".join(
-        f"; the {m}'s pair is not recorded yet" for m in missing
+    trained = sorted({(row[0], row[1]) for row in rows})
+    which = " and the ".join(
+        f"{model} after {epochs} epoch{'s' * (epochs != 1)}"
+        for model, epochs in trained
+    )
+    return (
+        f"for the {which} on MNIST, bf16 {outcome} (a result about those epochs, "
+        "not about longer training)"
+        + "".join(f"; the {m}'s pair is not recorded yet" for m in missing)
     )
 
 

@@ -195,7 +195,10 @@ def test_parity_outcome_reads_the_verdicts_by_the_rule(tmp_path):
     write_run(tmp_path, "parity-small-float32", "float32", 0.99)
     write_run(tmp_path, "parity-small-bfloat16", "bfloat16", 0.9899)  # 100 vs 101
     within = recorded.parity_outcome(recorded.parity_rows(tmp_path))
-    assert within.startswith("for the small CapsNet, bf16 trained as well")
+    assert within.startswith(
+        "for the small CapsNet after 3 epochs on MNIST, bf16 trained as well"
+    )
+    assert "not about longer training" in within
     assert "the paper CapsNet's pair is not recorded yet" in within
     write_run(tmp_path, "parity-paper-float32", "float32", 0.99)
     write_run(tmp_path, "parity-paper-bfloat16", "bfloat16", 0.985)  # beyond
