@@ -430,7 +430,8 @@ def plot_grid_couplings(
             f"plot_grid_couplings: expected {n} ink and coupling maps of one shape, got "
             f"{tuple(ink.shape)} and {tuple(maps.shape)}"
         )
-    fig, axes = plt.subplots(3, n, figsize=(size * n + 1.2, size * 3.2), squeeze=False)
+    fig, axes = plt.subplots(3, n, figsize=(size * n + 1.2, size * 3.5), squeeze=False)
+    fig.subplots_adjust(hspace=0.3)  # room between the two colour bars' end ticks
     top_ink = float(ink.max()) if float(ink.max()) > 0 else 1.0
     for i in range(n):
         axes[0, i].imshow(images[i, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
@@ -451,7 +452,7 @@ def plot_grid_couplings(
             name, fontsize=FONT, rotation=0, ha="right", va="center", labelpad=6
         )
     for shown, row, unit, ticks in (
-        (inked, 1, "intensity", [0, round(top_ink / 2, 2), round(top_ink, 2)]),
+        (inked, 1, "intensity", [0, round(top_ink, 2)]),
         (coupled, 2, "$c_{ij}$", [center - half_range, center, center + half_range]),
     ):
         bar = fig.colorbar(
