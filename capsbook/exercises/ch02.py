@@ -17,49 +17,96 @@ from capsbook.pooling import shift_images
 from .report import CheckReport, check, guarded
 
 
-def reference_shift_image(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
-    """image (H, W) moved dx pixels right and dy down; what enters the frame is 0."""
-    h, w = image.shape
-    out = torch.zeros_like(image)
-    for row in range(h):
-        for col in range(w):
-            if 0 <= row - dy < h and 0 <= col - dx < w:
-                out[row, col] = image[row - dy, col - dx]
-    return out
+def reference_pooled_shares(images: torch.Tensor, dx: int) -> tuple[float, float]:
+    """Shift ``images (n, 1, H, W)`` by ``dx`` pixels right (``dx`` even) and compare
+    their 2x2 max-pooled maps, over the values not zero before or after:
+    the share unchanged in place, and the share equal to the unshifted pooled map
+    moved ``dx // 2`` cells right."""
+    after = F.max_pool2d(shift_images(images, dx, 0), 2)
+    before = F.max_pool2d(images, 2)
+    shares = []
+    for reference in (before, shift_images(before, dx // 2, 0)):
+        active = (reference != 0) | (after != 0)
+        shares.append(float((reference == after)[active].float().mean()))
+    return shares[0], shares[1]
+
+
+def _shares_over_all_values(images, dx):
+    """The mistake of counting the background too (what stays 0 is trivially unchanged)."""
+    after = F.max_pool2d(shift_images(images, dx, 0), 2)
+    before = F.max_pool2d(images, 2)
+    return tuple(
+        float((reference == after).float().mean())
+        for reference in (before, shift_images(before, dx // 2, 0))
+    )
 
 
 @guarded
-def check_shift_image(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 2.1: ``fn(image, dx, dy)`` shifts ``image (H, W)`` by whole pixels, filling with zeros.
+def check_pooled_shares(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 2.1: ``fn(images, dx)`` returns ``(in_place, moved)`` for a shift by ``dx`` pixels:
+    the shares of the non-background 2x2 max-pooled values that are unchanged in place, and
+    that equal the unshifted pooled map moved ``dx // 2`` cells.
 
-    Checked against :func:`capsbook.pooling.shift_images` for shifts in every direction.
+    Checked against :func:`reference_pooled_shares` on sparse random images, for ``dx`` = 2 and 4.
     """
-    image = torch.rand(6, 7, generator=torch.Generator().manual_seed(2)) + 0.1
-    with check("Exercise 2.1: shift an image", verbose=verbose) as report:
-        for dx, dy in ((1, 0), (0, 2), (-2, 1), (3, -3)):
-            expected = shift_images(image[None, None], dx, dy)[0, 0]
-            with report.attempt(f"runs with dx={dx}, dy={dy}"):
-                out = torch.as_tensor(fn(image.clone(), dx, dy)).float()
-                if report.expect(
-                    out.shape == image.shape,
-                    f"keeps the shape for dx={dx}, dy={dy}",
-                    f"got {tuple(out.shape)}: the frame stays the same size",
+    generator = torch.Generator().manual_seed(2)
+    images = torch.rand(6, 1, 12, 12, generator=generator)
+    images = images * (torch.rand(6, 1, 12, 12, generator=generator) < 0.3)
+    with check("Exercise 2.1: pooled values after a shift", verbose=verbose) as report:
+        for dx in (2, 4):
+            expected = reference_pooled_shares(images, dx)
+            with report.attempt(f"runs with dx={dx}"):
+                out = fn(images.clone(), dx)
+                if not report.expect(
+                    isinstance(out, (tuple, list)) and len(out) == 2,
+                    f"returns two shares for dx={dx}",
+                    f"got {type(out).__name__}: return (in_place, moved)",
                 ):
-                    rolled = torch.roll(image, (dy, dx), dims=(0, 1))
-                    if torch.allclose(out, rolled):
-                        hint = "that is torch.roll: what leaves one side wraps round to the other; fill with zeros"
-                    elif torch.allclose(
-                        out, shift_images(image[None, None], -dx, -dy)[0, 0]
-                    ):
-                        hint = "you moved it the other way: dx > 0 moves the content right, dy > 0 down"
-                    else:
-                        hint = "out[row, col] = image[row - dy, col - dx] where that is inside the image, else 0"
-                    report.expect(
-                        torch.allclose(out, expected),
-                        f"moves the content by dx={dx}, dy={dy}",
-                        hint,
+                    return report
+                in_place, moved = (float(value) for value in out)
+                if abs(in_place - _shares_over_all_values(images, dx)[0]) < 1e-6:
+                    hint = (
+                        "you counted every pooled value; count only those that are not "
+                        "zero before or after the shift (background that stays "
+                        "background is trivially unchanged)"
                     )
+                elif in_place > 1:
+                    hint = "a share lies between 0 and 1, not in percent"
+                else:
+                    hint = (
+                        "compare F.max_pool2d(images, 2) with the pooled shifted "
+                        "images, place by place, where either is not zero"
+                    )
+                report.expect(
+                    abs(in_place - expected[0]) < 1e-6,
+                    f"the share unchanged in place for dx={dx}",
+                    hint,
+                )
+                wrong_cells = _share_equal_to_moved_map(images, dx, dx)
+                if abs(moved - wrong_cells) > 1e-6:
+                    hint = (
+                        "move the unshifted pooled map with shift_images(pooled, dx // 2, 0)"
+                        " and compare it with the pooled shifted images"
+                    )
+                else:
+                    hint = (
+                        f"you moved the pooled map {dx} cells: a pooled cell spans 2 "
+                        f"pixels, so a {dx}-pixel shift moves it {dx // 2}"
+                    )
+                report.expect(
+                    abs(moved - expected[1]) < 1e-6,
+                    f"the share equal to the pooled map moved {dx // 2} cell(s)",
+                    hint,
+                )
     return report
+
+
+def _share_equal_to_moved_map(images, dx: int, cells: int) -> float:
+    """The second share of :func:`reference_pooled_shares`, the map moved ``cells`` cells."""
+    after = F.max_pool2d(shift_images(images, dx, 0), 2)
+    reference = shift_images(F.max_pool2d(images, 2), cells, 0)
+    active = (reference != 0) | (after != 0)
+    return float((reference == after)[active].float().mean())
 
 
 def reference_same_average_pooled(pooled: torch.Tensor) -> torch.Tensor:
@@ -214,8 +261,8 @@ def check_arrangement_training_set(fn, *, verbose: bool = True) -> CheckReport:
 __all__ = [
     "check_arrangement_training_set",
     "check_same_average_pooled",
-    "check_shift_image",
+    "check_pooled_shares",
     "reference_arrangement_training_set",
     "reference_same_average_pooled",
-    "reference_shift_image",
+    "reference_pooled_shares",
 ]

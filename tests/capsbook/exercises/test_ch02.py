@@ -2,22 +2,48 @@
 that names the mistake.  (Every check's reference solution and unfinished stub: tests/capsbook/exercises/test_checks.py.)"""
 
 import torch
+import torch.nn.functional as F
 from check_reports import fails_on, hint_of
 
 from capsbook.exercises import ch02
+from capsbook.pooling import shift_images
 
 
-def test_shift_image():
-    assert ch02.check_shift_image(ch02.reference_shift_image).passed
-    rolled = lambda image, dx, dy: torch.roll(image, (dy, dx), dims=(0, 1))  # noqa: E731
+def test_pooled_shares_reference_and_typical_mistakes():
+    assert ch02.check_pooled_shares(ch02.reference_pooled_shares).passed
+
+    def every_value(images, dx):  # the background counted too
+        after = F.max_pool2d(shift_images(images, dx, 0), 2)
+        before = F.max_pool2d(images, 2)
+        moved = shift_images(before, dx // 2, 0)
+        return float((before == after).float().mean()), float(
+            (moved == after).float().mean()
+        )
+
+    assert "not zero before or after" in hint_of(
+        ch02.check_pooled_shares(every_value, verbose=False), "unchanged in place"
+    )
+
+    def moved_dx_cells(images, dx):  # the map moved by dx cells, not dx // 2
+        in_place, _ = ch02.reference_pooled_shares(images, dx)
+        after = F.max_pool2d(shift_images(images, dx, 0), 2)
+        reference = shift_images(F.max_pool2d(images, 2), dx, 0)
+        active = (reference != 0) | (after != 0)
+        return in_place, float((reference == after)[active].float().mean())
+
     report = fails_on(
-        ch02.check_shift_image(rolled, verbose=False), "moves the content by dx=1, dy=0"
+        ch02.check_pooled_shares(moved_dx_cells, verbose=False), "moved 1 cell"
     )
-    assert "torch.roll" in str(report)
-    backwards = lambda image, dx, dy: ch02.reference_shift_image(image, -dx, -dy)  # noqa: E731
-    assert "the other way" in str(
-        fails_on(ch02.check_shift_image(backwards, verbose=False), "moves the content")
-    )
+    assert "spans 2 pixels" in hint_of(report, "moved 1 cell")
+
+
+def test_pooled_shares_by_hand():
+    # one pixel of ink at column 1: a 2-px shift takes it from pooled cell 0 to cell 1
+    image = torch.zeros(1, 1, 2, 4)
+    image[0, 0, 0, 1] = 1.0
+    in_place, moved = ch02.reference_pooled_shares(image, 2)
+    # before: cells (1, 0), after: (0, 1): two active cells, neither unchanged in place
+    assert in_place == 0.0 and moved == 1.0
 
 
 def test_same_average_pooled_reference_and_typical_mistakes():
