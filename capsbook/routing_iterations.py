@@ -31,14 +31,22 @@ RESULT = Path(__file__).resolve().parents[1] / "results" / RESULT_NAME
 
 @torch.no_grad()
 def errors_by_iterations(
-    model, iterations=(1, 2, 3, 5), *, limit: int | None = None, batch_size: int = 500
+    model,
+    iterations=(1, 2, 3, 5),
+    *,
+    limit: int | None = None,
+    batch_size: int = 500,
+    dataset: str = "mnist",
+    source: str = "full",
 ) -> dict[int, list[int]]:
-    """The indices of the MNIST test digits ``model`` gets wrong, for each routing iteration count.
+    """The indices of the test images ``model`` gets wrong, for each routing iteration count.
 
     ``model``: a trained :class:`capslib.models.CapsNet` (e.g. the shipped
     ``mnist-capsnet``); its ``digit_caps.iterations`` is set for each count and
-    restored afterwards.  ``limit``: only the first ``limit`` test digits.
-    Returns ``{iterations: sorted list of wrong test-digit indices}``.
+    restored afterwards.  ``limit``: only the first ``limit`` test images.
+    ``dataset`` and ``source``: the test set, as
+    :func:`capslib.pretrained.test_batches` makes it (the appendix measures
+    ``"fashion-mnist"``).  Returns ``{iterations: sorted list of wrong indices}``.
     """
     model.eval()
     layer = model.digit_caps
@@ -48,7 +56,7 @@ def errors_by_iterations(
     try:
         start = 0
         for images, labels in test_batches(
-            "mnist", 0, batch_size=batch_size, limit=limit
+            dataset, 0, batch_size=batch_size, limit=limit, source=source
         ):
             u = model.primary_capsules(images.to(device))
             for k in wrong:

@@ -27,35 +27,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from capsbook.routing_iterations import errors_by_iterations  # noqa: E402
 from capslib import pretrained  # noqa: E402
-from capslib.functional import capsule_length  # noqa: E402
 from capslib.runtime import device_name, versions  # noqa: E402
 from capslib.train.trainer import git_commit  # noqa: E402
 
 RESULT = REPO / "results" / "fashion-routing-iterations.json"
-
-
-@torch.no_grad()
-def wrong_by_iterations(model, iterations, *, limit=None):
-    """{k: sorted indices of the complete Fashion-MNIST test images wrong with k}."""
-    layer, saved = model.digit_caps, model.digit_caps.iterations
-    wrong = {k: [] for k in iterations}
-    start = 0
-    try:
-        for images, labels in pretrained.test_batches(
-            "fashion-mnist", 0, batch_size=250, limit=limit, source="full"
-        ):
-            u = model.primary_capsules(images)
-            for k in iterations:
-                layer.iterations = k
-                predicted = capsule_length(layer(u)).argmax(1)
-                wrong[k].extend(
-                    ((predicted != labels).nonzero().flatten() + start).tolist()
-                )
-            start += len(labels)
-    finally:
-        layer.iterations = saved
-    return wrong, start
 
 
 def main(argv=None) -> int:
@@ -70,7 +47,14 @@ def main(argv=None) -> int:
     loaded = pretrained.load(args.model, "cpu")
     entry = pretrained.info(args.model)
     start = time.perf_counter()
-    wrong, images = wrong_by_iterations(loaded.model, args.iterations, limit=args.limit)
+    wrong = errors_by_iterations(
+        loaded.model,
+        args.iterations,
+        limit=args.limit,
+        batch_size=250,
+        dataset="fashion-mnist",
+    )
+    images = args.limit or 10_000  # the complete Fashion-MNIST test set
     seconds = time.perf_counter() - start
     record = {
         "what": "Fashion-MNIST test errors of a trained CapsNet with k routing "
