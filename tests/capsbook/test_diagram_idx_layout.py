@@ -60,7 +60,7 @@ def test_the_diagram_shows_every_header_byte_and_the_data_size():
     shown = [t.get_text() for t in fig.axes[0].texts]
     assert shown[:16] == [f"{b:02X}" for b in raw[:16]]  # drawn first, in order
     assert "7,840,000 bytes" in shown and "byte 16" in shown
-    assert min(t.get_fontsize() for t in fig.axes[0].texts) >= 9
+    # legibility: tests/capsbook/test_diagrams.py (ALL)
 
 
 @pytest.mark.parametrize("raw", [b"", b"\x1f\x8b\x08\x00", b"\x00\x00\x07\x01"])

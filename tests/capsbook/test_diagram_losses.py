@@ -42,22 +42,7 @@ def test_the_figure_draws_both_losses_and_reads_at_the_book_width():
     for part in ("margin loss", "mask: keep", "decoder", "sum (paper)", "+"):
         assert part in joined, part
     assert "× 0.0005" in strings and "mean (÷784)" in joined
-    assert min(t.get_fontsize() for t in texts) >= 9
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    w, h = fig.get_figwidth() * fig.dpi, fig.get_figheight() * fig.dpi
-    boxes = [t.get_window_extent(renderer) for t in texts]
-    for t, b in zip(texts, boxes):
-        assert b.x0 >= -0.5 and b.y0 >= -0.5 and b.x1 <= w + 0.5 and b.y1 <= h + 0.5, (
-            t.get_text()
-        )
-    for k, a in enumerate(boxes):
-        for b in boxes[k + 1 :]:
-            overlap = (
-                min(a.x1, b.x1) - max(a.x0, b.x0),
-                min(a.y1, b.y1) - max(a.y0, b.y0),
-            )
-            assert overlap[0] <= 0.5 or overlap[1] <= 0.5
+    # text size, inside the figure, no overlaps: tests/capsbook/test_diagrams.py (ALL)
 
 
 @pytest.mark.parametrize("config", [CapsNetConfig.paper(), CapsNetConfig.small()])

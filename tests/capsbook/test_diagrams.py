@@ -9,6 +9,7 @@ and the routing computed by capslib.functional.
 
 from __future__ import annotations
 
+import gzip
 import math
 from pathlib import Path
 
@@ -21,7 +22,12 @@ from matplotlib.patches import FancyBboxPatch
 
 from capsbook import diagrams
 from capsbook.diagrams import capsules, routing
+from capsbook.diagrams.idx_layout import idx_layout
+from capsbook.diagrams.losses import two_losses
+from capsbook.diagrams.pooling import pooling_grids
+from capsbook.diagrams.primary_grid import primary_capsule_grid
 from capslib import functional as cf
+from capslib.data import load_mnist, sources
 from capslib.models import CapsNetConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +42,17 @@ ALL = {
         diagrams.capsnet_architecture(
             CapsNetConfig.small(input_size=40, use_decoder=False)
         )
+    ),
+    "idx_layout(test images)": lambda: idx_layout(
+        gzip.decompress(
+            (Path(sources.SAMPLE_DIR) / "t10k-images-idx3-ubyte.gz").read_bytes()
+        )
+    ),
+    "two_losses": two_losses,
+    "pooling_grids": pooling_grids,
+    "primary_capsule_grid(a test digit)": lambda: primary_capsule_grid(
+        CapsNetConfig.paper(),
+        image=load_mnist("test", source="sample", verbose=False).images[0],
     ),
 }
 
