@@ -1,33 +1,19 @@
-"""Measurements of a handwritten digit's geometry: its centre of mass and the slant of a 7's stem.
+"""The slant of a handwritten 7's stem: what a "7" neuron must throw away.
 
-Chapter 3 uses :func:`stem_slant` to show what a "7" neuron must throw away:
-sevens differ in slant and amount of ink while their class is the same.
+Chapter 3 fits :func:`stem_slant` to MNIST sevens: they differ in slant and
+amount of ink while their class is the same.  The centre of mass and the
+ink-weighted slant come from :mod:`capsbook.probes.perturbation`
+(:func:`~capsbook.probes.perturbation.centre_of_mass`,
+:func:`~capsbook.probes.perturbation.ink_statistics`); this module only
+chooses the part of the digit they are measured on, the stem below the bar.
 """
 
 from __future__ import annotations
 
 import torch
 
+from capsbook.probes.perturbation import centre_of_mass, ink_statistics
 from capslib.checks import require_shape
-
-
-def centre_of_mass(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y)``: each image's ink-weighted mean column and row, ``(n,)`` each.
-
-    ``images``: ``(n, h, w)``, non-negative, each with some ink.  Pixel
-    ``(row, col)`` sits at ``x = col, y = row`` (0-based).
-    """
-    require_shape(images, "centre_of_mass", "images", ("n", "h", "w"))
-    n, h, w = images.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=images.dtype),
-        torch.arange(w, dtype=images.dtype),
-        indexing="ij",
-    )
-    ink = images.sum(dim=(1, 2))
-    if (ink <= 0).any():
-        raise ValueError("centre_of_mass: an image has no ink; drop blank images first")
-    return (images * xs).sum(dim=(1, 2)) / ink, (images * ys).sum(dim=(1, 2)) / ink
 
 
 def stem_slant(sevens: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -54,19 +40,13 @@ def stem_slant(sevens: torch.Tensor) -> dict[str, torch.Tensor]:
     first_row = top + (bottom - top + 1) // 3
     rows = torch.arange(h, dtype=sevens.dtype)[None, :, None]
     stem = sevens * (rows >= first_row[:, None, None])
-    sx, sy = centre_of_mass(stem)
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=sevens.dtype),
-        torch.arange(w, dtype=sevens.dtype),
-        indexing="ij",
-    )
-    dx, dy = xs - sx[:, None, None], ys - sy[:, None, None]
-    lean = (stem * dx * dy).sum(dim=(1, 2)) / (stem * dy**2).sum(dim=(1, 2))
+    slant = ink_statistics(stem)["slant"].to(sevens.dtype)  # columns right per row up
+    centre_y, centre_x = centre_of_mass(stem).unbind(-1)
     return {
-        "slant": torch.rad2deg(torch.atan(-lean)),
-        "lean": lean,
-        "centre_x": sx,
-        "centre_y": sy,
+        "slant": torch.rad2deg(torch.atan(slant)),
+        "lean": -slant,
+        "centre_x": centre_x,
+        "centre_y": centre_y,
         "first_row": first_row,
         "last_row": bottom,
         "ink": sevens.sum(dim=(1, 2)),
