@@ -4,6 +4,7 @@
 #   bash scripts/train_shipped_models.sh mnist        # CapsNet, paper size, complete MNIST (~3 h on 2 shared CPU cores)
 #   bash scripts/train_shipped_models.sh multimnist   # small CapsNet, MultiMNIST, per-digit reconstructions (~95 min)
 #   bash scripts/train_shipped_models.sh multimnist-cnn  # its parameter-matched max-pooling CNN (results only)
+#   bash scripts/train_shipped_models.sh multimnist-bf16 # the same CapsNet in bf16, the CNN's dtype (results only)
 #   bash scripts/train_shipped_models.sh affine       # small CapsNet and a matched max-pooling CNN, 40x40 -> affine
 #   bash scripts/train_shipped_models.sh fashion      # small CapsNet and a matched CNN, complete Fashion-MNIST
 #   bash scripts/train_shipped_models.sh parity       # float32 against bf16, same seed: small 3 epochs, paper 1
@@ -70,6 +71,13 @@ stage_multimnist_cnn() {
   run multimnist-cnn --model pooled-cnn --config small --dataset multimnist --epochs 15
 }
 
+# The CNN above ran under bf16 autocast (an AMD EPYC with AVX512_BF16), the shipped CapsNet in float32
+# (an Intel Xeon): this run is the CapsNet again, same pairs, schedule and epochs, in the CNN's dtype, so
+# that chapter 10 compares the two networks with nothing else changed (results only, not shipped).
+stage_multimnist_bf16() {
+  DTYPE=bfloat16 run multimnist-capsnet-bf16 --model capsnet --config small --dataset multimnist --epochs 15
+}
+
 stage_affine() {
   run affine-capsnet --model capsnet --config small --dataset affine --epochs 15 --stop-at-val-accuracy "$AFFINE_TARGET"
   local target
@@ -110,6 +118,7 @@ case "${1:-}" in
   mnist) stage_mnist ;;
   multimnist) stage_multimnist ;;
   multimnist-cnn) stage_multimnist_cnn ;;
+  multimnist-bf16) stage_multimnist_bf16 ;;
   affine) stage_affine ;;
   fashion) stage_fashion ;;
   parity) stage_parity_small; stage_parity_paper ;;
@@ -117,5 +126,5 @@ case "${1:-}" in
   parity-paper) stage_parity_paper ;;
   export) stage_export ;;
   all) stage_mnist; stage_multimnist; stage_multimnist_cnn; stage_affine; stage_fashion; stage_parity_small; stage_parity_paper; stage_export ;;
-  *) echo "usage: $0 mnist|multimnist|multimnist-cnn|affine|fashion|parity|parity-small|parity-paper|export|all" >&2; exit 2 ;;
+  *) echo "usage: $0 mnist|multimnist|multimnist-cnn|multimnist-bf16|affine|fashion|parity|parity-small|parity-paper|export|all" >&2; exit 2 ;;
 esac
