@@ -33,6 +33,8 @@ from ._style import (
 CLUSTERS = {0: (0, 1, 2, 3, 4, 5), 1: (6, 7, 8)}
 PARENTS = ("A", "B")
 ITERATIONS = 3
+#: The panels' ticks, all inside their limits (-1.35 to 1.55).
+TICKS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
 #: The colour map of a share of a child sent to a parent (a coupling c_ij, an EM assignment R_ij),
 #: from 0 (dark) to 1 (bright), in every figure of chapter 11 that shows one.
 ASSIGNMENT_CMAP = "viridis"
@@ -178,6 +180,9 @@ def routing_as_clustering():
             )
         ax.set_xlim(-1.35, 1.55)
         ax.set_ylim(-1.35, 1.55)
+        # ticks only inside the limits: no tick label is laid out, undrawn, on another
+        ax.set_xticks(TICKS)
+        ax.set_yticks(TICKS)
         ax.set_aspect("equal")
         ax.tick_params(labelsize=MIN_FONT)
         ax.set_title(

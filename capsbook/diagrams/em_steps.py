@@ -42,6 +42,8 @@ CLUSTERS = {0: (0, 1, 2, 3, 4), 1: (5, 6, 7)}
 CHILD_ACTIVATION = 0.9
 BETA_U, BETA_A, LAMBDA = 1.0, 0.0, 1.0
 M_STEPS = 3
+#: The panels' ticks, all inside their limits (-1.9 to 1.9).
+TICKS = (-1, 0, 1)
 #: One colour and one marker per parent, the same in the panels and the text.
 PARENT_STYLE = {0: (COLOURS["parent"], "o"), 1: (COLOURS["decoder"], "s")}
 
@@ -187,6 +189,9 @@ def em_routing_loop():
             )
         ax.set_xlim(-1.9, 1.9)
         ax.set_ylim(-1.9, 1.9)
+        # ticks only inside the limits: no tick label is laid out, undrawn, on another
+        ax.set_xticks(TICKS)
+        ax.set_yticks(TICKS)
         ax.set_aspect("equal")
         ax.tick_params(labelsize=MIN_FONT)
         ax.set_xlabel("vote entry 1", fontsize=MIN_FONT)

@@ -50,24 +50,14 @@ def test_agreement_pulls_each_centre_to_its_cluster_and_outliers_lose_coupling()
         assert agreement[inside].min() > agreement[outside].max()
 
 
-def test_the_figure_reads_at_the_book_width():
+def test_the_figure_draws_the_couplings():
+    """What the figure shows (its readability: the shared checks of test_diagrams.py)."""
     fig = routing_as_clustering()
-    assert 700 <= fig.get_figwidth() * fig.dpi <= 800
-    assert fig.get_figheight() * fig.dpi <= 600
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
     texts = [
         t
         for t in fig.findobj(lambda a: hasattr(a, "get_fontsize"))
         if t.get_text().strip() and t.get_visible()
     ]
-    assert min(t.get_fontsize() for t in texts) >= 9
-    w, h = fig.get_figwidth() * fig.dpi, fig.get_figheight() * fig.dpi
-    for t in texts:
-        b = t.get_window_extent(renderer)
-        assert b.x0 >= -0.5 and b.y0 >= -0.5 and b.x1 <= w + 0.5 and b.y1 <= h + 0.5, (
-            t.get_text()
-        )
     # the colour bar says what the colour is
     assert "coupling" in fig.axes[-1].get_ylabel()
     # the couplings written beside the outliers are the routed ones

@@ -65,25 +65,15 @@ def test_each_parent_tightens_on_its_cluster_and_the_fed_one_wakes_up():
     assert n["a"][0].max() < 0.05  # wide Gaussians at the start: both inactive
 
 
-def test_the_figure_draws_the_numbers_and_reads_at_the_book_width():
+def test_the_figure_draws_the_numbers():
+    """What the figure shows (its readability: the shared checks of test_diagrams.py)."""
     fig = em_routing_loop()
     n = fig.capslib_numbers
-    assert 700 <= fig.get_figwidth() * fig.dpi <= 800
-    assert fig.get_figheight() * fig.dpi <= 600
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
     texts = [
         t
         for t in fig.findobj(lambda a: hasattr(a, "get_fontsize"))
         if t.get_text().strip() and t.get_visible()
     ]
-    assert min(t.get_fontsize() for t in texts) >= 9
-    w, h = fig.get_figwidth() * fig.dpi, fig.get_figheight() * fig.dpi
-    for t in texts:
-        b = t.get_window_extent(renderer)
-        assert b.x0 >= -0.5 and b.y0 >= -0.5 and b.x1 <= w + 0.5 and b.y1 <= h + 0.5, (
-            t.get_text()
-        )
     written = {t.get_text() for t in texts}
     panels = fig.axes[1:4]
     for t, ax in enumerate(panels):

@@ -22,6 +22,8 @@ from matplotlib.patches import FancyBboxPatch
 
 from capsbook import diagrams
 from capsbook.diagrams import capsules, routing
+from capsbook.diagrams.clustering import routing_as_clustering
+from capsbook.diagrams.em_steps import em_routing_loop
 from capsbook.diagrams.idx_layout import idx_layout
 from capsbook.diagrams.losses import two_losses
 from capsbook.diagrams.pooling import pooling_grids
@@ -54,6 +56,8 @@ ALL = {
         CapsNetConfig.paper(),
         image=load_mnist("test", source="sample", verbose=False).images[0],
     ),
+    "routing_as_clustering": routing_as_clustering,
+    "em_routing_loop": em_routing_loop,
 }
 
 
