@@ -18,7 +18,7 @@
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .interrupts import TrainingDiverged, TrainingInterrupted
-from .metrics import plot_metrics, read_metrics
+from .metrics import plot_metrics, read_metrics, time_to_accuracy
 from .summary import validate_summary
 from .trainer import Trainer, TrainResult, train
 
@@ -32,6 +32,7 @@ __all__ = [
     "load_checkpoint",
     "plot_metrics",
     "read_metrics",
+    "time_to_accuracy",
     "save_checkpoint",
     "train",
     "validate_summary",

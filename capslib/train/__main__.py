@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after the first epoch whose validation accuracy reaches this fraction (e.g. 0.992)",
     )
     add(
+        "--test-each-epoch",
+        action="store_true",
+        help="also test each epoch's model, for time to accuracy only (the test set is read once "
+        "per epoch; the model is still chosen on validation)",
+    )
+    add(
         "--dtype",
         choices=DTYPES,
         default="auto",
@@ -198,6 +204,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         init=args.init,
         value_checks=args.value_checks,
         stop_at_val_accuracy=args.stop_at_val_accuracy,
+        test_each_epoch=args.test_each_epoch,
         dtype=args.dtype,
         compile=args.compile,
         device=args.device,

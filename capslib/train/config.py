@@ -116,7 +116,11 @@ class TrainConfig:
     stop_at_val_accuracy: stop at the end of the first epoch whose validation accuracy reaches this
         fraction, and test that model (early stopping at a target, as the paper's affNIST test:
         "stopped at 99.23%").
-    dtype: ``"auto"`` (bf16 autocast on a GPU that supports it, float32 otherwise),
+    test_each_epoch: also test every epoch's model on the test set and write its accuracy into the
+        epoch's record, for time to accuracy only (:func:`~capslib.train.metrics.time_to_accuracy`):
+        the test set is then read once per epoch, and the model is still chosen on validation.
+    dtype: ``"auto"`` (bf16 autocast where the CPU or GPU has native bf16, float32 otherwise:
+        :mod:`capslib.precision`),
         ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast; weights stay float32).
     compile / compile_backend: ``torch.compile`` the model (``"inductor"`` generates kernels; ``"aot_eager"``
         traces the same graphs without a compiler, which the CPU tests use).
@@ -146,6 +150,7 @@ class TrainConfig:
     init: str = "pytorch"
     value_checks: str = "always"
     stop_at_val_accuracy: float | None = None
+    test_each_epoch: bool = False
     dtype: str = "auto"
     compile: bool = False
     compile_backend: str = "inductor"

@@ -77,6 +77,7 @@ class EpochRecords:
         all_reduce_sum(sums, self.context)
         loss_sum, correct, seen = sums.tolist()
         validation = self.evaluate(self.data.validation)
+        test = self.evaluate(self.data.test) if self.config.test_each_epoch else None
         record = {
             "kind": "epoch",
             "epoch": self.epoch + 1,
@@ -90,6 +91,12 @@ class EpochRecords:
             "epoch_time_s": self.epoch_sums["time"],
             "train_time_s": self.train_time,
         }
+        if test is not None:  # time to accuracy: read, never used to choose the model
+            record["test_loss"] = test["loss"]
+            record["test_accuracy"] = test["accuracy"]
+            record["wall_time_s"] = (
+                self.wall_offset + time.perf_counter() - self.wall_start
+            )
         with deferred():
             self.epoch += 1
             self.step_in_epoch = 0
@@ -106,7 +113,12 @@ class EpochRecords:
             print(
                 f"epoch {record['epoch']}/{self.config.epochs}: train loss {record['train_loss']:.4f}, "
                 f"train acc {record['train_accuracy']:.4f}, val acc {record['val_accuracy']:.4f}, "
-                f"{record['images_per_s']:,.0f} images/s",
+                + (
+                    f"test acc {record['test_accuracy']:.4f}, "
+                    if "test_accuracy" in record
+                    else ""
+                )
+                + f"{record['images_per_s']:,.0f} images/s",
                 flush=True,
             )
         return record

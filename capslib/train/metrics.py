@@ -146,6 +146,52 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     return read_records(path)[0]
 
 
+#: The test accuracies whose time a run with ``test_each_epoch`` reports (issue 22: 99.0% and 99.5%).
+TIME_TO_ACCURACY_TARGETS = (0.99, 0.995)
+
+
+def time_to_accuracy(records, target: float) -> dict | None:
+    """When a run first reached ``target`` test accuracy: its epoch, training time and wall time.
+
+    ``records``: a run's records, or its folder or ``metrics.jsonl`` (:func:`read_metrics`); only
+    epoch records that carry a ``test_accuracy`` count (a run trained with ``test_each_epoch``).
+    The times are cumulative over the run's parts (resumes included): ``train_time_s`` counts the
+    training steps only, ``wall_time_s`` everything since the start, evaluations included.
+    ``None`` if no epoch reached ``target``.
+
+    >>> rows = [{"kind": "epoch", "epoch": 1, "test_accuracy": 0.985, "train_time_s": 100.0,
+    ...          "wall_time_s": 120.0},
+    ...         {"kind": "epoch", "epoch": 2, "test_accuracy": 0.991, "train_time_s": 200.0,
+    ...          "wall_time_s": 245.0}]
+    >>> time_to_accuracy(rows, 0.99)
+    {'target': 0.99, 'epoch': 2, 'test_accuracy': 0.991, 'train_time_s': 200.0, 'wall_time_s': 245.0}
+    >>> time_to_accuracy(rows, 0.995) is None
+    True
+    """
+    if not 0 < target <= 1:
+        raise ValueError(
+            f"time_to_accuracy: target is a fraction in (0, 1], got {target!r} (e.g. 0.99 for 99%)"
+        )
+    if isinstance(records, (str, os.PathLike)):
+        records = read_metrics(records)
+    tested = [r for r in records if r.get("kind") == "epoch" and "test_accuracy" in r]
+    if not tested:
+        raise ValueError(
+            "time_to_accuracy: no epoch record has a test accuracy; train with "
+            "--test-each-epoch (TrainConfig.test_each_epoch) to record one per epoch"
+        )
+    for r in sorted(tested, key=lambda r: r["epoch"]):
+        if r["test_accuracy"] >= target:
+            return {
+                "target": target,
+                "epoch": r["epoch"],
+                "test_accuracy": r["test_accuracy"],
+                "train_time_s": r["train_time_s"],
+                "wall_time_s": r.get("wall_time_s"),
+            }
+    return None
+
+
 def plot_metrics(run_dir: str | os.PathLike, *, ax=None, title: str | None = None):
     """Plot loss and accuracy per epoch (training and validation) of a run; returns the figure.
 

@@ -24,6 +24,7 @@ from .. import runtime as mode_lib
 from ..nn import count_parameters
 from .checkpoint import CheckpointError, load_state
 from .distributed import barrier
+from .metrics import TIME_TO_ACCURACY_TARGETS, time_to_accuracy
 
 
 def git_commit() -> str:
@@ -97,6 +98,15 @@ def build_summary(
         "reached_target": trainer.reached_target
         if c.stop_at_val_accuracy is not None
         else None,
+        "test_each_epoch": c.test_each_epoch,
+        "time_to_test_accuracy": (
+            {
+                f"{target:g}": time_to_accuracy(trainer.metrics.path, target)
+                for target in TIME_TO_ACCURACY_TARGETS
+            }
+            if c.test_each_epoch and trainer.metrics.path is not None
+            else None
+        ),
         "credit": trainer.data.credit,
         "config": dataclasses.asdict(c),
     }

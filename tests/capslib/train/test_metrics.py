@@ -44,3 +44,53 @@ def test_a_cut_short_line_followed_by_blank_lines_is_still_the_last(tmp_path):
 def test_read_metrics_names_the_fix_when_there_is_no_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m capslib.train --out"):
         read_metrics(tmp_path)
+
+
+def test_time_to_accuracy_is_the_first_epoch_at_or_above_the_target():
+    from capslib.train import time_to_accuracy
+
+    rows = [
+        {"kind": "step", "step": 5},
+        {
+            "kind": "epoch",
+            "epoch": 2,
+            "test_accuracy": 0.990,
+            "train_time_s": 20.0,
+            "wall_time_s": 25.0,
+        },
+        {
+            "kind": "epoch",
+            "epoch": 1,
+            "test_accuracy": 0.980,
+            "train_time_s": 10.0,
+            "wall_time_s": 12.0,
+        },
+        {
+            "kind": "epoch",
+            "epoch": 3,
+            "test_accuracy": 0.989,
+            "train_time_s": 30.0,
+            "wall_time_s": 37.0,
+        },
+        {
+            "kind": "epoch",
+            "epoch": 4,
+            "test_accuracy": 0.996,
+            "train_time_s": 40.0,
+            "wall_time_s": 50.0,
+        },
+    ]
+    assert (
+        time_to_accuracy(rows, 0.99)["epoch"] == 2
+    )  # reached exactly, then lost: still epoch 2
+    assert time_to_accuracy(rows, 0.995) == {
+        "target": 0.995,
+        "epoch": 4,
+        "test_accuracy": 0.996,
+        "train_time_s": 40.0,
+        "wall_time_s": 50.0,
+    }
+    assert time_to_accuracy(rows, 0.999) is None
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="fraction"):
+            time_to_accuracy(rows, bad)

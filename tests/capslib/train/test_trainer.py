@@ -760,3 +760,64 @@ def test_pooled_cnn_matches_the_capsnet_parameter_count_within_a_few_percent():
 def test_nonsense_settings_are_refused(field, value, message, tiny):
     with pytest.raises(ValueError, match=message):
         train(TrainConfig(**{**tiny, field: value}), verbose=False)
+
+
+def test_test_each_epoch_records_the_test_accuracy_without_choosing_on_it(
+    tmp_path, tiny
+):
+    """Each epoch's record holds the test accuracy of that epoch's model (the final one equals a
+    fresh evaluation of the last weights); the model is still chosen on validation, and the summary's
+    time to accuracy is the first epoch that reached each target."""
+    from capslib.train import Trainer, read_metrics, time_to_accuracy
+
+    result = train(
+        TrainConfig(
+            **{**tiny, "epochs": 3, "test_each_epoch": True, "out": str(tmp_path / "r")}
+        ),
+        verbose=False,
+    )
+    epochs = [r for r in read_metrics(tmp_path / "r") if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    for r in epochs:
+        assert 0 <= r["test_accuracy"] <= 1 and r["test_loss"] > 0
+        assert r["wall_time_s"] >= r["train_time_s"] > 0
+    walls = [r["wall_time_s"] for r in epochs]
+    assert walls == sorted(walls)
+    trainer = Trainer(
+        TrainConfig(**{**tiny, "epochs": 3, "out": str(tmp_path / "r")}), verbose=False
+    )
+    trainer.setup()
+    trainer.model.load_state_dict(_last_weights(tmp_path / "r"))
+    assert (
+        trainer.evaluate(trainer.data.test)["accuracy"] == epochs[-1]["test_accuracy"]
+    )
+    best = max(epochs, key=lambda r: (r["val_accuracy"], -r["epoch"]))
+    assert result.summary["best_val_epoch"] == best["epoch"]  # chosen on validation
+    assert result.summary["test_each_epoch"] is True
+    times = result.summary["time_to_test_accuracy"]
+    assert set(times) == {"0.99", "0.995"}
+    lowest = min(r["test_accuracy"] for r in epochs)
+    first = time_to_accuracy(epochs, lowest)
+    assert first == {
+        "target": lowest,
+        "epoch": next(r["epoch"] for r in epochs if r["test_accuracy"] >= lowest),
+        "test_accuracy": next(
+            r["test_accuracy"] for r in epochs if r["test_accuracy"] >= lowest
+        ),
+        "train_time_s": next(
+            r["train_time_s"] for r in epochs if r["test_accuracy"] >= lowest
+        ),
+        "wall_time_s": next(
+            r["wall_time_s"] for r in epochs if r["test_accuracy"] >= lowest
+        ),
+    }
+
+
+def test_a_run_without_test_each_epoch_keeps_the_test_set_for_the_end(uninterrupted):
+    from capslib.train import read_metrics, time_to_accuracy
+
+    epochs = [r for r in read_metrics(uninterrupted.run_dir) if r["kind"] == "epoch"]
+    assert epochs and all("test_accuracy" not in r for r in epochs)
+    assert uninterrupted.summary["time_to_test_accuracy"] is None
+    with pytest.raises(ValueError, match="--test-each-epoch"):
+        time_to_accuracy(epochs, 0.99)
