@@ -272,6 +272,7 @@ class _Kind:
     credit: str
     fix: str  # how to get the complete data (error messages)
     short_fix: str  # the same, in a few words (the printed line)
+    sample_enough: str  # what running on the sample means, for the printed line
 
     def folders(self, root: Path) -> list[Path]:
         return [
@@ -300,7 +301,9 @@ def _mnist_kind() -> _Kind:
         MNIST_CREDIT,
         f"copy the four MNIST files into one of those folders, or point {DATA_ENV_VAR} at a folder that holds "
         f"them in mnist/ (e.g. `export {DATA_ENV_VAR}=../shared/data`)",
-        f"set {DATA_ENV_VAR} to a folder holding mnist/ to use the complete data",
+        f"to use it, set {DATA_ENV_VAR} to a folder that holds it in mnist/",
+        "Every chapter runs on the sample; the complete set (60,000 training digits) gives "
+        "the chapters that train more data and smaller error bars",
     )
 
 
@@ -324,8 +327,10 @@ def _fashion_kind() -> _Kind:
         f"`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; it installs the complete set in "
         f"{FASHION_SYSTEM_DIR}), or copy the four IDX files into <data dir>/fashion-mnist "
         f"(the data dir is ${DATA_ENV_VAR}, else the repository's data/)",
-        f"`apt-get install dataset-fashion-mnist`, or set {DATA_ENV_VAR} to a folder holding fashion-mnist/, "
-        "to use the complete set",
+        f"to use it, `apt-get install dataset-fashion-mnist` or set {DATA_ENV_VAR} to a folder "
+        "that holds it in fashion-mnist/",
+        "The appendix runs on the sample; the complete set (70,000 images) gives it more data "
+        "and smaller error bars",
     )
 
 
@@ -424,11 +429,23 @@ def _load(
             f"{len(dataset):,} images"
         )
     elif verbose:
-        reason = f" ({why}; {kind.short_fix})" if why else ""
-        print(
-            f"Using the bundled {kind.sample_what[split]}{reason}: {len(dataset):,} images"
-        )
+        print(sample_message(kind, split, len(dataset), why))
     return dataset
+
+
+def sample_message(kind: _Kind, split: str, count: int, why: str) -> str:
+    """The line printed when the bundled sample stands in for the complete data.
+
+    A fresh clone without the data meets it first, so it reads as information, not as an
+    error: what was used, why (when it was not asked for), what the complete data would
+    change, and how to get it, in one line: ``Using the bundled MNIST 5,000-digit training
+    sample: 5,000 images (no complete MNIST in ... and no network to download it). Every
+    chapter runs on the sample; ... to use it, set CAPSLIB_DATA to a folder holding mnist/.``
+    """
+    line = f"Using the bundled {kind.sample_what[split]}: {count:,} images"
+    if not why:  # asked for with source="sample": nothing to explain
+        return line
+    return f"{line} ({why}). {kind.sample_enough}; {kind.short_fix}."
 
 
 def load_mnist(

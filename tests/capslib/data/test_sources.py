@@ -305,3 +305,19 @@ def test_a_run_description_names_no_machine_folder(tmp_path, monkeypatch, offlin
     ).resolved()
     data = load_run_data(settings, torch.device("cpu"), verbose=False)
     _no_machine_paths(data.describe(), tmp_path)
+
+
+def test_the_fallback_line_informs_in_one_line(tmp_path, offline, capsys):
+    """A fresh clone's first output: what was used, why, what the complete set changes,
+    how to get it; one line, in that order, and nothing that reads like an error."""
+    load_mnist("train", data_dir_=tmp_path)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    used = out.index(
+        "Using the bundled MNIST 5,000-digit training sample: 5,000 images"
+    )
+    why = out.index("no network to download it")
+    change = out.index("the complete set (60,000 training digits) gives")
+    fix = out.index("set CAPSLIB_DATA to a folder that holds it in mnist/")
+    assert used < why < change < fix
+    assert not re.search(r"\berror\b(?! bars)|warning|fail|missing", out, re.I)
