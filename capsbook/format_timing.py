@@ -19,27 +19,52 @@ the rounds' spread gives the ratios' noise.  The rules, stated before any number
   not shown.
 
 :func:`size_reading` says all of it in one sentence.
+
+The bound.  Autocast speeds up only the matrix work, so a step whose float32 time
+spends a share ``f`` in matrix multiplies that run in bf16, each ``r`` times as fast,
+gains at most :func:`autocast_bound` ``1 / ((1 - f) + f / r)``.  :func:`matrix_shares`
+measures ``f`` from a profile of float32 steps: the time of the matrix multiplies
+(:data:`GEMM_OPS`) outside the parts capslib keeps in float32 under CPU autocast
+(:data:`FLOAT32_SCOPES`: DigitCaps' fused predictions and routing), over the step's
+wall time.  :func:`bound_verdict` applies the rule, stated before any number: the
+bound fails for a network when the step's gain less two standard errors exceeds the
+bound at its most generous (the largest profiled ``f``, the GEMM's gain plus two
+standard errors); the gain is *below* the bound when the gain plus two standard
+errors is under the bound at its least (the smallest ``f``, the GEMM's gain less two
+standard errors); otherwise it *reached* the bound.
+
+The parity runs.  :func:`detectable_extra_errors` is what a recorded pair can
+resolve: the fewest extra test mistakes the paired two-SE rule would call a
+difference, whatever digits the two runs disagree on, and at the least.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import torch
 
-from capslib.bench import time_calls, training_step
+from capsbook.runs.recorded import paired_two_se
+from capslib.bench import sync, time_calls, training_step
 from capslib.flops import flops_per_image
 from capslib.functional import value_checks
 from capslib.models import CapsNet, CapsNetConfig
 
 __all__ = [
     "DTYPES",
+    "FLOAT32_SCOPES",
     "FormatTimes",
+    "GEMM_OPS",
     "MeanSE",
+    "autocast_bound",
+    "bound_verdict",
     "compare_gains",
+    "detectable_extra_errors",
     "gain_verdict",
+    "matrix_shares",
     "mean_se",
     "size_reading",
     "time_formats",
@@ -49,6 +74,11 @@ __all__ = [
 DTYPES = ("float32", "bfloat16")
 #: A ratio counts as a gain only beyond this, and as a loss only below its inverse.
 GAIN_THRESHOLD = 1.1
+#: The matrix multiplies a profile counts (both convolutions run as these on a CPU).
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+#: Profiler scopes whose matrix work stays float32 under CPU autocast: capslib routes
+#: DigitCaps (predictions W u and routing) in float32 (:class:`capslib.nn.RoutingCapsules`).
+FLOAT32_SCOPES = ("_RoutingCapsulesFunction",)
 
 
 @dataclass(frozen=True)
@@ -127,6 +157,8 @@ class FormatTimes:
     steps: dict[str, dict[str, list[float]]]  # config -> dtype -> seconds, per round
     gemm: dict[str, list[float]]  # dtype -> GFLOP/s, per round
     train_flops_per_image: dict[str, float]  # config -> forward + backward FLOPs
+    #: config -> per profiled float32 step, the share of its time in bf16-able GEMMs
+    shares: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def configs(self) -> tuple[str, ...]:
@@ -156,6 +188,120 @@ class FormatTimes:
         )
         return flops / 1e9 / statistics.median(self.gemm["float32"])
 
+    def bound(self, config: str) -> tuple[float, float, float]:
+        """The autocast bound for ``config``: ``(least, middle, most)``.
+
+        The middle at the median profiled share and the GEMM's mean gain; the least
+        at the smallest share and the GEMM's gain less two SEs, the most at the
+        largest share and the GEMM's gain plus two SEs.
+        """
+        f, r = self.shares[config], mean_se(self.gemm_gains())
+        return (
+            autocast_bound(min(f), r.low),
+            autocast_bound(statistics.median(f), r.mean),
+            autocast_bound(max(f), r.high),
+        )
+
+    def bound_verdict(self, config: str) -> str:
+        """:func:`bound_verdict` of ``config``'s per-round gains against its bound."""
+        least, _, most = self.bound(config)
+        return bound_verdict(self.gains(config), least, most)
+
+
+def autocast_bound(f: float, r: float) -> float:
+    """The most a step gains when a share ``f`` of it runs ``r`` times as fast: ``1 / ((1-f) + f/r)``.
+
+    >>> autocast_bound(0.5, 3.0)
+    1.5
+    """
+    if not 0 <= f <= 1 or r <= 0:
+        raise ValueError(
+            f"autocast_bound: expected 0 <= f <= 1 and r > 0, got {f}, {r}"
+        )
+    return 1 / ((1 - f) + f / r)
+
+
+def bound_verdict(gains, least: float, most: float) -> str:
+    """Per-round gains against the bound's range ``[least, most]``, by the rule.
+
+    ``"exceeded"`` (the bound fails) when the gains' mean less two SEs is above
+    ``most``; ``"below"`` when their mean plus two SEs is under ``least``; else
+    ``"reached"``.
+    """
+    m = mean_se(gains)
+    if m.low > most:
+        return "exceeded"
+    if m.high < least:
+        return "below"
+    return "reached"
+
+
+def _in_scope(event, scopes) -> bool:
+    parent = event.cpu_parent
+    while parent is not None:
+        if any(scope in parent.name for scope in scopes):
+            return True
+        parent = parent.cpu_parent
+    return False
+
+
+def matrix_shares(
+    step, device: torch.device, *, steps: int, scopes=FLOAT32_SCOPES
+) -> list[float]:
+    """Per profiled call of ``step()``: the share of its wall time in matrix multiplies.
+
+    Each call runs alone under ``torch.profiler`` (CPU activity); the share is the
+    self time of its :data:`GEMM_OPS` outside ``scopes`` (a profiler event whose
+    name contains one of them, or any event below it, is left out) over the
+    call's wall time, profiler overhead included (so the share errs low).
+    """
+    from torch.profiler import ProfilerActivity, profile  # loaded only when profiling
+
+    shares = []
+    for _ in range(steps):
+        sync(device)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            step()
+            sync(device)
+            wall = time.perf_counter() - start
+        gemm_us = sum(
+            e.self_cpu_time_total
+            for e in prof.events()
+            if e.name in GEMM_OPS and not _in_scope(e, scopes)
+        )
+        shares.append(min(1.0, gemm_us / 1e6 / wall))
+    return shares
+
+
+def detectable_extra_errors(errors: int, n: int) -> tuple[int, int]:
+    """``(surely, at best)``: the fewest extra mistakes, over ``errors`` on ``n`` digits, that the
+    paired two-SE rule calls a difference.
+
+    A second model tested on the same digits with ``errors + d`` mistakes differs
+    by more than two paired SEs (:func:`capsbook.runs.recorded.paired_two_se`)
+    whatever digits the two disagree on from ``d = surely`` on (at the most
+    discordance the counts allow, ``D = 2 * errors + d``), and at best, if they
+    disagree on no other digit (``D = d``), from ``d = at best`` on.  A smaller
+    difference could pass as "within".
+
+    By hand, 106 mistakes on 10,000 digits: ``2 * sqrt(244 - 32**2 / 10000) =
+    31.23 < 32`` while ``2 * sqrt(243 - 31**2 / 10000) = 31.17 > 31``.
+
+    >>> detectable_extra_errors(106, 10_000)
+    (32, 4)
+    """
+    found = {}
+    for d in range(1, n - errors + 1):
+        least, most = paired_two_se(errors + d, errors, n)
+        if "at best" not in found and d > least:
+            found["at best"] = d
+        if d > most:
+            return d, found["at best"]
+    raise ValueError(
+        f"detectable_extra_errors: no difference over {errors} of {n} is detectable"
+    )
+
 
 def _gemm(device: torch.device, size: int, dtype: torch.dtype):
     generator = torch.Generator().manual_seed(0)
@@ -174,6 +320,7 @@ def time_formats(
     batch_size: int = 32,
     gemm_size: int = 1024,
     seed: int = 0,
+    profile_steps: int = 0,
 ) -> FormatTimes:
     """Time each config's training step in float32 and bf16, and a GEMM in both, in pairs.
 
@@ -185,6 +332,8 @@ def time_formats(
     spread instead, which the rules count as noise).  The value checks are off.
     The step is :func:`capslib.bench.training_step` (forward, the paper's loss,
     backward, Adam) on synthetic digits, as ``python -m capslib.bench`` times it.
+    After the rounds, ``profile_steps`` float32 steps of each config are profiled
+    (:func:`matrix_shares`), in turns, for the bound.
     """
     if rounds < 2 or rounds % 2:
         raise ValueError(
@@ -221,7 +370,13 @@ def time_formats(
                 (t,) = time_calls(gemms[dtype], steps=1, warmup=0, device=device)
                 if repeat:
                     gemm[dtype].append(2 * gemm_size**3 / t / 1e9)
-    return FormatTimes(batch_size, steps, gemm, flops)
+        shares = {config: [] for config in configs} if profile_steps else {}
+        for _ in range(profile_steps):
+            for config in configs:
+                shares[config] += matrix_shares(
+                    calls[config]["float32"], device, steps=1
+                )
+    return FormatTimes(batch_size, steps, gemm, flops, shares)
 
 
 def size_reading(times: FormatTimes, device_name: str) -> str:
