@@ -40,8 +40,9 @@ The package, one idea a module: :mod:`capsbook.runs.run` (a :class:`Run` and wha
 says), :mod:`capsbook.runs.folder` (the folder of runs: loading, listing, finding),
 :mod:`capsbook.runs.shipped` (the shipped models' runs, measured again),
 :mod:`capsbook.runs.sampling` (:func:`error_count_range`), and chapter 8's readings:
-:mod:`capsbook.runs.recorded` (recorded runs, by paired rules) and
-:mod:`capsbook.runs.peer` (``results/peer-bench.json``, our step against a public CapsNet).
+:mod:`capsbook.runs.recorded` (recorded runs, by paired rules),
+:mod:`capsbook.runs.peer` (``results/peer-bench.json``, our step against a public CapsNet) and
+:mod:`capsbook.runs.readings` (a record turned into the chapter's tables, figures and sentences).
 """
 
 from __future__ import annotations
