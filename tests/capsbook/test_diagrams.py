@@ -23,6 +23,7 @@ from matplotlib.patches import FancyBboxPatch
 from capsbook import diagrams
 from capsbook.diagrams import capsules, routing
 from capsbook.diagrams.clustering import routing_as_clustering
+from capsbook.diagrams.conv_geometry import receptive_field_growth, stride_padding_strip
 from capsbook.diagrams.em_steps import em_routing_loop
 from capsbook.diagrams.idx_layout import idx_layout
 from capsbook.diagrams.losses import two_losses
@@ -58,6 +59,8 @@ ALL = {
     ),
     "routing_as_clustering": routing_as_clustering,
     "em_routing_loop": em_routing_loop,
+    "stride_padding_strip": stride_padding_strip,
+    "receptive_field_growth": receptive_field_growth,
 }
 
 
