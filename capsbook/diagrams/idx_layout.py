@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from capslib.data.idx import IDX_DTYPES
 
-from ._style import COLOURS, GREY, MIN_FONT, PALE, box, new_figure, text
+from ._style import COLOURS, FONT, GREY, PALE, box, new_figure, text
+
+#: Every text of this diagram: it is drawn 750 px wide and often shown narrower, and its
+#: bytes are small boxes, so it uses larger type than the 9 pt floor.
+SIZE = FONT + 2
 
 #: How the book names each element type of the IDX specification.
 TYPE_NAMES = {
@@ -68,7 +72,7 @@ def group_labels(fields: dict) -> list[tuple[str, str]]:
     labels = [
         (
             "magic number",
-            f"type 0x{fields['type_code']:02x}, {fields['ndim']} dim{'s' * (fields['ndim'] != 1)}",
+            f"type {fields['type_code']:02X}, {fields['ndim']} dim{'s' * (fields['ndim'] != 1)}",
         )
     ]
     names = AXIS_NAMES if fields["ndim"] == 3 else ()
@@ -89,22 +93,22 @@ def idx_layout(raw: bytes):
     n = fields["header_bytes"]
     if n > 16:
         raise ValueError(f"the diagram draws headers of up to 3 dimensions, got {n}")
-    fig, ax = new_figure(2.1)
-    cell, x0, y0 = 0.33, 0.25, 1.0
+    fig, ax = new_figure(2.3)
+    cell, x0, y0 = 0.345, 0.1, 1.15
     groups = [COLOURS["parent"]] + [COLOURS["capsule"]] * fields["ndim"]
     pales = [PALE["parent"]] + [PALE["capsule"]] * fields["ndim"]
     for i in range(n):
         g = i // 4
         box(ax, x0 + i * cell, y0, cell, cell, face=pales[g], edge=GREY, lw=0.8)
-        text(ax, x0 + (i + 0.5) * cell, y0 + cell / 2, f"{raw[i]:02X}", size=MIN_FONT)
+        text(ax, x0 + (i + 0.5) * cell, y0 + cell / 2, f"{raw[i]:02X}", size=SIZE)
     for g, (what, value) in enumerate(group_labels(fields)):
         left = x0 + 4 * g * cell
         text(
             ax,
             left,
-            y0 + cell + 0.15,
+            y0 + cell + 0.2,
             f"byte {4 * g}",
-            size=MIN_FONT,
+            size=SIZE,
             colour=GREY,
             ha="left",
         )
@@ -115,41 +119,40 @@ def idx_layout(raw: bytes):
             lw=2.2,
             solid_capstyle="butt",
         )
-        text(ax, left + 2 * cell, y0 - 0.28, what, size=MIN_FONT, colour=groups[g])
-        text(ax, left + 2 * cell, y0 - 0.56, value, size=MIN_FONT, weight="bold")
+        text(ax, left + 2 * cell, y0 - 0.3, what, size=SIZE, colour=groups[g])
+        text(ax, left + 2 * cell, y0 - 0.62, value, size=SIZE, weight="bold")
     # the data: one box for all of it
-    dx = x0 + n * cell + 0.12
-    width = 7.5 - dx - 0.2
+    dx = x0 + n * cell + 0.1
+    width = 7.5 - dx - 0.08
     box(ax, dx, y0, width, cell, face=PALE["agree"], edge=COLOURS["agree"], lw=1.0)
-    first = " ".join(f"{b:02X}" for b in raw[n : n + 4])
-    text(ax, dx + width / 2, y0 + cell / 2, f"{first} ...", size=MIN_FONT)
-    text(ax, dx, y0 + cell + 0.15, f"byte {n}", size=MIN_FONT, colour=GREY, ha="left")
+    first = " ".join(f"{b:02X}" for b in raw[n : n + 3])
+    text(ax, dx + width / 2, y0 + cell / 2, f"{first} ...", size=SIZE)
+    text(ax, dx, y0 + cell + 0.2, f"byte {n}", size=SIZE, colour=GREY, ha="left")
     per = "1 byte" if fields["item_bytes"] == 1 else f"{fields['item_bytes']} bytes"
     text(
         ax,
         dx + width / 2,
-        y0 - 0.28,
-        f"the data, {per} per value",
-        size=MIN_FONT,
+        y0 - 0.3,
+        f"data: {per} a value",
+        size=SIZE,
         colour=COLOURS["agree"],
     )
     text(
         ax,
         dx + width / 2,
-        y0 - 0.56,
+        y0 - 0.62,
         f"{fields['data_bytes']:,} bytes",
-        size=MIN_FONT,
+        size=SIZE,
         weight="bold",
     )
     text(
         ax,
         3.75,
-        0.12,
-        "sizes are big-endian: 00 00 27 10 is 0x2710 = 10,000 "
-        "(the most significant byte first)"
+        0.16,
+        "big-endian: 00 00 27 10 is 0x2710 = 10,000 (most significant byte first)"
         if fields["sizes"][:1] == [10_000]
         else "sizes are big-endian: the most significant byte first",
-        size=MIN_FONT,
+        size=SIZE,
         colour=GREY,
     )
     return fig

@@ -43,13 +43,13 @@ def test_labels_name_the_axes_only_for_an_image_file():
     images = idx_fields(sample_bytes("t10k-images-idx3-ubyte.gz"))
     labels = idx_fields(sample_bytes("t10k-labels-idx1-ubyte.gz"))
     assert group_labels(images) == [
-        ("magic number", "type 0x08, 3 dims"),
+        ("magic number", "type 08, 3 dims"),
         ("size 0: images", "10,000"),
         ("size 1: rows", "28"),
         ("size 2: columns", "28"),
     ]
     assert group_labels(labels) == [
-        ("magic number", "type 0x08, 1 dim"),
+        ("magic number", "type 08, 1 dim"),
         ("size 0", "10,000"),
     ]
 
