@@ -140,8 +140,9 @@ def rounding_error_plot(low: float = 1e-9, high: float = 1e7, n: int = 4000):
     """The relative error of rounding ``n`` values, log-spaced in [low, high], to each format.
 
     Dots: the measured errors (:func:`rounding_errors`; an overflow, or a value that
-    rounds to 0, is drawn at 1 on the top edge); dashed lines: each format's bound,
-    :func:`unit_roundoff`.  Returns a Figure 7.5 in wide.
+    rounds to 0, is drawn at 1 on the top edge); dashed lines, drawn over the dots
+    with a white rim: each format's bound, :func:`unit_roundoff`.  Returns a Figure
+    7.5 in wide.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -158,6 +159,11 @@ def rounding_error_plot(low: float = 1e-9, high: float = 1e7, n: int = 4000):
         torch.bfloat16: COLOURS["capsule"],
         torch.float16: COLOURS["parent"],
     }
+    from matplotlib import patheffects
+    from matplotlib.lines import Line2D
+
+    # a white rim keeps each bound visible where it crosses the dots
+    rim = [patheffects.withStroke(linewidth=4, foreground="white")]
     for dtype in FORMATS:
         errors = rounding_errors(values, dtype).clamp(max=1.0)
         shown = errors > 0  # exact roundings have no place on a log axis
@@ -166,10 +172,15 @@ def rounding_error_plot(low: float = 1e-9, high: float = 1e7, n: int = 4000):
             errors[shown],
             s=2,
             color=colours[dtype],
-            label=f"{_name(dtype)}, measured",
+            alpha=0.6,
+            linewidths=0,
+            zorder=2,
         )
         bound = unit_roundoff(dtype)
-        ax.axhline(bound, color=colours[dtype], ls="--", lw=1.2)
+        # the bounds on top of the dots (zorder above the scatter's)
+        ax.axhline(
+            bound, color=colours[dtype], ls="--", lw=1.8, zorder=4, path_effects=rim
+        )
         ax.text(
             high * 1.6,
             bound,
@@ -185,13 +196,28 @@ def rounding_error_plot(low: float = 1e-9, high: float = 1e7, n: int = 4000):
     ax.set_xlabel("value x", fontsize=FONT)
     ax.set_ylabel("|round(x) - x| / |x|", fontsize=FONT)
     ax.tick_params(labelsize=MIN_FONT)
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=colours[dtype],
+            ls="--",
+            lw=1.8,
+            marker="o",
+            markersize=5,
+            label=_name(dtype),
+        )
+        for dtype in FORMATS
+    ]
     ax.legend(
-        fontsize=MIN_FONT,
-        markerscale=4,
+        handles=handles,
+        title="dots: measured error; dashed: bound $u = 2^{-p}$",
+        title_fontsize=FONT,
+        fontsize=FONT,
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
         ncol=3,
         frameon=False,
     )
-    fig.subplots_adjust(left=0.1, right=0.9, bottom=0.14, top=0.9)
+    fig.subplots_adjust(left=0.1, right=0.9, bottom=0.14, top=0.82)
     return fig
