@@ -21,7 +21,6 @@ Usage (from the repository root; about 12 CPU-seconds a seed on one thread, 20 s
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -32,6 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from capsbook.provenance import provenance, script_command  # noqa: E402
 from capsbook.robustness.face_seeds import (  # noqa: E402
     RECORD,
     SEEDS,
@@ -39,8 +39,6 @@ from capsbook.robustness.face_seeds import (  # noqa: E402
     face_data,
     train_face_pair,
 )
-from capslib.runtime import device_name, versions  # noqa: E402
-from capslib.train.summary import git_commit  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -105,19 +103,12 @@ def main(argv=None) -> int:
             f"({row['cnn']['cpu_seconds'] + row['capsnet']['cpu_seconds']:.0f} CPU s)",
             flush=True,
         )
-    record["provenance"] = {
-        "commit": git_commit(),
-        "device": device_name("cpu"),
-        "threads": torch.get_num_threads(),
-        "torch": versions()["torch"],
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-            "%Y-%m-%d %H:%M UTC"
-        ),
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "cpu_seconds": round(time.process_time(), 1),
-        "command": "python scripts/measure_face_seeds.py"
-        + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
-    }
+    record["provenance"] = provenance(
+        script_command(__file__, argv),
+        time.perf_counter() - start,
+        threads=torch.get_num_threads(),
+        cpu_seconds=round(time.process_time(), 1),
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out} in {record['provenance']['wall_seconds']:.0f} s")

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 import sys
 import time
@@ -83,11 +82,10 @@ from capsbook.loss_experiments.seeds import (  # noqa: E402
     run_key,
     summarise,
 )
+from capsbook.provenance import provenance  # noqa: E402
 from capslib.precision import DTYPES  # noqa: E402
-from capslib.runtime import device_name, versions  # noqa: E402
 from capslib.train import TrainConfig, TrainingInterrupted, plot_metrics  # noqa: E402
 from capslib.train.checkpoint import load_checkpoint, load_state  # noqa: E402
-from capslib.train.trainer import git_commit  # noqa: E402
 
 #: The baseline decoder: the same picture, whatever the input.
 BASELINE = "mean training digit"
@@ -379,20 +377,15 @@ def main(argv=None) -> int:
         },
         **measured,
         "arms": summarise(measured),
-        "provenance": {
-            "commit": git_commit(),
-            "device": device_name(torch.device(args.device)),
-            "torch": versions()["torch"],
-            "dtype": dtypes[0] if len(dtypes) == 1 else dtypes,
-            "epochs": args.epochs,
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-                "%Y-%m-%d %H:%M UTC"
-            ),
-            "train_wall_s": {k: v["train_wall_s"] for k, v in measured["runs"].items()},
-            "wall_seconds": round(train_seconds + measure_seconds, 1),
-            "measure_seconds": round(measure_seconds, 1),
-            "command": shown_command(argv),
-        },
+        "provenance": provenance(
+            shown_command(argv),
+            train_seconds + measure_seconds,
+            device=torch.device(args.device),
+            dtype=dtypes[0] if len(dtypes) == 1 else dtypes,
+            epochs=args.epochs,
+            train_wall_s={k: v["train_wall_s"] for k, v in measured["runs"].items()},
+            measure_seconds=round(measure_seconds, 1),
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

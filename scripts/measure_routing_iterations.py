@@ -16,7 +16,6 @@ Usage (from the repository root; about 5 minutes on a 2-core CPU)::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -27,10 +26,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from capsbook.provenance import provenance, script_command  # noqa: E402
 from capsbook.routing_iterations import RESULT, errors_by_iterations  # noqa: E402
 from capslib import pretrained  # noqa: E402
-from capslib.runtime import device_name, versions  # noqa: E402
-from capslib.train.trainer import git_commit  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -58,17 +56,7 @@ def main(argv=None) -> int:
         "digits": digits,
         "errors": {str(k): len(v) for k, v in wrong.items()},
         "wrong": {str(k): v for k, v in wrong.items()},
-        "provenance": {
-            "commit": git_commit(),
-            "device": device_name("cpu"),
-            "torch": versions()["torch"],
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-                "%Y-%m-%d %H:%M UTC"
-            ),
-            "wall_seconds": round(seconds, 1),
-            "command": "python scripts/measure_routing_iterations.py"
-            + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
-        },
+        "provenance": provenance(script_command(__file__, argv), seconds),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

@@ -24,7 +24,6 @@ Usage (from the repository root; about a minute per 1,000 digits on a 2-core CPU
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -36,14 +35,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from capsbook import squash_contrast as sc  # noqa: E402
+from capsbook.provenance import provenance, script_command  # noqa: E402
 from capslib import pretrained  # noqa: E402
 from capslib.data import load_mnist  # noqa: E402
-from capslib.runtime import device_name, versions  # noqa: E402
-from capslib.train.trainer import git_commit  # noqa: E402
 
 
-def make_record(args, entry, lengths, labels, measured) -> dict:
-    """The record of the digits ``measured`` (test-set indices) so far."""
+def make_record(
+    args, entry, lengths, labels, measured, command: str, wall_seconds: float
+) -> dict:
+    """The record of the digits ``measured`` (test-set indices) so far, ``wall_seconds`` in."""
     v_p, v_a = sc.present_and_rival(lengths, labels)
     s_p, s_a = sc.input_length(v_p), sc.input_length(v_a)
     flags = sc.widens(s_p, s_a)
@@ -61,17 +61,7 @@ def make_record(args, entry, lengths, labels, measured) -> dict:
         "verdict": sc.verdict(summary["widened"], summary["digits"]),
         "narrowed": sorted(measured[~flags].tolist()),
         "near_boundary": sorted(measured[boundary].tolist()),
-        "provenance": {
-            "commit": git_commit(),
-            "device": device_name("cpu"),
-            "torch": versions()["torch"],
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-                "%Y-%m-%d %H:%M UTC"
-            ),
-            "wall_seconds": 0.0,
-            "command": "python scripts/measure_squash_contrast.py"
-            + (" " + " ".join(sys.argv[1:])).rstrip(),
-        },
+        "provenance": provenance(command, wall_seconds),
     }
 
 
@@ -98,8 +88,15 @@ def main(argv=None) -> int:
             [lengths, sc.capsule_lengths(loaded.model, test.images[index])]
         )
         measured = order[: len(lengths)]
-        record = make_record(args, entry, lengths, test.labels[measured], measured)
-        record["provenance"]["wall_seconds"] = round(time.perf_counter() - start, 1)
+        record = make_record(
+            args,
+            entry,
+            lengths,
+            test.labels[measured],
+            measured,
+            script_command(__file__, argv),
+            time.perf_counter() - start,
+        )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         summary = record["summary"]
