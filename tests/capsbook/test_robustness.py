@@ -309,3 +309,33 @@ def test_the_committed_runs_give_the_verdicts_chapter_10_prints():
 
 def test_training_state_says_one_epoch_in_the_singular():
     assert training_state([{"val_accuracy": 0.9}]).startswith("1 epoch, best epoch 1")
+
+
+def test_the_multimnist_row_compares_the_capsnet_run_trained_like_the_cnn(tmp_path):
+    """The shipped CapsNet trained in float32, the CNN in bf16: the rule is "not decided"; once
+    the same CapsNet is trained in bf16 (results/multimnist-capsnet-bf16), that run is compared,
+    and the row names it; a bf16 run trained differently otherwise is not chosen."""
+    from capsbook.robustness import multimnist_compared_run
+
+    _write_run(tmp_path, "multimnist-capsnet", _summary_for("capsnet", 0.8066, 0.808))
+    cnn = _summary_for("pooled-cnn", 0.7942, 0.803, dtype="bfloat16")
+    _write_run(tmp_path, "multimnist-cnn", cnn)
+    assert multimnist_compared_run(tmp_path)[0] == "multimnist-capsnet"
+    row = trained_verdicts(tmp_path)[1]
+    assert row[2] == "not decided (training differs: dtype float32 / bfloat16)"
+    assert row[1].endswith("CapsNet run results/multimnist-capsnet")
+    bf16 = _summary_for("capsnet", 0.8100, 0.81, dtype="bfloat16")
+    _write_run(tmp_path, "multimnist-capsnet-bf16", bf16)
+    name, run = multimnist_compared_run(tmp_path)
+    assert name == "multimnist-capsnet-bf16" and run.summary["test_accuracy"] == 0.81
+    row = trained_verdicts(tmp_path)[1]
+    assert "CapsNet 81.00%, CNN 79.42% of 10,000 test pairs" in row[1]
+    assert row[1].endswith("CapsNet run results/multimnist-capsnet-bf16")
+    # 1.58 points against 2 SE = 2 * sqrt(.81 * .19 / 1e4 + .7942 * .2058 / 1e4) = 1.13: held
+    assert row[2] == "held (one run each)"
+    bf16["config"] = {
+        **bf16["config"],
+        "epochs": 10,
+    }  # trained for fewer epochs: not chosen
+    (tmp_path / "multimnist-capsnet-bf16" / "summary.json").write_text(json.dumps(bf16))
+    assert multimnist_compared_run(tmp_path)[0] == "multimnist-capsnet"
