@@ -4,7 +4,8 @@
 
 The markdown pages cannot run code, so their figures are SVG files made by this script and
 committed beside it. Each SVG records a fingerprint of the code that drew it (this script and
-``capsbook/diagrams``); ``tests/capsbook/test_diagrams.py`` fails when the code has changed and the SVG
+the module of capsbook.diagrams that draws it, with their shared style); ``tests/capsbook/test_diagrams.py``
+fails when that code has changed and the SVG
 was not made again.
 """
 
@@ -21,12 +22,20 @@ FIGURES = {"book_path.svg": "book_path"}
 
 
 def fingerprint() -> str:
-    """sha256 of this script and of every module of capsbook/diagrams (sorted by name)."""
+    """sha256 of this script, of the capsbook/diagrams modules that define the figures' functions,
+    and of their shared style (``_style.py``), sorted by name."""
+    import inspect
+
+    sys.path.insert(0, str(ROOT))
+    from capsbook import diagrams
+
+    sources = {
+        Path(inspect.getsourcefile(getattr(diagrams, function))).resolve()
+        for function in FIGURES.values()
+    }
+    sources.add(ROOT / "capsbook" / "diagrams" / "_style.py")
     digest = hashlib.sha256()
-    for path in [
-        Path(__file__).resolve(),
-        *sorted((ROOT / "capslib" / "diagrams").glob("*.py")),
-    ]:
+    for path in [Path(__file__).resolve(), *sorted(sources)]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
