@@ -388,3 +388,90 @@ def shuffle_positions(
     index = order[:, None, :].expand(n, types, cells)
     moved = by_cell.gather(2, index[..., None].expand(n, types, cells, classes))
     return moved.reshape(n, in_caps, classes), lengths.gather(2, index).reshape(n, -1)
+
+
+@dataclass(frozen=True)
+class CouplingPolarization:
+    """What :func:`coupling_polarization` measured, one entry per iteration count.
+
+    ``iterations``: the counts, in order; for each (lists of floats, one per count):
+    ``largest_mean`` and ``largest_max``, a primary capsule's largest coupling (mean
+    over all primary capsules of all digits, and the highest); ``largest_se``: the
+    standard error of ``largest_mean`` over the digits; ``above_half``: the share of
+    primary capsules whose largest coupling exceeds 0.5; ``true_class_share``: the
+    share whose largest coupling goes to the digit's true class (chance: 1 /
+    classes); ``errors``: the digits the network gets wrong with that count.
+    ``per_digit``: ``(counts, n)`` each digit's mean largest coupling, for paired
+    comparisons between counts.
+    """
+
+    iterations: list[int]
+    largest_mean: list[float]
+    largest_se: list[float]
+    largest_max: list[float]
+    above_half: list[float]
+    true_class_share: list[float]
+    errors: list[int]
+    per_digit: Tensor
+    chance: float
+
+
+@torch.no_grad()
+def coupling_polarization(
+    model, images: Tensor, labels: Tensor, iterations=(3, 5, 10, 20), batch_size=100
+) -> CouplingPolarization:
+    """How polarized routing's couplings become as the iterations go on (Paik et al.).
+
+    ``model``: a trained :class:`capslib.models.CapsNet`; ``images``: ``(n, 1, H, W)``;
+    ``labels``: ``(n,)``.  Each digit's predictions :math:`\\hat u_{j|i}` are routed
+    once, for ``max(iterations)`` iterations of Procedure 1 (the weights are not
+    changed), and the couplings and capsules are read after each count in
+    ``iterations``: routing is sequential, so what a run of ``k`` iterations gives is
+    what a longer run holds after its ``k``-th (the tests check this against
+    :func:`capslib.functional.dynamic_routing`).  Each primary capsule's couplings
+    over the classes are summarised: the largest one, how often it exceeds 0.5, and
+    how often it goes to the true class.  A coupling of 1 is one-hot; 1 / classes is
+    uniform (with one iteration every class ties, so ask for counts of 2 or more to
+    read ``true_class_share``).
+    """
+    from capslib.functional import squash
+
+    model.eval()
+    device = next(model.parameters()).device
+    labels = torch.as_tensor(labels).long().cpu()
+    counts = sorted({int(k) for k in iterations})
+    if not counts or counts[0] < 1:
+        raise ValueError(
+            f"coupling_polarization: expected iteration counts >= 1, got {iterations!r}"
+        )
+    largest, above, true, wrong = ({k: [] for k in counts} for _ in range(4))
+    classes = None
+    for x, y in zip(
+        torch.as_tensor(images).split(batch_size), labels.split(batch_size)
+    ):
+        u_hat = model.digit_caps.predictions(model.primary_capsules(x.to(device)))
+        classes = u_hat.shape[2]
+        b = torch.zeros(u_hat.shape[:3], device=u_hat.device, dtype=u_hat.dtype)
+        for k in range(1, counts[-1] + 1):
+            c = b.softmax(dim=2)  # (batch, in_caps, classes)
+            v = squash(torch.einsum("bij,bijd->bjd", c, u_hat))  # (batch, classes, dim)
+            if k in largest:
+                top = c.max(dim=-1)  # over the classes: (batch, in_caps)
+                largest[k].append(top.values.cpu())
+                above[k].append((top.values > 0.5).cpu())
+                true[k].append(top.indices.cpu() == y[:, None])
+                wrong[k].append(v.norm(dim=-1).argmax(1).cpu() != y)
+            b = b + torch.einsum("bijd,bjd->bij", u_hat, v)  # agreement
+    per_digit = torch.stack([torch.cat(largest[k]).mean(1) for k in counts])
+    n = per_digit.shape[1]
+    return CouplingPolarization(
+        iterations=counts,
+        largest_mean=[torch.cat(largest[k]).mean().item() for k in counts],
+        largest_se=[(p.std() / n**0.5).item() for p in per_digit],
+        largest_max=[torch.cat(largest[k]).max().item() for k in counts],
+        above_half=[torch.cat(above[k]).float().mean().item() for k in counts],
+        true_class_share=[torch.cat(true[k]).float().mean().item() for k in counts],
+        errors=[int(torch.cat(wrong[k]).sum()) for k in counts],
+        per_digit=per_digit,
+        chance=1.0 / classes,
+    )

@@ -10,6 +10,8 @@ or more there (:func:`capsbook.plots.text_px_on_page`).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -433,6 +435,7 @@ def plot_grid_couplings(
     fig, axes = plt.subplots(3, n, figsize=(size * n + 1.2, size * 3.5), squeeze=False)
     fig.subplots_adjust(hspace=0.3)  # room between the two colour bars' end ticks
     top_ink = float(ink.max()) if float(ink.max()) > 0 else 1.0
+    top_ink = math.ceil(top_ink * 100) / 100  # a tick on the bar's end, labelled
     for i in range(n):
         axes[0, i].imshow(images[i, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
         inked = axes[1, i].imshow(ink[i].numpy(), cmap="Greys", vmin=0, vmax=top_ink)
@@ -465,4 +468,70 @@ def plot_grid_couplings(
         )
         bar.set_label(unit, fontsize=FONT)
         bar.ax.tick_params(labelsize=FONT)
+    return fig
+
+
+def plot_coupling_scales(
+    maps: dict,
+    scales=(UNIFORM_COUPLING, 0.01),
+    center: float = UNIFORM_COUPLING,
+    size: float = 0.85,
+):
+    """Coupling maps of several sources, each drawn on several fixed scales, one row each.
+
+    ``maps``: ``{name: (n, grid, grid)}``, e.g. the network's couplings and a control's;
+    ``scales``: half-ranges of the diverging scale centred on ``center`` (white), the
+    first usually the chapter's 0 to 0.2, the next a stretched one, so that a deviation
+    too small to see on the first shows on the second.  Rows go scale by scale, and
+    within a scale source by source; each scale has its own colour bar, labelled at
+    both ends and at the centre.
+    """
+    import matplotlib.pyplot as plt
+
+    if not maps or any(not h > 0 for h in scales):
+        raise ValueError(
+            f"plot_coupling_scales: expected maps and half-ranges > 0, got "
+            f"{len(maps)} maps and scales {tuple(scales)!r}"
+        )
+    shapes = {tuple(m.shape) for m in maps.values()}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"plot_coupling_scales: expected maps of one shape, got {sorted(shapes)}"
+        )
+    n = next(iter(shapes))[0]
+    rows = [(name, h) for h in scales for name in maps]
+    fig, axes = plt.subplots(
+        len(rows), n, figsize=(size * n + 1.2, size * len(rows) + 0.4), squeeze=False
+    )
+    fig.subplots_adjust(hspace=0.15)
+    for r, (name, h) in enumerate(rows):
+        shown = None
+        for i in range(n):
+            shown = axes[r, i].imshow(
+                maps[name][i].detach().cpu().float().numpy(),
+                cmap="RdBu_r",
+                vmin=center - h,
+                vmax=center + h,
+            )
+            axes[r, i].set_xticks([]), axes[r, i].set_yticks([])
+        axes[r, 0].set_ylabel(
+            f"{name}\n{center - h:.2f} to {center + h:.2f}",
+            fontsize=FONT,
+            rotation=0,
+            ha="right",
+            va="center",
+            labelpad=6,
+        )
+        if r % len(maps) == len(maps) - 1:  # one colour bar per scale
+            group = axes[r - len(maps) + 1 : r + 1].flatten().tolist()
+            bar = fig.colorbar(
+                shown,
+                ax=group,
+                fraction=0.03,
+                pad=0.02,
+                format="%.2f",
+                ticks=[center - h, center, center + h],
+            )
+            bar.set_label("$c_{ij}$", fontsize=FONT)
+            bar.ax.tick_params(labelsize=FONT)
     return fig

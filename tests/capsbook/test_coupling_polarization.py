@@ -1,0 +1,48 @@
+"""capsbook.probes.coupling_polarization: one long routing run read at several counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import capslib.functional as cf
+from capsbook import probes
+from capslib.models import CapsNet, CapsNetConfig
+
+
+def _small_model():
+    torch.manual_seed(0)
+    return CapsNet(CapsNetConfig.small(conv_channels=16, primary_types=4)).eval()
+
+
+def test_each_count_matches_a_separate_routing_run_of_that_count():
+    model = _small_model()
+    images, labels = torch.rand(5, 1, 28, 28), torch.tensor([0, 1, 2, 3, 4])
+    result = probes.coupling_polarization(
+        model, images, labels, (2, 4, 7), batch_size=2
+    )
+    with torch.no_grad():
+        u_hat = model.digit_caps.predictions(model.primary_capsules(images))
+    for j, k in enumerate((2, 4, 7)):
+        v, c = cf.dynamic_routing(u_hat, k, return_couplings=True)
+        top = c.max(-1)
+        assert result.largest_mean[j] == pytest.approx(
+            top.values.mean().item(), rel=1e-5
+        )
+        assert result.largest_max[j] == pytest.approx(top.values.max().item(), rel=1e-5)
+        assert torch.allclose(result.per_digit[j], top.values.mean(1), rtol=1e-5)
+        share = (top.indices == labels[:, None]).float().mean().item()
+        assert result.true_class_share[j] == pytest.approx(share)
+        assert result.above_half[j] == (top.values > 0.5).float().mean().item()
+        assert result.errors[j] == int((v.norm(dim=-1).argmax(1) != labels).sum())
+    assert result.chance == pytest.approx(0.1)
+
+
+def test_one_iteration_is_uniform_and_counts_are_checked():
+    model = _small_model()
+    images, labels = torch.rand(3, 1, 28, 28), torch.tensor([1, 2, 3])
+    result = probes.coupling_polarization(model, images, labels, (1,))
+    assert result.largest_mean[0] == pytest.approx(0.1)
+    assert result.above_half == [0.0]
+    with pytest.raises(ValueError, match="iteration counts >= 1"):
+        probes.coupling_polarization(model, images, labels, (0, 3))
