@@ -364,6 +364,10 @@ def _load(
             # the reader knows them (see shown())
             places = ", ".join(str(f) for f in folders[:-1]) + f" or {folders[-1]}"
             named = [shown(f, data_dir_) for f in folders]
+            # "the repository's data/mnist, data or data/MNIST/raw": a shared lead named once
+            lead = os.path.commonprefix(named)
+            lead = lead[: lead.rfind(" ") + 1]
+            named = named[:1] + [name[len(lead) :] for name in named[1:]]
             places_shown = ", ".join(named[:-1]) + f" or {named[-1]}"
             if not download:
                 why = f"no complete {kind.name} in {{}}, and downloads were turned off"

@@ -290,7 +290,10 @@ def test_debians_package_and_the_repository_folder_are_named_as_such(
     out = capsys.readouterr().out
     assert "20 images from Debian's dataset-fashion-mnist" in out
     assert test.source == "Debian's dataset-fashion-mnist"
-    assert "no complete MNIST in the repository's data/mnist" in out
+    assert (
+        "no complete MNIST in the repository's data/mnist, data or data/MNIST/raw"
+        in out
+    )
     _no_machine_paths(out, tmp_path)
 
 
