@@ -46,3 +46,27 @@ def test_one_iteration_is_uniform_and_counts_are_checked():
     assert result.above_half == [0.0]
     with pytest.raises(ValueError, match="iteration counts >= 1"):
         probes.coupling_polarization(model, images, labels, (0, 3))
+
+
+def test_plot_coupling_scales_draws_each_source_on_each_scale():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    maps = {"a": torch.full((3, 6, 6), 0.1), "b": torch.full((3, 6, 6), 0.105)}
+    fig = probes.plot_coupling_scales(maps, scales=(0.1, 0.01))
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == 2 * 2 * 3  # 4 rows (2 sources x 2 scales) of 3 maps
+    assert len(fig.axes) == len(drawn) + 2  # and one colour bar per scale
+    labels = [ax.get_ylabel() for ax in drawn if ax.get_ylabel()]
+    assert labels[:4] == [
+        "a\n0.00 to 0.20",
+        "b\n0.00 to 0.20",
+        "a\n0.09 to 0.11",
+        "b\n0.09 to 0.11",
+    ]
+    stretched = drawn[6].images[0]
+    assert stretched.get_clim() == pytest.approx((0.09, 0.11))
+    with pytest.raises(ValueError, match="half-ranges > 0"):
+        probes.plot_coupling_scales(maps, scales=(0.1, 0))
+    with pytest.raises(ValueError, match="one shape"):
+        probes.plot_coupling_scales({"a": maps["a"], "b": torch.zeros(2, 6, 6)})
