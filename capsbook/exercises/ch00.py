@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from capslib.data import IDXError, read_idx
-from capslib.runtime import get_mode
 
 from .report import CheckReport, check, guarded
 
@@ -59,6 +58,78 @@ def check_class_means(fn, *, verbose: bool = True) -> CheckReport:
 def reference_class_means(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The mean image of each digit, (10, 28, 28), from images (n, 1, 28, 28)."""
     return torch.stack([images[labels == k, 0].mean(dim=0) for k in range(10)])
+
+
+def reference_nearest_mean(images: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """Images (n, 1, 28, 28), means (10, 28, 28) -> (n,): the nearest mean's class."""
+    distances = torch.cdist(images.flatten(1), means.flatten(1))  # (n, 10)
+    return distances.argmin(dim=1)
+
+
+def _nearest_mean_case() -> tuple[torch.Tensor, torch.Tensor]:
+    """Twelve pictures and ten means where the nearest mean is not the one with the largest
+    dot product: mean k is a faint blob with a bright copy of it elsewhere (mean 9)."""
+    gen = torch.Generator().manual_seed(1)
+    means = torch.rand(10, 28, 28, generator=gen) * 0.3
+    means[9] = 0.9  # a bright, flat mean: the largest dot product with almost any image
+    labels = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 3, 7])
+    noise = torch.rand(12, 28, 28, generator=gen) * 0.05
+    images = (means[labels] + noise).clamp(0, 1).unsqueeze(1)
+    return images, means
+
+
+@guarded
+def check_nearest_mean(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 0.1, second half: ``fn(images, means)`` gives each image the class of the
+    nearest mean (the smallest Euclidean distance over the 784 pixels).
+
+    ``images``: ``(n, 1, 28, 28)``; ``means``: ``(10, 28, 28)``; the answer: ``(n,)``
+    integer labels.  The cases are made so that the nearest mean, the farthest one and the
+    one with the largest dot product are different classes, and each mistake is named.
+    """
+    images, means = _nearest_mean_case()
+    expected = reference_nearest_mean(images, means)
+    flat, flat_means = images.flatten(1), means.flatten(1)
+    farthest = torch.cdist(flat, flat_means).argmax(dim=1)
+    largest_dot = (flat @ flat_means.T).argmax(dim=1)
+    with check(
+        "Exercise 0.1: the nearest mean as a classifier", verbose=verbose
+    ) as report:
+        with report.attempt("classifies 12 pictures"):
+            out = torch.as_tensor(fn(images.clone(), means.clone()))
+            if not report.expect(
+                tuple(out.shape) == (12,),
+                "returns one label per image, shape (12,)",
+                f"got shape {tuple(out.shape)}"
+                + (
+                    ": these look like the distances; take argmin over the 10 classes"
+                    if tuple(out.shape) == (12, 10)
+                    else "; return the index of the nearest mean for each image"
+                ),
+            ):
+                return report
+            if out.is_floating_point() and torch.equal(out, out.round()):
+                out = out.long()
+            report.expect(
+                not out.is_floating_point(),
+                "returns integer labels",
+                f"got {out.dtype}; argmin returns the class indices (int64)",
+            )
+            right = torch.equal(out.long(), expected)
+            if torch.equal(out.long(), farthest):
+                hint = "these are the farthest means: the nearest is the argmin of the distances"
+            elif torch.equal(out.long(), largest_dot):
+                hint = (
+                    "the largest dot product is not the nearest mean: a bright mean wins it "
+                    "for almost every image; use the distance, torch.cdist(...).argmin(dim=1)"
+                )
+            else:
+                hint = (
+                    "flatten each image and each mean to 784 values, measure all the "
+                    "distances (torch.cdist) and take the argmin over the classes"
+                )
+            report.expect(right, "gives the class of the nearest mean", hint)
+    return report
 
 
 # --- Exercise 0.2: write an IDX file ----------------------------------------------------------------
@@ -172,88 +243,133 @@ def check_idx_bytes(fn, *, verbose: bool = True) -> CheckReport:
     return report
 
 
-# --- Exercise 0.3: predict the mode -----------------------------------------------------------------
-
-MODE_SETTINGS = ("quick", "full", "auto", "Full", "fast")
-"""The values of CAPSLIB_MODE that exercise 0.3 asks about."""
+# --- Exercise 0.3: is it made like MNIST? -----------------------------------------------------------
 
 
-def _mode_or_error(setting: str) -> str:
-    try:
-        return get_mode(setting)
-    except ValueError:
-        return "error"
+def reference_ink_geometry(images: torch.Tensor) -> torch.Tensor:
+    """Pictures (n, H, W) in [0, 1] -> (n, 4): the ink box's height and width (pixels,
+    from the first inked row or column to the last, both included), and the centre of
+    mass's row and column (the ink-weighted mean, counted from 0)."""
+    images = images.double()
+    n, h, w = images.shape
+    rows = torch.arange(h, dtype=torch.float64)
+    cols = torch.arange(w, dtype=torch.float64)
+
+    def side(inked, index):  # last inked index - first inked index + 1
+        last = torch.where(inked, index, -torch.inf).max(dim=1).values
+        first = torch.where(inked, index, torch.inf).min(dim=1).values
+        return last - first + 1
+
+    height = side((images > 0).any(dim=2), rows)  # rows: axis 1
+    width = side((images > 0).any(dim=1), cols)  # columns: axis 2
+    mass = images.sum(dim=(1, 2))
+    centre_row = (images.sum(dim=2) * rows).sum(dim=1) / mass
+    centre_col = (images.sum(dim=1) * cols).sum(dim=1) / mass
+    return torch.stack([height, width, centre_row, centre_col], dim=1)
 
 
-def reference_mode_predictions() -> dict[str, str]:
-    """The mode each setting gives, worked out from the rules (not with get_mode)."""
-    auto = "full" if torch.cuda.is_available() else "quick"
-    return {
-        "quick": "quick",
-        "full": "full",
-        "auto": auto,
-        "Full": "full",
-        "fast": "error",
-    }
+def _geometry_cases() -> torch.Tensor:
+    """Two pictures, 40 rows x 30 columns (not square, so rows and columns cannot be
+    confused unseen): strokes of uneven ink, with empty rows and columns inside the box."""
+    pictures = torch.zeros(2, 40, 30)
+    pictures[0, 5:9, 8:11] = 1.0  # a dark block ...
+    pictures[0, 20:31, 14:16] = 0.3  # ... and a pale bar below it, rows apart
+    pictures[1, 12, 3:25] = torch.linspace(
+        0.1, 1.0, 22
+    )  # a stroke darkening to the right
+    pictures[1, 30:34, 20] = 0.6
+    return pictures
+
+
+def _geometry_hints(out: torch.Tensor, pictures: torch.Tensor) -> tuple[str, str]:
+    """The likeliest mistakes in the reader's box sides and centres (out: (n, 4))."""
+    ref = reference_ink_geometry(pictures)
+    ink = pictures > 0
+    counted = torch.stack(
+        [ink.any(dim=2).sum(dim=1), ink.any(dim=1).sum(dim=1)], dim=1
+    ).double()
+    sides, centres = out[:, :2].double(), out[:, 2:].double()
+    close = lambda a, b: a.shape == b.shape and torch.allclose(a, b, atol=1e-4)  # noqa: E731
+    if close(sides, counted):
+        side_hint = (
+            "you counted the rows and columns that hold ink; the box runs from the first "
+            "to the last, the empty ones between included"
+        )
+    elif close(sides, ref[:, :2] - 1):
+        side_hint = "both ends belong to the box: last - first + 1"
+    elif close(sides, ref[:, :2].flip(1)):
+        side_hint = "height counts rows (axis 1 of (n, H, W)), width columns (axis 2)"
+    else:
+        side_hint = "the height is the last inked row minus the first, plus 1; the width the same for columns"
+    rows = torch.arange(pictures.shape[1], dtype=torch.float64)
+    cols = torch.arange(pictures.shape[2], dtype=torch.float64)
+    unweighted = torch.stack(
+        [
+            (ink.sum(dim=2) * rows).sum(dim=1) / ink.sum(dim=(1, 2)),
+            (ink.sum(dim=1) * cols).sum(dim=1) / ink.sum(dim=(1, 2)),
+        ],
+        dim=1,
+    )
+    mass = pictures.double().sum(dim=(1, 2), keepdim=True).squeeze(-1)
+    if close(centres, ref[:, 2:].flip(1)):
+        centre_hint = "row first, then column: (row, column), as the picture is indexed"
+    elif close(centres, ref[:, 2:] + 1):
+        centre_hint = "count from 0, as indexing does: pixel 0's centre is at 0"
+    elif close(centres, unweighted):
+        centre_hint = (
+            "that is the mean position of the inked pixels; weight each by its ink, "
+            "so that a pale pixel counts less"
+        )
+    elif close(centres, ref[:, 2:] * mass):
+        centre_hint = "divide by the total ink, images.sum(dim=(1, 2))"
+    else:
+        centre_hint = "the centre's row is sum(ink * row) / sum(ink) over the picture; its column the same"
+    return side_hint, centre_hint
 
 
 @guarded
-def check_mode_predictions(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 0.3: ``fn()`` returns, for each value of ``CAPSLIB_MODE`` in :data:`MODE_SETTINGS`,
-    what ``capslib.get_mode`` gives on this machine: ``"quick"``, ``"full"`` or ``"error"`` (it raises).
+def check_ink_geometry(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 0.3: ``fn(images)`` measures pictures ``(n, H, W)`` in [0, 1] as the chapter
+    measured MNIST: ``(n, 4)`` = the ink box's height and width, then the centre of mass's
+    row and column.
 
-    The check asks :func:`capslib.get_mode` itself, without touching the environment.
+    The two pictures are 40 x 30 (rows x columns), with uneven ink and empty rows inside
+    the box, so each usual mistake gives a different answer, and the hint names it.
     """
-    gpu = torch.cuda.is_available()
-    hints = {
-        "auto": f"auto means full where a CUDA GPU is present and quick otherwise; on this machine "
-        f"torch.cuda.is_available() is {gpu}",
-        "Full": "the value is trimmed and lower-cased before it is compared, so 'Full' is 'full'",
-        "fast": "get_mode refuses a value it does not know (a ValueError naming the fix) instead of guessing",
-        "quick": "quick mode is what it says",
-        "full": "full mode is what it says",
-    }
-    with check("Exercise 0.3: predict the mode", verbose=verbose) as report:
-        with report.attempt("returns the predictions"):
-            predictions = fn()
+    pictures = _geometry_cases()
+    ref = reference_ink_geometry(pictures)
+    with check("Exercise 0.3: is it made like MNIST?", verbose=verbose) as report:
+        with report.attempt("measures two 40 x 30 pictures"):
+            out = torch.as_tensor(fn(pictures.clone())).double()
             if not report.expect(
-                isinstance(predictions, dict),
-                "returns a dict",
-                f"got {type(predictions).__name__}; return {{setting: 'quick', 'full' or 'error'}}",
+                tuple(out.shape) == (2, 4),
+                "returns shape (2, 4): height, width, centre row, centre column",
+                f"got shape {tuple(out.shape)}; stack the four measurements of each "
+                "picture into one row, torch.stack([...], dim=1)",
             ):
                 return report
-            missing = [s for s in MODE_SETTINGS if s not in predictions]
+            side_hint, centre_hint = _geometry_hints(out, pictures)
             report.expect(
-                not missing,
-                "predicts every setting",
-                f"missing {missing}; the keys are {list(MODE_SETTINGS)}",
+                torch.allclose(out[:, :2], ref[:, :2], atol=1e-4),
+                "the ink box's height and width",
+                side_hint,
             )
-            for setting in MODE_SETTINGS:
-                if setting in predictions:
-                    actual, said = (
-                        _mode_or_error(setting),
-                        str(predictions[setting]).strip().lower(),
-                    )
-                    hint = (
-                        f"you said {predictions[setting]!r}: " + hints[setting]
-                        if said in ("quick", "full", "error")
-                        else f"got {predictions[setting]!r}; answer 'quick', 'full' or 'error'"
-                    )
-                    report.expect(
-                        said == actual,
-                        f"CAPSLIB_MODE={setting!r} gives {actual!r}",
-                        hint,
-                    )
+            report.expect(
+                torch.allclose(out[:, 2:], ref[:, 2:], atol=1e-4),
+                "the centre of mass (row, column)",
+                centre_hint,
+            )
     return report
 
 
 __all__ = [
     "IDX_TYPE_CODES",
-    "MODE_SETTINGS",
     "check_class_means",
     "check_idx_bytes",
-    "check_mode_predictions",
+    "check_ink_geometry",
+    "check_nearest_mean",
     "reference_class_means",
     "reference_idx_bytes",
-    "reference_mode_predictions",
+    "reference_ink_geometry",
+    "reference_nearest_mean",
 ]

@@ -9,10 +9,12 @@ from check_reports import hint_of
 from capsbook.exercises.ch00 import (
     check_class_means,
     check_idx_bytes,
-    check_mode_predictions,
+    check_ink_geometry,
+    check_nearest_mean,
     reference_class_means,
     reference_idx_bytes,
-    reference_mode_predictions,
+    reference_ink_geometry,
+    reference_nearest_mean,
 )
 
 
@@ -115,43 +117,109 @@ def test_idx_bytes_an_array_instead_of_bytes():
     assert "one bytes object" in hint_of(report, "returns bytes")
 
 
-def test_mode_predictions_reference_passes_and_agrees_with_get_mode():
-    import capslib
-
-    assert check_mode_predictions(reference_mode_predictions, verbose=False).passed
-    assert reference_mode_predictions()["auto"] == capslib.get_mode("auto")
-
-
-def test_mode_predictions_typical_mistakes_get_their_hint():
-    wrong_auto = dict(
-        reference_mode_predictions(),
-        auto="quick" if torch.cuda.is_available() else "full",
-    )
-    report = check_mode_predictions(lambda: wrong_auto, verbose=False)
-    assert report.failures == [
-        "CAPSLIB_MODE='auto' gives " + repr(reference_mode_predictions()["auto"])
-    ]
-    assert "torch.cuda.is_available()" in hint_of(report, "'auto'")
-    fallback = dict(reference_mode_predictions(), fast="quick")
-    assert "refuses a value" in hint_of(
-        check_mode_predictions(lambda: fallback, verbose=False), "'fast'"
-    )
-    case_sensitive = dict(reference_mode_predictions(), Full="error")
-    assert "lower-cased" in hint_of(
-        check_mode_predictions(lambda: case_sensitive, verbose=False), "'Full'"
-    )
-    typo = dict(reference_mode_predictions(), fast="ValueError")
-    assert "answer 'quick', 'full' or 'error'" in hint_of(
-        check_mode_predictions(lambda: typo, verbose=False), "'fast'"
-    )
+def test_nearest_mean_reference_passes_and_matches_the_chapter():
+    report = check_nearest_mean(reference_nearest_mean, verbose=False)
+    assert report.passed
+    # by hand: two means, the picture equal to the second is given class 1
+    means = torch.zeros(10, 28, 28)
+    means[1] = 0.5
+    picture = torch.full((1, 1, 28, 28), 0.5)
+    assert reference_nearest_mean(picture, means).tolist() == [1]
 
 
-def test_mode_predictions_incomplete_or_not_a_dict():
-    partial = {"quick": "quick", "full": "full"}
-    report = check_mode_predictions(lambda: partial, verbose=False)
-    assert report.failures == ["predicts every setting"] and "'auto'" in hint_of(
-        report, "every setting"
+def test_nearest_mean_mistakes_are_named():
+    def distances(images, means):
+        return torch.cdist(images.flatten(1), means.flatten(1))
+
+    report = check_nearest_mean(distances, verbose=False)
+    assert "argmin over the 10 classes" in hint_of(report, "one label per image")
+    farthest = check_nearest_mean(
+        lambda i, m: distances(i, m).argmax(dim=1), verbose=False
     )
-    assert check_mode_predictions(lambda: ["quick"], verbose=False).failures == [
-        "returns a dict"
-    ]
+    assert "farthest means" in hint_of(farthest, "nearest mean")
+    dot = check_nearest_mean(
+        lambda i, m: (i.flatten(1) @ m.flatten(1).T).argmax(dim=1), verbose=False
+    )
+    assert "largest dot product is not the nearest" in hint_of(dot, "nearest mean")
+    as_float = check_nearest_mean(
+        lambda i, m: reference_nearest_mean(i, m).float() + 0.5, verbose=False
+    )
+    assert "returns integer labels" in as_float.failures
+
+
+def test_ink_geometry_reference_by_hand():
+    picture = torch.zeros(1, 6, 5)
+    picture[0, 1, 1] = 1.0
+    picture[0, 4, 3] = 0.25  # an empty row and column between the two pixels
+    # box: rows 1..4 (4 rows), columns 1..3 (3 columns); centre (1 + 0.25 * 4) / 1.25
+    expected = torch.tensor([[4, 3, 2.0 / 1.25, 1.75 / 1.25]], dtype=torch.float64)
+    assert torch.allclose(reference_ink_geometry(picture), expected)
+    assert check_ink_geometry(reference_ink_geometry, verbose=False).passed
+
+
+def test_ink_geometry_reference_holds_on_mnist():
+    """The chapter's measurement: every test digit's larger side is at most 20 pixels and
+    its centre of mass lies in pixel (14, 14)."""
+    from capslib.data import load_mnist
+
+    digits = load_mnist("test", source="sample", verbose=False).images[:2000, 0]
+    g = reference_ink_geometry(digits)
+    assert g[:, :2].max() == 20
+    assert g[:, 2:].min() >= 13.5 - 1e-9 and g[:, 2:].max() < 14.5
+
+
+def _with(sides=None, centres=None):
+    def answer(images):
+        ref = reference_ink_geometry(images)
+        out = ref.clone()
+        if sides is not None:
+            out[:, :2] = sides(images, ref)
+        if centres is not None:
+            out[:, 2:] = centres(images, ref)
+        return out
+
+    return answer
+
+
+def test_ink_geometry_mistakes_are_named():
+    def counted(images, ref):
+        ink = images > 0
+        return torch.stack([ink.any(2).sum(1), ink.any(1).sum(1)], 1).double()
+
+    cases = {
+        "first to the last": _with(sides=counted),
+        "last - first + 1": _with(sides=lambda i, r: r[:, :2] - 1),
+        "height counts rows": _with(sides=lambda i, r: r[:, :2].flip(1)),
+    }
+    for words, answer in cases.items():
+        report = check_ink_geometry(answer, verbose=False)
+        assert report.failures == ["the ink box's height and width"]
+        assert words in hint_of(report, "height and width")
+
+    def unweighted(images, ref):
+        ink = (images > 0).double()
+        rows = torch.arange(images.shape[1]).double()
+        cols = torch.arange(images.shape[2]).double()
+        n = ink.sum((1, 2))
+        return torch.stack(
+            [(ink.sum(2) * rows).sum(1) / n, (ink.sum(1) * cols).sum(1) / n], 1
+        )
+
+    mass = lambda i, r: r[:, 2:] * i.double().sum((1, 2))[:, None]  # noqa: E731
+    cases = {
+        "(row, column)": _with(centres=lambda i, r: r[:, 2:].flip(1)),
+        "count from 0": _with(centres=lambda i, r: r[:, 2:] + 1),
+        "weight each by its ink": _with(centres=unweighted),
+        "divide by the total ink": _with(centres=mass),
+    }
+    for words, answer in cases.items():
+        report = check_ink_geometry(answer, verbose=False)
+        assert report.failures == ["the centre of mass (row, column)"]
+        assert words in hint_of(report, "centre of mass")
+
+
+def test_ink_geometry_wrong_shape():
+    report = check_ink_geometry(
+        lambda images: reference_ink_geometry(images)[:, :2], verbose=False
+    )
+    assert "torch.stack" in hint_of(report, "returns shape (2, 4)")
