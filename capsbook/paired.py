@@ -15,7 +15,11 @@ book's standard errors of a difference, each kept here once:
   examples only one setting gets wrong, and McNemar's exact test on them;
 * :func:`difference_standard_error`, the unpaired one, for two accuracies whose
   per-example outcomes were not recorded (two proportions on independent
-  examples, or the cautious bound where they were the same examples).
+  examples, or the cautious bound where they were the same examples);
+* :func:`t_test_p` and :func:`t_critical`, Student's t for a mean difference over
+  few pairs (seeds): with ``n`` pairs the standard error rests on ``n - 1``
+  degrees of freedom, so "beyond 2 standard errors" is too lax at ``n = 3``
+  (``p`` about 0.18); the critical value there is 4.30.
 """
 
 from __future__ import annotations
@@ -103,9 +107,75 @@ def paired_comparison(wrong_a, wrong_b) -> tuple[int, int, float]:
     return only_a, only_b, min(1.0, 2 * tail)
 
 
+def t_test_p(t: float, df: int) -> float:
+    """The two-sided p-value of Student's t statistic ``t`` with ``df`` degrees of freedom.
+
+    How often a mean difference of zero would give ``|T| >= |t|``: the paired
+    t-test's p when ``t`` is the mean difference over its standard error and
+    ``df = n - 1`` for ``n`` pairs.  Exact, by the finite series for an integer
+    ``df`` (Abramowitz & Stegun 26.7.3-4, with ``theta = atan(t / sqrt(df))``);
+    with 1 degree of freedom ``1 - 2 atan|t| / pi``, with 2 ``1 - |t| / sqrt(t^2 + 2)``.
+
+    >>> round(t_test_p(2.0, 2), 4)  # 1 - 2 / sqrt(6)
+    0.1835
+    """
+    if int(df) != df or df < 1:
+        raise ValueError(
+            f"t_test_p: expected a whole number of degrees of freedom >= 1, got {df}"
+        )
+    df = int(df)
+    if math.isinf(t):
+        return 0.0
+    theta = math.atan(abs(t) / math.sqrt(df))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2 == 0:  # A = sin(theta) (1 + 1/2 c^2 + 1*3/(2*4) c^4 + ...), df/2 terms
+        term, total = 1.0, 1.0
+        for k in range(1, df // 2):
+            term *= c2 * (2 * k - 1) / (2 * k)
+            total += term
+        inside = s * total
+    else:  # A = (2/pi)(theta + sin cos (1 + 2/3 c^2 + 2*4/(3*5) c^4 + ...)), (df-1)/2 terms
+        total = 0.0
+        if df > 1:
+            term, total = 1.0, 1.0
+            for k in range(1, (df - 1) // 2):
+                term *= c2 * (2 * k) / (2 * k + 1)
+                total += term
+        inside = 2 / math.pi * (theta + s * math.cos(theta) * total)
+    return min(1.0, max(0.0, 1.0 - inside))
+
+
+def t_critical(df: int, p: float = 0.05) -> float:
+    """The ``|t|`` beyond which :func:`t_test_p` falls below ``p`` (two-sided).
+
+    The number of standard errors a mean difference over ``df + 1`` pairs must
+    exceed to count at level ``p``: 12.71 with 1 degree of freedom, 4.30 with 2,
+    3.18 with 3, towards 1.96 with many.  By bisection on :func:`t_test_p`.
+
+    >>> round(t_critical(2), 3)  # 0.95 * sqrt(2 / (1 - 0.95**2))
+    4.303
+    """
+    if not 0 < p < 1:
+        raise ValueError(f"t_critical: expected a level 0 < p < 1, got {p}")
+    low, high = 0.0, 1.0
+    while t_test_p(high, df) > p:
+        high *= 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        if t_test_p(mid, df) > p:
+            low = mid
+        else:
+            high = mid
+        if high - low < 1e-12:
+            break
+    return high
+
+
 __all__ = [
     "difference_standard_error",
     "paired_comparison",
     "paired_count_standard_error",
     "paired_difference",
+    "t_critical",
+    "t_test_p",
 ]

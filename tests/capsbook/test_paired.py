@@ -13,6 +13,8 @@ from capsbook.paired import (
     paired_comparison,
     paired_count_standard_error,
     paired_difference,
+    t_critical,
+    t_test_p,
 )
 from capsbook.runs import recorded
 
@@ -88,3 +90,37 @@ def test_robustness_and_recorded_runs_use_these_standard_errors():
     assert robustness.paired_difference is paired_difference
     assert recorded.paired_count_standard_error is paired_count_standard_error
     assert not hasattr(robustness, "paired_difference_standard_error")
+
+
+def test_t_test_p_by_hand_for_one_and_two_degrees_of_freedom():
+    # 1 degree of freedom: the Cauchy distribution, P(|T| >= t) = 1 - 2 atan(t) / pi
+    assert t_test_p(1.0, 1) == pytest.approx(0.5)
+    assert t_test_p(3.0, 1) == pytest.approx(1 - 2 * math.atan(3.0) / math.pi)
+    # 2 degrees of freedom: P(|T| >= t) = 1 - t / sqrt(t^2 + 2)
+    assert t_test_p(2.0, 2) == pytest.approx(1 - 2 / math.sqrt(6))
+    # chapter 6's test errors, differences -6, -2, -4: mean -4, se 2 / sqrt(3)
+    t = -4 / (2 / math.sqrt(3))
+    assert t_test_p(t, 2) == pytest.approx(1 - 4 / math.sqrt(16 + 8 / 3))
+    assert t_test_p(0.0, 5) == 1.0 and t_test_p(-2.5, 4) == t_test_p(2.5, 4)
+
+
+def test_t_test_p_for_more_degrees_of_freedom_against_the_series_by_hand():
+    # 3: A = (2/pi)(theta + sin cos); 4: A = sin (1 + cos^2 / 2), theta = atan(t/sqrt(df))
+    th = math.atan(2.0 / math.sqrt(3))
+    a3 = 2 / math.pi * (th + math.sin(th) * math.cos(th))
+    assert t_test_p(2.0, 3) == pytest.approx(1 - a3)
+    th = math.atan(2.0 / 2)
+    assert t_test_p(2.0, 4) == pytest.approx(1 - math.sin(th) * (1 + 0.5 * 0.5))
+    # many degrees of freedom: the normal's two-sided 5% point
+    assert t_test_p(1.959964, 100_000) == pytest.approx(0.05, abs=1e-4)
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        t_test_p(1.0, 0)
+
+
+def test_t_critical_inverts_t_test_p():
+    # 2 degrees of freedom, by hand: t / sqrt(t^2 + 2) = 0.95
+    assert t_critical(2) == pytest.approx(0.95 * math.sqrt(2 / (1 - 0.95**2)))
+    assert t_critical(1) == pytest.approx(math.tan(0.95 * math.pi / 2))
+    for df in (3, 4, 9):
+        assert t_test_p(t_critical(df), df) == pytest.approx(0.05)
+    assert t_critical(2) > t_critical(3) > t_critical(30) > 1.96
