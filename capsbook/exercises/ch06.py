@@ -17,6 +17,7 @@ import statistics
 
 import torch
 
+from capsbook.paired import t_critical
 from capslib import functional as cf
 
 from .report import CheckReport, check, guarded
@@ -267,7 +268,10 @@ def reference_paired_rule(a, b):
         return (statistics.fmean(d) if d else None), None, "not decided"
     mean = statistics.fmean(d)
     se = statistics.stdev(d) / math.sqrt(len(d))  # stdev: n - 1 in its denominator
-    verdict = "higher" if mean > 2 * se else "lower" if mean < -2 * se else "not shown"
+    bar = t_critical(len(d) - 1)  # 4.30 standard errors for 3 seeds, 3.18 for 4
+    verdict = (
+        "higher" if mean > bar * se else "lower" if mean < -bar * se else "not shown"
+    )
     return mean, se, verdict
 
 
@@ -289,7 +293,33 @@ _PAIRED_CASES = [
     # differences 1.0, 1.5, 0.4: mean 0.97, SE 0.32 with n - 1 (0.26 with n)
     ("differences whose standard error needs n - 1", {0: 2.0, 1: 2.5, 2: 1.4},
      {0: 1.0, 1: 1.0, 2: 1.0}),
+    # the chapter's test errors, paper's loss against none: differences -6, -2, -4,
+    # mean -4, SE 1.15: beyond 2 standard errors, within t = 4.30 (p = 0.07)
+    ("beyond two standard errors, within t", {0: 126.0, 1: 131.0, 2: 98.0},
+     {0: 132.0, 1: 133.0, 2: 102.0}),
+    # four seeds: differences 2, 1, 3, 1, mean 1.75, SE 0.48, t = 3.66: beyond
+    # t for 3 degrees of freedom (3.18), within the 4.30 of 3 seeds
+    ("four seeds: t for 3 degrees of freedom", {0: 2.0, 1: 1.0, 2: 3.0, 3: 1.0},
+     {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0}),
 ]  # fmt: skip
+
+
+def _verdict_hint(got, want) -> str:
+    """What a wrong verdict most likely did, for the hint."""
+    mean, se = want[0], want[1]
+    if se:
+        two = "higher" if mean > 2 * se else "lower" if mean < -2 * se else "not shown"
+        if got == two != want[2]:
+            return (
+                f"that is the verdict at 2 standard errors; with {want[3]} seeds the "
+                f"bar is t = {t_critical(want[3] - 1):.2f} standard errors "
+                "(capsbook.paired.t_critical(n - 1))"
+            )
+    return (
+        "'higher' when the difference exceeds t standard errors "
+        "(t = capsbook.paired.t_critical(n - 1), 4.30 for 3 seeds), 'lower' below "
+        "minus that, else 'not shown'"
+    )
 
 
 def _paired_hint(got, a, b) -> str:
@@ -327,8 +357,10 @@ def check_paired_rule(fn, *, verbose: bool = True) -> CheckReport:
     ``a``, ``b``: ``{seed: value}`` of two settings.  ``difference``: the mean
     over the seeds both have of ``a[seed] - b[seed]``; ``se``: the standard
     deviation of those differences (``n - 1``) over ``sqrt(n)``; ``verdict``:
-    ``"higher"`` beyond ``2 se``, ``"lower"`` below ``-2 se``, else ``"not
-    shown"``; ``"not decided"`` with fewer than 3 seeds in common.
+    ``"higher"`` beyond ``t se``, ``"lower"`` below ``-t se``, else ``"not
+    shown"``, ``t`` Student's critical value for ``n - 1`` degrees of freedom
+    (:func:`capsbook.paired.t_critical`: 4.30 for 3 seeds); ``"not decided"``
+    with fewer than 3 seeds in common.
     """
     with check(
         "Exercise 6.4: two settings compared seed by seed", verbose=verbose
@@ -354,11 +386,11 @@ def check_paired_rule(fn, *, verbose: bool = True) -> CheckReport:
                     if numbers is False and got[0] is not None
                     else f"got {got[0]}, {got[1]}",
                 )
+                n = len(set(a) & set(b))
                 report.expect(
                     got[2] == want[2],
                     f"{what}: verdict {want[2]!r}",
-                    f"got {got[2]!r}; 'higher' when the difference exceeds twice its "
-                    "standard error, 'lower' below minus twice, else 'not shown'",
+                    f"got {got[2]!r}; {_verdict_hint(got[2], (*want, n))}",
                 )
         with report.attempt("two seeds"):
             got = tuple(fn({0: 1.0, 1: 2.0}, {0: 3.0, 1: 9.0}))

@@ -10,7 +10,8 @@ measures on the trained networks:
   the trainer of each variant (:data:`VARIANTS`);
 * reconstruction errors per test digit (:func:`squared_errors`) against drawing
   the mean training digit or the class-mean training digit of the digit's label
-  (:func:`class_mean_digits`, the floor of :func:`floor_test`), compared digit by digit
+  (:func:`class_mean_digits`, the floor of :func:`floor_test`, kept in the record
+  by :func:`floor_record` and read back by :func:`recorded_floor`), compared digit by digit
   (:func:`capsbook.paired.paired_difference`, importable from here too);
 * what a linear probe reads of a digit's appearance from its capsule
   (:func:`probe_appearance`);
@@ -41,6 +42,7 @@ from capsbook.loss_experiments.seeds import (
     arm_by_seed,
     arm_stats,
     arms_of,
+    critical,
     not_decided,
     paired_compare,
     summarise,
@@ -155,6 +157,62 @@ def class_mean_digits(images: Tensor, labels: Tensor, classes: int = 10) -> Tens
     return torch.stack([images[labels == k].mean(0) for k in range(classes)])
 
 
+#: Decimals kept of each pixel of the recorded class-mean digits (:func:`floor_record`).
+FLOOR_DECIMALS = 8
+
+
+def floor_record(
+    train_images: Tensor,
+    train_labels: Tensor,
+    test_images: Tensor,
+    test_labels: Tensor,
+    training: str,
+    classes: int = 10,
+) -> dict:
+    """The floor as the record keeps it: the class-mean digits and their error.
+
+    ``train_images``, ``train_labels``: the training digits the runs trained on
+    (seed 0's split); ``test_*``: the test digits.  Returns ``what``,
+    ``training`` (which digits, in words), ``training_digits``, ``class_counts``,
+    ``class_mean_digits`` (10 lists of the pixels, row by row, to
+    :data:`FLOOR_DECIMALS` decimals), and the ``error`` (mean over the test
+    digits of the squared error of drawing the class-mean digit of the label)
+    and its ``sd``, both computed from the rounded digits, as a reader
+    recomputes them (:func:`recorded_floor`).  A build with only a sample of the
+    training digits then shows the same floor as one with all of them.
+    """
+    templates = class_mean_digits(train_images, train_labels, classes)
+    labels = torch.as_tensor(train_labels)
+    rounded = [
+        [round(v, FLOOR_DECIMALS) for v in t.flatten().tolist()] for t in templates
+    ]
+    shape = tuple(templates.shape[1:])
+    kept = torch.tensor(rounded, dtype=torch.float64).view(-1, *shape)
+    errors = squared_errors(kept[torch.as_tensor(test_labels)], test_images)
+    return {
+        "what": "the class-mean digit of the label, drawn for every test digit: the "
+        "best picture for the squared error that knows the class and nothing else",
+        "training": training,
+        "training_digits": len(labels),
+        "class_counts": torch.bincount(labels, minlength=len(templates)).tolist(),
+        "shape": list(shape),
+        "class_mean_digits": rounded,
+        "error": errors.mean().item(),
+        "sd": errors.std().item(),
+    }
+
+
+def recorded_floor(record: dict) -> tuple[Tensor, Tensor] | None:
+    """``(class-mean digits (10, 1, 28, 28), class counts (10,))`` from a record's
+    ``reconstruction.floor`` (:func:`floor_record`), float64; ``None`` without one."""
+    floor = (record or {}).get("reconstruction", {}).get("floor")
+    if floor is None:
+        return None
+    digits = torch.tensor(floor["class_mean_digits"], dtype=torch.float64)
+    counts = torch.tensor(floor["class_counts"], dtype=torch.float64)
+    return digits.view(-1, *floor["shape"]), counts
+
+
 def floor_test(error: float, error_sd: float, floor: Tensor) -> dict:
     """A decoder's mean error against the class-mean floor, without its per-digit errors.
 
@@ -180,12 +238,14 @@ def floor_test(error: float, error_sd: float, floor: Tensor) -> dict:
     }
 
 
-def reconstructs(error: float, baseline: float, se: float) -> bool:
+def reconstructs(error: float, baseline: float, se: float, bar: float = 2.0) -> bool:
     """The rule: a decoder has learned to reconstruct beyond the baseline when its
-    mean error is below the baseline's by more than twice ``se`` (the standard
-    error of baseline - error).  How far below is reported, not judged: no
-    fraction of the baseline is asked for, since none follows from the question."""
-    return baseline - error > 2 * se
+    mean error is below the baseline's by more than ``bar`` times ``se`` (the
+    standard error of baseline - error): twice for one network judged on its test
+    digits, Student's t for a mean over few seeds (:func:`.seeds.critical`).  How
+    far below is reported, not judged: no fraction of the baseline is asked for,
+    since none follows from the question."""
+    return baseline - error > bar * se
 
 
 def arm_floor_test(errors, sds, floor: Tensor) -> dict:
@@ -195,19 +255,28 @@ def arm_floor_test(errors, sds, floor: Tensor) -> dict:
     the test digits; ``floor``: ``(n,)`` as in :func:`floor_test`, which judges
     the mean of ``errors`` with, as ``se_bound``, the test digits' bound (at the
     seeds' mean standard deviation) and the between-seed standard error of the
-    mean error combined, ``sqrt(bound² + se_seeds²)``.  ``learned`` is ``None``
-    with fewer than :data:`.seeds.MIN_SEEDS` seeds; ``n``, ``seed_se``
-    and ``verdict`` (``"learned"``, ``"not learned"`` or not decided) are added.
+    mean error combined, ``sqrt(bound² + se_seeds²)``, against ``critical``
+    times it: Student's t for the seeds' ``n - 1`` degrees of freedom
+    (:func:`.seeds.critical`, 4.30 for 3 seeds; cautious, since the test digits'
+    part rests on many more).  ``learned`` is ``None`` with fewer than
+    :data:`.seeds.MIN_SEEDS` seeds; ``n``, ``seed_se``, ``critical`` and
+    ``verdict`` (``"learned"``, ``"not learned"`` or not decided) are added.
     """
     stats = arm_stats(errors)
     result = floor_test(stats["mean"], sum(sds) / len(sds), floor)
-    result |= {"n": stats["n"], "seed_se": stats["se"]}
+    result |= {"n": stats["n"], "seed_se": stats["se"], "critical": None}
     if stats["n"] < MIN_SEEDS:
         return result | {"learned": None, "verdict": not_decided(stats["n"])}
     se = math.hypot(result["se_bound"], stats["se"])
-    learned = reconstructs(stats["mean"], result["floor"], se)
+    bar = critical(stats["n"])
+    learned = reconstructs(stats["mean"], result["floor"], se, bar)
     verdict = "learned" if learned else "not learned"
-    return result | {"se_bound": se, "learned": learned, "verdict": verdict}
+    return result | {
+        "se_bound": se,
+        "critical": bar,
+        "learned": learned,
+        "verdict": verdict,
+    }
 
 
 def encode_pictures(pictures: Tensor) -> list[str]:
@@ -436,7 +505,8 @@ def assess(record: dict) -> dict:
 
     Two arms are compared seed by seed (:func:`.seeds.paired_compare`: the
     difference at each seed, counted when its mean over the seeds is beyond
-    twice its standard error; fewer than :data:`.seeds.MIN_SEEDS` pairs decide
+    Student's t critical value (4.30 for 3 seeds) times its standard error, a
+    paired t-test at p < 0.05; fewer than :data:`.seeds.MIN_SEEDS` pairs decide
     nothing).  The per-seed values come from the record's per-run entries.
     Returns a dict:
 
@@ -444,14 +514,15 @@ def assess(record: dict) -> dict:
       :func:`.seeds.summarise` (per arm, mean and SE over seeds);
     * ``learned``: ``{decoder arm: bool or None}``, :func:`reconstructs` of the
       arm's mean error against the mean training digit, with the between-seed
-      standard error and the test digits' (the seeds' mean paired SE) combined;
+      standard error and the test digits' (the seeds' mean paired SE) combined,
+      against t times it;
     * ``reconstruction``: the mean's error minus the sum's (+1: the mean
       reconstructs worse);
     * ``probe``: for ``"sum - none"``, ``"mean - none"`` and ``"sum - mean"``,
       the probe's R² averaged over the quantities and halvings;
     * ``movement``: the log of the decoders' movements, sum minus mean, with
       ``ratio`` (its exponential, sum over mean), ``ratio_range`` (the ratio at
-      ``difference -+ 2 se``) and ``below_line`` (rule 3: ``True`` when the whole
+      ``difference -+ critical * se``) and ``below_line`` (rule 3: ``True`` when the whole
       range is below :data:`MOVEMENT_LINE`, the factor cancelled in how far the
       decoder moved; ``False`` when above; ``None`` when it straddles the line
       or is not decided);
@@ -475,7 +546,7 @@ def assess(record: dict) -> dict:
         keys = [k for k in arms[arm] if k in rec["below_baseline_se"]]
         digits_se = sum(rec["below_baseline_se"][k] for k in keys) / len(keys)
         se = math.hypot(stats["se"], digits_se)
-        learned[arm] = reconstructs(stats["mean"], baseline, se)
+        learned[arm] = reconstructs(stats["mean"], baseline, se, critical(stats["n"]))
     errors = values["reconstruction_error"]
     r2 = values["probe_r2"]
     logs = {
@@ -489,7 +560,8 @@ def assess(record: dict) -> dict:
     movement["ratio_range"] = None
     movement["below_line"] = None
     if movement["sign"] is not None:
-        low, high = math.exp(d - 2 * se), math.exp(d + 2 * se)
+        bar = movement["critical"]
+        low, high = math.exp(d - bar * se), math.exp(d + bar * se)
         movement["ratio_range"] = (low, high)
         if high < MOVEMENT_LINE:
             movement["below_line"] = True

@@ -18,8 +18,10 @@ the chapter states before the numbers:
   initial weights, the order of the batches and the validation split for every
   arm, so the two arms' networks of one seed are a pair: the rule takes the
   difference at each seed, its mean and the standard error of that mean over
-  the seeds, and counts the difference when ``|mean| > 2 SE``; with fewer than
-  :data:`MIN_SEEDS` pairs the verdict is *not decided*.
+  the seeds, and counts the difference when ``|mean| > t SE``, ``t`` Student's
+  critical value for ``n - 1`` degrees of freedom (4.30 with 3 seeds: a paired
+  t-test at ``p < 0.05``; the rule first used 2 SE, too lax on 2 degrees of
+  freedom); with fewer than :data:`MIN_SEEDS` pairs the verdict is *not decided*.
 """
 
 from __future__ import annotations
@@ -27,8 +29,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from capsbook.paired import t_critical, t_test_p
+
 #: Seeds an arm needs before a rule decides anything about it.
 MIN_SEEDS = 3
+#: The rules' two-sided level: a difference counts when a t-test gives p below it.
+LEVEL = 0.05
+
+
+def critical(n: int) -> float:
+    """Standard errors a mean over ``n`` seeds must exceed: t at ``n - 1`` degrees of
+    freedom (:func:`capsbook.paired.t_critical` at :data:`LEVEL`; 4.30 for 3 seeds)."""
+    return t_critical(n - 1, LEVEL)
+
+
 #: What the rules compare, per run (:func:`per_run`).
 QUANTITIES = (
     "test_errors",
@@ -180,9 +194,13 @@ def paired_compare(
     are paired (``seeds``, in order); at each, ``d = a - b`` (``differences``).
     ``difference`` is the mean of the ``d``, ``se`` their standard deviation
     (``n - 1`` in the denominator) over ``sqrt(n)``, ``n`` the number of pairs.
-    ``sign``: +1 when ``difference > 2 se``, -1 when ``difference < -2 se``, 0
-    within; ``None``, with the verdict :func:`not_decided`, below ``min_seeds``
-    pairs.  ``verdict``: ``"higher"``, ``"not shown"``, ``"lower"`` or not decided.
+    ``critical``: :func:`critical` of ``n`` (4.30 for 3 pairs); ``t``:
+    ``difference / se``; ``p``: the paired t-test's two-sided p-value
+    (:func:`capsbook.paired.t_test_p`, ``n - 1`` degrees of freedom).
+    ``sign``: +1 when ``difference > critical * se``, -1 when
+    ``difference < -critical * se``, 0 within (the same as ``p < 0.05``);
+    ``None``, with the verdict :func:`not_decided`, below ``min_seeds`` pairs.
+    ``verdict``: ``"higher"``, ``"not shown"``, ``"lower"`` or not decided.
     """
     seeds = sorted(set(a) & set(b))
     d = [float(a[s]) - float(b[s]) for s in seeds]
@@ -193,12 +211,20 @@ def paired_compare(
         "difference": stats["mean"],
         "se": stats["se"],
         "n": stats["n"],
+        "critical": None,
+        "t": None,
+        "p": None,
     }
     if stats["n"] < min_seeds:
         return result | {"sign": None, "verdict": not_decided(stats["n"])}
     diff, se = stats["mean"], stats["se"]
-    sign = 1 if diff > 2 * se else -1 if diff < -2 * se else 0
+    bar = critical(stats["n"])
+    t = diff / se if se > 0 else math.copysign(math.inf, diff) if diff else 0.0
+    sign = 1 if diff > bar * se else -1 if diff < -bar * se else 0
     return result | {
+        "critical": bar,
+        "t": t,
+        "p": t_test_p(t, stats["n"] - 1),
         "sign": sign,
         "verdict": {1: "higher", 0: "not shown", -1: "lower"}[sign],
     }

@@ -79,6 +79,62 @@ def test_class_mean_digits_by_hand():
         lx.class_mean_digits(images, torch.tensor([0, 0, 0]), classes=2)
 
 
+def test_floor_record_keeps_the_class_means_and_their_error_by_hand():
+    # class 0: (0, 2) and (2, 4) -> (1, 3); class 1: (1, 1); pictures of 1 x 1 x 2
+    train = torch.tensor([[0.0, 2.0], [2.0, 4.0], [1.0, 1.0]]).view(3, 1, 1, 2)
+    test = torch.tensor([[1.0, 1.0], [0.0, 0.0]]).view(2, 1, 1, 2)
+    floor = lx.floor_record(
+        train,
+        torch.tensor([0, 0, 1]),
+        test,
+        torch.tensor([0, 1]),
+        training="three",
+        classes=2,
+    )
+    assert floor["class_mean_digits"] == [[1.0, 3.0], [1.0, 1.0]]
+    assert floor["class_counts"] == [2, 1] and floor["training_digits"] == 3
+    # errors: (1,1) against (1,3): 0 + 4 = 4; (0,0) against (1,1): 2. mean 3, sd sqrt 2
+    assert floor["error"] == pytest.approx(3) and floor["sd"] == pytest.approx(2**0.5)
+    assert floor["shape"] == [1, 1, 2] and floor["training"] == "three"
+    digits, counts = lx.recorded_floor({"reconstruction": {"floor": floor}})
+    assert digits.shape == (2, 1, 1, 2) and counts.tolist() == [2.0, 1.0]
+    by_hand = lx.class_mean_digits(train, torch.tensor([0, 0, 1]), classes=2)
+    assert torch.equal(digits, by_hand)
+    assert lx.recorded_floor({"reconstruction": {}}) is None
+
+
+def test_floor_record_rounds_each_pixel_to_its_decimals():
+    train = torch.tensor([[1 / 3, 0.0], [0.0, 0.0]]).view(2, 1, 1, 2)
+    floor = lx.floor_record(
+        train, torch.tensor([0, 1]), train, torch.tensor([0, 1]), training="", classes=2
+    )
+    third = train[0, 0, 0, 0].item()  # 1/3 in float32
+    assert floor["class_mean_digits"][0][0] == round(third, lx.FLOOR_DECIMALS)
+    assert floor["error"] == pytest.approx(0, abs=1e-15)
+
+
+def test_the_floor_module_writes_each_class_mean_digit_on_one_line():
+    from capsbook.loss_experiments.floor import dumps
+
+    floor = {"class_mean_digits": [[0.5, 1.0], [0.25, 0.0]], "error": 3.0}
+    text = dumps({"reconstruction": {"errors": {"x": 1.0}, "floor": floor}})
+    assert "[0.5, 1.0]" in text and "[0.25, 0.0]" in text and "@" not in text
+    assert json.loads(text)["reconstruction"]["floor"] == floor
+
+
+def test_the_recorded_floor_is_the_one_the_chapter_reads():
+    record = lx.read_result()
+    if record is None or "floor" not in record["reconstruction"]:
+        pytest.skip("no record with a floor")
+    floor = record["reconstruction"]["floor"]
+    digits, counts = lx.recorded_floor(record)
+    assert counts.sum() == floor["training_digits"] == 55_000
+    # the mean digit of all classes, from the class means, is the record's baseline
+    mean_digit = (counts[:, None, None, None] * digits).sum(0) / counts.sum()
+    assert digits.min() >= 0 and digits.max() <= 1 and mean_digit.shape == (1, 28, 28)
+    assert floor["error"] < record["reconstruction"]["errors"]["mean training digit"]
+
+
 def test_floor_test_bounds_the_paired_error_by_the_two_spreads():
     floor = torch.tensor([40.0, 44.0, 36.0, 40.0])  # mean 40, sd sqrt(32 / 3)
     result = lx.floor_test(30.0, 2.0, floor)
@@ -103,6 +159,7 @@ def test_floor_test_bounds_the_paired_error_by_the_two_spreads():
 
 def test_the_reconstruction_rule():
     assert lx.reconstructs(30.0, 50.0, 0.2)  # 20 below: 100 se
+    assert lx.reconstructs(30.0, 50.0, 4.0) and not lx.reconstructs(30.0, 50.0, 4.0, 5)
     assert lx.reconstructs(45.0, 50.0, 0.2)  # 90% of the baseline, 5 > 2 x 0.2
     assert not lx.reconstructs(30.0, 50.0, 11.0)  # 20 below, but within 2 x 11
     assert not lx.reconstructs(51.0, 50.0, 0.0)  # above the baseline
@@ -110,14 +167,19 @@ def test_the_reconstruction_rule():
 
 def test_arm_floor_test_adds_the_seed_spread_to_the_digits_bound():
     floor = torch.tensor([38.0, 42.0])  # mean 40, sd 2 * sqrt(2)
-    result = lx.arm_floor_test([30.0, 31.0, 32.0], [2.0, 2.0, 2.0], floor)
+    result = lx.arm_floor_test([24.0, 25.0, 26.0], [2.0, 2.0, 2.0], floor)
     digits_bound = (2 * math.sqrt(2) + 2.0) / math.sqrt(2)
     seed_se = 1.0 / math.sqrt(3)  # the errors' sd is 1
     assert result["se_bound"] == pytest.approx(math.hypot(digits_bound, seed_se))
-    assert result["fraction_of_floor"] == pytest.approx(31 / 40)
-    assert result["learned"] and result["verdict"] == "learned"  # 9 > 2 x 3.46
-    near = lx.arm_floor_test([34.0, 35.0, 36.0], [2.0] * 3, floor)  # 5 < 2 x 3.46
+    assert result["fraction_of_floor"] == pytest.approx(25 / 40)
+    # t for 2 degrees of freedom, by hand: t / sqrt(t^2 + 2) = 0.95
+    t2 = 0.95 * math.sqrt(2 / (1 - 0.95**2))
+    assert result["critical"] == pytest.approx(t2)  # 4.303
+    assert result["learned"] and result["verdict"] == "learned"  # 15 > 4.303 x 3.46
+    near = lx.arm_floor_test([30.0, 31.0, 32.0], [2.0] * 3, floor)  # 9 < 14.9
     assert near["learned"] is False and near["verdict"] == "not learned"
+    # 9 below the floor counted with twice the standard error, not with t
+    assert lx.reconstructs(31.0, 40.0, near["se_bound"])
     two = lx.arm_floor_test([30.0, 31.0], [2.0, 2.0], floor)
     assert two["learned"] is None and two["verdict"] == "not decided (2 seeds)"
 
@@ -281,27 +343,31 @@ def test_assess_compares_the_arms_seed_by_seed():
     assert rec["differences"] == pytest.approx([5, 6, 4])
     assert rec["difference"] == pytest.approx(5)
     assert rec["se"] == pytest.approx(1 / math.sqrt(3))
-    assert rec["sign"] == 1 and rec["verdict"] == "higher"  # 5 > 1.15
+    assert rec["sign"] == 1 and rec["verdict"] == "higher"  # 5 > 4.30 x 0.577
     assert verdicts["learned"] == {"sum": True, "mean": True}  # 31, 36 far below 50
     probe = verdicts["probe"]["sum - none"]  # 0.01, 0, 0.02: mean 0.01, se 0.0058
     assert probe["difference"] == pytest.approx(0.01)
     assert probe["se"] == pytest.approx(0.01 / math.sqrt(3)) and probe["sign"] == 0
-    assert probe["verdict"] == "not shown"  # 0.01 < 0.0115
+    assert probe["verdict"] == "not shown"  # t = 1.73 < 4.30
     moved = verdicts["movement"]  # log(sum) - log(mean): 1.0, 0.9, 1.1; sd 0.1
     se = 0.1 / math.sqrt(3)
     assert moved["ratio"] == pytest.approx(math.e) and moved["sign"] == 1
     assert moved["se"] == pytest.approx(se)
     low, high = moved["ratio_range"]
-    assert low == pytest.approx(math.exp(1 - 2 * se)) and high < 28
+    t2 = 0.95 * math.sqrt(2 / (1 - 0.95**2))  # t for 2 degrees of freedom: 4.303
+    assert low == pytest.approx(math.exp(1 - t2 * se)) and high < 28
+    assert high == pytest.approx(math.exp(1 + t2 * se))
     assert moved["below_line"] is True
     accuracy = verdicts["accuracy"]
     sum_none = accuracy["sum vs none"]  # -10, -8, -12: sd 2, se 1.15
     assert sum_none["difference"] == pytest.approx(-10)
     assert sum_none["se"] == pytest.approx(2 / math.sqrt(3))
-    assert sum_none["sign"] == -1
-    sum_mean = accuracy["sum vs mean"]  # -8, -4, -12: sd 4, se 2.31; 8 > 4.62
-    assert sum_mean["se"] == pytest.approx(4 / math.sqrt(3)) and sum_mean["sign"] == -1
-    mean_none = accuracy["mean vs none"]  # -2, -4, 0: sd 2; 2 < 2.31: not shown
+    assert sum_none["sign"] == -1  # t = -8.66, beyond 4.30
+    sum_mean = accuracy["sum vs mean"]  # -8, -4, -12: sd 4, se 2.31; t = -3.46
+    assert sum_mean["se"] == pytest.approx(4 / math.sqrt(3))
+    assert sum_mean["sign"] == 0  # beyond 2 se, within 4.30 se: p = 0.074
+    assert sum_mean["p"] == pytest.approx(1 - math.sqrt(12 / 14))
+    mean_none = accuracy["mean vs none"]  # -2, -4, 0: sd 2; t = -1.73: not shown
     assert mean_none["difference"] == pytest.approx(-2) and mean_none["sign"] == 0
     summary = verdicts["summary"]["reconstruction_error"]["sum"]
     assert summary["mean"] == pytest.approx(31) and summary["n"] == 3

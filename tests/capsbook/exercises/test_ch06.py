@@ -157,14 +157,22 @@ def test_paired_rule_reference_passes_and_matches_capsbook():
         theirs = paired_compare(a, b)
         assert mine[0] == pytest.approx(theirs["difference"])
         assert mine[1] == pytest.approx(theirs["se"]) and mine[2] == theirs["verdict"]
-    # by hand: differences 1, 2, 3 -> mean 2, sd 1, se 1 / sqrt(3) = 0.577
+    # by hand: differences 1, 2, 3 -> mean 2, sd 1, se 1 / sqrt(3) = 0.577; t = 3.46
+    # is beyond 2 but within t for 2 degrees of freedom, 0.95 sqrt(2 / 0.0975) = 4.30
     mean, se, verdict = ch06.reference_paired_rule(
         {0: 2.0, 1: 5.0, 2: 9.0}, {0: 1.0, 1: 3.0, 2: 6.0}
     )
-    assert (mean, verdict) == (2.0, "higher") and se == pytest.approx(3**-0.5)
+    assert (mean, verdict) == (2.0, "not shown") and se == pytest.approx(3**-0.5)
+    # differences 2, 2, 2.4: mean 2.133, se 0.133, t = 16: higher
+    assert (
+        ch06.reference_paired_rule({0: 3.0, 1: 5.0, 2: 8.4}, {0: 1.0, 1: 3.0, 2: 6.0})[
+            2
+        ]
+        == "higher"
+    )
 
 
-def _paired(a, b, *, se_of, order="seed", ignore_minimum=False):
+def _paired(a, b, *, se_of, order="seed", ignore_minimum=False, bar=None):
     """A paired rule with one mistake: the standard error, the pairing or the minimum."""
     import math
     import statistics
@@ -186,7 +194,13 @@ def _paired(a, b, *, se_of, order="seed", ignore_minimum=False):
         se = statistics.pstdev(d) / math.sqrt(len(d))
     else:
         se = statistics.stdev(d) / math.sqrt(len(d))
-    verdict = "higher" if mean > 2 * se else "lower" if mean < -2 * se else "not shown"
+    if bar is None:  # the rule's: Student's t for n - 1 degrees of freedom
+        from capsbook.paired import t_critical
+
+        bar = t_critical(len(d) - 1)
+    verdict = (
+        "higher" if mean > bar * se else "lower" if mean < -bar * se else "not shown"
+    )
     return mean, se, verdict
 
 
@@ -219,3 +233,24 @@ def test_paired_rule_deciding_with_two_seeds_fails():
         lambda a, b: _paired(a, b, se_of="paired", ignore_minimum=True), verbose=False
     )
     assert failures(report) == "two seeds in common: 'not decided'"
+
+
+def test_paired_rule_at_two_standard_errors_fails_with_the_t_hint():
+    report = ch06.check_paired_rule(
+        lambda a, b: _paired(a, b, se_of="paired", bar=2.0), verbose=False
+    )
+    assert "beyond two standard errors, within t: verdict 'not shown'" in failures(
+        report
+    )
+    hint = hint_of(report, "within t: verdict")
+    assert "2 standard errors" in hint and "4.30" in hint
+    assert "four seeds" not in failures(report)  # t = 3.66 counts at 2 and at 3.18
+
+
+def test_paired_rule_with_the_t_of_three_seeds_for_four_fails():
+    report = ch06.check_paired_rule(
+        lambda a, b: _paired(a, b, se_of="paired", bar=4.303), verbose=False
+    )
+    assert (
+        failures(report) == "four seeds: t for 3 degrees of freedom: verdict 'higher'"
+    )
