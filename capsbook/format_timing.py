@@ -40,8 +40,11 @@ difference, whatever digits the two runs disagree on, and at the least.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -63,6 +66,7 @@ __all__ = [
     "bound_verdict",
     "compare_gains",
     "detectable_extra_errors",
+    "gemm_seconds",
     "gain_verdict",
     "matrix_shares",
     "mean_se",
@@ -245,6 +249,33 @@ def _in_scope(event, scopes) -> bool:
     return False
 
 
+def gemm_seconds(events, scopes=FLOAT32_SCOPES) -> float:
+    """Seconds of self time of the profiler ``events`` in :data:`GEMM_OPS`, outside ``scopes``."""
+    return (
+        sum(
+            e.self_cpu_time_total
+            for e in events
+            if e.name in GEMM_OPS and not _in_scope(e, scopes)
+        )
+        / 1e6
+    )
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 to the null device: the profiler's C++ side logs its start
+    and stop there, lines that would land in a notebook's output."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def matrix_shares(
     step, device: torch.device, *, steps: int, scopes=FLOAT32_SCOPES
 ) -> list[float]:
@@ -253,24 +284,20 @@ def matrix_shares(
     Each call runs alone under ``torch.profiler`` (CPU activity); the share is the
     self time of its :data:`GEMM_OPS` outside ``scopes`` (a profiler event whose
     name contains one of them, or any event below it, is left out) over the
-    call's wall time, profiler overhead included (so the share errs low).
+    call's wall time, profiler overhead included (so the share errs low).  The
+    profiler's own log lines on file descriptor 2 are silenced while it runs.
     """
     from torch.profiler import ProfilerActivity, profile  # loaded only when profiling
 
     shares = []
     for _ in range(steps):
         sync(device)
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
             start = time.perf_counter()
             step()
             sync(device)
             wall = time.perf_counter() - start
-        gemm_us = sum(
-            e.self_cpu_time_total
-            for e in prof.events()
-            if e.name in GEMM_OPS and not _in_scope(e, scopes)
-        )
-        shares.append(min(1.0, gemm_us / 1e6 / wall))
+        shares.append(min(1.0, gemm_seconds(prof.events(), scopes) / wall))
     return shares
 
 

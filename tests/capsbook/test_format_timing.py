@@ -147,6 +147,8 @@ def test_format_times_bound_from_shares_and_gemm_gains():
 
 
 def test_matrix_shares_leaves_out_the_float32_routing():
+    from torch.profiler import ProfilerActivity, profile
+
     torch.manual_seed(0)
     model = CapsNet(tiny_config())
     images, labels = torch.rand(8, 1, 28, 28), torch.arange(8)
@@ -155,10 +157,20 @@ def test_matrix_shares_leaves_out_the_float32_routing():
     )
     step()  # warm
     shares = ft.matrix_shares(step, torch.device("cpu"), steps=2)
-    everything = ft.matrix_shares(step, torch.device("cpu"), steps=2, scopes=())
     assert len(shares) == 2 and all(0 < s < 1 for s in shares)
-    # the routing's GEMMs exist and are left out: counting them adds time
-    assert max(shares) < min(everything)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = prof.events()
+    routing = [
+        e
+        for e in events
+        if e.name in ft.GEMM_OPS and ft._in_scope(e, ft.FLOAT32_SCOPES)
+    ]
+    # the routing's GEMMs exist (forward and backward) and are left out, the rest kept
+    assert routing and any("Backward" in e.cpu_parent.name for e in routing)
+    kept, everything = ft.gemm_seconds(events), ft.gemm_seconds(events, scopes=())
+    routed = sum(e.self_cpu_time_total for e in routing) / 1e6
+    assert 0 < kept < everything and everything - kept == pytest.approx(routed)
 
 
 def test_capslib_keeps_digitcaps_float32_under_cpu_autocast():
