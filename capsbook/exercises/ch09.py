@@ -1,8 +1,9 @@
 """Checks for the exercises of chapter 9 (what capsules learn).
 
-9.1 the width of a digit (the statistic that names what a dimension does); 9.2 a sweep between two
-capsules (interpolation; :func:`check_perturb_dimension` is its one-axis special case, the sweep the
-chapter draws); 9.3 couplings on the primary-capsule grid; 9.4 the receptive field of a primary capsule
+9.1 the width of a digit (the statistic that names what a dimension does), and the dimension that
+widens a capsule's digit most; 9.2 a sweep between two capsules (interpolation;
+:func:`check_perturb_dimension` is its one-axis special case, the sweep the chapter draws); 9.3 the
+polarization rule, applied to the shipped Fashion-MNIST network; 9.4 the receptive field of a primary capsule
 in any network (:func:`check_primary_receptive_field` is its special case, the paper's network).
 """
 
@@ -18,13 +19,15 @@ __all__ = [
     "check_digit_width",
     "check_interpolate_poses",
     "check_perturb_dimension",
-    "check_class_coupling_map",
+    "check_polarization_rule",
+    "check_widest_dimension",
     "check_primary_receptive_field",
     "check_receptive_field_of_any_network",
     "reference_digit_width",
     "reference_interpolate_poses",
     "reference_perturb_dimension",
-    "reference_class_coupling_map",
+    "reference_polarization_rule",
+    "reference_widest_dimension",
     "reference_primary_receptive_field",
     "reference_receptive_field_of_any_network",
 ]
@@ -97,18 +100,25 @@ def check_digit_width(fn, *, verbose: bool = True) -> CheckReport:
                 "two equal columns 10 apart: width 10",
                 f"got {out[1]:.4g}; {hint}",
             )
+            # the next two compare widths with each other, so a missing factor 2 (or a
+            # variance for a standard deviation) does not fail them too
+            fainter = out[2] / out[1] if abs(out[1]) > 1e-9 else float("nan")
             report.expect(
-                abs(out[2] - 10) < 1e-6,
+                abs(fainter - 1) < 1e-6,
                 "fainter ink leaves the width alone (normalise by the ink)",
-                f"got {out[2]:.4g}; divide the weighted sums by the total ink",
+                f"half the ink changed the width {fainter:.4g}-fold; divide the "
+                "weighted sums by the total ink",
             )
+            counted = out[3] / out[1] if abs(out[1]) > 1e-9 else float("nan")
             report.expect(
-                abs(out[3] - 8) < 1e-6,
-                "each column counts by its ink: columns 3 (ink 1) and 13 (ink 0.25): 8",
-                f"got {out[3]:.4g}; weight each pixel by its intensity"
+                abs(counted - 0.8) < 1e-6 or abs(counted - 0.64) < 1e-6,
+                "each column counts by its ink: columns 3 (ink 1) and 13 (ink 0.25) "
+                "give 0.8 of the width of two equal columns",
+                f"got {counted:.4g} times the width of two equal columns; weight each "
+                "pixel by its intensity"
                 + (
                     " -- you counted inked pixels, not their intensity"
-                    if abs(out[3] - 10) < 1e-6
+                    if abs(counted - 1) < 1e-6
                     else ""
                 ),
             )
@@ -131,6 +141,54 @@ def check_digit_width(fn, *, verbose: bool = True) -> CheckReport:
                 and abs(float(empty[0])) < 1e-9,
                 "a blank picture has width 0, not NaN",
                 f"got {empty.tolist()}; guard the division by the total ink (0 here)",
+            )
+    return report
+
+
+def reference_widest_dimension(sweeps: torch.Tensor) -> int:
+    """``sweeps``: ``(16, steps, H, W)``, one capsule's decodings, each dimension moved from
+    -0.25 (first step) to +0.25 (last).  The dimension whose +0.25 decoding is widest
+    compared with its -0.25 one."""
+    change = reference_digit_width(sweeps[:, -1]) - reference_digit_width(sweeps[:, 0])
+    return int(change.argmax())
+
+
+def _sweeps_with_known_widths() -> torch.Tensor:
+    """(16, 11, 8, 20) decodings: dimension 3 widens the digit by 4 columns, dimension 7
+    narrows it by 6, dimension 9 adds much ink without widening it; the rest stay."""
+    steps, still = 11, _columns(20, {8: 1.0, 12: 1.0})  # width 4
+    sweeps = still.expand(16, steps, 8, 20).clone()
+    for k in range(steps):
+        t = k / (steps - 1)  # 0 at -0.25, 1 at +0.25
+        sweeps[3, k] = _columns(20, {8 - round(2 * t): 1.0, 12 + round(2 * t): 1.0})
+        sweeps[7, k] = _columns(20, {5 + round(3 * t): 1.0, 15 - round(3 * t): 1.0})
+        sweeps[9, k] = _columns(20, {8: 1.0 + 3 * t, 12: 1.0 + 3 * t})
+    return sweeps
+
+
+@guarded
+def check_widest_dimension(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 9.1, applied: ``fn(sweeps)`` -> the dimension that widens the digit most."""
+    sweeps = _sweeps_with_known_widths()
+    with check(
+        "Exercise 9.1: the dimension that widens the digit most", verbose=verbose
+    ) as report:
+        with report.attempt("runs on a capsule's sweeps (16 dimensions, 11 steps)"):
+            got = int(torch.as_tensor(fn(sweeps.clone())).reshape(()))
+            hint = {
+                7: "dimension 7 *narrows* the digit most (its width falls by 6): take "
+                "the width at +0.25 minus the width at -0.25, without abs, and the largest",
+                9: "dimension 9 changes the most pixels (it adds ink) but leaves the "
+                "width alone: compare widths, not pictures",
+            }.get(
+                got,
+                "measure each dimension's width at -0.25 (the first step) and "
+                "+0.25 (the last), and take the largest increase",
+            )
+            report.expect(
+                got == 3,
+                "dimension 3, which widens the digit by 4 columns",
+                f"got {got}; {hint}",
             )
     return report
 
@@ -178,12 +236,16 @@ def check_interpolate_poses(fn, *, verbose: bool = True) -> CheckReport:
             )
         with report.attempt("runs with steps=2"):
             ends = torch.as_tensor(fn(a.clone(), b.clone(), 2)).double()
-            report.expect(
-                tuple(ends.shape) == (2, 16)
-                and torch.allclose(ends, torch.stack([a, b])),
-                "steps=2 gives just the two ends",
-                f"got shape {tuple(ends.shape)}",
-            )
+            if report.expect(
+                tuple(ends.shape) == (2, 16),
+                "steps=2 gives two poses",
+                f"got shape {tuple(ends.shape)}, expected (2, 16)",
+            ):
+                report.expect(
+                    torch.allclose(ends, torch.stack([a, b])),
+                    "steps=2 gives just the two ends, pose_a then pose_b",
+                    "with two steps, t is 0 then 1: the poses are pose_a and pose_b",
+                )
     return report
 
 
@@ -233,60 +295,79 @@ def check_perturb_dimension(fn, *, verbose: bool = True) -> CheckReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 9.3: couplings back onto the primary-capsule grid
+# Exercise 9.3: the polarization rule, applied to another network
 # ---------------------------------------------------------------------------------------------
-def reference_class_coupling_map(
-    couplings: torch.Tensor, classes: torch.Tensor, capsule_types: int, grid: int
-) -> torch.Tensor:
-    """The couplings (batch, types * grid * grid, classes) to each image's class,
-    averaged over the capsule types at each position: (batch, grid, grid)."""
-    batch = couplings.shape[0]
-    chosen = couplings[torch.arange(batch), :, classes]  # (batch, types * grid * grid)
-    return chosen.view(batch, capsule_types, grid, grid).mean(dim=1)  # type first
+def reference_polarization_rule(per_digit: torch.Tensor) -> bool:
+    """``per_digit``: ``(counts, n)``, each digit's mean largest coupling after
+    each routing iteration count, counts in increasing order.  True when the mean
+    over the digits rises at every step and the last count's exceeds the first's by
+    more than 2 paired standard errors (the same digits at both counts)."""
+    means = per_digit.mean(1)
+    rises = bool((means[1:] > means[:-1]).all())
+    gain = per_digit[-1] - per_digit[0]
+    return rises and bool(gain.mean() > 2 * gain.std() / len(gain) ** 0.5)
+
+
+def _polarization_case(steps, gain_mean, gain_sd, base_sd, n=20) -> torch.Tensor:
+    """(4, n): digits with spread ``base_sd`` at the first count; the means move by
+    ``steps`` (the first three increments) and the last count gains ``gain_mean`` on
+    average, digit by digit with SD ``gain_sd`` exactly."""
+    z = _random(n, seed=11)
+    z = (z - z.mean()) / z.std()
+    w = _random(n, seed=12)
+    w = (w - w.mean()) / w.std()
+    base = 0.1 + base_sd * z
+    rows = [base, base + steps[0], base + steps[0] + steps[1]]
+    rows.append(base + gain_mean + gain_sd * w)
+    return torch.stack(rows)
 
 
 @guarded
-def check_class_coupling_map(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 9.3: ``fn(couplings, classes, capsule_types, grid)`` -> the mean over types per position."""
-    types, grid = 3, 4
-    raw = torch.rand(
-        2,
-        types * grid * grid,
-        5,
-        generator=torch.Generator().manual_seed(1),
-        dtype=torch.float64,
-    )
-    couplings = raw / raw.sum(-1, keepdim=True)
-    classes = torch.tensor([2, 4])
-    expected = reference_class_coupling_map(couplings, classes, types, grid)
+def check_polarization_rule(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 9.3: ``fn(per_digit)`` -> whether the chapter's polarization rule holds."""
+    cases = [
+        # (per_digit, what holds, what it diagnoses when the answer disagrees)
+        (
+            _polarization_case((0.02, 0.06), 0.3, 0.02, 0.01),
+            True,
+            "a clear rise at every step: the rule holds",
+            "the means rise at every step and the gain is many standard errors",
+        ),
+        (
+            _polarization_case((0.05, -0.02), 0.3, 0.02, 0.01),
+            False,
+            "a dip between two counts: the rule does not hold",
+            "the rule asks for a rise at *every* step, not only from the first "
+            "count to the last",
+        ),
+        (
+            _polarization_case((0.002, 0.002), 0.01, 0.005, 0.1),
+            True,
+            "digits that differ a lot but each gain a little: paired, the rule holds",
+            "the same digits are measured at both counts: take the standard error "
+            "of each digit's gain (paired), not of the two means separately",
+        ),
+        (
+            _polarization_case((0.001, 0.001), 1.5 * 0.05 / 20**0.5, 0.05, 0.01),
+            False,
+            "a gain of 1.5 paired standard errors: the rule does not hold",
+            "the gain must exceed 2 standard errors of the mean gain, "
+            "SD / sqrt(number of digits)",
+        ),
+    ]
     with check(
-        "Exercise 9.3: couplings on the primary capsule grid", verbose=verbose
+        "Exercise 9.3: the polarization rule, on any network", verbose=verbose
     ) as report:
-        with report.attempt(
-            "runs on couplings (2, 48, 5), classes [2, 4], 3 types, a 4x4 grid"
-        ):
-            out = torch.as_tensor(
-                fn(couplings.clone(), classes.clone(), types, grid)
-            ).double()
-            if not report.expect(
-                tuple(out.shape) == (2, grid, grid),
-                "returns (batch, grid, grid)",
-                f"got {tuple(out.shape)}",
-            ):
-                return report
-            wrong_layout = couplings.gather(
-                2, classes.view(2, 1, 1).expand(2, 48, 1)
-            ).view(2, grid, grid, types)
-            report.expect(
-                torch.allclose(out, expected, atol=1e-9),
-                "each position averages its own capsules (type-major layout: (type * grid + y) * grid + x)",
-                "view the chosen couplings as (batch, types, grid, grid), then average over types"
-                + (
-                    " -- you used a position-major layout (grid, grid, types)"
-                    if torch.allclose(out, wrong_layout.mean(-1), atol=1e-9)
-                    else ""
-                ),
-            )
+        for per_digit, expected, what, hint in cases:
+            with report.attempt(f"runs on a (4, 20) measurement: {what}"):
+                got = fn(per_digit.clone())
+                if isinstance(got, torch.Tensor):
+                    got = got.item()
+                report.expect(
+                    bool(got) is expected and isinstance(got, (bool, int)),
+                    what,
+                    f"got {got!r}; {hint}",
+                )
     return report
 
 
