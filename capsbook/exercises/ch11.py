@@ -1,7 +1,7 @@
 """Checks for the exercises of chapter 11 (beyond dynamic routing).
 
-Each exercise carries an idea of the chapter somewhere new: the spread loss's
-normalisation to any number of classes (11.1), the gallery's batch test to
+Each exercise carries an idea of the chapter somewhere new: the
+smallest inverse temperature at which an M-step's activations leave 0.5 (11.1), the gallery's batch test to
 any routing function, including one the reader has not seen (11.2), and
 IBM's cost normalisation to the M-step of this book (11.3).
 """
@@ -13,70 +13,85 @@ import torch
 from capsbook import pitfalls
 from capslib import em_routing as em
 from capslib import functional as cf
-from capslib.em_routing import spread_loss
 
 from .report import CheckReport, check, guarded
 
 __all__ = [
-    "check_normalised_spread_loss",
+    "check_lambda_for_spread",
     "check_batch_dependence",
     "check_normalised_activations",
-    "reference_normalised_spread_loss",
+    "reference_lambda_for_spread",
     "reference_batch_dependence",
     "reference_normalised_activations",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 11.1: the spread loss on a scale that does not move with the margin
+# Exercise 11.1: the smallest lambda at which an M-step's activations leave 0.5
 # ---------------------------------------------------------------------------------------------
-def reference_normalised_spread_loss(
-    activations: torch.Tensor, targets: torch.Tensor, margin: float
-) -> torch.Tensor:
-    """The spread loss over (classes - 1) m^2, its value at equal activations."""
-    classes = activations.shape[1]
-    return spread_loss(activations, targets, margin) / ((classes - 1) * margin**2)
+def reference_lambda_for_spread(
+    costs: torch.Tensor, beta_a: float = 0.0, spread: float = 0.05
+) -> float:
+    """The smallest lambda > 0 at which some activation
+    logistic(lambda (beta_a - cost_j)) is ``spread`` away from 0.5:
+    logit(0.5 + spread) over the largest |beta_a - cost_j|."""
+    largest = float((beta_a - costs).abs().max())
+    return float(torch.logit(torch.tensor(0.5 + spread, dtype=torch.float64))) / largest
 
 
 @guarded
-def check_normalised_spread_loss(fn, *, verbose: bool = True) -> CheckReport:
-    """Exercise 11.1: ``fn(activations, targets, margin)`` -> the spread loss divided by its value at
-    equal activations, ``(classes - 1) m^2``: 1 for a network that cannot tell the classes apart, 0 once
-    the target beats every other class by the margin, for any number of classes and any margin."""
-    gen = torch.Generator().manual_seed(11)
-    with check("Exercise 11.1: the normalised spread loss", verbose=verbose) as report:
-        for classes, margin in [(10, 0.2), (10, 0.9), (5, 0.5)]:
-            with report.attempt(f"{classes} classes, margin {margin}"):
-                equal = torch.full((3, classes), 0.4, dtype=torch.float64)
-                targets = torch.tensor([0, 1, classes - 1])
-                got = float(fn(equal.clone(), targets.clone(), margin))
-                hint = f"got {got:.4f}; divide by (classes - 1) * margin^2, the loss when all activations are equal"
-                if abs(got - (classes - 1) / classes) < 1e-6:
-                    hint += " -- you divided by classes * m^2; the target's own class is not in the sum"
+def check_lambda_for_spread(fn, *, verbose: bool = True) -> CheckReport:
+    """Exercise 11.1: ``fn(costs, beta_a, spread)`` -> the smallest lambda > 0 at which an M-step's
+    activations ``logistic(lambda (beta_a - cost_j))`` are no longer all within ``spread`` of 0.5,
+    for costs ``(parents,)`` summed over the pose entries."""
+    cases = [
+        ("the toy's sizes", torch.tensor([3.2, -1.4], dtype=torch.float64), 0.0, 0.05),
+        (
+            "a layer's sizes",
+            torch.tensor([-900.0, -350.0, 120.0], dtype=torch.float64),
+            0.0,
+            0.05,
+        ),
+        ("beta_a = 2", torch.tensor([1.0, 2.5, 3.0], dtype=torch.float64), 2.0, 0.05),
+        ("spread 0.4", torch.tensor([0.7, -0.2], dtype=torch.float64), 0.0, 0.4),
+    ]
+    with check(
+        "Exercise 11.1: the lambda at which activations leave 0.5", verbose=verbose
+    ) as report:
+        for name, costs, beta_a, spread in cases:
+            with report.attempt(name):
+                got = float(fn(costs.clone(), beta_a, spread))
+                expected = reference_lambda_for_spread(costs, beta_a, spread)
+                largest = float((beta_a - costs).abs().max())
+                smallest = float((beta_a - costs).abs().min())
+                hint = f"got {got:.6g}"
+                if got < 0:
+                    hint += "; lambda is positive: use the size |beta_a - cost_j|, not its sign"
+                elif abs(got - 4 * spread / largest) < 1e-9 * abs(expected) + 1e-12:
+                    hint += (
+                        "; 4 * spread / |beta_a - cost| linearises the logistic at 0.5: solve "
+                        "logistic(x) = 0.5 + spread exactly, x = log((0.5 + spread) / (0.5 - spread))"
+                    )
+                elif abs(got - expected * largest / smallest) < 1e-9 * abs(
+                    expected * largest / smallest
+                ):
+                    hint += "; the first activation to leave is the parent with the LARGEST |beta_a - cost|"
+                elif (
+                    beta_a
+                    and abs(
+                        got
+                        - float(torch.logit(torch.tensor(0.5 + spread)))
+                        / float(costs.abs().max())
+                    )
+                    < 1e-6
+                ):
+                    hint += "; the logit is lambda (beta_a - cost): beta_a shifts every cost"
+                activations = torch.sigmoid(expected * (beta_a - costs))
                 report.expect(
-                    abs(got - 1.0) < 1e-9,
-                    f"equal activations give 1 ({classes} classes, m = {margin})",
+                    abs(got - expected) <= 1e-6 * expected,
+                    f"{name}: lambda = {expected:.6g} (largest |a - 0.5| then {spread}; "
+                    f"activations {', '.join(f'{a:.3f}' for a in activations.tolist())})",
                     hint,
-                )
-                separated = torch.zeros(3, classes, dtype=torch.float64)
-                separated[torch.arange(3), targets] = margin + 0.05
-                got = float(fn(separated.clone(), targets.clone(), margin))
-                report.expect(
-                    abs(got) < 1e-9,
-                    f"a target ahead by more than the margin gives 0 (m = {margin})",
-                    f"got {got:.4f}; only max(0, m - (a_t - a_i)) counts",
-                )
-                random = torch.rand(4, classes, generator=gen, dtype=torch.float64)
-                labels = torch.randint(0, classes, (4,), generator=gen)
-                got = float(fn(random.clone(), labels.clone(), margin))
-                expected = float(
-                    reference_normalised_spread_loss(random, labels, margin)
-                )
-                report.expect(
-                    abs(got - expected) < 1e-9,
-                    f"random activations: {expected:.4f}",
-                    f"got {got:.4f}; the spread loss (capslib.em_routing.spread_loss) over its value at "
-                    "equal activations",
                 )
     return report
 

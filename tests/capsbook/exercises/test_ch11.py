@@ -1,6 +1,8 @@
 """Exercise checks of chapter 11: typical wrong answers fail on the property they break, with the hint
 that names the mistake.  (Every check's reference solution and unfinished stub: tests/capsbook/exercises/test_checks.py.)"""
 
+import math
+
 import torch
 
 from capsbook import pitfalls
@@ -9,24 +11,39 @@ from capslib import em_routing as em
 from capslib import functional as cf
 
 
-def test_normalised_spread_loss_over_classes_times_m_squared_fails():
-    def all_classes(acts, targets, m):
-        return em.spread_loss(acts, targets, m) / (acts.shape[1] * m**2)
+def test_lambda_for_spread_reference_against_hand_computation():
+    # costs 3 and -1, beta_a 0: the largest |beta_a - cost| is 3, logit(0.55) = log(0.55/0.45)
+    lam = ch11.reference_lambda_for_spread(torch.tensor([3.0, -1.0]), 0.0, 0.05)
+    assert abs(lam - math.log(0.55 / 0.45) / 3) < 1e-12
+    # at that lambda the first parent's activation is exactly 0.45, the other within 0.05
+    acts = torch.sigmoid(lam * -torch.tensor([3.0, -1.0], dtype=torch.float64))
+    assert abs(acts[0].item() - 0.45) < 1e-12 and abs(acts[1].item() - 0.5) < 0.05
 
-    report = ch11.check_normalised_spread_loss(all_classes, verbose=False)
-    assert report.failed_on(
-        "equal activations give 1"
-    ) and "the target's own class is not in the sum" in str(report)
+
+def test_lambda_for_spread_linearised_logistic_fails_with_its_hint():
+    def linear(costs, beta_a, spread):
+        return 4 * spread / float((beta_a - costs).abs().max())
+
+    report = ch11.check_lambda_for_spread(linear, verbose=False)
+    assert report.failures and "linearises the logistic" in str(report)
 
 
-def test_normalised_spread_loss_by_nine_fails_on_five_classes_only():
-    report = ch11.check_normalised_spread_loss(
-        lambda acts, t, m: em.spread_loss(acts, t, m) / (9 * m**2), verbose=False
-    )
-    assert report.failures and all(
-        "5 classes" in f or "m = 0.5" in f or "random" in f for f in report.failures
-    )
-    assert not report.failed_on("(10 classes, m = 0.2)")
+def test_lambda_for_spread_smallest_cost_fails_with_its_hint():
+    def smallest(costs, beta_a, spread):
+        x = math.log((0.5 + spread) / (0.5 - spread))
+        return x / float((beta_a - costs).abs().min())
+
+    report = ch11.check_lambda_for_spread(smallest, verbose=False)
+    assert report.failures and "LARGEST" in str(report)
+
+
+def test_lambda_for_spread_ignoring_beta_a_fails_on_that_case_only():
+    def no_beta(costs, beta_a, spread):
+        return math.log((0.5 + spread) / (0.5 - spread)) / float(costs.abs().max())
+
+    report = ch11.check_lambda_for_spread(no_beta, verbose=False)
+    assert report.failed_on("beta_a = 2") and not report.failed_on("the toy's sizes")
+    assert "beta_a shifts every cost" in str(report)
 
 
 def test_batch_dependence_reference_finds_the_shared_logits_and_the_unseen_bug():
