@@ -18,6 +18,9 @@ seed 0 and ``results/losses-<arm>-seed<k>`` for seed k
 (``capsbook.loss_experiments.seeds.run_folder``).  A seed changes the initial
 weights, the batches and the validation split.
 
+Chapter 6's floor (each class's mean training digit) is added to the record
+afterwards by ``python -m capsbook.loss_experiments.floor``; the script says so.
+
 Every run is resumable: run the same command again after an interruption and
 each run continues from its last checkpoint (a finished run is skipped; a
 larger ``--epochs`` extends finished runs).  Then, on all 10,000 test digits, it
@@ -397,6 +400,10 @@ def main(argv=None) -> int:
             + (f", reconstruction error {error:.1f}" if error is not None else "")
         )
     print(f"{BASELINE:>10}: reconstruction error {rec['errors'][BASELINE]:.1f}")
+    print(
+        "the record has no floor yet (the class-mean digits chapter 6 compares with): "
+        "add it with `python -m capsbook.loss_experiments.floor`"
+    )
     for quantity, arms in record["arms"].items():
         for arm, a in arms.items():
             se = "n/a" if a["se"] is None else f"{a['se']:.4g}"
