@@ -93,6 +93,12 @@ def test_the_multimnist_row_agrees_with_results():
     _, (claim, measured, verdict) = trained_verdicts(RESULTS)
     caps, cnn = _summary("multimnist-capsnet"), _summary("multimnist-cnn")
     assert caps is not None, "results/multimnist-capsnet is the shipped model's run"
+    keys = ("dataset", "epochs", "batch_size", "lr", "lr_decay", "seed")
+    rerun = _summary("multimnist-capsnet-bf16")  # the same CapsNet in the CNN's format
+    if cnn is not None and not _trained_alike(caps, cnn, keys):
+        if rerun is not None and _trained_alike(rerun, cnn, keys):
+            caps = rerun  # the rule compares the run trained like the CNN, and says so
+            assert measured.endswith("CapsNet run results/multimnist-capsnet-bf16")
     assert f"{caps['test_accuracy']:.2%}" in measured
     if cnn is None:
         assert verdict == "not measured yet"
@@ -105,7 +111,6 @@ def test_the_multimnist_row_agrees_with_results():
     assert f"CapsNet {caps['test_accuracy']:.2%}, CNN {cnn['test_accuracy']:.2%}" in (
         measured
     )
-    keys = ("dataset", "epochs", "batch_size", "lr", "lr_decay", "seed")
     if abs(caps["parameters"] - cnn["parameters"]) > 0.01 * caps["parameters"]:
         assert verdict.startswith("not tested (sizes")
     elif not _trained_alike(caps, cnn, keys):
