@@ -7,6 +7,8 @@ sentence lives here, tested:
 * the live run: :func:`live_loss_figure` (Fig. 8.3) and :func:`epoch_rows`;
 * the shipped run: :func:`shipped_rows` (its record as a table) and
   :func:`validation_figure` (Fig. 8.5), read by :func:`flat_reading`;
+* time to accuracy: :func:`time_to_accuracy_rows`, from the runs trained with
+  ``--test-each-epoch`` (:data:`TIME_TO_ACCURACY_RUNS`);
 * Table 1: :func:`table1_rows` (the paper's rows, the quoted re-implementations
   and ours) and :func:`table1_elsewhere` (where the book measures the other
   variants).
@@ -33,8 +35,17 @@ __all__ = [
     "table1_elsewhere",
     "table1_rows",
     "table1_span",
+    "time_to_accuracy_rows",
+    "TIME_TO_ACCURACY_RUNS",
     "validation_figure",
 ]
+
+#: The time-to-accuracy runs (``bash scripts/train_shipped_models.sh time-small`` /
+#: ``time-paper``): results folder -> the network's name on the page.
+TIME_TO_ACCURACY_RUNS = {
+    "time-small-capsnet": "small CapsNet",
+    "time-paper-capsnet": "paper CapsNet",
+}
 
 #: Table 1 of Sabour et al. (2017): (network, routing iterations, reconstruction,
 #: MNIST test error in %, MultiMNIST test error in %), quoted.
@@ -326,3 +337,75 @@ def table1_elsewhere(results_dir=None):
     out = {k: found.get(k, "not recorded in this checkout") for k in keys}
     out["mm_epochs"] = found.get("mm_epochs", "its")
     return out
+
+
+def _processor(device_name):
+    """``"AMD EPYC, 2 threads"`` from ``"CPU AMD EPYC (2 threads, x86_64, AVX-512)"``."""
+    name = (device_name or "not recorded").removeprefix("CPU ").replace("(R)", "")
+    model, _, details = name.partition(" (")
+    threads = details.split(",")[0]
+    return f"{model.strip()}, {threads}" if threads else model.strip()
+
+
+def time_to_accuracy_rows(results_dir=None) -> list[tuple[str, ...]]:
+    """One row per :data:`TIME_TO_ACCURACY_RUNS` entry: ``(network, dtype, processor,
+    99.0% reached, training time, wall time, 99.5%, speed during the run)``.
+
+    Read from each run's ``summary.json`` (``time_to_test_accuracy``); a run not made yet
+    gets a row saying so, with the command that makes it.  The last column gives the
+    epochs' slowest and fastest images/s: a spread says the machine was shared.
+    """
+    from capslib.train import read_metrics, time_to_accuracy
+
+    rows = []
+    for name, network in TIME_TO_ACCURACY_RUNS.items():
+        run = load_run(name, results_dir)
+        if run is None or not run.summary.get("test_each_epoch"):
+            stage = "time-small" if "small" in name else "time-paper"
+            rows.append(
+                (
+                    network,
+                    "-",
+                    "-",
+                    "not measured yet",
+                    "-",
+                    "-",
+                    "-",
+                    f"make it: bash scripts/train_shipped_models.sh {stage}",
+                )
+            )
+            continue
+        s = run.summary
+        epochs = [r for r in read_metrics(run.path) if r.get("kind") == "epoch"]
+        cells = []
+        for target in (0.99, 0.995):
+            hit = time_to_accuracy(epochs, target)
+            best = max(r["test_accuracy"] for r in epochs)
+            cells.append(
+                hit
+                if hit is not None
+                else f"not reached in {len(epochs)} epochs (best {best:.2%})"
+            )
+        first, second = cells
+        speeds = [r["images_per_s"] for r in epochs]
+        rows.append(
+            (
+                f"{network} ({s['parameters']:,} parameters)",
+                s["dtype"],
+                _processor(s["device_name"]),
+                f"epoch {first['epoch']} ({first['test_accuracy']:.2%})"
+                if isinstance(first, dict)
+                else first,
+                f"{first['train_time_s'] / 60:.1f} min"
+                if isinstance(first, dict)
+                else "-",
+                f"{first['wall_time_s'] / 60:.1f} min"
+                if isinstance(first, dict)
+                else "-",
+                f"epoch {second['epoch']}, {second['wall_time_s'] / 60:.1f} min wall"
+                if isinstance(second, dict)
+                else second,
+                f"{min(speeds):,.0f}-{max(speeds):,.0f} images/s",
+            )
+        )
+    return rows

@@ -193,3 +193,67 @@ def test_figures_draw_what_the_record_holds(tmp_path):
     err_ax = fig.axes[1]
     assert list(err_ax.get_lines()[0].get_ydata()) == [1.2, 1.0, 1.0]  # percent
     plt.close(fig)
+
+
+def test_time_to_accuracy_rows_read_the_first_epoch_at_each_target(tmp_path):
+    run = tmp_path / "time-small-capsnet"
+    run.mkdir()
+    epochs = [
+        (0.985, 100.0, 110.0, 500.0),
+        (0.9912, 200.0, 225.0, 480.0),
+        (0.9931, 300.0, 340.0, 250.0),
+    ]
+    run.joinpath("metrics.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "kind": "epoch",
+                    "epoch": i + 1,
+                    "step": 429 * (i + 1),
+                    "test_accuracy": a,
+                    "train_time_s": t,
+                    "wall_time_s": w,
+                    "images_per_s": v,
+                }
+            )
+            + "\n"
+            for i, (a, t, w, v) in enumerate(epochs)
+        )
+    )
+    summary = {
+        "test_each_epoch": True,
+        "parameters": 2_817_552,
+        "dtype": "bfloat16",
+        "device_name": "CPU AMD EPYC (2 threads, x86_64, AVX-512)",
+    }
+    run.joinpath("summary.json").write_text(json.dumps(summary))
+    small, paper = readings.time_to_accuracy_rows(tmp_path)
+    assert small == (
+        "small CapsNet (2,817,552 parameters)",
+        "bfloat16",
+        "AMD EPYC, 2 threads",
+        "epoch 2 (99.12%)",
+        "3.3 min",
+        "3.8 min",
+        "not reached in 3 epochs (best 99.31%)",
+        "250-500 images/s",
+    )
+    assert paper[3] == "not measured yet"
+    assert "train_shipped_models.sh time-paper" in paper[-1]
+
+
+def test_readme_quotes_the_recorded_time_to_accuracy():
+    """README's time-to-accuracy sentence is the record's (results/time-small-capsnet)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    small = readings.time_to_accuracy_rows(root / "results")[0]
+    if small[3] == "not measured yet":
+        return
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    epoch, accuracy = small[3].split(" (")
+    assert f"99.0% test accuracy first after {epoch} ({accuracy}" in readme
+    assert f"{small[4]} of training steps, {small[5]} wall" in readme
+    if small[6].startswith("not reached"):  # "not reached in 7 epochs (best 99.30%)"
+        epochs, best = small[6].removeprefix("not reached in ").split(" epochs (best ")
+        assert f"99.5% not reached in the run's {epochs} epochs (best {best}" in readme
