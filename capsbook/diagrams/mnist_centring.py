@@ -57,6 +57,20 @@ def digit_geometry_of(images: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+def _mark_field_centre(axes) -> None:
+    """The field's centre (13.5, 13.5) as an open circle, in both panels' style."""
+    axes.plot(
+        FIELD_CENTRE,
+        FIELD_CENTRE,
+        "o",
+        mfc="none",
+        mec=COLOURS["agree"],
+        ms=9,
+        mew=2,
+        zorder=4,
+    )
+
+
 def _ticks(axes, ticks) -> None:
     axes.set_xticks(ticks)
     axes.set_yticks(ticks)
@@ -120,16 +134,7 @@ def mnist_centring(images: torch.Tensor, index: int = 0):
     )
     cy, cx = (float(v) for v in geo["centre"][index])
     left.plot(cx, cy, "+", color=COLOURS["parent"], ms=16, mew=2.6, zorder=4)
-    left.plot(
-        FIELD_CENTRE,
-        FIELD_CENTRE,
-        "o",
-        mfc="none",
-        mec=COLOURS["agree"],
-        ms=9,
-        mew=2,
-        zorder=4,
-    )
+    _mark_field_centre(left)
     _ticks(left, [0, 14, 27])
     # the legend, top right
     x_legend = 3.75
@@ -163,16 +168,7 @@ def mnist_centring(images: torch.Tensor, index: int = 0):
         linewidths=0,
         zorder=2,
     )
-    right.plot(
-        FIELD_CENTRE,
-        FIELD_CENTRE,
-        "o",
-        mfc="none",
-        mec=COLOURS["agree"],
-        ms=9,
-        mew=2,
-        zorder=4,
-    )
+    _mark_field_centre(right)
     _ticks(right, [13, 14, 15])
     text(
         ax, 4.45 + side + 0.12, 0.5 + side / 2, "pixel\n(14, 14)", size=LABEL, ha="left"

@@ -1,19 +1,11 @@
-"""Chapter 0's figure of MNIST's preprocessing: readable at the book's width, and its
-numbers are the digits' own (box and centre of mass checked by hand on small pictures)."""
+"""Chapter 0's figure of MNIST's preprocessing: its numbers are the digits' own (box and
+centre of mass checked by hand on small pictures). Its readability is checked with every
+diagram's, in test_diagrams.py's ALL."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-
-# the shared readability checks of every diagram, run here on this one with its own fixture
-from test_diagrams import (  # noqa: F401
-    test_a_figure_at_the_book_width,
-    test_a_text_placed_in_a_box_fits_in_it,
-    test_every_text_inside_the_figure,
-    test_no_text_below_9_points,
-    test_no_two_texts_overlap,
-)
 
 from capsbook.diagrams.mnist_centring import digit_geometry_of, mnist_centring
 from capslib.data import load_mnist
@@ -22,21 +14,6 @@ from capslib.data import load_mnist
 @pytest.fixture(scope="module")
 def test_digits():
     return load_mnist("test", source="sample", verbose=False).images  # all 10,000
-
-
-@pytest.fixture(scope="module")
-def drawn(test_digits):
-    fig = mnist_centring(test_digits)
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    texts = [
-        t
-        for t in fig.findobj(
-            lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize")
-        )
-        if t.get_text().strip() and t.get_visible()
-    ]
-    return fig, renderer, texts
 
 
 def test_geometry_by_hand():

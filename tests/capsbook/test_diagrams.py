@@ -27,6 +27,7 @@ from capsbook.diagrams.conv_geometry import receptive_field_growth, stride_paddi
 from capsbook.diagrams.em_steps import em_routing_loop
 from capsbook.diagrams.idx_layout import idx_layout
 from capsbook.diagrams.losses import two_losses
+from capsbook.diagrams.mnist_centring import mnist_centring
 from capsbook.diagrams.pooling import pooling_grids
 from capsbook.diagrams.primary_grid import primary_capsule_grid
 from capslib import functional as cf
@@ -45,6 +46,9 @@ ALL = {
         diagrams.capsnet_architecture(
             CapsNetConfig.small(input_size=40, use_decoder=False)
         )
+    ),
+    "mnist_centring(test digits)": lambda: mnist_centring(
+        load_mnist("test", source="sample", verbose=False).images
     ),
     "idx_layout(test images)": lambda: idx_layout(
         gzip.decompress(
