@@ -65,12 +65,14 @@ def test_width_of_a_blank_picture_must_not_be_nan():
 
 
 # --- 9.2 interpolation, 9.4 receptive field of any network ------------------------------------
-def test_interpolation_that_misses_the_last_pose_fails():
-    def arange_steps(a, b, steps):
-        t = (torch.arange(steps, dtype=a.dtype) / steps).unsqueeze(1)
-        return a + t * (b - a)
+def _arange_steps(a, b, steps):
+    """A usual slip: arange(steps) / steps stops one step short of pose b."""
+    t = (torch.arange(steps, dtype=a.dtype) / steps).unsqueeze(1)
+    return a + t * (b - a)
 
-    report = ch09.check_interpolate_poses(arange_steps, verbose=False)
+
+def test_interpolation_that_misses_the_last_pose_fails():
+    report = ch09.check_interpolate_poses(_arange_steps, verbose=False)
     assert report.failed_on("the last pose is pose_b") and not report.failed_on(
         "the first pose"
     )
@@ -139,11 +141,7 @@ def test_the_widest_dimension_of_the_atlas_is_the_width_increase():
 
 # --- 9.2: two steps -------------------------------------------------------------------------
 def test_two_steps_of_the_right_shape_but_wrong_poses_say_so():
-    def arange_steps(a, b, steps):
-        t = (torch.arange(steps, dtype=a.dtype) / steps).unsqueeze(1)
-        return a + t * (b - a)
-
-    report = ch09.check_interpolate_poses(arange_steps, verbose=False)
+    report = ch09.check_interpolate_poses(_arange_steps, verbose=False)
     assert report.failed_on("just the two ends") and not report.failed_on(
         "steps=2 gives two poses"
     )
